@@ -1,0 +1,1 @@
+"""The phytosanitary certificate: model, XML, validation (pure core, no I/O)."""

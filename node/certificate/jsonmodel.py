@@ -1,0 +1,166 @@
+"""The certificate model as JSON (documented in docs/certificate-json.md).
+
+A plain mapping of the dataclasses: field names as keys, tuples as lists, dates as
+ISO 8601 strings, decimals as strings (numbers are accepted), attachment bytes as
+Base64. A `Text` may be written as a bare string or as {"value", "language"}.
+Bad input raises `JsonModelError` naming the JSON path, e.g. `$.consignment.items[0]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import types
+import typing
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any, TypeVar, Union
+
+from node.certificate import model as m
+from node.certificate.xml_build import format_datetime, format_decimal
+from node.certificate.xml_parse import parse_datetime
+from node.errors import InputError
+
+_T = TypeVar("_T")
+
+
+class JsonModelError(InputError):
+    """The JSON does not describe a certificate; the message says where and why."""
+
+
+def certificate_from_json(data: bytes | str) -> m.Certificate:
+    """A certificate from JSON text; raises JsonModelError."""
+    try:
+        value = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise JsonModelError(f"not JSON: {e}") from None
+    return from_plain(m.Certificate, value, "$")
+
+
+def certificate_to_json(cert: m.Certificate) -> str:
+    """The certificate as indented JSON text."""
+    return json.dumps(to_plain(cert), indent=2, ensure_ascii=False)
+
+
+def to_plain(value: object) -> Any:
+    """Dataclass values to JSON-ready dicts, lists and strings; absent fields left out."""
+    if isinstance(value, m.Text):
+        return value.value if value.language is None else {"value": value.value,
+                                                           "language": value.language}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if item is None or item == ():
+                continue
+            out[f.name] = to_plain(item)
+        return out
+    if isinstance(value, tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def from_plain(cls: type[_T], value: Any, path: str) -> _T:
+    """Read a dataclass of the model from JSON-decoded data."""
+    return typing.cast(_T, _read(cls, value, path))
+
+
+def _read(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _read(options[0], value, path)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise JsonModelError(f"{path}: expected a list, got {_kind(value)}")
+        (inner, _) = typing.get_args(tp)
+        return tuple(_read(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if tp is m.Text:
+        if isinstance(value, str):
+            return m.Text(_xml_safe(value, path))
+    if dataclasses.is_dataclass(tp):
+        return _read_dataclass(tp, value, path)
+    if tp is str:
+        if not isinstance(value, str):
+            raise JsonModelError(f"{path}: expected a string, got {_kind(value)}")
+        return _xml_safe(value, path)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise JsonModelError(f"{path}: expected a whole number, got {_kind(value)}")
+        return value
+    if tp is Decimal:
+        return _decimal(value, path)
+    if tp is datetime:
+        if not isinstance(value, str):
+            raise JsonModelError(f"{path}: expected an ISO 8601 date-time string")
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            raise JsonModelError(f"{path}: not an ISO 8601 date-time: {value!r}") from None
+    if tp is bytes:
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise JsonModelError(f"{path}: expected Base64 text") from None
+    raise TypeError(f"unsupported model type {tp!r}")  # a bug in the model, not bad input
+
+
+def _read_dataclass(tp: Any, value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise JsonModelError(f"{path}: expected an object, got {_kind(value)}")
+    hints = _hints(tp)
+    unknown = sorted(set(value) - set(hints))
+    if unknown:
+        raise JsonModelError(f"{path}: unknown field {unknown[0]!r}")
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(tp):
+        if f.name in value:
+            kwargs[f.name] = _read(hints[f.name], value[f.name], f"{path}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise JsonModelError(f"{path}: missing field {f.name!r}")
+    return tp(**kwargs)
+
+
+@cache
+def _hints(tp: Any) -> dict[str, Any]:
+    return typing.get_type_hints(tp, vars(m))
+
+
+def _decimal(value: Any, path: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise JsonModelError(f"{path}: expected a decimal number, got {_kind(value)}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise JsonModelError(f"{path}: not a decimal number: {value!r}") from None
+    if not number.is_finite():
+        raise JsonModelError(f"{path}: not a finite decimal number: {value!r}")
+    return number
+
+
+def _xml_safe(text: str, path: str) -> str:
+    """Refuse characters XML 1.0 cannot carry, so building the XML never fails later."""
+    for ch in text:
+        code = ord(ch)
+        if (code < 0x20 and ch not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code in (
+            0xFFFE,
+            0xFFFF,
+        ):
+            raise JsonModelError(f"{path}: character U+{code:04X} cannot appear in XML")
+    return text
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")

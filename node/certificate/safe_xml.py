@@ -1,0 +1,110 @@
+"""Layer 1 of validation: bytes to an element tree, refusing hostile or foreign XML.
+
+Refused before anything else reads the document: a body over the size limit, bytes
+that are not UTF-8, any DTD (which is how entity expansion and external entities get
+in), nesting deeper than the limit, and a root that is not rsm:SPSCertificate.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from node.certificate.xmlns import ROOT_TAG
+from node.errors import UnsafeXmlError
+
+_E = etree._Element
+
+# An XML declaration naming an encoding other than UTF-8 (the ePhyto exchange is UTF-8).
+_ENCODING_DECL = re.compile(rb"^<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+
+@dataclass(frozen=True, slots=True)
+class XmlLimits:
+    """How much a document may be; defaults fit the largest real ePhytos with attachments."""
+
+    max_bytes: int = 8 * 1024 * 1024
+    max_depth: int = 32
+    max_elements: int = 100_000
+
+
+DEFAULT_LIMITS = XmlLimits()
+
+
+class _Parsers:
+    """One configured parser per thread is lxml's advice; the CLI and tests are single-threaded."""
+
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=False,
+        collect_ids=False,
+    )
+
+
+def parse(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> _E:
+    """The rsm:SPSCertificate root of `data`; raises UnsafeXmlError saying why not."""
+    if len(data) > limits.max_bytes:
+        raise UnsafeXmlError(
+            f"document is {len(data)} bytes, over the limit of {limits.max_bytes} bytes"
+        )
+    if not data.strip():
+        raise UnsafeXmlError("document is empty")
+    _check_utf8(data)
+    # A DTD is never needed by an ePhyto and is the door for billion-laughs and XXE:
+    # refuse it outright rather than trust parser switches to defuse it.
+    head = data[: min(len(data), 64 * 1024)]
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in data:
+        raise UnsafeXmlError("document has a DTD (DOCTYPE or ENTITY); DTDs are not accepted")
+    try:
+        root = etree.fromstring(data, _Parsers.parser)
+    except etree.XMLSyntaxError as e:
+        line = f" (line {e.lineno})" if e.lineno else ""
+        raise UnsafeXmlError(f"not well-formed XML{line}: {e.msg}") from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise UnsafeXmlError("document has a DTD; DTDs are not accepted")
+    _check_shape(root, limits)
+    if root.tag != ROOT_TAG:
+        q = etree.QName(root)
+        raise UnsafeXmlError(
+            f"root element is {{{q.namespace or ''}}}{q.localname}, expected "
+            "rsm:SPSCertificate in urn:un:unece:uncefact:data:standard:SPSCertificate:17"
+        )
+    return root
+
+
+def _check_utf8(data: bytes) -> None:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnsafeXmlError("document is UTF-16; ePhytos are exchanged as UTF-8")
+    body = data.removeprefix(b"\xef\xbb\xbf")
+    match = _ENCODING_DECL.match(body)
+    if match and match.group(1).lower() not in (b"utf-8", b"utf8"):
+        encoding = match.group(1).decode("ascii")
+        raise UnsafeXmlError(f"document declares encoding {encoding}; only UTF-8 is accepted")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UnsafeXmlError(f"document is not valid UTF-8 (byte offset {e.start})") from None
+
+
+def _check_shape(root: _E, limits: XmlLimits) -> None:
+    """Depth and size limits, checked in one walk; libxml2's own limit is far higher."""
+    count = 0
+    stack: list[tuple[_E, int]] = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        count += 1
+        if depth > limits.max_depth:
+            raise UnsafeXmlError(
+                f"document nests deeper than {limits.max_depth} levels "
+                f"(line {element.sourceline})"
+            )
+        if count > limits.max_elements:
+            raise UnsafeXmlError(f"document has more than {limits.max_elements} elements")
+        stack.extend((child, depth + 1) for child in element)

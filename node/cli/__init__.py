@@ -1,0 +1,1 @@
+"""The `ephyto` command line."""

@@ -1,0 +1,1 @@
+"""Harmonised code lists, bundled as versioned data."""

@@ -1,0 +1,1 @@
+"""Renderings of a certificate for people (PDF)."""

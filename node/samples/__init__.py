@@ -1,0 +1,1 @@
+"""Sample certificates bundled with the package (fictitious data)."""
