@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from lxml import etree
 
@@ -56,11 +57,10 @@ def is_valid(findings: Iterable[Finding]) -> bool:
     return all(f.level is not Level.SEVERE for f in findings)
 
 
-def finding_at(
-    element: etree._Element, level: Level, area: Area, message: str
-) -> Finding:
+def finding_at(element: etree._Element, level: Level, area: Area, message: str) -> Finding:
     """A finding located at an element: readable prefixed XPath and source line."""
-    return Finding(level, area, message, xpath_of(element), element.sourceline)
+    line = cast("int | None", element.sourceline)  # lxml-stubs types sourceline wrongly
+    return Finding(level, area, message, xpath_of(element), line)
 
 
 def xpath_of(element: etree._Element) -> str:

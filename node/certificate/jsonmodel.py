@@ -48,14 +48,17 @@ def certificate_to_json(cert: m.Certificate) -> str:
 def to_plain(value: object) -> Any:
     """Dataclass values to JSON-ready dicts, lists and strings; absent fields left out."""
     if isinstance(value, m.Text):
-        return value.value if value.language is None else {"value": value.value,
-                                                           "language": value.language}
+        return (
+            value.value
+            if value.language is None
+            else {"value": value.value, "language": value.language}
+        )
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(value):
             item = getattr(value, f.name)
-            if item is None or item == ():
-                continue
+            if f.default is not dataclasses.MISSING and item == f.default:
+                continue  # optional and absent: leave it out, as a person would
             out[f.name] = to_plain(item)
         return out
     if isinstance(value, tuple):
@@ -86,9 +89,8 @@ def _read(tp: Any, value: Any, path: str) -> Any:
             raise JsonModelError(f"{path}: expected a list, got {_kind(value)}")
         (inner, _) = typing.get_args(tp)
         return tuple(_read(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
-    if tp is m.Text:
-        if isinstance(value, str):
-            return m.Text(_xml_safe(value, path))
+    if tp is m.Text and isinstance(value, str):
+        return m.Text(_xml_safe(value, path))
     if dataclasses.is_dataclass(tp):
         return _read_dataclass(tp, value, path)
     if tp is str:
@@ -153,14 +155,24 @@ def _xml_safe(text: str, path: str) -> str:
     """Refuse characters XML 1.0 cannot carry, so building the XML never fails later."""
     for ch in text:
         code = ord(ch)
-        if (code < 0x20 and ch not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code in (
-            0xFFFE,
-            0xFFFF,
+        if (
+            (code < 0x20 and ch not in "\t\n\r")
+            or 0xD800 <= code <= 0xDFFF
+            or code
+            in (
+                0xFFFE,
+                0xFFFF,
+            )
         ):
             raise JsonModelError(f"{path}: character U+{code:04X} cannot appear in XML")
     return text
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), "a number")

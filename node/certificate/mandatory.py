@@ -26,8 +26,8 @@ _REEXPORT_PAIRS = (
     ("RPCOC", "RPCNC", "original or new containers"),
 )
 _QUANTITY_TAGS = tuple(
-    ram(t) for t in ("NetWeightMeasure", "GrossWeightMeasure", "NetVolumeMeasure",
-                     "GrossVolumeMeasure")
+    ram(t)
+    for t in ("NetWeightMeasure", "GrossWeightMeasure", "NetVolumeMeasure", "GrossVolumeMeasure")
 )
 
 
@@ -60,26 +60,37 @@ def _document(doc: _E) -> Iterator[Finding]:
             yield from _require_text(place, "Name", "place of issue")
         officer = signatory.find(f"{ram('ProviderSPSParty')}/{ram('SpecifiedSPSPerson')}")
         if officer is None or not _text_at(officer, "Name"):
-            yield finding_at(signatory, Level.SEVERE, Area.MANDATORY,
-                             "name of authorized officer is missing")
+            yield finding_at(
+                signatory, Level.SEVERE, Area.MANDATORY, "name of authorized officer is missing"
+            )
         if signatory.find(ram("IncludedSPSClause")) is None:
-            yield finding_at(signatory, Level.WARNING, Area.MANDATORY,
-                             "no certifying statement (IncludedSPSClause)")
+            yield finding_at(
+                signatory,
+                Level.WARNING,
+                Area.MANDATORY,
+                "no certifying statement (IncludedSPSClause)",
+            )
     yield from _replacement(doc)
 
 
 def _replacement(doc: _E) -> Iterator[Finding]:
     """A replacement certificate says which certificate it replaces (ADRP notes)."""
-    subjects = {
-        _text_at(n, "Subject"): n for n in doc.iterchildren(ram("IncludedSPSNote"))
-    }
+    subjects = {_text_at(n, "Subject"): n for n in doc.iterchildren(ram("IncludedSPSNote"))}
     replacement = [s for s in subjects if s.startswith("ADRP") or s == "ADRD"]
     if replacement and "ADRPN" not in subjects:
-        yield finding_at(subjects[replacement[0]], Level.SEVERE, Area.MANDATORY,
-                         "replacement notes without ADRPN (number of the replaced certificate)")
+        yield finding_at(
+            subjects[replacement[0]],
+            Level.SEVERE,
+            Area.MANDATORY,
+            "replacement notes without ADRPN (number of the replaced certificate)",
+        )
     if "ADRPN" in subjects and "ADRPR" not in subjects:
-        yield finding_at(subjects["ADRPN"], Level.WARNING, Area.MANDATORY,
-                         "replacement without ADRPR (reason for replacement)")
+        yield finding_at(
+            subjects["ADRPN"],
+            Level.WARNING,
+            Area.MANDATORY,
+            "replacement without ADRPR (reason for replacement)",
+        )
 
 
 def _consignment(c: _E, *, reexport: bool) -> Iterator[Finding]:
@@ -87,23 +98,36 @@ def _consignment(c: _E, *, reexport: bool) -> Iterator[Finding]:
     if consignor is not None:
         yield from _require_text(consignor, "Name", "name of exporter (consignor)")
         if consignor.find(ram("SpecifiedSPSAddress")) is None:
-            yield finding_at(consignor, Level.WARNING, Area.MANDATORY,
-                             "address of exporter (consignor) is missing")
+            yield finding_at(
+                consignor,
+                Level.WARNING,
+                Area.MANDATORY,
+                "address of exporter (consignor) is missing",
+            )
     consignee = c.find(ram("ConsigneeSPSParty"))
     if consignee is not None:
         yield from _require_text(consignee, "Name", "declared name of consignee")
-    for tag, what in (("ExportSPSCountry", "exporting country"),
-                      ("ImportSPSCountry", "importing country")):
+    for tag, what in (
+        ("ExportSPSCountry", "exporting country"),
+        ("ImportSPSCountry", "importing country"),
+    ):
         country = c.find(ram(tag))
         if country is not None:
             yield from _require_text(country, "ID", what)
     if c.find(ram("UnloadingBaseportSPSLocation")) is None:
-        yield finding_at(c, Level.WARNING, Area.MANDATORY,
-                         "declared point of entry (UnloadingBaseportSPSLocation) is missing")
+        yield finding_at(
+            c,
+            Level.WARNING,
+            Area.MANDATORY,
+            "declared point of entry (UnloadingBaseportSPSLocation) is missing",
+        )
     if c.find(ram("MainCarriageSPSTransportMovement")) is None:
-        yield finding_at(c, Level.WARNING, Area.MANDATORY,
-                         "declared means of conveyance (MainCarriageSPSTransportMovement) "
-                         "is missing")
+        yield finding_at(
+            c,
+            Level.WARNING,
+            Area.MANDATORY,
+            "declared means of conveyance (MainCarriageSPSTransportMovement) is missing",
+        )
     items = c.findall(f"{ram('IncludedSPSConsignmentItem')}/{ram('IncludedSPSTradeLineItem')}")
     if not items:
         yield finding_at(c, Level.SEVERE, Area.MANDATORY, "consignment lists no commodity")
@@ -114,22 +138,38 @@ def _consignment(c: _E, *, reexport: bool) -> Iterator[Finding]:
 def _item(item: _E, *, reexport: bool) -> Iterator[Finding]:
     yield from _require_text(item, "Description", "name of produce")
     if not _text_at(item, "ScientificName"):
-        yield finding_at(item, Level.SEVERE, Area.MANDATORY,
-                         "botanical name of plants (ScientificName) is missing")
-    notes = {_text_at(n, "Subject"): n for n in item.iterchildren(ram("AdditionalInformationSPSNote"))}
+        yield finding_at(
+            item,
+            Level.SEVERE,
+            Area.MANDATORY,
+            "botanical name of plants (ScientificName) is missing",
+        )
+    notes = {
+        _text_at(n, "Subject"): n for n in item.iterchildren(ram("AdditionalInformationSPSNote"))
+    }
     has_quantity = any(item.find(t) is not None for t in _QUANTITY_TAGS) or "OQV" in notes
     if not has_quantity:
-        yield finding_at(item, Level.SEVERE, Area.MANDATORY,
-                         "quantity declared is missing (a weight, a volume, or OQV/OQU)")
+        yield finding_at(
+            item,
+            Level.SEVERE,
+            Area.MANDATORY,
+            "quantity declared is missing (a weight, a volume, or OQV/OQU)",
+        )
     if "OQV" in notes and "OQU" not in notes:
-        yield finding_at(notes["OQV"], Level.WARNING, Area.MANDATORY,
-                         "other quantity (OQV) without its unit (OQU)")
+        yield finding_at(
+            notes["OQV"],
+            Level.WARNING,
+            Area.MANDATORY,
+            "other quantity (OQV) without its unit (OQU)",
+        )
     if item.find(ram("PhysicalSPSPackage")) is None and "OPTND" not in notes:
-        yield finding_at(item, Level.WARNING, Area.MANDATORY,
-                         "number and description of packages is missing")
+        yield finding_at(
+            item, Level.WARNING, Area.MANDATORY, "number and description of packages is missing"
+        )
     if item.find(ram("OriginSPSCountry")) is None:
-        yield finding_at(item, Level.SEVERE, Area.MANDATORY,
-                         "place of origin (OriginSPSCountry) is missing")
+        yield finding_at(
+            item, Level.SEVERE, Area.MANDATORY, "place of origin (OriginSPSCountry) is missing"
+        )
     for process in item.iterchildren(ram("AppliedSPSProcess")):
         yield from _treatment(process)
     if reexport:
@@ -142,24 +182,38 @@ def _treatment(process: _E) -> Iterator[Finding]:
         for ch in process.iterchildren(ram("ApplicableSPSProcessCharacteristic"))
     }
     if "TTL1" not in kinds and "TTFT" not in kinds:
-        yield finding_at(process, Level.WARNING, Area.MANDATORY,
-                         "treatment without a type (TTL1) or full text (TTFT)")
+        yield finding_at(
+            process,
+            Level.WARNING,
+            Area.MANDATORY,
+            "treatment without a type (TTL1) or full text (TTFT)",
+        )
     start = process.find(f"{ram('CompletionSPSPeriod')}/{ram('StartDateTime')}")
     if start is not None:
         yield from _check_datetime(start, "treatment date")
 
 
 def _reexport(item: _E, notes: dict[str, _E]) -> Iterator[Finding]:
-    for subject, what in (("RPCCO", "country of origin of the re-exported goods"),
-                          ("RPCRF", "reference of the original phytosanitary certificate")):
+    for subject, what in (
+        ("RPCCO", "country of origin of the re-exported goods"),
+        ("RPCRF", "reference of the original phytosanitary certificate"),
+    ):
         if subject not in notes:
-            yield finding_at(item, Level.SEVERE, Area.MANDATORY,
-                             f"re-export certificate without {subject} ({what})")
+            yield finding_at(
+                item,
+                Level.SEVERE,
+                Area.MANDATORY,
+                f"re-export certificate without {subject} ({what})",
+            )
     for first, second, what in _REEXPORT_PAIRS:
         ticks = [_text_at(notes[s], "Content") == "true" for s in (first, second) if s in notes]
         if sum(ticks) != 1:
-            yield finding_at(item, Level.WARNING, Area.MANDATORY,
-                             f"re-export box '{what}': tick exactly one of {first}, {second}")
+            yield finding_at(
+                item,
+                Level.WARNING,
+                Area.MANDATORY,
+                f"re-export box '{what}': tick exactly one of {first}, {second}",
+            )
 
 
 def _require_text(parent: _E, local: str, what: str) -> Iterator[Finding]:
@@ -177,8 +231,12 @@ def _check_datetime(el: _E, what: str) -> Iterator[Finding]:
     try:
         parse_datetime(source.text or "")
     except ValueError:
-        yield finding_at(source, Level.SEVERE, Area.MANDATORY,
-                         f"{what} is not an ISO 8601 date-time: {(source.text or '')!r}")
+        yield finding_at(
+            source,
+            Level.SEVERE,
+            Area.MANDATORY,
+            f"{what} is not an ISO 8601 date-time: {(source.text or '')!r}",
+        )
 
 
 def _text_at(parent: _E, local: str) -> str:

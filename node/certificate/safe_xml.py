@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
@@ -66,8 +67,8 @@ def parse(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> _E:
     except etree.XMLSyntaxError as e:
         line = f" (line {e.lineno})" if e.lineno else ""
         raise UnsafeXmlError(f"not well-formed XML{line}: {e.msg}") from None
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    docinfo: Any = root.getroottree().docinfo  # lxml-stubs lack DocInfo.doctype
+    if docinfo.doctype or docinfo.internalDTD is not None:
         raise UnsafeXmlError("document has a DTD; DTDs are not accepted")
     _check_shape(root, limits)
     if root.tag != ROOT_TAG:
@@ -102,8 +103,7 @@ def _check_shape(root: _E, limits: XmlLimits) -> None:
         count += 1
         if depth > limits.max_depth:
             raise UnsafeXmlError(
-                f"document nests deeper than {limits.max_depth} levels "
-                f"(line {element.sourceline})"
+                f"document nests deeper than {limits.max_depth} levels (line {element.sourceline})"
             )
         if count > limits.max_elements:
             raise UnsafeXmlError(f"document has more than {limits.max_elements} elements")

@@ -12,7 +12,7 @@ import binascii
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from lxml import etree
 
@@ -31,7 +31,7 @@ class ModelError(InputError):
 
     def __init__(self, element: _E, message: str) -> None:
         self.xpath = xpath_of(element)
-        self.line = element.sourceline
+        self.line = cast("int | None", element.sourceline)  # lxml-stubs mistype it
         super().__init__(f"line {self.line} {self.xpath}: {message}")
 
 

@@ -1,0 +1,258 @@
+"""The harmonised-codes ("Mapping") layer: every coded value checked against its list.
+
+Codes that make the certificate unreadable for the importing NPPO (countries,
+document type and status, units, transport mode, the re-export booleans) are
+SEVERE; codes from the IPPC harmonised term lists, which are still evolving and
+often filled with national free text, are WARNING.
+
+This layer runs inside a 0.5 ms validation budget, so it walks the tree once
+with lxml's C-level multi-tag filter, dispatching on the containing element,
+plus one precompiled XPath for unitCode attributes, instead of one XPath per rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+from lxml import etree
+
+from node.certificate.findings import Area, Finding, Level, finding_at
+from node.certificate.xmlns import ROOT_TAG, ram, rsm
+from node.codelists.lists import CodeList, CodeLists
+
+# Short titles for the messages; the list's own version is appended.
+TITLES: Final[dict[str, str]] = {
+    "countries": "ISO 3166-1 alpha-2",
+    "units": "UN/ECE Rec 20",
+    "package_types": "UN/ECE Rec 21",
+    "transport_modes": "UN/ECE Rec 19",
+    "certificate_types": "UN/CEFACT 1001",
+    "status_codes": "UN/CEFACT 4405",
+    "treatment_types": "IPPC ePhyto treatment types",
+    "intended_uses": "IPPC ePhyto intended uses",
+    "conditions": "IPPC ePhyto product conditions",
+    "commodity_classes": "IPPC ePhyto commodity classes",
+    "certifying_statements": "IPPC ePhyto certifying statements",
+    "note_subjects": "IPPC ePhyto tag acronyms",
+}
+
+# Re-export checkboxes: the Hub reads them as xsd:boolean literals.
+BOOLEAN_NOTES: Final = frozenset(
+    {"RPCOR", "RPCTC", "RPCPK", "RPCRP", "RPCOC", "RPCNC", "RPCPC", "RPCAI"}
+)
+_BOOLEANS: Final = frozenset({"true", "false"})
+_HS_CODE: Final = re.compile(r"[0-9]{4,10}")
+_TREATMENT_LEVELS: Final = frozenset({"TTL1", "TTL2"})
+# Classification system -> (attribute of _Check holding its list, what the code is).
+_CLASS_LISTS: Final[dict[str, tuple[str, str]]] = {
+    "IPPCPCVP": ("commodity_classes", "commodity class"),
+    "IPPCPCC": ("conditions", "product condition"),
+}
+
+_ID: Final = ram("ID")
+_TYPE_CODE: Final = ram("TypeCode")
+_STATUS_CODE: Final = ram("StatusCode")
+_MODE_CODE: Final = ram("ModeCode")
+_CONTENT: Final = ram("Content")
+_SYSTEM_NAME: Final = ram("SystemName")
+_CLASS_CODE: Final = ram("ClassCode")
+_CLASS_NAME: Final = ram("ClassName")
+_DESCRIPTION: Final = ram("Description")
+_SIGNATORY: Final = ram("SignatorySPSAuthentication")
+_UNIT_CODE: Final = "unitCode"
+
+
+class _Check:
+    """The lists resolved once per call, and the findings gathered so far."""
+
+    __slots__ = (
+        "certificate_types",
+        "commodity_classes",
+        "conditions",
+        "countries",
+        "findings",
+        "intended_uses",
+        "note_subjects",
+        "package_types",
+        "statements",
+        "status_codes",
+        "transport_modes",
+        "treatment_types",
+        "units",
+    )
+
+    def __init__(self, lists: CodeLists) -> None:
+        self.countries = lists.get("countries")
+        self.units = lists.get("units")
+        self.package_types = lists.get("package_types")
+        self.transport_modes = lists.get("transport_modes")
+        self.certificate_types = lists.get("certificate_types")
+        self.status_codes = lists.get("status_codes")
+        self.treatment_types = lists.get("treatment_types")
+        self.intended_uses = lists.get("intended_uses")
+        self.conditions = lists.get("conditions")
+        self.commodity_classes = lists.get("commodity_classes")
+        self.statements = lists.get("certifying_statements")
+        self.note_subjects = lists.get("note_subjects")
+        self.findings: list[Finding] = []
+
+    def code(self, element: etree._Element, code_list: CodeList, level: Level, what: str) -> str:
+        """Check the element's text against a list; return the stripped text."""
+        code = (element.text or "").strip()
+        if code not in code_list.codes:
+            self.unknown(element, code, code_list, level, what)
+        return code
+
+    def unknown(
+        self, element: etree._Element, code: str, code_list: CodeList, level: Level, what: str
+    ) -> None:
+        title = TITLES.get(code_list.name, code_list.name)
+        message = f"unknown {what} {code!r} ({title}, version {code_list.version})"
+        self.findings.append(finding_at(element, level, Area.MAPPING, message))
+
+
+def _country(element: etree._Element, check: _Check) -> None:
+    # ExportSPSCountry, ImportSPSCountry, ...: their ram:ID is the ISO code.
+    for child in element.iterchildren(_ID):
+        check.code(child, check.countries, Level.SEVERE, "country code")
+
+
+def _country_id(element: etree._Element, check: _Check) -> None:
+    check.code(element, check.countries, Level.SEVERE, "country code")
+
+
+def _exchanged_document(element: etree._Element, check: _Check) -> None:
+    # One filtered pass over the document's many children for both codes.
+    for child in element.iterchildren(_TYPE_CODE, _STATUS_CODE):
+        if child.tag == _TYPE_CODE:
+            check.code(child, check.certificate_types, Level.SEVERE, "document type code")
+        else:
+            check.code(child, check.status_codes, Level.SEVERE, "status code")
+
+
+def _package(element: etree._Element, check: _Check) -> None:
+    for child in element.iterchildren(_TYPE_CODE):
+        check.code(child, check.package_types, Level.WARNING, "package type code")
+
+
+def _carriage(element: etree._Element, check: _Check) -> None:
+    for child in element.iterchildren(_MODE_CODE):
+        check.code(child, check.transport_modes, Level.SEVERE, "transport mode code")
+
+
+def _subject(element: etree._Element, check: _Check) -> None:
+    # Visited as a leaf rather than through its note (ram:Subject occurs only in
+    # the D17A note type): the notes are the bulk of a certificate, so this path
+    # is kept to a text read and a dict lookup.
+    text = element.text
+    subject = text.strip() if text else ""
+    if subject not in check.note_subjects.codes:
+        check.unknown(element, subject, check.note_subjects, Level.WARNING, "note subject")
+    elif subject == "RPCCO":
+        for content in element.itersiblings(_CONTENT):
+            check.code(content, check.countries, Level.SEVERE, "country code")
+    elif subject in BOOLEAN_NOTES:
+        # Content follows Subject in the note's sequence, so following siblings suffice.
+        for content in element.itersiblings(_CONTENT):
+            value = (content.text or "").strip()
+            if value not in _BOOLEANS:
+                message = f"{subject} note content must be 'true' or 'false', not {value!r}"
+                check.findings.append(finding_at(content, Level.SEVERE, Area.MAPPING, message))
+
+
+def _classification(element: etree._Element, check: _Check) -> None:
+    # A classification has two or three children: plain access beats filtered iterators.
+    children = list(element)
+    system = ""
+    for child in children:
+        if child.tag == _SYSTEM_NAME:
+            system = check.code(child, check.note_subjects, Level.WARNING, "classification system")
+    if system == "HS":
+        for child in children:
+            if child.tag == _CLASS_CODE:
+                code = (child.text or "").strip()
+                # HS headings are 4 digits, subheadings 6, national tariff lines up to 10.
+                if not _HS_CODE.fullmatch(code):
+                    message = f"HS class code {code!r} must be 4 to 10 digits"
+                    check.findings.append(finding_at(child, Level.WARNING, Area.MAPPING, message))
+    elif system in _CLASS_LISTS:
+        code_list = getattr(check, _CLASS_LISTS[system][0])
+        for child in children:
+            if child.tag == _CLASS_NAME:
+                check.code(child, code_list, Level.WARNING, _CLASS_LISTS[system][1])
+
+
+def _intended_use(element: etree._Element, check: _Check) -> None:
+    check.code(element, check.intended_uses, Level.WARNING, "intended use")
+
+
+def _process_characteristic(element: etree._Element, check: _Check) -> None:
+    # The first ram:Description names the characteristic (TTL1, TTL2, TTCH...),
+    # the second holds its value.
+    # Plain child access: iterchildren(tag) costs more than it filters here.
+    children = list(element)
+    if (
+        len(children) >= 2
+        and children[0].tag == _DESCRIPTION
+        and (children[0].text or "").strip() in _TREATMENT_LEVELS
+        and children[1].tag == _DESCRIPTION
+    ):
+        check.code(children[1], check.treatment_types, Level.WARNING, "treatment type")
+
+
+def _clause(element: etree._Element, check: _Check) -> None:
+    parent = element.getparent()
+    if parent is None or parent.tag != _SIGNATORY:
+        return
+    for child in element.iterchildren(_ID):
+        check.code(child, check.statements, Level.WARNING, "certifying statement")
+
+
+_Handler = Callable[[etree._Element, _Check], None]
+
+_HANDLERS: Final[dict[str, _Handler]] = {
+    ram("ExportSPSCountry"): _country,
+    ram("ImportSPSCountry"): _country,
+    ram("TransitSPSCountry"): _country,
+    ram("ReExportSPSCountry"): _country,
+    ram("OriginSPSCountry"): _country,
+    ram("CountryID"): _country_id,
+    rsm("SPSExchangedDocument"): _exchanged_document,
+    ram("PhysicalSPSPackage"): _package,
+    ram("MainCarriageSPSTransportMovement"): _carriage,
+    ram("Subject"): _subject,
+    ram("ApplicableSPSClassification"): _classification,
+    ram("IntendedUse"): _intended_use,
+    ram("ApplicableSPSProcessCharacteristic"): _process_characteristic,
+    ram("IncludedSPSClause"): _clause,
+}
+_HANDLED_TAGS: Final = tuple(_HANDLERS)
+# unitCode anywhere (measures and quantities); compiled once at import.
+_UNIT_CODES: Final = etree.XPath("//@unitCode")
+
+
+def code_findings(root: etree._Element, lists: CodeLists) -> list[Finding]:
+    """Mapping findings for unknown or malformed codes in an rsm:SPSCertificate.
+
+    Anything but an SPSCertificate root gives no finding here: the schema layer
+    reports a wrong document.
+    """
+    if root.tag != ROOT_TAG:
+        return []
+    check = _Check(lists)
+    handlers = _HANDLERS
+    # The C-level multi-tag filter visits only the few containers that hold codes.
+    for element in root.iter(*_HANDLED_TAGS):
+        handlers[element.tag](element, check)
+    units = check.units
+    result = _UNIT_CODES(root)
+    if isinstance(result, list):
+        for unit in result:
+            # Attribute results are smart strings: getparent() is the owning element.
+            if isinstance(unit, etree._ElementUnicodeResult) and unit.strip() not in units.codes:
+                owner = unit.getparent()
+                if owner is not None:
+                    check.unknown(owner, unit.strip(), units, Level.SEVERE, "unit code")
+    return check.findings

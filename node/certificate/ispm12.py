@@ -1,0 +1,577 @@
+"""The ISPM 12 reading of a certificate: the boxes of the model certificate, for people.
+
+Pure functions only: `ispm12_view` turns the typed model into the boxes of the ISPM 12
+model certificate (851, or 657 for re-export) as display strings, and `sections` lays
+those boxes out as titled (label, value) rows that both `ephyto cert show` and the PDF use,
+so the text and the PDF never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from node.certificate.model import (
+    Address,
+    Certificate,
+    Country,
+    Location,
+    Measure,
+    Note,
+    Party,
+    Text,
+    TradeLineItem,
+    Treatment,
+)
+
+TITLE_PHYTO = "Phytosanitary Certificate"
+TITLE_REEXPORT = "Phytosanitary Certificate for Re-export"
+
+# ISPM 12 Annex 1, model phytosanitary certificate, certifying statement.
+STATEMENT_851 = (
+    "This is to certify that the plants, plant products or other regulated articles "
+    "described herein have been inspected and/or tested according to appropriate official "
+    "procedures and are considered to be free from the quarantine pests specified by the "
+    "importing contracting party and to conform with the current phytosanitary requirements "
+    "of the importing contracting party, including those for regulated non-quarantine pests."
+)
+
+STATUS_LABELS = {
+    "70": "Issued",
+    "39": "Approved",
+    "40": "Withdrawn",
+    "41": "Rejected",
+    "42": "Approval pending",
+    "44": "Replaced",
+}
+
+# UN/ECE Rec 19 modes of transport, as the declared means of conveyance reads them.
+_TRANSPORT_MODES = {
+    "0": "Mode not specified",
+    "1": "Maritime transport",
+    "2": "Rail transport",
+    "3": "Road transport",
+    "4": "Air transport",
+    "5": "Mail",
+    "6": "Multimodal transport",
+    "7": "Fixed transport installation",
+    "8": "Inland water transport",
+    "9": "Mode not applicable",
+}
+
+# UN/ECE Rec 20 units seen on phytosanitary certificates; others are shown as their code.
+_UNITS = {
+    "KGM": "kg",
+    "GRM": "g",
+    "TNE": "t",
+    "MTQ": "m³",
+    "LTR": "l",
+    "MLT": "ml",
+    "HUR": "h",
+    "MIN": "min",
+    "SEC": "s",
+    "DAY": "d",
+    "CEL": "°C",
+    "FAH": "°F",
+    "GL": "g/l",
+    "H87": "pieces",
+}
+
+# UN/ECE Rec 21 package types seen on phytosanitary certificates.
+_PACKAGES = {
+    "43": "bag(s), super bulk",
+    "BG": "bag(s)",
+    "BX": "box(es)",
+    "CT": "carton(s)",
+    "CS": "case(s)",
+    "CR": "crate(s)",
+    "PK": "package(s)",
+    "PX": "pallet(s)",
+    "SA": "sack(s)",
+    "BL": "bale(s)",
+    "BE": "bundle(s)",
+    "NE": "unpacked",
+    "VR": "bulk, solid, granular",
+    "VY": "bulk, solid, fine",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One tick box of the re-export statement and whether it is ticked."""
+
+    label: str
+    ticked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReexportView:
+    """The re-export boxes (RPC* notes) of one line item of a 657."""
+
+    item: int
+    country_of_origin: str
+    original_certificate: str
+    choices: tuple[Choice, ...]
+
+    def ticked(self, label: str) -> bool:
+        """Whether the box with this label is ticked (False when absent)."""
+        return any(c.ticked for c in self.choices if c.label == label)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """The Section I boxes of one trade line item."""
+
+    sequence: int
+    produce: str
+    quantity: str
+    botanical_name: str
+    packages: str
+    distinguishing_marks: str
+    place_of_origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class TreatmentView:
+    """Section III for one treatment of one line item."""
+
+    item: int
+    date: str
+    treatment: str
+    chemical: str
+    duration_and_temperature: str
+    concentration: str
+    additional_information: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacementView:
+    """The replacement boxes (ADRP* notes): which certificate this one replaces and why."""
+
+    replaced_certificate: str
+    reason: str
+    date: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ispm12View:
+    """The boxes of the ISPM 12 model certificate, as strings ready for people."""
+
+    title: str
+    number: str
+    status: str
+    is_reexport: bool
+    organization_of: str
+    to_organizations_of: str
+    exporter: str
+    consignee: str
+    items: tuple[ItemView, ...]
+    distinguishing_marks: str
+    means_of_conveyance: str
+    point_of_entry: str
+    certifying_statement: str
+    reexport: tuple[ReexportView, ...]
+    additional_declarations: tuple[str, ...]
+    import_permit: str
+    inspection_date: str
+    additional_official_information: tuple[str, ...]
+    treatments: tuple[TreatmentView, ...]
+    place_of_issue: str
+    authorized_officer: str
+    date: str
+    replacement: ReplacementView | None
+
+
+def ispm12_view(cert: Certificate) -> Ispm12View:
+    """Read a certificate as the boxes of the ISPM 12 model certificate."""
+    c = cert.consignment
+    names = _country_names(cert)
+    signatory = cert.signatories[0] if cert.signatories else None
+    reexport = (
+        tuple(r for it in c.items if (r := _reexport(it, names)) is not None)
+        if cert.is_reexport
+        else ()
+    )
+    issued = signatory.actual_datetime if signatory and signatory.actual_datetime else None
+    return Ispm12View(
+        title=TITLE_REEXPORT if cert.is_reexport else TITLE_PHYTO,
+        number=cert.number,
+        status=STATUS_LABELS.get(cert.status_code, f"Status {cert.status_code}"),
+        is_reexport=cert.is_reexport,
+        organization_of=_join([_text(cert.issuer.name), _country(c.export_country, names)], ", "),
+        to_organizations_of=_country(c.import_country, names),
+        exporter=_party(c.consignor, names),
+        consignee=_party(c.consignee, names),
+        items=tuple(_item(it, names) for it in c.items),
+        distinguishing_marks=_join([*_notes(cert.notes, "DMCL"), *_containers(cert)], "\n"),
+        means_of_conveyance=_join(_conveyance(cert), "\n"),
+        point_of_entry=_location(c.unloading_location),
+        certifying_statement=_statement(cert, reexport, names),
+        reexport=reexport,
+        additional_declarations=tuple(
+            [*_notes(cert.notes, "ADEDL"), *_item_notes(c.items, "ADTLIL")]
+        ),
+        import_permit=_join(
+            [*_notes(cert.notes, "ADIPEDL"), *_item_notes(c.items, "ADIPTLIL")], "\n"
+        ),
+        inspection_date=_join(
+            [
+                *(_date_text(t) for t in _notes(cert.notes, "ADDIEDL")),
+                *_item_notes(c.items, "ADDITLIL", _date_text),
+            ],
+            "\n",
+        ),
+        additional_official_information=tuple(
+            [*_notes(cert.notes, "ADAOEDL"), *_item_notes(c.items, "ADAOTLIL")]
+        ),
+        treatments=tuple(_treatment(it.sequence, t) for it in c.items for t in it.treatments),
+        place_of_issue=_location(signatory.issue_location) if signatory else "",
+        authorized_officer=_text(signatory.officer_name) if signatory else "",
+        date=_date(issued or cert.issue_datetime),
+        replacement=_replacement(cert),
+    )
+
+
+def sections(view: Ispm12View) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The view as titled sections of (label, value) rows, in the model certificate's order."""
+    header = [
+        ("No.", view.number),
+        ("Status", view.status),
+        ("Plant Protection Organization of", view.organization_of),
+        ("TO: Plant Protection Organization(s) of", view.to_organizations_of),
+    ]
+    if view.replacement is not None:
+        r = view.replacement
+        header += [
+            ("Replaces certificate No.", r.replaced_certificate),
+            ("Reason for replacement", r.reason),
+            ("Date of replacement", r.date),
+        ]
+    items = view.items
+    consignment = [
+        ("Name and address of exporter", view.exporter),
+        ("Declared name and address of consignee", view.consignee),
+        ("Number and description of packages", _per_item(items, lambda i: i.packages)),
+        (
+            "Distinguishing marks",
+            _join(
+                [_per_item(items, lambda i: i.distinguishing_marks), view.distinguishing_marks],
+                "\n",
+            ),
+        ),
+        ("Place of origin", _per_item(items, lambda i: i.place_of_origin)),
+        ("Declared means of conveyance", view.means_of_conveyance),
+        ("Declared point of entry", view.point_of_entry),
+        (
+            "Name of produce and quantity declared",
+            _per_item(items, lambda i: _join([i.produce, i.quantity], ": ")),
+        ),
+        ("Botanical name of plants", _per_item(items, lambda i: i.botanical_name)),
+    ]
+    additional = [
+        ("Additional declaration", "\n".join(view.additional_declarations)),
+        ("Import permit", view.import_permit),
+        ("Date of inspection", view.inspection_date),
+        ("Additional official information", "\n".join(view.additional_official_information)),
+    ]
+    treatments: list[tuple[str, str]] = []
+    for t in view.treatments:
+        # Several treatments (or items) are told apart by the item they apply to.
+        suffix = f" (item {t.item})" if len(view.items) > 1 else ""
+        treatments += [
+            (f"Date{suffix}", t.date),
+            (f"Treatment{suffix}", t.treatment),
+            (f"Chemical (active ingredient){suffix}", t.chemical),
+            (f"Duration and temperature{suffix}", t.duration_and_temperature),
+            (f"Concentration{suffix}", t.concentration),
+            (f"Additional information{suffix}", t.additional_information),
+        ]
+    if not treatments:
+        treatments = [("Treatment", "None declared")]
+    authorization = [
+        ("Place of issue", view.place_of_issue),
+        ("Name of authorized officer", view.authorized_officer),
+        ("Date", view.date),
+    ]
+    return [
+        (view.title, header),
+        ("I. Description of consignment", consignment),
+        ("Certifying statement", [("", view.certifying_statement)]),
+        ("II. Additional declaration", additional),
+        ("III. Disinfestation and/or disinfection treatment", treatments),
+        ("Authorization", authorization),
+    ]
+
+
+def tick(choice: Choice) -> str:
+    """A tick box as plain text, readable in a terminal and extractable from a PDF."""
+    return f"[{'X' if choice.ticked else ' '}] {choice.label}"
+
+
+# --- Section I -------------------------------------------------------------------------
+
+
+def _item(item: TradeLineItem, names: dict[str, str]) -> ItemView:
+    common = _join([_text(t) for t in item.common_names], " / ")
+    produce = _join([_join([_text(t) for t in item.descriptions], "; "), common], ", ")
+    quantity = _join(
+        [
+            _measure(item.net_weight, "net weight"),
+            _measure(item.gross_weight, "gross weight"),
+            _measure(item.net_volume, "net volume"),
+            _measure(item.gross_volume, "gross volume"),
+            _join([*_notes(item.notes, "OQV"), *_notes(item.notes, "OQU")], " "),
+        ],
+        ", ",
+    )
+    packages = _join(_notes(item.notes, "OPTND"), "; ") or _join(
+        [f"{_number(p.quantity)} {_PACKAGES.get(p.type_code, p.type_code)}" for p in item.packages],
+        ", ",
+    )
+    marks = [*_notes(item.notes, "DMTLIL"), *(m for p in item.packages for m in p.marks)]
+    origin = [_country(o, names) for o in item.origin_countries]
+    origin += [_location(loc) for loc in item.origin_locations]
+    return ItemView(
+        sequence=item.sequence,
+        produce=produce,
+        quantity=quantity,
+        botanical_name=_join([_text(t) for t in item.scientific_names], ", "),
+        packages=packages,
+        distinguishing_marks=_join(marks, "; "),
+        place_of_origin=_join(origin, "; "),
+    )
+
+
+def _party(party: Party, names: dict[str, str]) -> str:
+    lines = [_text(party.name), _text(party.person_name), _address(party.address, names)]
+    return _join(lines, "\n")
+
+
+def _address(address: Address | None, names: dict[str, str]) -> str:
+    if address is None:
+        return ""
+    a = address
+    free = [a.line_one, a.line_two, a.line_three, a.line_four, a.line_five]
+    city = _join([a.postcode, a.city_name], " ")
+    # Free lines often repeat the city already ("2161 BM Lisse"): do not say it twice.
+    if city and any(a.city_name and a.city_name in (line or "") for line in free):
+        city = ""
+    country = a.country_name or (names.get(a.country_id, a.country_id) if a.country_id else "")
+    return _join([_join(free, ", "), city, a.country_subdivision_name, country], ", ")
+
+
+def _containers(cert: Certificate) -> list[str]:
+    out = []
+    for eq in cert.consignment.transport_equipment:
+        seals = ", ".join(eq.seal_ids)
+        out.append(
+            _join(
+                [f"Container {eq.id}" if eq.id else None, f"seal {seals}" if seals else None],
+                ", ",
+            )
+        )
+    return out
+
+
+def _conveyance(cert: Certificate) -> list[str]:
+    out = []
+    for tm in cert.consignment.transport_movements:
+        mode = _TRANSPORT_MODES.get(tm.mode_code, f"Mode {tm.mode_code}")
+        means = _join([_text(tm.means_name), f"({tm.id})" if tm.id else None], " ")
+        out.append(_join([mode, means], ": "))
+    return out
+
+
+# --- Certifying statement --------------------------------------------------------------
+
+
+def _reexport(item: TradeLineItem, names: dict[str, str]) -> ReexportView | None:
+    flags = {n.subject for n in item.notes if n.subject and n.subject.startswith("RPC")}
+    if not flags:
+        return None
+    origin = _notes(item.notes, "RPCCO")
+
+    def choice(label: str, tag: str) -> Choice:
+        return Choice(label, any(v.strip().lower() == "true" for v in _notes(item.notes, tag)))
+
+    return ReexportView(
+        item=item.sequence,
+        country_of_origin=_join([names.get(o, o) for o in origin], ", "),
+        original_certificate=_join(_notes(item.notes, "RPCRF"), ", "),
+        choices=(
+            choice("original", "RPCOR"),
+            choice("certified true copy", "RPCTC"),
+            choice("packed", "RPCPK"),
+            choice("repacked", "RPCRP"),
+            choice("original containers", "RPCOC"),
+            choice("new containers", "RPCNC"),
+            choice("original phytosanitary certificate", "RPCPC"),
+            choice("additional inspection", "RPCAI"),
+        ),
+    )
+
+
+def _statement(cert: Certificate, reexport: tuple[ReexportView, ...], names: dict[str, str]) -> str:
+    if not cert.is_reexport:
+        return STATEMENT_851
+    here = _country(cert.consignment.export_country, names)
+    origins = _join(_unique(r.country_of_origin for r in reexport), ", ") or "(not stated)"
+    numbers = _unique(r.original_certificate for r in reexport)
+    if not numbers:
+        # No RPCRF note: fall back on the referenced original phytosanitary certificate.
+        numbers = _unique(ref.id for ref in cert.references if ref.type_code == "851")
+    number = _join(numbers, ", ") or "(not stated)"
+    first = reexport[0] if reexport else ReexportView(0, "", "", ())
+
+    def box(label: str) -> str:
+        return tick(Choice(label, first.ticked(label)))
+
+    return (
+        "This is to certify that the plants, plant products or other regulated articles "
+        f"described above were imported into {here} from {origins} covered by Phytosanitary "
+        f"Certificate No. {number}, {box('original')} {box('certified true copy')} of which "
+        f"is attached to this certificate; that they are {box('packed')} {box('repacked')} "
+        f"in {box('original containers')} {box('new containers')}, that based on the "
+        f"{box('original phytosanitary certificate')} and {box('additional inspection')}, "
+        "they are considered to conform with the current phytosanitary requirements of the "
+        f"importing contracting party, and that during storage in {here}, the consignment "
+        "has not been subjected to the risk of infestation or infection."
+    )
+
+
+# --- Sections II and III ---------------------------------------------------------------
+
+
+def _treatment(item: int, t: Treatment) -> TreatmentView:
+    by_tag: dict[str, list[tuple[list[str], Measure | None]]] = {}
+    for pc in t.characteristics:
+        if pc.descriptions:
+            rest = [_text(d) for d in pc.descriptions[1:]]
+            by_tag.setdefault(pc.descriptions[0].value, []).append((rest, pc.value))
+
+    def texts(tag: str) -> list[str]:
+        return [s for rest, _ in by_tag.get(tag, []) for s in rest if s]
+
+    def measures(tag: str) -> list[str]:
+        return [_measure(v) for _, v in by_tag.get(tag, []) if v is not None]
+
+    dates = _unique([_date(t.start) if t.start else "", _date(t.end) if t.end else ""])
+    return TreatmentView(
+        item=item,
+        date=_join(dates, " to "),
+        treatment=_join([*texts("TTL1"), *texts("TTL2")], " / "),
+        chemical=_join(texts("TTCH"), ", "),
+        duration_and_temperature=_join([_measure(t.duration), *measures("TTTM")], ", "),
+        concentration=_join(measures("TTCO"), ", "),
+        additional_information=_join([*texts("TTAI"), *texts("TTFT")], "\n"),
+    )
+
+
+def _replacement(cert: Certificate) -> ReplacementView | None:
+    if not any(n.subject in {"ADRP", "ADRPN", "ADRPR", "ADRD"} for n in cert.notes):
+        return None
+    return ReplacementView(
+        replaced_certificate=_join(_notes(cert.notes, "ADRPN"), ", "),
+        reason=_join(_notes(cert.notes, "ADRPR"), "\n"),
+        date=_join([_date_text(d) for d in _notes(cert.notes, "ADRD")], ", "),
+    )
+
+
+# --- Small readers ---------------------------------------------------------------------
+
+
+def _country_names(cert: Certificate) -> dict[str, str]:
+    """Country names the certificate itself gives, so a bare code elsewhere can be named."""
+    c = cert.consignment
+    countries: list[Country] = [c.export_country, c.import_country]
+    countries += [*c.reexport_countries, *c.transit_countries]
+    countries += [o for it in c.items for o in it.origin_countries]
+    out: dict[str, str] = {}
+    for country in countries:
+        if country.names and country.id not in out:
+            out[country.id] = _join([_text(n) for n in country.names], " / ")
+    return out
+
+
+def _country(country: Country, names: dict[str, str]) -> str:
+    name = names.get(country.id)
+    base = f"{name} ({country.id})" if name else country.id
+    areas = _join([_text(s) for s in country.subdivisions], ", ")
+    return f"{base}, {areas}" if areas else base
+
+
+def _location(location: Location | None) -> str:
+    if location is None:
+        return ""
+    name = _join([_text(n) for n in location.names], " / ")
+    if location.id and name:
+        return f"{name} ({location.id})"
+    return name or location.id or ""
+
+
+def _notes(notes: Iterable[Note], subject: str) -> list[str]:
+    return [t.value for n in notes if n.subject == subject for t in n.contents if t.value]
+
+
+def _item_notes(
+    items: Iterable[TradeLineItem], subject: str, fmt: Callable[[str], str] = str
+) -> list[str]:
+    """Line-item notes, prefixed with their item where several items could be meant."""
+    items = list(items)
+    prefix = len(items) > 1
+    return [
+        f"Item {it.sequence}: {fmt(v)}" if prefix else fmt(v)
+        for it in items
+        for v in _notes(it.notes, subject)
+    ]
+
+
+def _measure(m: Measure | None, what: str = "") -> str:
+    if m is None:
+        return ""
+    unit = _UNITS.get(m.unit, m.unit) if m.unit else ""
+    return _join([_number(m.value), unit, what], " ")
+
+
+def _number(value: Decimal) -> str:
+    # "32.0000" reads as 32; format "f" keeps normalize() from writing 1E+3.
+    return format(value.normalize(), "f")
+
+
+def _date(value: datetime) -> str:
+    return value.date().isoformat()
+
+
+def _date_text(value: str) -> str:
+    """A date-time note (ADDIEDL, ADRD) as a date; text that is not one stays as given."""
+    try:
+        return _date(datetime.fromisoformat(value.strip()))
+    except ValueError:
+        return value
+
+
+def _text(t: Text | None) -> str:
+    return t.value.strip() if t is not None else ""
+
+
+def _unique(values: Iterable[str | None]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if v and v not in out:
+            out.append(v)
+    return out
+
+
+def _join(parts: Iterable[str | None], sep: str) -> str:
+    return sep.join(p for p in parts if p)
+
+
+def _per_item(items: tuple[ItemView, ...], value: Callable[[ItemView], str]) -> str:
+    """One box's entries for every line item, numbered when there are several."""
+    entries = [(i.sequence, value(i)) for i in items]
+    entries = [(n, v) for n, v in entries if v]
+    if len(items) == 1:
+        return _join([v for _, v in entries], "\n")
+    return "\n".join(f"{n}. {v}" for n, v in entries)

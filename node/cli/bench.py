@@ -1,0 +1,105 @@
+"""`ephyto bench ...`: benchmarks that print figures (tests never assert on timings)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from node.certificate.jsonmodel import certificate_from_json
+from node.certificate.validate import Validator
+from node.certificate.xml_build import to_xml_bytes
+from node.cli.cert import sample_model_bytes
+from node.errors import InputError
+
+
+def add_parser(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="run a benchmark and print its figures",
+        description="Benchmarks. Each prints figures, with a baseline measured in the same "
+        "run so that the ratio means something on a shared, noisy machine.",
+    )
+    sub = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
+    cert = sub.add_parser(
+        "cert",
+        help="parse + full validation, and build, of one certificate",
+        description="Parse + full validation (all four layers and the model) and build "
+        "(model to XML) of one certificate, on one core. Baseline: bare lxml parsing of the "
+        "same bytes.",
+    )
+    cert.add_argument(
+        "--file",
+        type=Path,
+        metavar="XML",
+        help="certificate to use (default: the bundled 851 sample)",
+    )
+    cert.add_argument(
+        "--seconds", type=float, default=2.0, help="time to spend on each measurement (default 2)"
+    )
+    cert.set_defaults(func=_bench_cert)
+
+
+def _bench_cert(args: argparse.Namespace) -> int:
+    _pin_to_one_core()
+    data = (
+        args.file.read_bytes()
+        if args.file
+        else to_xml_bytes(certificate_from_json(sample_model_bytes("phyto")))
+    )
+    validator = Validator.default()
+    report = validator.validate(data)
+    if report.certificate is None:
+        raise InputError(f"the benchmark certificate cannot be read: {report.findings[0]}")
+    cert = report.certificate
+    name = args.file or "bundled 851 sample"
+    print(
+        f"certificate: {name}, {len(data)} bytes, valid={report.valid}, "
+        f"{len(report.findings)} findings"
+    )
+    print(f"cpu: pinned to core {sorted(os.sched_getaffinity(0))}")
+
+    baseline = _measure(lambda: etree.fromstring(data), args.seconds)
+    validate = _measure(lambda: validator.validate(data), args.seconds)
+    build = _measure(lambda: to_xml_bytes(cert), args.seconds)
+
+    print(f"{'measurement':<34}{'median ms':>10}{'p90 ms':>10}{'per s':>10}")
+    for label, samples in (
+        ("baseline: bare lxml parse", baseline),
+        ("parse + full validation", validate),
+        ("build (model to XML bytes)", build),
+    ):
+        median = statistics.median(samples)
+        p90 = statistics.quantiles(samples, n=10)[-1]
+        print(f"{label:<34}{median * 1e3:>10.3f}{p90 * 1e3:>10.3f}{1 / median:>10.0f}")
+    ratio = statistics.median(validate) / statistics.median(baseline)
+    print(
+        f"parse + full validation costs {ratio:.1f}x a bare parse (target: median at most 0.5 ms)"
+    )
+    return 0
+
+
+def _measure(operation: Callable[[], object], seconds: float) -> list[float]:
+    """Seconds per call, one sample per call, after a short warm-up."""
+    for _ in range(50):
+        operation()
+    samples: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(samples) < 20:
+        start = time.perf_counter()
+        operation()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def _pin_to_one_core() -> None:
+    """One core, as the target says; the last one is usually the least busy."""
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[-1]})

@@ -1,0 +1,189 @@
+"""`ephyto cert ...`: validate, render, create and show certificates."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from node.certificate import safe_xml
+from node.certificate.jsonmodel import certificate_from_json
+from node.certificate.model import Certificate
+from node.certificate.validate import Report, Validator
+from node.certificate.xml_build import to_xml_bytes
+from node.certificate.xml_parse import certificate_from_tree
+from node.codelists.lists import bundled, load_directory
+from node.errors import InputError
+
+SAMPLES = {"phyto": "phyto_nl_cn.json", "reexport": "reexport_ae_ru.json"}
+
+
+def add_parser(commands: Any) -> None:
+    cert = commands.add_parser(
+        "cert",
+        help="validate, render, create and show phytosanitary certificates",
+        description="Work with ePhyto certificates (UN/CEFACT SPSCertificate XML).",
+    )
+    sub = cert.add_subparsers(dest="cert_command", metavar="ACTION", required=True)
+
+    validate = sub.add_parser(
+        "validate",
+        help="validate ePhyto XML files",
+        description="Validate ePhyto XML in four layers (well-formed and safe, schema, ISPM 12 "
+        "mandatory content, harmonised codes). Exit 0 if every file is valid, 1 if any is not.",
+    )
+    validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    validate.add_argument("--json", action="store_true", help="print a JSON report")
+    _validation_options(validate)
+    validate.set_defaults(func=_validate)
+
+    pdf = sub.add_parser(
+        "pdf",
+        help="render a certificate as PDF",
+        description="Render a certificate (ePhyto XML or model JSON) in the layout of the "
+        "ISPM 12 model certificate.",
+    )
+    pdf.add_argument("file", type=Path, metavar="FILE")
+    pdf.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.pdf")
+    pdf.set_defaults(func=_pdf)
+
+    new = sub.add_parser(
+        "new",
+        help="build ePhyto XML from the JSON model",
+        description="Build UN/CEFACT SPSCertificate XML from the JSON model "
+        "(docs/certificate-json.md). Nothing is written unless the result is valid.",
+    )
+    new.add_argument("--json", type=Path, required=True, metavar="MODEL.json", dest="model")
+    new.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.xml")
+    _validation_options(new)
+    new.set_defaults(func=_new)
+
+    show = sub.add_parser(
+        "show",
+        help="print a readable summary of a certificate",
+        description="Print a certificate (ePhyto XML or model JSON) box by box, as ISPM 12 "
+        "lays it out.",
+    )
+    show.add_argument("file", type=Path, metavar="FILE")
+    show.set_defaults(func=_show)
+
+    sample = sub.add_parser(
+        "sample",
+        help="write a bundled sample certificate",
+        description="Write one of the bundled fictitious sample certificates as ePhyto XML "
+        "(or its JSON model with --model).",
+    )
+    sample.add_argument("name", nargs="?", choices=sorted(SAMPLES), default="phyto")
+    sample.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+    sample.add_argument("--model", action="store_true", help="write the JSON model instead")
+    sample.set_defaults(func=_sample)
+
+
+def _validation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--schema-dir",
+        type=Path,
+        metavar="DIR",
+        help="validate against an official UN/CEFACT XSD set in DIR (containing "
+        "data/standard/SPSCertificate_17p0.xsd) instead of the bundled schema",
+    )
+    parser.add_argument(
+        "--codelists-dir",
+        type=Path,
+        metavar="DIR",
+        help="apply newer code lists from DIR (*.json) over the bundled ones",
+    )
+
+
+def _validator(args: argparse.Namespace) -> Validator:
+    lists = bundled()
+    if args.codelists_dir is not None:
+        lists = load_directory(args.codelists_dir, lists)
+    return Validator.default(schema_dir=args.schema_dir, codelists=lists)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    validator = _validator(args)
+    reports: list[tuple[Path, Report]] = [
+        (path, validator.validate(path.read_bytes())) for path in args.files
+    ]
+    if args.json:
+        out = [{"file": str(path), **report.to_dict()} for path, report in reports]
+        print(json.dumps(out if len(out) > 1 else out[0], indent=2, ensure_ascii=False))
+    else:
+        for path, report in reports:
+            verdict = "valid" if report.valid else "INVALID"
+            print(f"{path}: {verdict} ({len(report.findings)} findings)")
+            for finding in report.findings:
+                print(f"{path}:{finding}")
+    return 0 if all(report.valid for _, report in reports) else 1
+
+
+def _new(args: argparse.Namespace) -> int:
+    cert = certificate_from_json(args.model.read_bytes())
+    data = to_xml_bytes(cert)
+    report = _validator(args).validate(data)
+    for finding in report.findings:
+        print(f"{args.output}:{finding}", file=sys.stderr)
+    if not report.valid:
+        print(
+            f"ephyto: error: {args.model} does not make a valid certificate; "
+            f"{args.output} not written",
+            file=sys.stderr,
+        )
+        return 1
+    args.output.write_bytes(data)
+    print(f"wrote {args.output} ({len(data)} bytes, certificate {cert.number})")
+    return 0
+
+
+def _pdf(args: argparse.Namespace) -> int:
+    from node.render.pdf import render_pdf  # fonts are heavy: load only for this command
+
+    cert = read_certificate(args.file)
+    data = render_pdf(cert)
+    args.output.write_bytes(data)
+    print(f"wrote {args.output} ({len(data)} bytes, certificate {cert.number})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from node.certificate.ispm12 import ispm12_view, sections
+
+    cert = read_certificate(args.file)
+    for title, rows in sections(ispm12_view(cert)):
+        print(f"== {title}")
+        width = max((len(label) for label, _ in rows), default=0)
+        for label, value in rows:
+            lines = value.splitlines() or [""]
+            print(f"  {label.ljust(width)}  {lines[0]}")
+            for more in lines[1:]:
+                print(f"  {' ' * width}  {more}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    model = sample_model_bytes(args.name)
+    data = model if args.model else to_xml_bytes(certificate_from_json(model))
+    args.output.write_bytes(data)
+    print(f"wrote {args.output} (bundled sample '{args.name}')")
+    return 0
+
+
+def sample_model_bytes(name: str) -> bytes:
+    """The JSON model of a bundled sample certificate."""
+    return (resources.files("node.samples") / SAMPLES[name]).read_bytes()
+
+
+def read_certificate(path: Path) -> Certificate:
+    """A certificate from ePhyto XML or the JSON model, told apart by the first byte."""
+    data = path.read_bytes()
+    if data.lstrip()[:1] == b"{":
+        return certificate_from_json(data)
+    try:
+        return certificate_from_tree(safe_xml.parse(data))
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None

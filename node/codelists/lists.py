@@ -1,0 +1,334 @@
+"""Versioned code lists: the bundled data, its JSON form and the update path.
+
+A code list maps codes to labels and carries the version and source of the
+standard it comes from. The node ships one JSON file per list (``data/``); an
+operator brings in a newer official list either as such a JSON file dropped in
+an override directory or by importing a UN/CEFACT code list XSD.
+
+Version rule: a version is a sequence of non-negative integers separated by
+``.`` or ``-`` (``"2024"``, ``"2024.1"``, ``"2024-06-30"``, ``"17"``). Versions
+compare as integer tuples with trailing zeros ignored, so ``"2024"`` equals
+``"2024.0"`` and ``"2024.1"`` is newer than ``"2024"``. A list is only ever
+replaced by a strictly newer version, so an update can never roll a list back.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import pathlib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from types import MappingProxyType
+from typing import Final
+
+from lxml import etree
+
+from node.errors import ConfigError, InputError, UnsafeXmlError
+
+log = logging.getLogger(__name__)
+
+# Official lists are a few hundred kB at most; the cap keeps a hostile or
+# mistaken file from exhausting memory before it is even parsed.
+MAX_BYTES: Final = 8 * 1024 * 1024
+# Codes in UN/CEFACT, ISO and IPPC lists are short; labels may be sentences.
+MAX_CODE_LEN: Final = 64
+MAX_LABEL_LEN: Final = 1024
+
+_NAME_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_VERSION_RE: Final = re.compile(r"[0-9]{1,9}(?:[.-][0-9]{1,9}){0,7}")
+_KEYS: Final = frozenset({"list", "version", "source", "codes"})
+
+_XSD: Final = "http://www.w3.org/2001/XMLSchema"
+_CCTS_NAME: Final = "Name"  # ccts:Name, whatever the CCTS namespace version
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """The comparable form of a version (see the module docstring for the rule)."""
+    if not _VERSION_RE.fullmatch(version):
+        raise InputError(f"code list version {version!r} is not numbers separated by '.' or '-'")
+    parts = [int(p) for p in re.split(r"[.-]", version)]
+    # Trailing zeros carry no information: "2024" and "2024.0" are the same release.
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeList:
+    """One code list: code -> label, with the version and source of the standard."""
+
+    name: str
+    version: str
+    source: str
+    codes: Mapping[str, str] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
+            raise InputError(f"code list name {self.name!r} must match [a-z][a-z0-9_]*")
+        if not isinstance(self.version, str):
+            raise InputError(f"code list {self.name}: version must be a string")
+        version_key(self.version)  # refuse an incomparable version now, not at update time
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise InputError(f"code list {self.name}: source must be a non-empty string")
+        _check_codes(self.name, self.codes)
+        # A read-only copy: a frozen list must not change behind the caller's back.
+        object.__setattr__(self, "codes", MappingProxyType(dict(self.codes)))
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.codes)
+
+    def label(self, code: str) -> str | None:
+        """The label of a code, or None when the code is not in the list."""
+        return self.codes.get(code)
+
+    def is_newer_than(self, other: CodeList) -> bool:
+        """True when this list's version is strictly newer than the other's."""
+        return version_key(self.version) > version_key(other.version)
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes) -> CodeList:
+        """Parse ``{"list", "version", "source", "codes"}``; InputError when malformed."""
+        if len(data) > MAX_BYTES:
+            raise InputError(f"code list file is larger than {MAX_BYTES} bytes")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"code list file is not UTF-8: {exc}") from None
+        try:
+            doc = json.loads(
+                text,
+                object_pairs_hook=_no_duplicate_keys,
+                parse_constant=_no_constant,
+            )
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers JSONDecodeError and our own hooks; RecursionError
+            # is what deeply nested hostile input raises.
+            raise InputError(f"code list file is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise InputError("code list file must be a JSON object")
+        missing = sorted(_KEYS - doc.keys())
+        if missing:
+            raise InputError(f"code list file lacks key(s): {', '.join(missing)}")
+        unknown = sorted(doc.keys() - _KEYS)
+        if unknown:
+            raise InputError(f"code list file has unknown key(s): {', '.join(unknown)}")
+        for key in ("list", "version", "source"):
+            if not isinstance(doc[key], str):
+                raise InputError(f"code list file: {key!r} must be a string")
+        if not isinstance(doc["codes"], dict):
+            raise InputError("code list file: 'codes' must be an object of code -> label")
+        return cls(doc["list"], doc["version"], doc["source"], doc["codes"])
+
+    def to_json_bytes(self) -> bytes:
+        """The JSON form read by from_json_bytes (UTF-8, codes sorted, stable)."""
+        doc = {
+            "list": self.name,
+            "version": self.version,
+            "source": self.source,
+            "codes": dict(sorted(self.codes.items())),
+        }
+        return (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def _check_codes(name: str, codes: object) -> None:
+    if not isinstance(codes, Mapping):
+        raise InputError(f"code list {name}: codes must be a mapping of code -> label")
+    if not codes:
+        raise InputError(f"code list {name}: no codes")
+    for code, label in codes.items():
+        if not isinstance(code, str) or not isinstance(label, str):
+            raise InputError(f"code list {name}: codes and labels must be strings")
+        # Codes are compared with the stripped element text, so a code with
+        # surrounding blanks could never match.
+        if not code or code != code.strip() or len(code) > MAX_CODE_LEN:
+            raise InputError(f"code list {name}: bad code {code[:80]!r}")
+        if len(label) > MAX_LABEL_LEN:
+            raise InputError(f"code list {name}: label of {code!r} is too long")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        # json keeps the last duplicate silently; a list with a code twice is ambiguous.
+        if key in result:
+            raise ValueError(f"duplicate key {key[:80]!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLists:
+    """The installed code lists, by name; immutable, updated by making a new one."""
+
+    lists: Mapping[str, CodeList] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, code_list in self.lists.items():
+            if name != code_list.name:
+                raise InputError(f"code list {code_list.name} filed under {name!r}")
+        object.__setattr__(self, "lists", MappingProxyType(dict(self.lists)))
+
+    @classmethod
+    def of(cls, lists: Iterable[CodeList]) -> CodeLists:
+        """A set of lists; two lists with the same name is an error."""
+        by_name: dict[str, CodeList] = {}
+        for code_list in lists:
+            if code_list.name in by_name:
+                raise InputError(f"code list {code_list.name} given twice")
+            by_name[code_list.name] = code_list
+        return cls(by_name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.lists
+
+    def names(self) -> list[str]:
+        """The list names, sorted."""
+        return sorted(self.lists)
+
+    def get(self, name: str) -> CodeList:
+        """The list of that name; ConfigError when it is not installed."""
+        try:
+            return self.lists[name]
+        except KeyError:
+            known = ", ".join(self.names()) or "none"
+            raise ConfigError(f"no code list named {name!r} (installed: {known})") from None
+
+    def versions(self) -> dict[str, str]:
+        """Name -> version of every installed list."""
+        return {name: self.lists[name].version for name in self.names()}
+
+    def updated_with(self, new: CodeList) -> CodeLists:
+        """These lists with `new` installed: added, or replacing an older version.
+
+        InputError, naming the installed version, when `new` is not strictly newer.
+        """
+        installed = self.lists.get(new.name)
+        if installed is not None and not new.is_newer_than(installed):
+            raise InputError(
+                f"code list {new.name} version {new.version} is not newer than "
+                f"the installed version {installed.version}"
+            )
+        return CodeLists({**self.lists, new.name: new})
+
+
+def uncefact_codelist_from_xsd(data: bytes, name: str, version: str, source: str) -> CodeList:
+    """A CodeList from a UN/CEFACT code list schema module (xsd:enumeration values).
+
+    The label is the enumeration's ccts:Name, else its documentation text, else
+    empty. This is how an operator brings in a newer official UN/CEFACT list.
+    """
+    if len(data) > MAX_BYTES:
+        raise InputError(f"code list schema is larger than {MAX_BYTES} bytes")
+    # A DTD is never needed in a code list schema and is the vehicle of entity
+    # attacks, so refuse it outright rather than trust the parser settings alone.
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise UnsafeXmlError("code list schema has a DOCTYPE: refused")
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"code list schema is not well-formed XML: {exc}") from None
+    # The byte check above misses a DOCTYPE in a UTF-16 document; this does not.
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise UnsafeXmlError("code list schema has a DOCTYPE: refused")
+    if root.tag != f"{{{_XSD}}}schema":
+        raise InputError("code list schema: the root element is not xsd:schema")
+    codes: dict[str, str] = {}
+    for enum in root.iter(f"{{{_XSD}}}enumeration"):
+        value = enum.get("value")
+        if value is None:
+            raise InputError(
+                f"code list schema: xsd:enumeration without value (line {enum.sourceline})"
+            )
+        code = value.strip()
+        # The first occurrence wins: a list repeated in two simple types is one list.
+        codes.setdefault(code, _enumeration_label(enum))
+    if not codes:
+        raise InputError("code list schema has no xsd:enumeration values")
+    return CodeList(name, version, source, codes)
+
+
+def _enumeration_label(enum: etree._Element) -> str:
+    documentation: etree._Element | None = None
+    for doc in enum.iter(f"{{{_XSD}}}documentation"):
+        if documentation is None:
+            documentation = doc
+        for child in doc.iter():
+            if isinstance(child.tag, str) and etree.QName(child).localname == _CCTS_NAME:
+                return " ".join((child.text or "").split())
+    if documentation is None:
+        return ""
+    text = "".join(t for t in documentation.itertext() if isinstance(t, str))
+    return " ".join(text.split())
+
+
+@functools.cache
+def bundled() -> CodeLists:
+    """The code lists shipped with the node (package data), loaded once."""
+    data_dir = resources.files("node.codelists") / "data"
+    lists: list[CodeList] = []
+    for entry in sorted(data_dir.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".json"):
+            continue
+        try:
+            code_list = CodeList.from_json_bytes(entry.read_bytes())
+        except InputError as exc:
+            # A broken bundled file is a packaging fault, not the caller's input.
+            raise ConfigError(f"bundled code list {entry.name}: {exc}") from None
+        if f"{code_list.name}.json" != entry.name:
+            raise ConfigError(f"bundled code list {entry.name} holds list {code_list.name}")
+        lists.append(code_list)
+    return CodeLists.of(lists)
+
+
+def load_directory(path: pathlib.Path, base: CodeLists) -> CodeLists:
+    """`base` updated with every *.json code list in an operator's override directory.
+
+    Files apply in name order through CodeLists.updated_with. A malformed file
+    is a ConfigError naming it. A file whose version is not newer than the
+    installed one is skipped with a warning: that is the normal state after a
+    node upgrade shipped a newer bundled list, and must not stop the node.
+    """
+    if not path.is_dir():
+        raise ConfigError(f"code list directory {path} does not exist or is not a directory")
+    lists = base
+    for file in sorted(path.glob("*.json")):
+        try:
+            if file.stat().st_size > MAX_BYTES:
+                raise InputError(f"larger than {MAX_BYTES} bytes")
+            code_list = CodeList.from_json_bytes(file.read_bytes())
+        except (InputError, OSError) as exc:
+            raise ConfigError(f"code list file {file}: {exc}") from None
+        if code_list.name in lists and not code_list.is_newer_than(lists.get(code_list.name)):
+            log.warning(
+                "code list file %s: %s version %s is not newer than the installed %s; skipped",
+                file,
+                code_list.name,
+                code_list.version,
+                lists.get(code_list.name).version,
+            )
+            continue
+        lists = lists.updated_with(code_list)
+    return lists
