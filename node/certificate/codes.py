@@ -45,11 +45,6 @@ BOOLEAN_NOTES: Final = frozenset(
 _BOOLEANS: Final = frozenset({"true", "false"})
 _HS_CODE: Final = re.compile(r"[0-9]{4,10}")
 _TREATMENT_LEVELS: Final = frozenset({"TTL1", "TTL2"})
-# Classification system -> (attribute of _Check holding its list, what the code is).
-_CLASS_LISTS: Final[dict[str, tuple[str, str]]] = {
-    "IPPCPCVP": ("commodity_classes", "commodity class"),
-    "IPPCPCC": ("conditions", "product condition"),
-}
 
 _ID: Final = ram("ID")
 _TYPE_CODE: Final = ram("TypeCode")
@@ -69,7 +64,9 @@ class _Check:
 
     __slots__ = (
         "certificate_types",
+        "class_terms",
         "commodity_classes",
+        "condition_terms",
         "conditions",
         "countries",
         "findings",
@@ -81,6 +78,7 @@ class _Check:
         "transport_modes",
         "treatment_types",
         "units",
+        "use_terms",
     )
 
     def __init__(self, lists: CodeLists) -> None:
@@ -96,6 +94,11 @@ class _Check:
         self.commodity_classes = lists.get("commodity_classes")
         self.statements = lists.get("certifying_statements")
         self.note_subjects = lists.get("note_subjects")
+        # The IPPC term lists hold English words, not codes: certificates write
+        # "Animal Feed" for "Animal feed", so those compare case-insensitively.
+        self.use_terms = _terms(self.intended_uses)
+        self.condition_terms = _terms(self.conditions)
+        self.class_terms = _terms(self.commodity_classes)
         self.findings: list[Finding] = []
 
     def code(self, element: etree._Element, code_list: CodeList, level: Level, what: str) -> str:
@@ -105,12 +108,24 @@ class _Check:
             self.unknown(element, code, code_list, level, what)
         return code
 
+    def term(
+        self, element: etree._Element, code_list: CodeList, terms: frozenset[str], what: str
+    ) -> None:
+        """Check the element's text against an IPPC term list, ignoring case (WARNING)."""
+        term = (element.text or "").strip()
+        if term.casefold() not in terms:
+            self.unknown(element, term, code_list, Level.WARNING, what)
+
     def unknown(
         self, element: etree._Element, code: str, code_list: CodeList, level: Level, what: str
     ) -> None:
         title = TITLES.get(code_list.name, code_list.name)
         message = f"unknown {what} {code!r} ({title}, version {code_list.version})"
         self.findings.append(finding_at(element, level, Area.MAPPING, message))
+
+
+def _terms(code_list: CodeList) -> frozenset[str]:
+    return frozenset(code.casefold() for code in code_list.codes)
 
 
 def _country(element: etree._Element, check: _Check) -> None:
@@ -177,29 +192,27 @@ def _classification(element: etree._Element, check: _Check) -> None:
                 if not _HS_CODE.fullmatch(code):
                     message = f"HS class code {code!r} must be 4 to 10 digits"
                     check.findings.append(finding_at(child, Level.WARNING, Area.MAPPING, message))
-    elif system in _CLASS_LISTS:
-        code_list = getattr(check, _CLASS_LISTS[system][0])
+    elif system == "IPPCPCVP":
         for child in children:
             if child.tag == _CLASS_NAME:
-                check.code(child, code_list, Level.WARNING, _CLASS_LISTS[system][1])
+                check.term(child, check.commodity_classes, check.class_terms, "commodity class")
+    elif system == "IPPCPCC":
+        for child in children:
+            if child.tag == _CLASS_NAME:
+                check.term(child, check.conditions, check.condition_terms, "product condition")
 
 
 def _intended_use(element: etree._Element, check: _Check) -> None:
-    check.code(element, check.intended_uses, Level.WARNING, "intended use")
+    check.term(element, check.intended_uses, check.use_terms, "intended use")
 
 
 def _process_characteristic(element: etree._Element, check: _Check) -> None:
     # The first ram:Description names the characteristic (TTL1, TTL2, TTCH...),
-    # the second holds its value.
-    # Plain child access: iterchildren(tag) costs more than it filters here.
-    children = list(element)
-    if (
-        len(children) >= 2
-        and children[0].tag == _DESCRIPTION
-        and (children[0].text or "").strip() in _TREATMENT_LEVELS
-        and children[1].tag == _DESCRIPTION
-    ):
-        check.code(children[1], check.treatment_types, Level.WARNING, "treatment type")
+    # the second holds its value. With two or three children, a plain scan beats
+    # a filtered iterator, and the tag test also skips comments.
+    descriptions = [child for child in element if child.tag == _DESCRIPTION]
+    if len(descriptions) >= 2 and (descriptions[0].text or "").strip() in _TREATMENT_LEVELS:
+        check.code(descriptions[1], check.treatment_types, Level.WARNING, "treatment type")
 
 
 def _clause(element: etree._Element, check: _Check) -> None:

@@ -14,25 +14,52 @@ from node.certificate.mandatory import mandatory_findings
 from node.certificate.model import Certificate
 from node.certificate.schema import load_schema, schema_findings
 from node.certificate.xml_parse import ModelError, certificate_from_tree
+from node.certificate.xmlns import ram, rsm
 from node.codelists.lists import CodeLists, bundled
 from node.errors import UnsafeXmlError
 
+_DOCUMENT, _ID = rsm("SPSExchangedDocument"), ram("ID")
 
-@dataclass(frozen=True, slots=True)
+
 class Report:
-    """The findings on one document and, when it could be read, its certificate."""
+    """The findings on one document and, read on demand, its certificate.
 
-    findings: tuple[Finding, ...]
-    certificate: Certificate | None = None
+    Reading the model is left until asked for: a relay or a bulk validation needs the
+    verdict, not the model. The mandatory layer checks everything the model reads that
+    the schema does not (dates, sequence numbers), so a valid document always reads.
+    """
+
+    __slots__ = ("_certificate", "_root", "findings")
+
+    def __init__(self, findings: tuple[Finding, ...], root: etree._Element | None = None) -> None:
+        self.findings = findings
+        self._root = root
+        self._certificate: Certificate | bool | None = False  # False: not read yet
 
     @property
     def valid(self) -> bool:
-        return self.certificate is not None and is_valid(self.findings)
+        return self._root is not None and is_valid(self.findings)
+
+    @property
+    def certificate(self) -> Certificate | None:
+        """The certificate, or None when the document cannot be read into the model."""
+        if self._certificate is False:
+            try:
+                self._certificate = (
+                    None if self._root is None else certificate_from_tree(self._root)
+                )
+            except ModelError:
+                self._certificate = None
+        return self._certificate if isinstance(self._certificate, Certificate) else None
 
     def to_dict(self) -> dict[str, object]:
+        number = None
+        if self._root is not None:
+            found = self._root.find(f"{_DOCUMENT}/{_ID}")
+            number = None if found is None else found.text
         return {
             "valid": self.valid,
-            "certificate": None if self.certificate is None else self.certificate.number,
+            "certificate": number,
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -65,11 +92,5 @@ class Validator:
         findings = schema_findings(root.getroottree(), self.schema)
         findings += mandatory_findings(root)
         findings += code_findings(root, self.codelists)
-        certificate: Certificate | None = None
-        try:
-            certificate = certificate_from_tree(root)
-        except ModelError as e:
-            if not any(f.level is Level.SEVERE for f in findings):
-                findings.append(Finding(Level.SEVERE, Area.SCHEMA, str(e), e.xpath, e.line))
         findings.sort(key=lambda f: (f.line or 0, f.area.value))
-        return Report(tuple(findings), certificate)
+        return Report(tuple(findings), root)

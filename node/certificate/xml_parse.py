@@ -17,13 +17,18 @@ from typing import TypeVar, cast
 from lxml import etree
 
 from node.certificate import model as m
+from node.certificate.children import Children
 from node.certificate.findings import xpath_of
-from node.certificate.xmlns import RAM, ROOT_TAG, ram, rsm, udt
+from node.certificate.xmlns import RAM, ROOT_TAG, RSM, udt
 from node.errors import InputError
 
 _E = etree._Element
 _T = TypeVar("_T")
 _XML_LANG = "languageID"
+_RAM = f"{{{RAM}}}"
+_DATETIME_STRING, _DATETIME = udt("DateTimeString"), udt("DateTime")
+_SUBJECT, _CONTENT = _RAM + "Subject", _RAM + "Content"
+_CONTENT_CODE, _SUBJECT_CODE = _RAM + "ContentCode", _RAM + "SubjectCode"
 
 
 class ModelError(InputError):
@@ -39,173 +44,193 @@ def certificate_from_tree(root: _E) -> m.Certificate:
     """The certificate held by an rsm:SPSCertificate element."""
     if root.tag != ROOT_TAG:
         raise ModelError(root, f"expected rsm:SPSCertificate, found {etree.QName(root).localname}")
-    doc = _child(root, rsm("SPSExchangedDocument"))
-    consignment = _child(root, rsm("SPSConsignment"))
+    top = _Kids(root)
+    doc_el = top.one("SPSExchangedDocument", RSM)
+    doc = _Kids(doc_el)
     return m.Certificate(
-        number=_str(doc, "ID"),
-        type_code=_str(doc, "TypeCode"),
-        status_code=_str(doc, "StatusCode"),
-        issue_datetime=_datetime_of(_child(doc, ram("IssueDateTime"))),
-        issuer=_party(_child(doc, ram("IssuerSPSParty"))),
-        signatories=_each(doc, "SignatorySPSAuthentication", _authentication),
-        consignment=_consignment(consignment),
-        names=_texts(doc, "Name"),
-        descriptions=_texts(doc, "Description"),
-        notes=_each(doc, "IncludedSPSNote", _note),
-        references=_each(doc, "ReferenceSPSReferencedDocument", _reference),
+        number=doc.string("ID"),
+        type_code=doc.string("TypeCode"),
+        status_code=doc.string("StatusCode"),
+        issue_datetime=_datetime_of(doc.one("IssueDateTime")),
+        issuer=_party(doc.one("IssuerSPSParty")),
+        signatories=doc.each("SignatorySPSAuthentication", _authentication),
+        consignment=_consignment(top.one("SPSConsignment", RSM)),
+        names=doc.texts("Name"),
+        descriptions=doc.texts("Description"),
+        notes=doc.each("IncludedSPSNote", _note),
+        references=doc.each("ReferenceSPSReferencedDocument", _reference),
     )
 
 
 def _consignment(el: _E) -> m.Consignment:
+    k = _Kids(el)
     items = tuple(
         _trade_line_item(item)
-        for group in el.iterchildren(ram("IncludedSPSConsignmentItem"))
-        for item in group.iterchildren(ram("IncludedSPSTradeLineItem"))
+        for group in k.all("IncludedSPSConsignmentItem")
+        for item in _Kids(group).all("IncludedSPSTradeLineItem")
     )
+    event = _Kids(k.one("ExaminationSPSEvent"))
     return m.Consignment(
-        consignor=_party(_child(el, ram("ConsignorSPSParty"))),
-        consignee=_party(_child(el, ram("ConsigneeSPSParty"))),
-        export_country=_country(_child(el, ram("ExportSPSCountry"))),
-        import_country=_country(_child(el, ram("ImportSPSCountry"))),
-        examination_location=_location(
-            _child(_child(el, ram("ExaminationSPSEvent")), ram("OccurrenceSPSLocation"))
-        ),
+        consignor=_party(k.one("ConsignorSPSParty")),
+        consignee=_party(k.one("ConsigneeSPSParty")),
+        export_country=_country(k.one("ExportSPSCountry")),
+        import_country=_country(k.one("ImportSPSCountry")),
+        examination_location=_location(event.one("OccurrenceSPSLocation")),
         items=items,
-        reexport_countries=_each(el, "ReExportSPSCountry", _country),
-        transit_countries=_each(el, "TransitSPSCountry", _country),
-        loading_location=_opt(el, "LoadingBaseportSPSLocation", _location),
-        unloading_location=_opt(el, "UnloadingBaseportSPSLocation", _location),
-        transport_movements=_each(el, "MainCarriageSPSTransportMovement", _movement),
-        transport_equipment=_each(el, "UtilizedSPSTransportEquipment", _equipment),
+        reexport_countries=k.each("ReExportSPSCountry", _country),
+        transit_countries=k.each("TransitSPSCountry", _country),
+        loading_location=k.read("LoadingBaseportSPSLocation", _location),
+        unloading_location=k.read("UnloadingBaseportSPSLocation", _location),
+        transport_movements=k.each("MainCarriageSPSTransportMovement", _movement),
+        transport_equipment=k.each("UtilizedSPSTransportEquipment", _equipment),
     )
 
 
 def _trade_line_item(el: _E) -> m.TradeLineItem:
-    sequence = _child(el, ram("SequenceNumeric"))
+    k = _Kids(el)
+    sequence = k.one("SequenceNumeric")
     try:
         number = int(_plain(sequence))
     except ValueError:
         raise ModelError(sequence, "SequenceNumeric is not a whole number") from None
     return m.TradeLineItem(
         sequence=number,
-        descriptions=_texts(el, "Description"),
-        common_names=_texts(el, "CommonName"),
-        scientific_names=_texts(el, "ScientificName"),
-        production_batch_ids=tuple(_plain(c) for c in el.iterchildren(ram("ProductionBatchID"))),
-        intended_uses=_texts(el, "IntendedUse"),
-        net_weight=_opt(el, "NetWeightMeasure", _measure),
-        gross_weight=_opt(el, "GrossWeightMeasure", _measure),
-        net_volume=_opt(el, "NetVolumeMeasure", _measure),
-        gross_volume=_opt(el, "GrossVolumeMeasure", _measure),
-        notes=_each(el, "AdditionalInformationSPSNote", _note),
-        classifications=_each(el, "ApplicableSPSClassification", _classification),
-        packages=_each(el, "PhysicalSPSPackage", _package),
-        origin_countries=_each(el, "OriginSPSCountry", _country),
-        origin_locations=_each(el, "OriginSPSLocation", _location),
-        treatments=_each(el, "AppliedSPSProcess", _treatment),
+        descriptions=k.texts("Description"),
+        common_names=k.texts("CommonName"),
+        scientific_names=k.texts("ScientificName"),
+        production_batch_ids=k.each("ProductionBatchID", _plain),
+        intended_uses=k.texts("IntendedUse"),
+        net_weight=k.read("NetWeightMeasure", _measure),
+        gross_weight=k.read("GrossWeightMeasure", _measure),
+        net_volume=k.read("NetVolumeMeasure", _measure),
+        gross_volume=k.read("GrossVolumeMeasure", _measure),
+        notes=k.each("AdditionalInformationSPSNote", _note),
+        classifications=k.each("ApplicableSPSClassification", _classification),
+        packages=k.each("PhysicalSPSPackage", _package),
+        origin_countries=k.each("OriginSPSCountry", _country),
+        origin_locations=k.each("OriginSPSLocation", _location),
+        treatments=k.each("AppliedSPSProcess", _treatment),
     )
 
 
 def _treatment(el: _E) -> m.Treatment:
-    period = el.find(ram("CompletionSPSPeriod"))
+    k = _Kids(el)
+    period_el = k.first("CompletionSPSPeriod")
     start = end = duration = None
-    if period is not None:
-        start = _opt(period, "StartDateTime", _datetime_of)
-        end = _opt(period, "EndDateTime", _datetime_of)
-        duration = _opt(period, "DurationMeasure", _measure)
+    if period_el is not None:
+        period = _Kids(period_el)
+        start = period.read("StartDateTime", _datetime_of)
+        end = period.read("EndDateTime", _datetime_of)
+        duration = period.read("DurationMeasure", _measure)
     return m.Treatment(
-        type_code=_str(el, "TypeCode"),
+        type_code=k.string("TypeCode"),
         start=start,
         end=end,
         duration=duration,
-        characteristics=tuple(
-            m.ProcessCharacteristic(
-                descriptions=_texts(ch, "Description"),
-                value=_opt(ch, "ValueMeasure", _measure),
-            )
-            for ch in el.iterchildren(ram("ApplicableSPSProcessCharacteristic"))
-        ),
+        characteristics=k.each("ApplicableSPSProcessCharacteristic", _characteristic),
+    )
+
+
+def _characteristic(el: _E) -> m.ProcessCharacteristic:
+    k = _Kids(el)
+    return m.ProcessCharacteristic(
+        descriptions=k.texts("Description"), value=k.read("ValueMeasure", _measure)
     )
 
 
 def _party(el: _E) -> m.Party:
-    person = el.find(ram("SpecifiedSPSPerson"))
+    k = _Kids(el)
+    person = k.first("SpecifiedSPSPerson")
     return m.Party(
-        id=_opt_str(el, "ID"),
-        name=_opt(el, "Name", _text),
-        role_code=_opt_str(el, "RoleCode"),
-        address=_opt(el, "SpecifiedSPSAddress", _address),
-        person_name=None if person is None else _opt(person, "Name", _text),
+        id=k.opt_str("ID"),
+        name=k.read("Name", _text),
+        role_code=k.opt_str("RoleCode"),
+        address=k.read("SpecifiedSPSAddress", _address),
+        person_name=None if person is None else _Kids(person).read("Name", _text),
     )
 
 
 def _address(el: _E) -> m.Address:
+    k = _Kids(el)
     return m.Address(
-        postcode=_opt_str(el, "PostcodeCode"),
-        line_one=_opt_str(el, "LineOne"),
-        line_two=_opt_str(el, "LineTwo"),
-        line_three=_opt_str(el, "LineThree"),
-        line_four=_opt_str(el, "LineFour"),
-        line_five=_opt_str(el, "LineFive"),
-        city_name=_opt_str(el, "CityName"),
-        country_id=_opt_str(el, "CountryID"),
-        country_name=_opt_str(el, "CountryName"),
-        country_subdivision_name=_opt_str(el, "CountrySubDivisionName"),
+        postcode=k.opt_str("PostcodeCode"),
+        line_one=k.opt_str("LineOne"),
+        line_two=k.opt_str("LineTwo"),
+        line_three=k.opt_str("LineThree"),
+        line_four=k.opt_str("LineFour"),
+        line_five=k.opt_str("LineFive"),
+        city_name=k.opt_str("CityName"),
+        country_id=k.opt_str("CountryID"),
+        country_name=k.opt_str("CountryName"),
+        country_subdivision_name=k.opt_str("CountrySubDivisionName"),
     )
 
 
 def _country(el: _E) -> m.Country:
+    k = _Kids(el)
     return m.Country(
-        id=_str(el, "ID"),
-        names=_texts(el, "Name"),
+        id=k.string("ID"),
+        names=k.texts("Name"),
         subdivisions=tuple(
             name
-            for sub in el.iterchildren(ram("SubordinateSPSCountrySubDivision"))
-            for name in _texts(sub, "Name")
+            for sub in k.all("SubordinateSPSCountrySubDivision")
+            for name in _Kids(sub).texts("Name")
         ),
     )
 
 
 def _location(el: _E) -> m.Location:
-    return m.Location(id=_opt_str(el, "ID"), names=_texts(el, "Name"))
+    k = _Kids(el)
+    return m.Location(id=k.opt_str("ID"), names=k.texts("Name"))
 
 
 def _note(el: _E) -> m.Note:
-    return m.Note(
-        subject=_opt_str(el, "Subject"),
-        contents=_texts(el, "Content"),
-        content_codes=tuple(_plain(c) for c in el.iterchildren(ram("ContentCode"))),
-        subject_code=_opt_str(el, "SubjectCode"),
-    )
+    # Notes are most of an ePhyto's elements (every IPPC tag acronym is one): read them
+    # in a single pass over their few children.
+    subject = subject_code = None
+    contents: list[m.Text] = []
+    codes: list[str] = []
+    for child in el:
+        tag = child.tag
+        if tag == _CONTENT:
+            contents.append(_text(child))
+        elif tag == _SUBJECT:
+            subject = _plain(child) if subject is None else subject
+        elif tag == _CONTENT_CODE:
+            codes.append(_plain(child))
+        elif tag == _SUBJECT_CODE:
+            subject_code = _plain(child) if subject_code is None else subject_code
+    return m.Note(subject, tuple(contents), tuple(codes), subject_code)
 
 
 def _classification(el: _E) -> m.Classification:
+    k = _Kids(el)
     return m.Classification(
-        system_name=_str(el, "SystemName"),
-        class_code=_opt_str(el, "ClassCode"),
-        class_names=_texts(el, "ClassName"),
+        system_name=k.string("SystemName"),
+        class_code=k.opt_str("ClassCode"),
+        class_names=k.texts("ClassName"),
     )
 
 
 def _package(el: _E) -> m.Package:
+    k = _Kids(el)
     return m.Package(
-        level_code=_str(el, "LevelCode"),
-        type_code=_str(el, "TypeCode"),
-        quantity=_decimal(_child(el, ram("ItemQuantity"))),
-        marks=tuple(
-            _str(marks, "Marking") for marks in el.iterchildren(ram("PhysicalSPSShippingMarks"))
-        ),
+        level_code=k.string("LevelCode"),
+        type_code=k.string("TypeCode"),
+        quantity=_decimal(k.one("ItemQuantity")),
+        marks=tuple(_Kids(marks).string("Marking") for marks in k.all("PhysicalSPSShippingMarks")),
     )
 
 
 def _reference(el: _E) -> m.ReferencedDocument:
+    k = _Kids(el)
     return m.ReferencedDocument(
-        issue_datetime=_opt(el, "IssueDateTime", _datetime_of),
-        type_code=_opt_str(el, "TypeCode"),
-        relationship_type_code=_opt_str(el, "RelationshipTypeCode"),
-        id=_opt_str(el, "ID"),
-        attachments=_each(el, "AttachmentBinaryObject", _attachment),
-        information=_opt(el, "Information", _text),
+        issue_datetime=k.read("IssueDateTime", _datetime_of),
+        type_code=k.opt_str("TypeCode"),
+        relationship_type_code=k.opt_str("RelationshipTypeCode"),
+        id=k.opt_str("ID"),
+        attachments=k.each("AttachmentBinaryObject", _attachment),
+        information=k.read("Information", _text),
     )
 
 
@@ -218,33 +243,39 @@ def _attachment(el: _E) -> m.Attachment:
 
 
 def _authentication(el: _E) -> m.Authentication:
-    provider = el.find(ram("ProviderSPSParty"))
-    officer = provider.find(ram("SpecifiedSPSPerson")) if provider is not None else None
+    k = _Kids(el)
+    provider_el = k.first("ProviderSPSParty")
+    provider = None if provider_el is None else _Kids(provider_el)
+    officer = None if provider is None else provider.first("SpecifiedSPSPerson")
     return m.Authentication(
-        issue_location=_location(_child(el, ram("IssueSPSLocation"))),
-        officer_name=None if officer is None else _opt(officer, "Name", _text),
-        actual_datetime=_opt(el, "ActualDateTime", _datetime_of),
-        provider_name=None if provider is None else _opt(provider, "Name", _text),
-        clauses=tuple(
-            m.Clause(id=_str(c, "ID"), contents=_texts(c, "Content"))
-            for c in el.iterchildren(ram("IncludedSPSClause"))
-        ),
+        issue_location=_location(k.one("IssueSPSLocation")),
+        officer_name=None if officer is None else _Kids(officer).read("Name", _text),
+        actual_datetime=k.read("ActualDateTime", _datetime_of),
+        provider_name=None if provider is None else provider.read("Name", _text),
+        clauses=k.each("IncludedSPSClause", _clause),
     )
 
 
+def _clause(el: _E) -> m.Clause:
+    k = _Kids(el)
+    return m.Clause(id=k.string("ID"), contents=k.texts("Content"))
+
+
 def _movement(el: _E) -> m.TransportMovement:
-    means = el.find(ram("UsedSPSTransportMeans"))
+    k = _Kids(el)
+    means = k.first("UsedSPSTransportMeans")
     return m.TransportMovement(
-        mode_code=_str(el, "ModeCode"),
-        id=_opt_str(el, "ID"),
-        means_name=None if means is None else _opt(means, "Name", _text),
+        mode_code=k.string("ModeCode"),
+        id=k.opt_str("ID"),
+        means_name=None if means is None else _Kids(means).read("Name", _text),
     )
 
 
 def _equipment(el: _E) -> m.TransportEquipment:
+    k = _Kids(el)
     return m.TransportEquipment(
-        id=_opt_str(el, "ID"),
-        seal_ids=tuple(_str(s, "ID") for s in el.iterchildren(ram("AffixedSPSSeal"))),
+        id=k.opt_str("ID"),
+        seal_ids=tuple(_Kids(seal).string("ID") for seal in k.all("AffixedSPSSeal")),
     )
 
 
@@ -254,8 +285,8 @@ def parse_datetime(text: str) -> datetime:
 
 
 def _datetime_of(el: _E) -> datetime:
-    inner = el.find(udt("DateTimeString"))
-    source = el if inner is None else inner
+    # udt:DateTimeType is a choice of DateTimeString (what ePhytos use) and DateTime.
+    source = next(el.iterchildren(_DATETIME_STRING, _DATETIME), el)
     try:
         return parse_datetime(_plain(source))
     except ValueError:
@@ -276,13 +307,34 @@ def _decimal(el: _E) -> Decimal:
     return value
 
 
-def _child(el: _E, tag: str) -> _E:
-    found = el.find(tag)
-    if found is None:
-        local = etree.QName(tag).localname
-        prefix = "ram" if etree.QName(tag).namespace == RAM else "rsm"
-        raise ModelError(el, f"missing mandatory element {prefix}:{local}")
-    return found
+class _Kids(Children):
+    """Children, plus the readers that raise ModelError where the model needs a value."""
+
+    __slots__ = ()
+
+    def one(self, local: str, namespace: str = RAM) -> _E:
+        found = self.by_tag.get(f"{{{namespace}}}{local}")
+        if not found:
+            prefix = "ram" if namespace == RAM else "rsm"
+            raise ModelError(self.element, f"missing mandatory element {prefix}:{local}")
+        return found[0]
+
+    def string(self, local: str) -> str:
+        return _plain(self.one(local))
+
+    def opt_str(self, local: str) -> str | None:
+        found = self.first(local)
+        return None if found is None else _plain(found)
+
+    def texts(self, local: str) -> tuple[m.Text, ...]:
+        return tuple(_text(c) for c in self.all(local))
+
+    def read(self, local: str, read: Callable[[_E], _T]) -> _T | None:
+        found = self.first(local)
+        return None if found is None else read(found)
+
+    def each(self, local: str, read: Callable[[_E], _T]) -> tuple[_T, ...]:
+        return tuple(read(c) for c in self.all(local))
 
 
 def _plain(el: _E) -> str:
@@ -291,25 +343,3 @@ def _plain(el: _E) -> str:
 
 def _text(el: _E) -> m.Text:
     return m.Text(_plain(el), el.get(_XML_LANG))
-
-
-def _texts(el: _E, local: str) -> tuple[m.Text, ...]:
-    return tuple(_text(c) for c in el.iterchildren(ram(local)))
-
-
-def _str(el: _E, local: str) -> str:
-    return _plain(_child(el, ram(local)))
-
-
-def _opt_str(el: _E, local: str) -> str | None:
-    found = el.find(ram(local))
-    return None if found is None else _plain(found)
-
-
-def _opt(el: _E, local: str, read: Callable[[_E], _T]) -> _T | None:
-    found = el.find(ram(local))
-    return None if found is None else read(found)
-
-
-def _each(el: _E, local: str, read: Callable[[_E], _T]) -> tuple[_T, ...]:
-    return tuple(read(c) for c in el.iterchildren(ram(local)))

@@ -12,9 +12,11 @@ from typing import Any
 
 from lxml import etree
 
+from node.certificate import safe_xml
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.validate import Validator
 from node.certificate.xml_build import to_xml_bytes
+from node.certificate.xml_parse import certificate_from_tree
 from node.cli.cert import sample_model_bytes
 from node.errors import InputError
 
@@ -67,12 +69,17 @@ def _bench_cert(args: argparse.Namespace) -> int:
 
     baseline = _measure(lambda: etree.fromstring(data), args.seconds)
     validate = _measure(lambda: validator.validate(data), args.seconds)
+    root = safe_xml.parse(data)
+    read = _measure(lambda: certificate_from_tree(root), args.seconds)
+    both = _measure(lambda: validator.validate(data).certificate, args.seconds)
     build = _measure(lambda: to_xml_bytes(cert), args.seconds)
 
     print(f"{'measurement':<34}{'median ms':>10}{'p90 ms':>10}{'per s':>10}")
     for label, samples in (
         ("baseline: bare lxml parse", baseline),
         ("parse + full validation", validate),
+        ("read tree into the model", read),
+        ("validation + model, together", both),
         ("build (model to XML bytes)", build),
     ):
         median = statistics.median(samples)

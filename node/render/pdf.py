@@ -84,22 +84,24 @@ class _Document(FPDF):
     def footer(self) -> None:
         """ISPM 12's liability footnote, the certificate number and the page."""
         self.set_y(-_FOOTER_H - 2)
-        self.set_font(_MAIN[2], "", 6.5)
-        self.set_text_color(90)
         org = self.view.organization_of or "the issuing organization"
-        self.multi_cell(
-            0,
-            3.0,
-            f"No financial liability with respect to this certificate shall attach to {org} "
-            "or to any of its officers or representatives.",
-            align="L",
-            new_x=XPos.LMARGIN,
-            new_y=YPos.NEXT,
-        )
-        self.cell(0, 4, f"{self.view.title} No. {self.view.number}", align="L")
-        self.set_x(_MARGIN)
-        self.cell(0, 4, f"Page {self.page_no()}", align="R")
-        self.set_text_color(0)
+        with self.local_context(text_color=90):
+            # In its own graphics state for the same reason as `_line`.
+            with self.local_context():
+                self.set_font(_MAIN[2], "", 6.5)
+                self.multi_cell(
+                    0,
+                    3.0,
+                    "No financial liability with respect to this certificate shall attach "
+                    f"to {org} or to any of its officers or representatives.",
+                    align="L",
+                    new_x=XPos.LMARGIN,
+                    new_y=YPos.NEXT,
+                )
+            y = self.get_y()
+            _line(self, self.epw, 4, 6.5, f"{self.view.title} No. {self.view.number}")
+            self.set_xy(_MARGIN, y)
+            _line(self, self.epw, 4, 6.5, f"Page {self.page_no()}", align="R")
 
 
 # --- fonts -----------------------------------------------------------------------------
@@ -246,8 +248,21 @@ def _row(pdf: FPDF, label: str, value: str) -> None:
         fit = max(1, int((space - 2 * _PAD) // _VALUE_LH))
         _box(pdf, labels[: max(1, fit)], values[:fit], label_w, value_w)
         values = values[fit:]
-        labels = [] if full else [f"{labels[0] if labels else ''} (continued)"]
+        if not full:
+            labels = _lines(pdf, label_w - 2 * _PAD, _LABEL_PT, _LABEL_LH, f"{label} (continued)")
         pdf.add_page()
+
+
+def _line(pdf: FPDF, w: float, h: float, size: float, text: str, align: str = "L") -> None:
+    """One line of text in its own graphics state.
+
+    fpdf2 2.8 switches to a fallback font (Arabic, CJK) inside the text object but keeps
+    believing the main font is still selected on the page, so the next line would be
+    drawn with the fallback font's metrics; a local context restores the font after it.
+    """
+    with pdf.local_context():
+        pdf.set_font(_MAIN[2], "", size)
+        pdf.cell(w, h, text, align=align)
 
 
 def _box(pdf: FPDF, labels: list[str], values: list[str], label_w: float, value_w: float) -> None:
@@ -259,17 +274,13 @@ def _box(pdf: FPDF, labels: list[str], values: list[str], label_w: float, value_
         pdf.rect(x, y, label_w, h, style="DF")
         pdf.set_text_color(60)
         for i, line in enumerate(labels):
-            # Set the font per line: after a line drawn in a fallback font (Arabic),
-            # fpdf2 may leave that font current.
-            pdf.set_font(_MAIN[2], "", _LABEL_PT)
             pdf.set_xy(x + _PAD, y + _PAD + i * _LABEL_LH)
-            pdf.cell(label_w - 2 * _PAD, _LABEL_LH, line)
+            _line(pdf, label_w - 2 * _PAD, _LABEL_LH, _LABEL_PT, line)
         pdf.set_text_color(0)
     pdf.rect(x + label_w, y, value_w, h)
     for i, line in enumerate(values):
-        pdf.set_font(_MAIN[2], "", _VALUE_PT)
         pdf.set_xy(x + label_w + _PAD, y + _PAD + i * _VALUE_LH)
-        pdf.cell(value_w - 2 * _PAD, _VALUE_LH, line)
+        _line(pdf, value_w - 2 * _PAD, _VALUE_LH, _VALUE_PT, line)
     pdf.set_xy(x, y + h)
 
 

@@ -58,7 +58,7 @@ def test_missing_officer_and_bad_issue_date(phyto: Certificate) -> None:
         phyto, "//rsm:SPSExchangedDocument/ram:IssueDateTime/*", "set", "20/11/2026"
     )
     (finding,) = findings
-    assert "date of issue is not an ISO 8601 date-time" in finding.message
+    assert "IssueDateTime is not an ISO 8601 date-time" in finding.message
     assert finding.xpath.endswith("udt:DateTimeString")
 
 
