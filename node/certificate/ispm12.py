@@ -25,6 +25,7 @@ from node.certificate.model import (
     TradeLineItem,
     Treatment,
 )
+from node.codelists.lists import CodeList, CodeLists, bundled
 
 TITLE_PHYTO = "Phytosanitary Certificate"
 TITLE_REEXPORT = "Phytosanitary Certificate for Re-export"
@@ -37,29 +38,6 @@ STATEMENT_851 = (
     "importing contracting party and to conform with the current phytosanitary requirements "
     "of the importing contracting party, including those for regulated non-quarantine pests."
 )
-
-STATUS_LABELS = {
-    "70": "Issued",
-    "39": "Approved",
-    "40": "Withdrawn",
-    "41": "Rejected",
-    "42": "Approval pending",
-    "44": "Replaced",
-}
-
-# UN/ECE Rec 19 modes of transport, as the declared means of conveyance reads them.
-_TRANSPORT_MODES = {
-    "0": "Mode not specified",
-    "1": "Maritime transport",
-    "2": "Rail transport",
-    "3": "Road transport",
-    "4": "Air transport",
-    "5": "Mail",
-    "6": "Multimodal transport",
-    "7": "Fixed transport installation",
-    "8": "Inland water transport",
-    "9": "Mode not applicable",
-}
 
 # UN/ECE Rec 20 units seen on phytosanitary certificates; others are shown as their code.
 _UNITS = {
@@ -77,24 +55,6 @@ _UNITS = {
     "FAH": "°F",
     "GL": "g/l",
     "H87": "pieces",
-}
-
-# UN/ECE Rec 21 package types seen on phytosanitary certificates.
-_PACKAGES = {
-    "43": "bag(s), super bulk",
-    "BG": "bag(s)",
-    "BX": "box(es)",
-    "CT": "carton(s)",
-    "CS": "case(s)",
-    "CR": "crate(s)",
-    "PK": "package(s)",
-    "PX": "pallet(s)",
-    "SA": "sack(s)",
-    "BL": "bale(s)",
-    "BE": "bundle(s)",
-    "NE": "unpacked",
-    "VR": "bulk, solid, granular",
-    "VY": "bulk, solid, fine",
 }
 
 
@@ -184,10 +144,15 @@ class Ispm12View:
     replacement: ReplacementView | None
 
 
-def ispm12_view(cert: Certificate) -> Ispm12View:
-    """Read a certificate as the boxes of the ISPM 12 model certificate."""
+def ispm12_view(cert: Certificate, lists: CodeLists | None = None) -> Ispm12View:
+    """Read a certificate as the boxes of the ISPM 12 model certificate.
+
+    Codes are named from the harmonised code lists (the bundled ones by default);
+    names the certificate itself gives win over the lists'.
+    """
+    lists = lists or bundled()
     c = cert.consignment
-    names = _country_names(cert)
+    names = _country_names(cert, lists.get("countries"))
     signatory = cert.signatories[0] if cert.signatories else None
     reexport = (
         tuple(r for it in c.items if (r := _reexport(it, names)) is not None)
@@ -198,15 +163,15 @@ def ispm12_view(cert: Certificate) -> Ispm12View:
     return Ispm12View(
         title=TITLE_REEXPORT if cert.is_reexport else TITLE_PHYTO,
         number=cert.number,
-        status=STATUS_LABELS.get(cert.status_code, f"Status {cert.status_code}"),
+        status=lists.get("status_codes").label(cert.status_code) or f"Status {cert.status_code}",
         is_reexport=cert.is_reexport,
         organization_of=_join([_text(cert.issuer.name), _country(c.export_country, names)], ", "),
         to_organizations_of=_country(c.import_country, names),
         exporter=_party(c.consignor, names),
         consignee=_party(c.consignee, names),
-        items=tuple(_item(it, names) for it in c.items),
+        items=tuple(_item(it, names, lists) for it in c.items),
         distinguishing_marks=_join([*_notes(cert.notes, "DMCL"), *_containers(cert)], "\n"),
-        means_of_conveyance=_join(_conveyance(cert), "\n"),
+        means_of_conveyance=_join(_conveyance(cert, lists.get("transport_modes")), "\n"),
         point_of_entry=_location(c.unloading_location),
         certifying_statement=_statement(cert, reexport, names),
         reexport=reexport,
@@ -313,7 +278,8 @@ def tick(choice: Choice) -> str:
 # --- Section I -------------------------------------------------------------------------
 
 
-def _item(item: TradeLineItem, names: dict[str, str]) -> ItemView:
+def _item(item: TradeLineItem, names: dict[str, str], lists: CodeLists) -> ItemView:
+    package_types = lists.get("package_types")
     common = _join([_text(t) for t in item.common_names], " / ")
     produce = _join([_join([_text(t) for t in item.descriptions], "; "), common], ", ")
     quantity = _join(
@@ -327,7 +293,10 @@ def _item(item: TradeLineItem, names: dict[str, str]) -> ItemView:
         ", ",
     )
     packages = _join(_notes(item.notes, "OPTND"), "; ") or _join(
-        [f"{_number(p.quantity)} {_PACKAGES.get(p.type_code, p.type_code)}" for p in item.packages],
+        [
+            f"{_number(p.quantity)} x {package_types.label(p.type_code) or p.type_code}"
+            for p in item.packages
+        ],
         ", ",
     )
     marks = [*_notes(item.notes, "DMTLIL"), *(m for p in item.packages for m in p.marks)]
@@ -375,10 +344,10 @@ def _containers(cert: Certificate) -> list[str]:
     return out
 
 
-def _conveyance(cert: Certificate) -> list[str]:
+def _conveyance(cert: Certificate, modes: CodeList) -> list[str]:
     out = []
     for tm in cert.consignment.transport_movements:
-        mode = _TRANSPORT_MODES.get(tm.mode_code, f"Mode {tm.mode_code}")
+        mode = modes.label(tm.mode_code) or f"Mode {tm.mode_code}"
         means = _join([_text(tm.means_name), f"({tm.id})" if tm.id else None], " ")
         out.append(_join([mode, means], ": "))
     return out
@@ -482,8 +451,8 @@ def _replacement(cert: Certificate) -> ReplacementView | None:
 # --- Small readers ---------------------------------------------------------------------
 
 
-def _country_names(cert: Certificate) -> dict[str, str]:
-    """Country names the certificate itself gives, so a bare code elsewhere can be named."""
+def _country_names(cert: Certificate, countries_list: CodeList) -> dict[str, str]:
+    """Country names: those the certificate itself gives, then the ISO 3166 list's."""
     c = cert.consignment
     countries: list[Country] = [c.export_country, c.import_country]
     countries += [*c.reexport_countries, *c.transit_countries]
@@ -492,6 +461,8 @@ def _country_names(cert: Certificate) -> dict[str, str]:
     for country in countries:
         if country.names and country.id not in out:
             out[country.id] = _join([_text(n) for n in country.names], " / ")
+    for code, label in countries_list.codes.items():
+        out.setdefault(code, label)
     return out
 
 

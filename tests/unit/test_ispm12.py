@@ -47,7 +47,7 @@ def test_phyto_nl_cn_boxes() -> None:
         "Solanum tuberosum",
         "Rosa hybrida",
     ]
-    assert v.items[0].packages == "800 carton(s)"
+    assert v.items[0].packages == "800 x Carton"
     assert v.items[1].packages == "21 big bags of 1000 kg"  # OPTND wins over package codes
     assert "12000 kg net weight" in v.items[0].quantity
     assert "36000 Stems" in v.items[2].quantity  # OQV / OQU
@@ -65,7 +65,7 @@ def test_phyto_nl_cn_boxes() -> None:
     (t,) = v.treatments
     assert t.item == 1
     assert t.date == "2026-11-15"
-    assert t.treatment == "CHT / DP"
+    assert t.treatment == "CHT"
     assert t.chemical == "Thiabendazole"
     assert t.duration_and_temperature == "2 h, 20 °C"
     assert t.concentration == "2.5 g/l"
