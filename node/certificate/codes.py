@@ -71,6 +71,7 @@ class _Check:
         "countries",
         "findings",
         "intended_uses",
+        "lists",
         "note_subjects",
         "package_types",
         "statements",
@@ -82,6 +83,7 @@ class _Check:
     )
 
     def __init__(self, lists: CodeLists) -> None:
+        self.lists = lists
         self.countries = lists.get("countries")
         self.units = lists.get("units")
         self.package_types = lists.get("package_types")
@@ -246,6 +248,18 @@ _HANDLED_TAGS: Final = tuple(_HANDLERS)
 _UNIT_CODES: Final = etree.XPath("//@unitCode")
 
 
+# The resolved lists of the last CodeLists seen, by identity: a validator keeps one
+# CodeLists for its lifetime, and resolving it (case-folded term sets) is not free.
+# Like lxml parsers, this is for one thread: the node validates on its event loop.
+_PREPARED: list[_Check] = []
+
+
+def _prepared(lists: CodeLists) -> _Check:
+    if not _PREPARED or _PREPARED[0].lists is not lists:
+        _PREPARED[:] = [_Check(lists)]
+    return _PREPARED[0]
+
+
 def code_findings(root: etree._Element, lists: CodeLists) -> list[Finding]:
     """Mapping findings for unknown or malformed codes in an rsm:SPSCertificate.
 
@@ -254,7 +268,8 @@ def code_findings(root: etree._Element, lists: CodeLists) -> list[Finding]:
     """
     if root.tag != ROOT_TAG:
         return []
-    check = _Check(lists)
+    check = _prepared(lists)
+    check.findings = []
     handlers = _HANDLERS
     # The C-level multi-tag filter visits only the few containers that hold codes.
     for element in root.iter(*_HANDLED_TAGS):

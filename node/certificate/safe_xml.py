@@ -35,22 +35,50 @@ class XmlLimits:
 DEFAULT_LIMITS = XmlLimits()
 
 
-class _Parsers:
-    """One configured parser per thread is lxml's advice; the CLI and tests are single-threaded."""
-
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=False,
-        collect_ids=False,
-    )
+_PARSER_OPTIONS: dict[str, Any] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "collect_ids": False,
+}
+# lxml's advice is one parser per thread; the node validates on one thread (the loop).
+_PARSER = etree.XMLParser(**_PARSER_OPTIONS)
 
 
 def parse(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> _E:
     """The rsm:SPSCertificate root of `data`; raises UnsafeXmlError saying why not."""
+    _check_bytes(data, limits)
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as e:
+        line = f" (line {e.lineno})" if e.lineno else ""
+        raise UnsafeXmlError(f"not well-formed XML{line}: {e.msg}") from None
+    _check_tree(root, data, limits)
+    return root
+
+
+def parse_if_valid(
+    data: bytes, schema: etree.XMLSchema, limits: XmlLimits = DEFAULT_LIMITS
+) -> _E | None:
+    """The root, parsed and schema-validated in one pass; None if not valid or not well-formed.
+
+    libxml2 validates while it parses, which costs less than a second walk over a new
+    tree. On None, call `parse` (for the reason a document is refused) and validate the
+    tree for every schema finding: this path only tells valid from not. Raises
+    UnsafeXmlError like `parse`.
+    """
+    _check_bytes(data, limits)
+    try:
+        root = etree.fromstring(data, _validating_parser(schema))
+    except etree.XMLSyntaxError:
+        return None
+    _check_tree(root, data, limits)
+    return root
+
+
+def _check_bytes(data: bytes, limits: XmlLimits) -> None:
     if len(data) > limits.max_bytes:
         raise UnsafeXmlError(
             f"document is {len(data)} bytes, over the limit of {limits.max_bytes} bytes"
@@ -63,22 +91,30 @@ def parse(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> _E:
     head = data[: min(len(data), 64 * 1024)]
     if b"<!DOCTYPE" in head or b"<!ENTITY" in data:
         raise UnsafeXmlError("document has a DTD (DOCTYPE or ENTITY); DTDs are not accepted")
-    try:
-        root = etree.fromstring(data, _Parsers.parser)
-    except etree.XMLSyntaxError as e:
-        line = f" (line {e.lineno})" if e.lineno else ""
-        raise UnsafeXmlError(f"not well-formed XML{line}: {e.msg}") from None
+
+
+def _check_tree(root: _E, data: bytes, limits: XmlLimits) -> None:
     docinfo: Any = root.getroottree().docinfo  # lxml-stubs lack DocInfo.doctype
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise UnsafeXmlError("document has a DTD; DTDs are not accepted")
-    _check_shape(root, limits)
+    _check_shape(root, data, limits)
     if root.tag != ROOT_TAG:
         q = etree.QName(root)
         raise UnsafeXmlError(
             f"root element is {{{q.namespace or ''}}}{q.localname}, expected "
             "rsm:SPSCertificate in urn:un:unece:uncefact:data:standard:SPSCertificate:17"
         )
-    return root
+
+
+_VALIDATING: dict[int, tuple[etree.XMLSchema, etree.XMLParser]] = {}
+
+
+def _validating_parser(schema: etree.XMLSchema) -> etree.XMLParser:
+    cached = _VALIDATING.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, etree.XMLParser(schema=schema, **_PARSER_OPTIONS))
+        _VALIDATING[id(schema)] = cached
+    return cached[1]
 
 
 def _check_utf8(data: bytes) -> None:
@@ -95,15 +131,18 @@ def _check_utf8(data: bytes) -> None:
         raise UnsafeXmlError(f"document is not valid UTF-8 (byte offset {e.start})") from None
 
 
-def _check_shape(root: _E, limits: XmlLimits) -> None:
+def _check_shape(root: _E, data: bytes, limits: XmlLimits) -> None:
     """Depth and size limits; libxml2's own depth limit (256) is far higher than ours.
 
     Compiled XPath runs in C: a Python walk over every element costs more than the
-    parse itself.
+    parse itself. Every element starts with '<', so counting that byte bounds the
+    element count for free and the exact count runs only near the limit.
     """
     too_deep, count = _shape_queries(limits.max_depth)
     if too_deep(root):
         raise UnsafeXmlError(f"document nests deeper than {limits.max_depth} levels")
+    if data.count(b"<") <= limits.max_elements:
+        return
     elements = int(cast(float, count(root)))
     if elements > limits.max_elements:
         raise UnsafeXmlError(f"document has more than {limits.max_elements} elements")

@@ -86,10 +86,13 @@ class Validator:
     def validate(self, data: bytes) -> Report:
         """All four layers on `data`; never raises for bad input, it reports it."""
         try:
-            root = safe_xml.parse(data, self.limits)
+            root = safe_xml.parse_if_valid(data, self.schema, self.limits)
+            findings: list[Finding] = []
+            if root is None:  # not schema-valid, or refused: find out which, and every finding
+                root = safe_xml.parse(data, self.limits)
+                findings = schema_findings(root.getroottree(), self.schema)
         except UnsafeXmlError as e:
             return Report((Finding(Level.SEVERE, Area.SCHEMA, str(e)),))
-        findings = schema_findings(root.getroottree(), self.schema)
         findings += mandatory_findings(root)
         findings += code_findings(root, self.codelists)
         findings.sort(key=lambda f: (f.line or 0, f.area.value))
