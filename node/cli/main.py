@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -40,6 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug: still one line, the traceback only on request
+        if os.environ.get("EPHYTO_DEBUG"):
+            raise
+        print(
+            f"ephyto: internal error: {type(e).__name__}: {e} "
+            "(set EPHYTO_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 3
     return code
 
 
