@@ -12,6 +12,7 @@ from typing import Any
 from node.certificate import safe_xml
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.model import Certificate
+from node.certificate.safe_xml import DEFAULT_LIMITS, XmlLimits
 from node.certificate.validate import Report, Validator
 from node.certificate.xml_build import to_xml_bytes
 from node.certificate.xml_parse import certificate_from_tree
@@ -96,19 +97,36 @@ def _validation_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="apply newer code lists from DIR (*.json) over the bundled ones",
     )
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=DEFAULT_LIMITS.max_bytes,
+        metavar="BYTES",
+        help=f"refuse documents larger than this (default {DEFAULT_LIMITS.max_bytes})",
+    )
 
 
 def _validator(args: argparse.Namespace) -> Validator:
     lists = bundled()
     if args.codelists_dir is not None:
         lists = load_directory(args.codelists_dir, lists)
-    return Validator.default(schema_dir=args.schema_dir, codelists=lists)
+    limits = XmlLimits(max_bytes=args.max_size)
+    return Validator.default(schema_dir=args.schema_dir, codelists=lists, limits=limits)
+
+
+def read_limited(path: Path, limit: int) -> bytes:
+    """The file's bytes, refusing (without reading it all) a file over `limit` bytes."""
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InputError(f"{path}: over the size limit of {limit} bytes")
+    return data
 
 
 def _validate(args: argparse.Namespace) -> int:
     validator = _validator(args)
     reports: list[tuple[Path, Report]] = [
-        (path, validator.validate(path.read_bytes())) for path in args.files
+        (path, validator.validate(read_limited(path, args.max_size))) for path in args.files
     ]
     if args.json:
         out = [{"file": str(path), **report.to_dict()} for path, report in reports]
@@ -123,7 +141,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
-    cert = certificate_from_json(args.model.read_bytes())
+    cert = certificate_from_json(read_limited(args.model, args.max_size))
     data = to_xml_bytes(cert)
     report = _validator(args).validate(data)
     for finding in report.findings:
@@ -180,7 +198,7 @@ def sample_model_bytes(name: str) -> bytes:
 
 def read_certificate(path: Path) -> Certificate:
     """A certificate from ePhyto XML or the JSON model, told apart by the first byte."""
-    data = path.read_bytes()
+    data = read_limited(path, DEFAULT_LIMITS.max_bytes)
     if data.lstrip()[:1] == b"{":
         return certificate_from_json(data)
     try:

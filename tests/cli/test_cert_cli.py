@@ -200,3 +200,29 @@ def test_bench_cert_prints_figures() -> None:
     assert result.returncode == 0, result.stderr
     assert "parse + full validation" in result.stdout
     assert "build (model to XML bytes)" in result.stdout
+
+
+def test_validate_refuses_a_file_over_the_size_limit(sample_xml: Path) -> None:
+    result = ephyto("cert", "validate", "--max-size", "1000", sample_xml)
+    assert result.returncode == 2
+    assert "over the size limit of 1000 bytes" in result.stderr
+    _no_traceback(result)
+
+
+def test_a_newer_code_list_changes_the_verdict(sample_xml: Path, tmp_path: Path) -> None:
+    """The update path end to end: an unknown unit is SEVERE until a newer list has it."""
+    cert = tmp_path / "new-unit.xml"
+    text = sample_xml.read_text(encoding="utf-8")
+    cert.write_text(text.replace('unitCode="KGM"', 'unitCode="XKG"', 1), encoding="utf-8")
+    before = ephyto("cert", "validate", cert)
+    assert before.returncode == 1
+    assert "unknown unit code 'XKG'" in before.stdout
+    listing = ephyto("codelists", "show", "units").stdout.splitlines()[1:]
+    codes = dict(line.split("\t", 1) for line in listing)
+    newer = {"list": "units", "version": "9999", "source": "test", "codes": {**codes, "XKG": "x"}}
+    newer_file = tmp_path / "units.json"
+    newer_file.write_text(json.dumps(newer), encoding="utf-8")
+    lists = tmp_path / "lists"
+    assert ephyto("codelists", "import", newer_file, "--dir", lists).returncode == 0
+    after = ephyto("cert", "validate", "--codelists-dir", lists, cert)
+    assert after.returncode == 0, after.stdout
