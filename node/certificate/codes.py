@@ -7,7 +7,7 @@ often filled with national free text, are WARNING.
 
 This layer runs inside a 0.5 ms validation budget, so it walks the tree once
 with lxml's C-level multi-tag filter, dispatching on the containing element,
-plus one precompiled XPath for unitCode attributes, instead of one XPath per rule.
+instead of one XPath per rule.
 """
 
 from __future__ import annotations
@@ -225,7 +225,28 @@ def _clause(element: etree._Element, check: _Check) -> None:
         check.code(child, check.statements, Level.WARNING, "certifying statement")
 
 
+def _measure(element: etree._Element, check: _Check) -> None:
+    # Measures and quantities are the only D17A elements with a unitCode (the schema
+    # refuses it elsewhere), so the same single walk covers every unit.
+    unit = element.get(_UNIT_CODE)
+    if unit is not None and unit.strip() not in check.units.codes:
+        check.unknown(element, unit.strip(), check.units, Level.SEVERE, "unit code")
+
+
 _Handler = Callable[[etree._Element, _Check], None]
+_MEASURES: Final = (
+    "NetWeightMeasure",
+    "GrossWeightMeasure",
+    "NetVolumeMeasure",
+    "GrossVolumeMeasure",
+    "NominalGrossWeightMeasure",
+    "NominalGrossVolumeMeasure",
+    "DurationMeasure",
+    "ValueMeasure",
+    "MinimumValueMeasure",
+    "MaximumValueMeasure",
+    "ItemQuantity",
+)
 
 _HANDLERS: Final[dict[str, _Handler]] = {
     ram("ExportSPSCountry"): _country,
@@ -242,10 +263,9 @@ _HANDLERS: Final[dict[str, _Handler]] = {
     ram("IntendedUse"): _intended_use,
     ram("ApplicableSPSProcessCharacteristic"): _process_characteristic,
     ram("IncludedSPSClause"): _clause,
+    **{ram(tag): _measure for tag in _MEASURES},
 }
 _HANDLED_TAGS: Final = tuple(_HANDLERS)
-# unitCode anywhere (measures and quantities); compiled once at import.
-_UNIT_CODES: Final = etree.XPath("//@unitCode")
 
 
 # The resolved lists of the last CodeLists seen, by identity: a validator keeps one
@@ -274,13 +294,4 @@ def code_findings(root: etree._Element, lists: CodeLists) -> list[Finding]:
     # The C-level multi-tag filter visits only the few containers that hold codes.
     for element in root.iter(*_HANDLED_TAGS):
         handlers[element.tag](element, check)
-    units = check.units
-    result = _UNIT_CODES(root)
-    if isinstance(result, list):
-        for unit in result:
-            # Attribute results are smart strings: getparent() is the owning element.
-            if isinstance(unit, etree._ElementUnicodeResult) and unit.strip() not in units.codes:
-                owner = unit.getparent()
-                if owner is not None:
-                    check.unknown(owner, unit.strip(), units, Level.SEVERE, "unit code")
     return check.findings

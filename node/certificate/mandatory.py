@@ -48,9 +48,15 @@ def _ticks(first: str, second: str) -> str:
     ticked = (
         f"ram:AdditionalInformationSPSNote[({subjects}) and normalize-space(ram:Content)='true']"
     )
-    return f"{_REEXPORT_ITEM}[count({ticked}) != 1]"
+    return f"self::*[count({ticked}) != 1]"
 
 
+def _lacks(test: str) -> str:
+    """The context element itself, when `test` finds nothing in it."""
+    return f"self::*[not({test})]"
+
+
+_DOC_NOTE = "ram:IncludedSPSNote"
 _REPLACEMENT_NOTES = (
     "ram:IncludedSPSNote[starts-with(normalize-space(ram:Subject), 'ADRP')"
     " or normalize-space(ram:Subject)='ADRD']"
@@ -67,151 +73,185 @@ _TREATMENT_TYPE = (
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One ISPM 12 requirement: the XPath of what breaks it, how bad, and what to say."""
+    """One ISPM 12 requirement: what breaks it, how bad that is, and what to say.
+
+    `select`, relative to each `context` element (the aggregate that owns the ISPM 12
+    box), picks the offending elements; the finding is located at them.
+    """
 
     level: Level
     message: str
-    path: str
+    context: str
+    select: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.context}/{self.select}"
 
 
 SEVERE, WARNING = Level.SEVERE, Level.WARNING
 
 RULES: tuple[Rule, ...] = (
-    Rule(SEVERE, "certificate number is empty", _empty(f"{_DOC}/ram:ID")),
-    Rule(SEVERE, "certificate type (851 or 657) is empty", _empty(f"{_DOC}/ram:TypeCode")),
-    Rule(SEVERE, "certificate status is empty", _empty(f"{_DOC}/ram:StatusCode")),
+    Rule(SEVERE, "certificate number is empty", _DOC, _empty("ram:ID")),
+    Rule(SEVERE, "certificate type (851 or 657) is empty", _DOC, _empty("ram:TypeCode")),
+    Rule(SEVERE, "certificate status is empty", _DOC, _empty("ram:StatusCode")),
     Rule(
         SEVERE,
         "issuing plant protection organization is empty",
-        _empty(f"{_DOC}/ram:IssuerSPSParty/ram:Name"),
-    ),
-    Rule(
-        SEVERE, "place of issue is empty", _empty(f"{_SIGNATORY}/ram:IssueSPSLocation/ram:Name[1]")
-    ),
-    Rule(
-        SEVERE,
-        "name of authorized officer is missing",
-        f"{_SIGNATORY}[not(ram:ProviderSPSParty/ram:SpecifiedSPSPerson/ram:Name[normalize-space()])]",
-    ),
-    Rule(
-        WARNING,
-        "no certifying statement (IncludedSPSClause)",
-        f"{_SIGNATORY}[not(ram:IncludedSPSClause)]",
+        _DOC,
+        _empty("ram:IssuerSPSParty/ram:Name"),
     ),
     Rule(
         SEVERE,
         "replacement notes without ADRPN (number of the replaced certificate)",
-        f"{_DOC}[not({_note('ADRPN', 'ram:IncludedSPSNote')})]/{_REPLACEMENT_NOTES}[1]",
+        _DOC,
+        f"{_lacks(_note('ADRPN', _DOC_NOTE))}/{_REPLACEMENT_NOTES}[1]",
     ),
     Rule(
         WARNING,
         "replacement without ADRPR (reason for replacement)",
-        f"{_DOC}[not({_note('ADRPR', 'ram:IncludedSPSNote')})]"
-        f"/{_note('ADRPN', 'ram:IncludedSPSNote')}[1]",
+        _DOC,
+        f"{_lacks(_note('ADRPR', _DOC_NOTE))}/{_note('ADRPN', _DOC_NOTE)}[1]",
+    ),
+    Rule(SEVERE, "place of issue is empty", _SIGNATORY, _empty("ram:IssueSPSLocation/ram:Name[1]")),
+    Rule(
+        SEVERE,
+        "name of authorized officer is missing",
+        _SIGNATORY,
+        _lacks("ram:ProviderSPSParty/ram:SpecifiedSPSPerson/ram:Name[normalize-space()]"),
+    ),
+    Rule(
+        WARNING,
+        "no certifying statement (IncludedSPSClause)",
+        _SIGNATORY,
+        _lacks("ram:IncludedSPSClause"),
     ),
     Rule(
         SEVERE,
         "name of exporter (consignor) is empty",
-        _empty(f"{_CONSIGNMENT}/ram:ConsignorSPSParty/ram:Name"),
+        _CONSIGNMENT,
+        _empty("ram:ConsignorSPSParty/ram:Name"),
     ),
     Rule(
         WARNING,
         "address of exporter (consignor) is missing",
-        f"{_CONSIGNMENT}/ram:ConsignorSPSParty[not(ram:SpecifiedSPSAddress)]",
+        _CONSIGNMENT,
+        "ram:ConsignorSPSParty[not(ram:SpecifiedSPSAddress)]",
     ),
     Rule(
         SEVERE,
         "declared name of consignee is empty",
-        _empty(f"{_CONSIGNMENT}/ram:ConsigneeSPSParty/ram:Name"),
+        _CONSIGNMENT,
+        _empty("ram:ConsigneeSPSParty/ram:Name"),
     ),
-    Rule(
-        SEVERE, "exporting country is empty", _empty(f"{_CONSIGNMENT}/ram:ExportSPSCountry/ram:ID")
-    ),
-    Rule(
-        SEVERE, "importing country is empty", _empty(f"{_CONSIGNMENT}/ram:ImportSPSCountry/ram:ID")
-    ),
+    Rule(SEVERE, "exporting country is empty", _CONSIGNMENT, _empty("ram:ExportSPSCountry/ram:ID")),
+    Rule(SEVERE, "importing country is empty", _CONSIGNMENT, _empty("ram:ImportSPSCountry/ram:ID")),
     Rule(
         WARNING,
         "declared point of entry (UnloadingBaseportSPSLocation) is missing",
-        f"{_CONSIGNMENT}[not(ram:UnloadingBaseportSPSLocation)]",
+        _CONSIGNMENT,
+        _lacks("ram:UnloadingBaseportSPSLocation"),
     ),
     Rule(
         WARNING,
         "declared means of conveyance (MainCarriageSPSTransportMovement) is missing",
-        f"{_CONSIGNMENT}[not(ram:MainCarriageSPSTransportMovement)]",
+        _CONSIGNMENT,
+        _lacks("ram:MainCarriageSPSTransportMovement"),
     ),
     Rule(
         SEVERE,
         "consignment lists no commodity",
-        f"{_CONSIGNMENT}[not(ram:IncludedSPSConsignmentItem/ram:IncludedSPSTradeLineItem)]",
+        _CONSIGNMENT,
+        _lacks("ram:IncludedSPSConsignmentItem/ram:IncludedSPSTradeLineItem"),
     ),
-    Rule(SEVERE, "name of produce is empty", _empty(f"{_ITEM}/ram:Description[1]")),
+    Rule(SEVERE, "name of produce is empty", _ITEM, _empty("ram:Description[1]")),
     Rule(
         SEVERE,
         "line item number (SequenceNumeric) is not a whole number",
-        f"{_ITEM}/ram:SequenceNumeric[normalize-space()=''"
+        _ITEM,
+        "ram:SequenceNumeric[normalize-space()=''"
         " or translate(normalize-space(), '0123456789', '') != '']",
     ),
     Rule(
         SEVERE,
         "botanical name of plants (ScientificName) is missing",
-        f"{_ITEM}[not(ram:ScientificName[1][normalize-space()])]",
+        _ITEM,
+        _lacks("ram:ScientificName[1][normalize-space()]"),
     ),
     Rule(
         SEVERE,
         "quantity declared is missing (a weight, a volume, or OQV/OQU)",
-        f"{_ITEM}[not({_QUANTITY})]",
+        _ITEM,
+        _lacks(_QUANTITY),
     ),
     Rule(
         WARNING,
         "other quantity (OQV) without its unit (OQU)",
-        f"{_ITEM}[not({_note('OQU')})]/{_note('OQV')}[1]",
+        _ITEM,
+        f"{_lacks(_note('OQU'))}/{_note('OQV')}[1]",
     ),
     Rule(
         WARNING,
         "number and description of packages is missing",
-        f"{_ITEM}[not(ram:PhysicalSPSPackage or {_note('OPTND')})]",
+        _ITEM,
+        _lacks(f"ram:PhysicalSPSPackage or {_note('OPTND')}"),
     ),
     Rule(
         SEVERE,
         "place of origin (OriginSPSCountry) is missing",
-        f"{_ITEM}[not(ram:OriginSPSCountry)]",
+        _ITEM,
+        _lacks("ram:OriginSPSCountry"),
     ),
     Rule(
         WARNING,
         "treatment without a type (TTL1) or full text (TTFT)",
-        f"{_ITEM}/ram:AppliedSPSProcess[not({_TREATMENT_TYPE})]",
+        _ITEM,
+        f"ram:AppliedSPSProcess[not({_TREATMENT_TYPE})]",
     ),
     Rule(
         SEVERE,
         "re-export certificate without RPCCO (country of origin of the re-exported goods)",
-        f"{_REEXPORT_ITEM}[not({_note('RPCCO')})]",
+        _REEXPORT_ITEM,
+        _lacks(_note("RPCCO")),
     ),
     Rule(
         SEVERE,
         "re-export certificate without RPCRF (reference of the original phytosanitary certificate)",
-        f"{_REEXPORT_ITEM}[not({_note('RPCRF')})]",
+        _REEXPORT_ITEM,
+        _lacks(_note("RPCRF")),
     ),
     Rule(
         WARNING,
         "re-export box 'original certificate or certified true copy': tick exactly one of "
         "RPCOR, RPCTC",
+        _REEXPORT_ITEM,
         _ticks("RPCOR", "RPCTC"),
     ),
     Rule(
         WARNING,
         "re-export box 'packed or repacked': tick exactly one of RPCPK, RPCRP",
+        _REEXPORT_ITEM,
         _ticks("RPCPK", "RPCRP"),
     ),
     Rule(
         WARNING,
         "re-export box 'original or new containers': tick exactly one of RPCOC, RPCNC",
+        _REEXPORT_ITEM,
         _ticks("RPCOC", "RPCNC"),
     ),
 )
 
+
+def _any_broken(rules: tuple[Rule, ...]) -> str:
+    """One query that finds whether any rule is broken, walking each context once."""
+    by_context: dict[str, list[str]] = {}
+    for rule in rules:
+        by_context.setdefault(rule.context, []).append(rule.select)
+    return " | ".join(f"{context}[{' or '.join(tests)}]" for context, tests in by_context.items())
+
+
 _COMPILED = tuple(etree.XPath(rule.path, namespaces=NSMAP) for rule in RULES)
-_ANY_BROKEN = etree.XPath(" | ".join(rule.path for rule in RULES), namespaces=NSMAP)
+_ANY_BROKEN = etree.XPath(_any_broken(RULES), namespaces=NSMAP)
 _DATETIME_STRING = udt("DateTimeString")
 
 

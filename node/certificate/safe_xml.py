@@ -83,7 +83,7 @@ def _check_bytes(data: bytes, limits: XmlLimits) -> None:
         raise UnsafeXmlError(
             f"document is {len(data)} bytes, over the limit of {limits.max_bytes} bytes"
         )
-    if not data.strip():
+    if not data or data.isspace():  # isspace stops at the first other byte; strip copies
         raise UnsafeXmlError("document is empty")
     _check_utf8(data)
     # A DTD is never needed by an ePhyto and is the door for billion-laughs and XXE:
@@ -135,13 +135,14 @@ def _check_shape(root: _E, data: bytes, limits: XmlLimits) -> None:
     """Depth and size limits; libxml2's own depth limit (256) is far higher than ours.
 
     Compiled XPath runs in C: a Python walk over every element costs more than the
-    parse itself. Every element starts with '<', so counting that byte bounds the
-    element count for free and the exact count runs only near the limit.
+    parse itself. An element takes at least four bytes (`<a/>`), so a small document
+    cannot break the element limit; `<` bytes bound the count of a larger one, and the
+    exact count runs only near the limit.
     """
     too_deep, count = _shape_queries(limits.max_depth)
     if too_deep(root):
         raise UnsafeXmlError(f"document nests deeper than {limits.max_depth} levels")
-    if data.count(b"<") <= limits.max_elements:
+    if len(data) <= 4 * limits.max_elements or data.count(b"<") <= limits.max_elements:
         return
     elements = int(cast(float, count(root)))
     if elements > limits.max_elements:
