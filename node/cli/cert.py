@@ -16,7 +16,8 @@ from node.certificate.safe_xml import DEFAULT_LIMITS, XmlLimits
 from node.certificate.validate import Report, Validator
 from node.certificate.xml_build import to_xml_bytes
 from node.certificate.xml_parse import certificate_from_tree
-from node.codelists.lists import bundled, load_directory
+from node.codelists.directory import load_directory
+from node.codelists.lists import bundled
 from node.errors import InputError
 
 SAMPLES = {"phyto": "phyto_nl_cn.json", "reexport": "reexport_ae_ru.json"}

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from node.codelists.directory import load_directory
 from node.codelists.lists import (
     CodeList,
     CodeLists,
     bundled,
-    load_directory,
     uncefact_codelist_from_xsd,
 )
 from node.errors import InputError

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
-import pathlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,8 +26,6 @@ from typing import Final
 from lxml import etree
 
 from node.errors import ConfigError, InputError, UnsafeXmlError
-
-log = logging.getLogger(__name__)
 
 # Official lists are a few hundred kB at most; the cap keeps a hostile or
 # mistaken file from exhausting memory before it is even parsed.
@@ -301,34 +297,3 @@ def bundled() -> CodeLists:
             raise ConfigError(f"bundled code list {entry.name} holds list {code_list.name}")
         lists.append(code_list)
     return CodeLists.of(lists)
-
-
-def load_directory(path: pathlib.Path, base: CodeLists) -> CodeLists:
-    """`base` updated with every *.json code list in an operator's override directory.
-
-    Files apply in name order through CodeLists.updated_with. A malformed file
-    is a ConfigError naming it. A file whose version is not newer than the
-    installed one is skipped with a warning: that is the normal state after a
-    node upgrade shipped a newer bundled list, and must not stop the node.
-    """
-    if not path.is_dir():
-        raise ConfigError(f"code list directory {path} does not exist or is not a directory")
-    lists = base
-    for file in sorted(path.glob("*.json")):
-        try:
-            if file.stat().st_size > MAX_BYTES:
-                raise InputError(f"larger than {MAX_BYTES} bytes")
-            code_list = CodeList.from_json_bytes(file.read_bytes())
-        except (InputError, OSError) as exc:
-            raise ConfigError(f"code list file {file}: {exc}") from None
-        if code_list.name in lists and not code_list.is_newer_than(lists.get(code_list.name)):
-            log.warning(
-                "code list file %s: %s version %s is not newer than the installed %s; skipped",
-                file,
-                code_list.name,
-                code_list.version,
-                lists.get(code_list.name).version,
-            )
-            continue
-        lists = lists.updated_with(code_list)
-    return lists

@@ -8,11 +8,11 @@ import pathlib
 
 import pytest
 
+from node.codelists.directory import load_directory
 from node.codelists.lists import (
     CodeList,
     CodeLists,
     bundled,
-    load_directory,
     uncefact_codelist_from_xsd,
     version_key,
 )
@@ -243,7 +243,7 @@ def test_load_directory_applies_newer_and_skips_stale(
     stale = CodeList("countries", "2000", "old", {"XX": "old"})
     (tmp_path / "b_countries.json").write_bytes(stale.to_json_bytes())
     (tmp_path / "notes.txt").write_text("ignored: not *.json")
-    with caplog.at_level(logging.WARNING, logger="node.codelists.lists"):
+    with caplog.at_level(logging.WARNING, logger="node.codelists.directory"):
         lists = load_directory(tmp_path, base)
     assert "X" in lists.get("transport_modes")
     assert lists.get("countries") is base.get("countries")
