@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -89,14 +90,18 @@ def _validation_options(parser: argparse.ArgumentParser) -> None:
         "--schema-dir",
         type=Path,
         metavar="DIR",
+        default=_env_path("EPHYTO_SCHEMA_DIR"),
         help="validate against an official UN/CEFACT XSD set in DIR (containing "
-        "data/standard/SPSCertificate_17p0.xsd) instead of the bundled schema",
+        "data/standard/SPSCertificate_17p0.xsd) instead of the bundled schema "
+        "(default: $EPHYTO_SCHEMA_DIR)",
     )
     parser.add_argument(
         "--codelists-dir",
         type=Path,
         metavar="DIR",
-        help="apply newer code lists from DIR (*.json) over the bundled ones",
+        default=_env_path("EPHYTO_CODELISTS_DIR"),
+        help="apply newer code lists from DIR (*.json) over the bundled ones "
+        "(default: $EPHYTO_CODELISTS_DIR)",
     )
     parser.add_argument(
         "--max-size",
@@ -105,6 +110,12 @@ def _validation_options(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help=f"refuse documents larger than this (default {DEFAULT_LIMITS.max_bytes})",
     )
+
+
+def _env_path(name: str) -> Path | None:
+    """A directory setting from the environment, so an operator sets it once."""
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 def _validator(args: argparse.Namespace) -> Validator:

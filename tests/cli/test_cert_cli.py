@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -226,3 +227,18 @@ def test_a_newer_code_list_changes_the_verdict(sample_xml: Path, tmp_path: Path)
     assert ephyto("codelists", "import", newer_file, "--dir", lists).returncode == 0
     after = ephyto("cert", "validate", "--codelists-dir", lists, cert)
     assert after.returncode == 0, after.stdout
+
+
+def test_schema_dir_setting_from_the_environment(sample_xml: Path, tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "ephyto"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "node.cli.main"]
+    env = {**os.environ, "EPHYTO_SCHEMA_DIR": str(tmp_path / "no-such-set")}
+    result = subprocess.run(
+        [*command, "cert", "validate", str(sample_xml)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "no-such-set" in result.stderr
