@@ -1,0 +1,1 @@
+"""Cryptographic building blocks shared by identities, envelopes and the directory."""
