@@ -1,0 +1,1 @@
+"""The node's durable store: messages in and out, the outbox, receipts and events."""

@@ -1,0 +1,79 @@
+"""The store's tables (SQLAlchemy Core); Alembic migrations create and change them.
+
+One `messages` table holds both directions, because a certificate's history reads as
+one list of messages; the outbox holds delivery state for outbound messages that are
+not settled yet, so a restarted node resumes where it stopped; events are append-only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from node.store.types import UtcDateTime
+
+metadata = MetaData()
+
+# BigInteger keys become INTEGER PRIMARY KEY (the rowid) on SQLite.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("direction", String(8), nullable=False),  # "out" or "in"
+    Column("message_id", String(64), nullable=False),
+    Column("sender", String(2), nullable=False),  # ISO 3166-1 alpha-2 of the sending NPPO
+    Column("recipient", String(2), nullable=False),
+    Column("certificate_number", String(128), nullable=False),
+    Column("certificate_type", String(8), nullable=False),
+    Column("certificate_status", String(8), nullable=False),
+    Column("content_digest", String(80), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("route", String(8)),  # "direct" or "hub" once known
+    Column("outcome", String(32)),  # the receipt's outcome once known
+    Column("receipt", LargeBinary),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("settled_at", UtcDateTime()),
+    # A message id is the sender's: the same id from one sender is the same message.
+    UniqueConstraint("direction", "sender", "message_id", name="uq_messages_sender_id"),
+)
+Index("ix_messages_certificate", messages.c.certificate_number)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message", _ID, ForeignKey("messages.id"), primary_key=True),
+    Column("destination", String(2), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    # A claim is a lease, not a lock: a worker killed mid-delivery leaves a claim that
+    # simply expires, and the message is delivered again (the receiver dedups by id).
+    Column("claimed_until", UtcDateTime()),
+    Column("last_error", Text),
+    Column("last_error_kind", String(16)),  # "transient" or "permanent"
+)
+Index("ix_outbox_due", outbox.c.next_attempt_at)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("message", _ID, ForeignKey("messages.id"), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+)
+Index("ix_events_message", events.c.message)

@@ -1,0 +1,245 @@
+"""The store on real databases: a SQLite file (WAL) and the PostgreSQL on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from node.store.store import NewMessage, NotFoundError, ReplayError, Store
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+
+
+def _message(message_id: str = "m-1", digest: str = "sha256:aa", sender: str = "NL") -> NewMessage:
+    return NewMessage(
+        message_id=message_id,
+        sender=sender,
+        recipient="KE" if sender == "NL" else "NL",
+        certificate_number="NL-1",
+        certificate_type="851",
+        certificate_status="70",
+        content_digest=digest,
+        payload=b"<rsm:SPSCertificate/>",
+    )
+
+
+async def _postgres_url() -> AsyncIterator[str]:
+    asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the postgres extra) is not installed")
+    try:
+        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as e:
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {e}")
+    name = f"ephyto_test_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'node.db'}"
+        return
+    async for url in _postgres_url():
+        yield url
+
+
+@pytest_asyncio.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = Store.open(store_url)
+    await opened.migrate()
+    yield opened
+    await opened.close()
+
+
+@pytest.mark.asyncio
+async def test_migrate_is_idempotent(store: Store) -> None:
+    await store.migrate()
+    assert await store.messages("out") == []
+
+
+@pytest.mark.asyncio
+async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
+    await store.migrate()
+    await store.submit(_message(), now=T0)
+    await store.close()
+    assert (tmp_path / "wal.db").exists()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "wal.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.asyncio
+async def test_submit_claim_deliver(store: Store) -> None:
+    pk = await store.submit(_message(), now=T0)
+    (item,) = await store.claim_due(now=T0, lease=LEASE, limit=10)
+    assert item.message.id == pk and item.destination == "KE" and item.attempts == 0
+    assert item.message.payload == b"<rsm:SPSCertificate/>"
+    # Claimed: nobody else gets it while the lease runs.
+    assert await store.claim_due(now=T0 + timedelta(seconds=1), lease=LEASE, limit=10) == []
+    await store.delivered(pk, now=T0, route="direct", outcome="accepted", receipt=b"receipt")
+    stored = await store.message(pk)
+    assert (stored.state, stored.route, stored.outcome, stored.receipt) == (
+        "delivered",
+        "direct",
+        "accepted",
+        b"receipt",
+    )
+    assert stored.created_at == T0
+    assert [e.kind for e in await store.events(pk)] == ["submitted", "delivered"]
+    assert await store.pending_count() == 0
+
+
+@pytest.mark.asyncio
+async def test_an_expired_lease_is_claimed_again(store: Store) -> None:
+    """A worker killed mid-delivery: its claim runs out and the message goes again."""
+    pk = await store.submit(_message(), now=T0)
+    assert len(await store.claim_due(now=T0, lease=LEASE, limit=10)) == 1
+    (again,) = await store.claim_due(now=T0 + LEASE + timedelta(seconds=1), lease=LEASE, limit=10)
+    assert again.message.id == pk
+
+
+@pytest.mark.asyncio
+async def test_transient_failure_waits_for_its_time(store: Store) -> None:
+    pk = await store.submit(_message(), now=T0)
+    await store.claim_due(now=T0, lease=LEASE, limit=10)
+    later = T0 + timedelta(minutes=2)
+    await store.reschedule(pk, now=T0, next_attempt_at=later, error="connection refused")
+    assert await store.claim_due(now=later - timedelta(seconds=1), lease=LEASE, limit=10) == []
+    (item,) = await store.claim_due(now=later, lease=LEASE, limit=10)
+    assert item.attempts == 1
+    retry = (await store.events(pk))[-1]
+    assert retry.kind == "retry" and retry.detail["error"] == "connection refused"
+
+
+@pytest.mark.asyncio
+async def test_permanent_failure_stops(store: Store) -> None:
+    pk = await store.submit(_message(), now=T0)
+    await store.fail(pk, now=T0, error="recipient refused: bad certificate")
+    assert (await store.message(pk)).state == "failed"
+    assert await store.claim_due(now=T0 + timedelta(days=1), lease=LEASE, limit=10) == []
+
+
+@pytest.mark.asyncio
+async def test_claims_come_in_due_order_and_respect_the_limit(store: Store) -> None:
+    first = await store.submit(_message("m-1"), now=T0)
+    second = await store.submit(_message("m-2"), now=T0 + timedelta(seconds=1))
+    (item,) = await store.claim_due(now=T0 + timedelta(seconds=5), lease=LEASE, limit=1)
+    assert item.message.id == first
+    (item,) = await store.claim_due(now=T0 + timedelta(seconds=5), lease=LEASE, limit=1)
+    assert item.message.id == second
+
+
+@pytest.mark.asyncio
+async def test_a_repeated_message_is_stored_once_and_gets_the_original_receipt(
+    store: Store,
+) -> None:
+    made: list[str] = []
+
+    def receipt(tag: str) -> tuple[str, bytes]:
+        made.append(tag)
+        return "accepted", f"receipt-{tag}".encode()
+
+    first = await store.receive(_message(sender="KE"), now=T0, make_receipt=lambda: receipt("1"))
+    again = await store.receive(_message(sender="KE"), now=T0, make_receipt=lambda: receipt("2"))
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert again.receipt == first.receipt == b"receipt-1"
+    assert made == ["1"]
+    assert len(await store.messages("in")) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_replay_with_other_content_is_refused_and_changes_nothing(store: Store) -> None:
+    await store.receive(_message(sender="KE"), now=T0, make_receipt=lambda: ("accepted", b"r"))
+    with pytest.raises(ReplayError, match="already received with different content"):
+        await store.receive(
+            _message(sender="KE", digest="sha256:bb"), now=T0, make_receipt=lambda: ("x", b"x")
+        )
+    (only,) = await store.messages("in")
+    assert only.content_digest == "sha256:aa"
+
+
+@pytest.mark.asyncio
+async def test_the_same_id_from_another_sender_is_another_message(store: Store) -> None:
+    await store.receive(_message(sender="KE"), now=T0, make_receipt=lambda: ("accepted", b"1"))
+    other = await store.receive(
+        _message(sender="US"), now=T0, make_receipt=lambda: ("accepted", b"2")
+    )
+    assert not other.duplicate
+    assert len(await store.messages("in")) == 2
+
+
+@pytest.mark.asyncio
+async def test_concurrent_deliveries_of_one_message_store_it_once(store_url: str) -> None:
+    """Two connections race to store the same inbound message (a lost response)."""
+    stores = [Store.open(store_url) for _ in range(2)]
+    await stores[0].migrate()
+    try:
+        results = await asyncio.gather(
+            *(
+                s.receive(_message(sender="KE"), now=T0, make_receipt=lambda: ("accepted", b"r"))
+                for s in stores
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        for s in stores:
+            await s.close()
+    received = [r for r in results if not isinstance(r, BaseException)]
+    # SQLite serialises writers; it may report the loser as busy rather than racing.
+    assert received, results
+    assert all(r.receipt == b"r" for r in received)
+    check = Store.open(store_url)
+    assert len(await check.messages("in")) == 1
+    await check.close()
+
+
+@pytest.mark.asyncio
+async def test_two_workers_never_claim_the_same_message(store_url: str) -> None:
+    setup = Store.open(store_url)
+    await setup.migrate()
+    for i in range(40):
+        await setup.submit(_message(f"m-{i}"), now=T0)
+    await setup.close()
+    workers = [Store.open(store_url) for _ in range(2)]
+
+    async def drain(store: Store) -> list[int]:
+        got: list[int] = []
+        while batch := await store.claim_due(now=T0, lease=LEASE, limit=3):
+            got += [item.message.id for item in batch]
+            await asyncio.sleep(0)
+        return got
+
+    try:
+        first, second = await asyncio.gather(*(drain(w) for w in workers))
+    finally:
+        for w in workers:
+            await w.close()
+    assert sorted(first + second) == sorted(set(first + second))
+    assert len(first + second) == 40
+
+
+@pytest.mark.asyncio
+async def test_unknown_message(store: Store) -> None:
+    with pytest.raises(NotFoundError):
+        await store.message(12345)
+
+
+def test_naive_times_are_refused() -> None:
+    from node.store.types import UtcDateTime
+
+    with pytest.raises(ValueError, match="naive"):
+        UtcDateTime().process_bind_param(datetime(2026, 1, 1), None)  # type: ignore[arg-type]
