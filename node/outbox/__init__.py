@@ -1,0 +1,1 @@
+"""Delivery decisions for outbound messages (pure): when to retry, what is permanent."""
