@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from node import __version__
-from node.cli import bench, cert, codelists
+from node.cli import bench, cert, codelists, node
 from node.errors import EphytoError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_parser(commands)
     codelists.add_parser(commands)
     bench.add_parser(commands)
+    node.add_parser(commands)
     return parser
 
 

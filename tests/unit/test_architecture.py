@@ -7,7 +7,7 @@ from pathlib import Path
 
 import node
 
-CORE = ["certificate", "codelists"]
+CORE = ["certificate", "codelists", "crypto", "directory", "envelope", "outbox"]
 FORBIDDEN = {
     "aiohttp",
     "sqlalchemy",

@@ -1,0 +1,65 @@
+"""The signed directory: its model and wire form, the maintainers' signatures, the
+node's trust rules (after TUF). Pure core: bytes, values and `now` in; no I/O.
+"""
+
+from node.directory.model import (
+    BadSignature,
+    Directory,
+    DirectoryError,
+    ExpiredError,
+    HubEntry,
+    KeyEntry,
+    KeyNotValid,
+    MaintainerKey,
+    MaintainerSet,
+    MalformedDirectory,
+    NoTrustedDirectory,
+    NppoEntry,
+    NppoNotActive,
+    RollbackError,
+    RotationGap,
+    ThresholdNotMet,
+    TlsPin,
+    TooLarge,
+    UnknownKey,
+    UnknownNppo,
+    UntrustedPeer,
+)
+from node.directory.signing import (
+    DEFAULT_MAX_BYTES,
+    DOMAIN,
+    add_signatures,
+    sign_directory,
+    verify_signatures,
+)
+from node.directory.trust import TrustedDirectory
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DOMAIN",
+    "BadSignature",
+    "Directory",
+    "DirectoryError",
+    "ExpiredError",
+    "HubEntry",
+    "KeyEntry",
+    "KeyNotValid",
+    "MaintainerKey",
+    "MaintainerSet",
+    "MalformedDirectory",
+    "NoTrustedDirectory",
+    "NppoEntry",
+    "NppoNotActive",
+    "RollbackError",
+    "RotationGap",
+    "ThresholdNotMet",
+    "TlsPin",
+    "TooLarge",
+    "TrustedDirectory",
+    "UnknownKey",
+    "UnknownNppo",
+    "UntrustedPeer",
+    "add_signatures",
+    "sign_directory",
+    "verify_signatures",
+]

@@ -1,0 +1,243 @@
+"""The node's configuration file (TOML): who it is, where its keys are, where it listens.
+
+The file is written with mode 0600 because it holds the API token that the national
+certification system uses to submit certificates: whoever reads it can act for the NPPO.
+Key paths are relative to the directory of the file, so the directory can be moved.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+
+from node.errors import ConfigError, InputError
+from node.identity.enrolment import Endpoint, check_country, check_name, parse_endpoint
+
+CONFIG_VERSION = 1
+CONFIG_FILE = "node.toml"
+DEFAULT_PORT = 8443
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPaths:
+    """Where the key and certificate files are, relative to the config directory."""
+
+    signing: str = "keys/signing.key"
+    encryption: str = "keys/encryption.key"
+    tls_key: str = "keys/tls.key"
+    tls_certificate: str = "keys/tls.crt"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """A node's settings; `directory` is where the file lives and is not written to it."""
+
+    directory: Path
+    country: str
+    name: str
+    endpoint: Endpoint | None
+    api_token: str
+    database_url: str
+    listen_host: str
+    listen_port: int
+    keys: KeyPaths = KeyPaths()
+    registry_url: str | None = None
+    # Maintainer keys that sign the directory; empty until the registry exists.
+    maintainer_keys: tuple[str, ...] = field(default=())
+
+    def path(self, relative: str) -> Path:
+        """A path from the file, resolved against the config directory."""
+        return self.directory / relative
+
+
+def new_config(
+    directory: Path, *, country: str, name: str, endpoint: str | None, api_token: str
+) -> NodeConfig:
+    """The configuration `ephyto node init` writes; raises InputError on bad values."""
+    ep = parse_endpoint(endpoint) if endpoint is not None else None
+    host, port = listen_address(ep)
+    return NodeConfig(
+        directory=directory,
+        country=check_country(country),
+        name=check_name(name),
+        endpoint=ep,
+        api_token=api_token,
+        database_url=default_database_url(directory),
+        listen_host=host,
+        listen_port=port,
+    )
+
+
+def listen_address(endpoint: Endpoint | None) -> tuple[str, int]:
+    """Where to listen for an endpoint: its IP, or every interface for a host name.
+
+    A host name may resolve to a load balancer or a NAT address that is not on this
+    machine, so a named endpoint listens on all interfaces; a node without endpoint
+    serves only its local API, on loopback.
+    """
+    if endpoint is None:
+        return "127.0.0.1", DEFAULT_PORT
+    if endpoint.host == "localhost":
+        return "127.0.0.1", endpoint.port
+    if endpoint.is_ip:
+        return endpoint.host.strip("[]"), endpoint.port
+    return "0.0.0.0", endpoint.port
+
+
+def default_database_url(directory: Path) -> str:
+    """SQLite in the node directory (absolute, so the working directory does not matter)."""
+    return f"sqlite+aiosqlite:///{directory.resolve() / 'node.db'}"
+
+
+def dump_config(config: NodeConfig) -> str:
+    """The TOML text of `config` (TOML has no null: absent values are left out)."""
+    document: dict[str, Any] = {
+        "version": CONFIG_VERSION,
+        "country": config.country,
+        "name": config.name,
+    }
+    if config.endpoint is not None:
+        document["endpoint"] = config.endpoint.url
+    document["api_token"] = config.api_token
+    document["database_url"] = config.database_url
+    document["listen"] = {"host": config.listen_host, "port": config.listen_port}
+    document["keys"] = {
+        "signing": config.keys.signing,
+        "encryption": config.keys.encryption,
+        "tls_key": config.keys.tls_key,
+        "tls_certificate": config.keys.tls_certificate,
+    }
+    registry: dict[str, Any] = {"maintainer_keys": list(config.maintainer_keys)}
+    if config.registry_url is not None:
+        registry["url"] = config.registry_url
+    document["registry"] = registry
+    return tomli_w.dumps(document)
+
+
+def load_config(path: Path) -> NodeConfig:
+    """The configuration in `path`; raises ConfigError naming the file and the key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (run `ephyto node init` first)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    return parse_config(text, source=str(path), directory=path.parent)
+
+
+def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
+    """The configuration in TOML `text`; ConfigError messages start with `source`."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    reader = _Reader(source, document, "")
+    if reader.integer("version") != CONFIG_VERSION:
+        raise ConfigError(f"{source}: version: only version {CONFIG_VERSION} is understood")
+    country = reader.checked("country", check_country)
+    name = reader.checked("name", check_name)
+    endpoint = None
+    if reader.optional_string("endpoint") is not None:
+        endpoint = reader.checked("endpoint", parse_endpoint)
+    listen = reader.table("listen")
+    keys = reader.table("keys")
+    registry = reader.table("registry", optional=True)
+    port = listen.integer("port")
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{source}: listen.port: {port} is out of range")
+    config = NodeConfig(
+        directory=directory,
+        country=country,
+        name=name,
+        endpoint=endpoint,
+        api_token=reader.string("api_token"),
+        database_url=reader.string("database_url"),
+        listen_host=listen.string("host"),
+        listen_port=port,
+        keys=KeyPaths(
+            signing=keys.relative_path("signing"),
+            encryption=keys.relative_path("encryption"),
+            tls_key=keys.relative_path("tls_key"),
+            tls_certificate=keys.relative_path("tls_certificate"),
+        ),
+        registry_url=registry.optional_string("url"),
+        maintainer_keys=registry.strings("maintainer_keys"),
+    )
+    if len(config.api_token) < 32:
+        raise ConfigError(f"{source}: api_token: too short to be a secret (32 characters or more)")
+    for reader_ in (reader, listen, keys, registry):
+        reader_.no_unknown_keys()
+    return config
+
+
+class _Reader:
+    """Typed access to one TOML table, each error naming the file and the dotted key."""
+
+    def __init__(self, source: str, table: dict[str, Any], prefix: str) -> None:
+        self.source, self.table_, self.prefix = source, table, prefix
+        self.seen: set[str] = set()
+
+    def _get(self, key: str, optional: bool = False) -> Any:
+        self.seen.add(key)
+        if key not in self.table_:
+            if optional:
+                return None
+            raise ConfigError(f"{self.source}: {self.prefix}{key}: missing")
+        return self.table_[key]
+
+    def _fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self.prefix}{key}: {message}")
+
+    def string(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise self._fail(key, "expected a string")
+        return value
+
+    def optional_string(self, key: str) -> str | None:
+        return None if self._get(key, optional=True) is None else self.string(key)
+
+    def integer(self, key: str) -> int:
+        value = self._get(key)
+        if type(value) is not int:
+            raise self._fail(key, "expected an integer")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self._get(key, optional=True)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(key, "expected a list of strings")
+        return tuple(value)
+
+    def relative_path(self, key: str) -> str:
+        value = self.string(key)
+        # Relative and inside the directory: a config copied elsewhere must not reach out.
+        if not value or Path(value).is_absolute() or ".." in Path(value).parts:
+            raise self._fail(key, f"{value!r} must be a path inside the config directory")
+        return value
+
+    def checked(self, key: str, check: Callable[[str], T]) -> T:
+        try:
+            return check(self.string(key))
+        except InputError as e:
+            raise self._fail(key, str(e)) from None
+
+    def table(self, key: str, optional: bool = False) -> _Reader:
+        value = self._get(key, optional)
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self._fail(key, "expected a table")
+        return _Reader(self.source, value, f"{self.prefix}{key}.")
+
+    def no_unknown_keys(self) -> None:
+        if unknown := sorted(set(self.table_) - self.seen):
+            raise self._fail(unknown[0], "unknown key (a typo?)")

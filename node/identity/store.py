@@ -1,0 +1,153 @@
+"""The shell of `ephyto node init`: make an identity in memory, then write it to disk.
+
+Everything is built and checked before the first file is written, so bad input leaves
+no trace. Private files are created with O_EXCL and mode 0600 in the same system call,
+so they are never readable by others, not even for an instant, and never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from node.crypto.ids import tls_pin
+from node.errors import EphytoError
+from node.identity.config import CONFIG_FILE, dump_config, new_config
+from node.identity.enrolment import build_request, check_country, check_name, parse_endpoint
+from node.identity.keys import (
+    build_tls_certificate,
+    certificate_pem,
+    generate_keys,
+    private_key_pem,
+)
+
+REQUEST_FILE = "enrolment-request.json"
+DEFAULT_VALIDITY = timedelta(days=730)
+
+
+class IdentityExistsError(EphytoError):
+    """The directory already holds (part of) a node identity: it is never overwritten."""
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    """What `init_node` wrote, and the identifiers an operator checks with the registry."""
+
+    directory: Path
+    config: Path
+    request: Path
+    private_keys: tuple[Path, ...]
+    certificate: Path
+    signing_key_id: str
+    encryption_key_id: str
+    tls_pin: str
+
+
+def init_node(
+    directory: Path,
+    *,
+    country: str,
+    name: str,
+    endpoint: str | None,
+    now: datetime,
+    validity: timedelta = DEFAULT_VALIDITY,
+) -> InitResult:
+    """Create a node identity in `directory`.
+
+    Raises InputError for bad values (nothing written), IdentityExistsError if any file
+    of an identity is already there, OSError if the directory cannot be written.
+    """
+    country, name = check_country(country), check_name(name)
+    ep = parse_endpoint(endpoint) if endpoint is not None else None
+    start = now.replace(microsecond=0)  # X.509 and the request both count in seconds
+    end = start + validity
+    keys = generate_keys()
+    certificate = build_tls_certificate(
+        keys.tls,
+        country=country,
+        name=name,
+        host=ep.host if ep else None,
+        not_before=start,
+        not_after=end,
+    )
+    request = build_request(
+        keys,
+        certificate,
+        country=country,
+        name=name,
+        endpoint=ep.url if ep else None,
+        created=start,
+        valid_from=start,
+        valid_until=end,
+    )
+    config = new_config(
+        directory,
+        country=country,
+        name=name,
+        endpoint=ep.url if ep else None,
+        api_token=secrets.token_urlsafe(32),
+    )
+    # The config goes last: its presence marks a complete identity.
+    files: list[tuple[Path, bytes, int]] = [
+        (config.path(config.keys.signing), private_key_pem(keys.signing), 0o600),
+        (config.path(config.keys.encryption), private_key_pem(keys.encryption), 0o600),
+        (config.path(config.keys.tls_key), private_key_pem(keys.tls), 0o600),
+        (config.path(config.keys.tls_certificate), certificate_pem(certificate), 0o644),
+        (directory / REQUEST_FILE, request, 0o644),
+        (directory / CONFIG_FILE, dump_config(config).encode("utf-8"), 0o600),
+    ]
+    if existing := [path for path, _, _ in files if path.exists() or path.is_symlink()]:
+        raise IdentityExistsError(
+            f"{existing[0]} already exists: {directory} holds a node identity, "
+            "which is never overwritten (choose another --dir)"
+        )
+    _write_all(directory, files)
+    return InitResult(
+        directory=directory,
+        config=directory / CONFIG_FILE,
+        request=directory / REQUEST_FILE,
+        private_keys=tuple(path for path, _, _ in files[:3]),
+        certificate=files[3][0],
+        signing_key_id=keys.signing_key_id,
+        encryption_key_id=keys.encryption_key_id,
+        tls_pin=tls_pin(certificate),
+    )
+
+
+def write_exclusive(path: Path, data: bytes, mode: int) -> None:
+    """Write a new file with `mode` from the start; FileExistsError if it is there."""
+    # O_NOFOLLOW: a planted symlink must not redirect a private key elsewhere.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have narrowed it; never widens past `mode`
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(directory: Path, files: list[tuple[Path, bytes, int]]) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    written: list[Path] = []
+    try:
+        for path, data, mode in files:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                write_exclusive(path, data, mode)
+            except FileExistsError:
+                raise IdentityExistsError(
+                    f"{path} appeared while writing: another init is running here"
+                ) from None
+            written.append(path)
+    except BaseException:
+        # Half an identity is worse than none: remove what this call wrote, so the
+        # operator can simply run init again.
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
