@@ -283,6 +283,19 @@ class Store:
         async with self._engine.connect() as conn:
             return [_message(row) for row in await conn.execute(query)]
 
+    async def history(self, direction: Direction, certificate_number: str) -> list[StoredMessage]:
+        """Every message on one certificate number, oldest first."""
+        query = (
+            select(messages)
+            .where(
+                messages.c.direction == direction,
+                messages.c.certificate_number == certificate_number,
+            )
+            .order_by(messages.c.id)
+        )
+        async with self._engine.connect() as conn:
+            return [_message(row) for row in await conn.execute(query)]
+
     async def events(self, pk: int) -> list[Event]:
         query = select(events).where(events.c.message == pk).order_by(events.c.id)
         async with self._engine.connect() as conn:

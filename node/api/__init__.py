@@ -1,0 +1,1 @@
+"""The node's HTTP API for the national certification system."""
