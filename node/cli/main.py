@@ -8,8 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from node import __version__
-from node.cli import bench, cert, codelists, node
+from node.cli import bench, cert, codelists, discover, node
 from node.errors import EphytoError
+from registry import cli as registry_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     codelists.add_parser(commands)
     bench.add_parser(commands)
     node.add_parser(commands)
+    discover.add_parser(commands)
+    registry_cli.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,295 @@
+"""The outbox worker (shell): claim due messages, seal, deliver, settle them in the store.
+
+Thin around the pure parts: `policy` decides when to retry, `envelope` seals and verifies,
+the directory says where a partner is and which keys to trust. Every state change is one
+store call, one transaction; the worker keeps nothing that a restart would need.
+
+Crash safety. The envelope is sealed again on every attempt, with the stored message id
+and content digest: the receiver deduplicates by (sender, message id) and checks the
+digest, so a redelivery, even with other HPKE randomness and another `created`, gets the
+original receipt back. A crash between delivery and `delivered` therefore costs one
+redelivery, never a lost or doubled message. Sealing anew also follows the partner's key
+rotation, which stored envelope bytes could not.
+
+Concurrency. Destinations are served concurrently, the messages of one destination one
+after another (per-destination lock, also across overlapping runs), so one slow partner
+never holds up the others. A destination that fails transiently is left alone for the
+rest of the batch, as synapse does: its other messages would fail the same way.
+
+This module must not import aiohttp, SQLAlchemy or APScheduler itself (node/outbox is
+held to the core's import rule, tests/unit/test_architecture.py): they come in through
+the store, the client and a structural `Scheduler`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from node.clock import Clock
+from node.directory import Directory, DirectoryError, UntrustedPeer
+from node.envelope.envelope import EnvelopeHeader, seal
+from node.envelope.errors import BadSignatureError, EnvelopeError
+from node.envelope.receipt import Receipt, verify_receipt
+from node.outbox.policy import Backoff
+from node.store.store import OutboxItem, Store
+from node.transport.client import PermanentDeliveryError, TransientDeliveryError
+
+log = logging.getLogger(__name__)
+
+ROUTE_DIRECT = "direct"
+NO_DIRECT_ENDPOINT = "no-direct-endpoint"
+
+
+class Deliverer(Protocol):
+    """What the worker needs of a transport (node.transport.client.DeliveryClient)."""
+
+    async def deliver(self, endpoint: str, envelope: bytes, *, pins: frozenset[str]) -> bytes:
+        """The receipt bytes, or TransientDeliveryError / PermanentDeliveryError."""
+        ...
+
+
+class Scheduler(Protocol):
+    """The part of APScheduler 3.x's AsyncIOScheduler the worker uses."""
+
+    def add_job(self, func: Callable[..., Any], trigger: str, **kwargs: Any) -> Any: ...
+
+
+class OutboxWorker:
+    """Delivers the outbox: `run_once` per tick, `kick` after a submit."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: Deliverer,
+        directory: Callable[[], Directory],
+        *,
+        country: str,
+        signing_key: Ed25519PrivateKey,
+        clock: Clock,
+        backoff: Backoff = Backoff(),  # noqa: B008 - frozen, so one shared default is safe
+        rng: random.Random | None = None,
+        lease: timedelta = timedelta(minutes=5),
+        batch: int = 100,
+    ) -> None:
+        """`directory` returns the current trusted directory or raises DirectoryError."""
+        self._store = store
+        self._client = client
+        self._directory = directory
+        self._country = country
+        self._signing_key = signing_key
+        self._clock = clock
+        self._backoff = backoff
+        self._rng = rng or random.SystemRandom()
+        self._lease = lease
+        self._batch = batch
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._kicked: asyncio.Task[None] | None = None
+        self._again = False
+
+    async def run_once(self) -> int:
+        """Claim the due messages and try each once; returns how many were claimed.
+
+        Raises only what the store raises (and bugs), after every destination is done.
+        """
+        try:
+            directory = self._directory()
+        except DirectoryError as e:
+            # A node-wide problem, not a message's: claim nothing, count no attempt.
+            log.warning("outbox: no usable directory, nothing sent: %s", e)
+            return 0
+        items = await self._store.claim_due(
+            now=self._clock.now(), lease=self._lease, limit=self._batch
+        )
+        by_destination: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            by_destination.setdefault(item.destination, []).append(item)
+        results = await asyncio.gather(
+            *(self._drain(directory, d, queue) for d, queue in by_destination.items()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return len(items)
+
+    def kick(self) -> asyncio.Task[None]:
+        """Run soon, without waiting for the tick; the task ends after a run begun since."""
+        self._again = True
+        if self._kicked is None or self._kicked.done():
+            self._kicked = asyncio.get_running_loop().create_task(self._run_while_kicked())
+        return self._kicked
+
+    def schedule(self, scheduler: Scheduler, interval: timedelta) -> None:
+        """Add the periodic run to a started AsyncIOScheduler (APScheduler 3.x)."""
+        scheduler.add_job(
+            self.run_once,
+            "interval",
+            seconds=interval.total_seconds(),
+            id="outbox",
+            replace_existing=True,
+            max_instances=1,  # a run still delivering is not doubled by the next tick
+            coalesce=True,
+        )
+
+    async def _run_while_kicked(self) -> None:
+        while self._again:
+            self._again = False
+            try:
+                await self.run_once()
+            except Exception:
+                # Nobody awaits a kick in production: say it here; the tick runs again.
+                log.exception("outbox: run after a submit failed")
+
+    async def _drain(self, directory: Directory, destination: str, queue: list[OutboxItem]) -> None:
+        async with self._locks.setdefault(destination, asyncio.Lock()):
+            for index, item in enumerate(queue):
+                if self._clock.now() >= item.claimed_until:
+                    return  # the lease ran out: another worker may hold these now
+                error = await self._attempt(directory, item)
+                if error is not None:
+                    for rest in queue[index + 1 :]:
+                        await self._retry(rest, f"not tried, {destination} just failed: {error}")
+                    return
+
+    async def _attempt(self, directory: Directory, item: OutboxItem) -> str | None:
+        """Try one message; returns the error when the destination failed transiently."""
+        message = item.message
+        try:
+            receipt, data = await self._deliver(directory, item)
+        except _NoEndpoint as e:
+            await self._store.add_event(
+                message.id, now=self._clock.now(), kind=NO_DIRECT_ENDPOINT, detail={"to": str(e)}
+            )
+            # Held for the hub route (a later release); its own retry, not a failure.
+            await self._retry(item, f"{e} has no direct endpoint; waiting for the hub route")
+            return None
+        except PermanentDeliveryError as e:
+            await self._store.fail(message.id, now=self._clock.now(), error=str(e))
+            return None
+        except TransientDeliveryError as e:
+            await self._retry(item, str(e))
+            return str(e)
+        await self._store.delivered(
+            message.id,
+            now=self._clock.now(),
+            route=ROUTE_DIRECT,
+            outcome=str(receipt.outcome),
+            receipt=data,
+        )
+        return None
+
+    async def _deliver(self, directory: Directory, item: OutboxItem) -> tuple[Receipt, bytes]:
+        """Seal, post, verify. Raises _NoEndpoint or a DeliveryError saying what to do next."""
+        message = item.message
+        now = self._clock.now()
+        partner = _partner(directory, message.recipient, now)
+        try:
+            envelope = seal(
+                header=EnvelopeHeader(
+                    message_id=message.message_id,
+                    from_country=self._country,
+                    to_country=message.recipient,
+                    certificate_type=message.certificate_type,
+                    certificate_status=message.certificate_status,
+                    certificate_number=message.certificate_number,
+                    created=now.astimezone(UTC).replace(microsecond=0),  # the header's form
+                    content_digest=message.content_digest,
+                ),
+                payload=message.payload,
+                sender_signing_key=self._signing_key,
+                recipient_public_key=partner.encryption_key,
+            )
+        except EnvelopeError as e:
+            # The stored message cannot make a valid envelope: no retry will change that.
+            raise PermanentDeliveryError(f"cannot seal message {message.message_id}: {e}") from e
+        data = await self._client.deliver(partner.endpoint, envelope, pins=partner.pins)
+        return _verified(data, item, partner, self._country), data
+
+    async def _retry(self, item: OutboxItem, error: str) -> None:
+        now = self._clock.now()
+        when = self._backoff.next_attempt(item.attempts + 1, now, self._rng)
+        await self._store.reschedule(item.message.id, now=now, next_attempt_at=when, error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class _Partner:
+    endpoint: str
+    pins: frozenset[str]
+    encryption_key: X25519PublicKey
+    signing_keys: tuple[Ed25519PublicKey, ...]
+
+
+class _NoEndpoint(Exception):
+    """The partner is listed without a direct endpoint (reached through the hub)."""
+
+
+def _partner(directory: Directory, country: str, now: datetime) -> _Partner:
+    """Where and how to reach `country` now; raises _NoEndpoint or a DeliveryError."""
+    try:
+        entry = directory.active_nppo(country)
+        if entry.endpoint is None:
+            raise _NoEndpoint(country)
+        return _Partner(
+            endpoint=entry.endpoint,
+            pins=directory.tls_pins(country, now),
+            encryption_key=directory.encryption_key(country, now).x25519(),
+            signing_keys=tuple(
+                directory.signing_key(country, k.key_id, now)
+                for k in entry.keys
+                if k.kind == "signing" and k.valid_at(now)
+            ),
+        )
+    except UntrustedPeer as e:
+        if _revoked(directory, country):
+            raise PermanentDeliveryError(f"{country} is revoked in the directory: {e}") from e
+        # Unknown, suspended or between keys: the next directory may settle it.
+        raise TransientDeliveryError(f"cannot send to {country} now: {e}") from e
+
+
+def _revoked(directory: Directory, country: str) -> bool:
+    try:
+        return directory.nppo(country).status == "revoked"
+    except DirectoryError:
+        return False
+
+
+def _verified(data: bytes, item: OutboxItem, partner: _Partner, country: str) -> Receipt:
+    """The receipt, checked against every signing key the directory lists for the partner.
+
+    A receipt that does not verify is no proof of delivery, so the message is retried
+    (TransientDeliveryError), never settled and never failed: the partner may well have
+    stored it (a retry gets its original receipt, which verifies once our directory
+    shows the partner's new key), and retrying cannot double it.
+    """
+    message = item.message
+    failure: EnvelopeError | None = None
+    for key in partner.signing_keys:
+        try:
+            receipt = verify_receipt(
+                data,
+                expected_message_id=message.message_id,
+                expected_digest=message.content_digest,
+                receiver_public_key=key,
+            )
+        except BadSignatureError as e:
+            failure = e  # perhaps the other key of a rotation
+            continue
+        except EnvelopeError as e:
+            raise TransientDeliveryError(f"bad receipt from {message.recipient}: {e}") from e
+        if receipt.from_country != message.recipient or receipt.to_country != country:
+            raise TransientDeliveryError(
+                f"receipt for message {message.message_id} is from {receipt.from_country}"
+                f" to {receipt.to_country}, expected from {message.recipient} to {country}"
+            )
+        return receipt
+    reason = failure or f"{message.recipient} has no signing key valid now"
+    raise TransientDeliveryError(f"bad receipt from {message.recipient}: {reason}")

@@ -1,0 +1,113 @@
+"""What a running node holds: its keys, its collaborators, its limits.
+
+Built once at start-up (`NodeRuntime.from_config`) and handed to the web layer, so the
+handlers read no files, no globals and no clock of their own. The directory is a
+callable: refreshing it from the registry is the caller's business, and each request
+asks for the copy trusted at that moment (it may raise ExpiredError or
+NoTrustedDirectory, which the exchange answers with 503).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from node.certificate.validate import Validator
+from node.clock import Clock
+from node.crypto.ids import key_id
+from node.directory import Directory
+from node.identity.config import NodeConfig
+from node.identity.keys import KeyFileError, load_encryption_key, load_signing_key
+from node.store.store import Store
+
+# An 8 MiB document (the payload limit of Part A) is about 11 MiB once sealed and
+# base64url-encoded; 12 MiB leaves room for the header and the JSON around it.
+DEFAULT_MAX_ENVELOPE_BYTES = 12 * 1024 * 1024
+
+
+def no_client_certificates() -> Iterable[bytes]:
+    """No peer certificate is trusted: every TLS client is refused (fail closed)."""
+    return ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeRuntime:
+    """A node's identity and collaborators, as the exchange endpoint uses them."""
+
+    country: str
+    signing_key: Ed25519PrivateKey
+    signing_key_id: str
+    encryption_key: X25519PrivateKey
+    encryption_key_id: str
+    directory: Callable[[], Directory]
+    store: Store
+    validator: Validator
+    clock: Clock
+    max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE_BYTES
+    # The peers' self-signed TLS certificates (PEM or DER) the TLS layer accepts; the
+    # directory carries only pins, which a TLS server cannot verify a client against
+    # (node/web/tls.py says why).
+    trusted_client_certs: Callable[[], Iterable[bytes]] = no_client_certificates
+    tls_certificate: Path | None = None
+    tls_key: Path | None = None
+
+    def __post_init__(self) -> None:
+        # A key id that names another key would sign receipts nobody can verify and
+        # refuse every envelope as misaddressed: catch the misconfiguration at start.
+        signing = key_id(self.signing_key.public_key().public_bytes_raw())
+        encryption = key_id(self.encryption_key.public_key().public_bytes_raw())
+        if self.signing_key_id != signing:
+            raise ValueError(f"signing_key_id {self.signing_key_id} is not the key's {signing}")
+        if self.encryption_key_id != encryption:
+            raise ValueError(
+                f"encryption_key_id {self.encryption_key_id} is not the key's {encryption}"
+            )
+        if self.max_envelope_bytes < 1:
+            raise ValueError("max_envelope_bytes must be positive")
+
+    @classmethod
+    def from_config(
+        cls,
+        config: NodeConfig,
+        *,
+        directory: Callable[[], Directory],
+        store: Store,
+        clock: Clock,
+        validator: Validator | None = None,
+        trusted_client_certs: Callable[[], Iterable[bytes]] = no_client_certificates,
+        max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE_BYTES,
+    ) -> NodeRuntime:
+        """The runtime of the node in `config`, its keys read from the node directory.
+
+        Raises KeyFileError (a ConfigError) naming the file that is missing or wrong.
+        """
+        signing_path = config.path(config.keys.signing)
+        encryption_path = config.path(config.keys.encryption)
+        signing = load_signing_key(_read(signing_path), str(signing_path))
+        encryption = load_encryption_key(_read(encryption_path), str(encryption_path))
+        return cls(
+            country=config.country,
+            signing_key=signing,
+            signing_key_id=key_id(signing.public_key().public_bytes_raw()),
+            encryption_key=encryption,
+            encryption_key_id=key_id(encryption.public_key().public_bytes_raw()),
+            directory=directory,
+            store=store,
+            validator=validator or Validator.default(),
+            clock=clock,
+            max_envelope_bytes=max_envelope_bytes,
+            trusted_client_certs=trusted_client_certs,
+            tls_certificate=config.path(config.keys.tls_certificate),
+            tls_key=config.path(config.keys.tls_key),
+        )
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise KeyFileError(f"{path}: cannot read the key file: {e.strerror}") from None

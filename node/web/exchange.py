@@ -1,0 +1,204 @@
+"""The receiving side of the exchange over mutual TLS (docs/protocol.md, Part E).
+
+`POST /ephyto/v1/envelopes`: who the TLS client is (pin -> directory), that the envelope
+is from it, open the envelope (Part D), judge the ePhyto (Part A), store it once and
+answer with the signed receipt. Every refusal raises, and `problem_middleware` answers
+it; a refusal stores nothing.
+
+A rejected ePhyto is still stored, with outcome `rejected`: the NPPO keeps a record of
+what a partner sent and why it was refused, and a repeated delivery of the same message
+gets the same rejected receipt back instead of being judged again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from aiohttp import web
+from cryptography import x509
+
+from node.certificate.findings import Level
+from node.certificate.validate import Report
+from node.directory import Directory
+from node.envelope.envelope import OpenedEnvelope, open_envelope, peek_header
+from node.envelope.errors import TooLargeError
+from node.envelope.receipt import MAX_FINDING_CHARS, MAX_FINDINGS, Outcome, Receipt, make_receipt
+from node.runtime import NodeRuntime
+from node.store.store import NewMessage
+from node.web.problems import UnsupportedMediaTypeError, problem_middleware
+from node.web.tls import peer_certificate, require_sender, tls_client
+
+ENVELOPES_PATH = "/ephyto/v1/envelopes"
+HEALTH_PATH = "/ephyto/v1/health"
+ENVELOPE_MEDIA_TYPE = "application/ephyto-envelope+json"
+RECEIPT_MEDIA_TYPE = "application/ephyto-receipt+json"
+XML_MEDIA_TYPE = "application/xml"
+
+RUNTIME = web.AppKey("runtime", NodeRuntime)
+_VALIDATION = web.AppKey("validation", ThreadPoolExecutor)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def create_exchange_app(runtime: NodeRuntime) -> web.Application:
+    """The exchange endpoint; serve it with `node.web.tls.server_ssl_context`."""
+    app = web.Application(
+        client_max_size=runtime.max_envelope_bytes, middlewares=[problem_middleware]
+    )
+    app[RUNTIME] = runtime
+    app.cleanup_ctx.append(_validation_thread)
+    app.router.add_post(ENVELOPES_PATH, post_envelope)
+    app.router.add_get(HEALTH_PATH, get_health)
+    return app
+
+
+async def post_envelope(request: web.Request) -> web.Response:
+    """Receive one envelope; 200 with the signed receipt, or a problem+json refusal."""
+    runtime = request.app[RUNTIME]
+    now = runtime.clock.now()
+    directory = runtime.directory()
+    # Who is calling comes first: an unknown client learns nothing and sends nothing.
+    sender = tls_client(directory, _client_certificate(request), now)
+    data = await _read_envelope(request, runtime.max_envelope_bytes)
+    require_sender(sender, peek_header(data, max_bytes=runtime.max_envelope_bytes).from_country)
+    opened = open_sealed(runtime, directory, data, now)
+    outcome, findings = await _judge_payload(request.app, opened)
+    receipt = await store_and_answer(runtime, opened, outcome, findings, now)
+    return web.Response(body=receipt, content_type=RECEIPT_MEDIA_TYPE)
+
+
+async def get_health(request: web.Request) -> web.Response:
+    """Liveness, for operators and partners' probes: no pin is checked here."""
+    return web.json_response({"country": request.app[RUNTIME].country, "status": "ok"})
+
+
+def open_sealed(
+    runtime: NodeRuntime, directory: Directory, data: bytes, now: datetime
+) -> OpenedEnvelope:
+    """`open_envelope` with our keys and the sender's key from `directory` at `now`."""
+    return open_envelope(
+        data,
+        max_bytes=runtime.max_envelope_bytes,
+        recipient_country=runtime.country,
+        recipient_private_key=runtime.encryption_key,
+        recipient_key_id=runtime.encryption_key_id,
+        resolve_sender_key=lambda country, key: directory.signing_key(country, key, now),
+    )
+
+
+async def store_and_answer(
+    runtime: NodeRuntime,
+    opened: OpenedEnvelope,
+    outcome: Outcome,
+    findings: tuple[str, ...],
+    now: datetime,
+) -> bytes:
+    """Store the message once and return its receipt (the original one for a repeat).
+
+    Raises ReplayError when the message id was received before with other content.
+    """
+    header = opened.header
+    receipt = make_receipt(
+        Receipt(
+            message_id=header.message_id,
+            content_digest=header.content_digest,
+            from_country=runtime.country,
+            to_country=header.from_country,
+            received=now.replace(microsecond=0),
+            outcome=outcome,
+            findings=findings,
+        ),
+        receiver_signing_key=runtime.signing_key,
+    )
+    received = await runtime.store.receive(
+        NewMessage(
+            message_id=header.message_id,
+            sender=header.from_country,
+            recipient=header.to_country,
+            certificate_number=header.certificate_number,
+            certificate_type=header.certificate_type,
+            certificate_status=header.certificate_status,
+            content_digest=header.content_digest,
+            payload=opened.payload,
+        ),
+        now=now,
+        make_receipt=lambda: (str(outcome), receipt),
+    )
+    return received.receipt
+
+
+def judge(report: Report) -> tuple[Outcome, tuple[str, ...]]:
+    """The receipt's outcome and findings for an ePhyto's validation report."""
+    levels = {f.level for f in report.findings}
+    if not report.valid:
+        outcome = Outcome.REJECTED
+    elif Level.WARNING in levels:
+        outcome = Outcome.ACCEPTED_WITH_WARNINGS
+    else:
+        outcome = Outcome.ACCEPTED
+    # A rejection needs a reason even if the validator gave none (an unreadable root).
+    texts = [str(f) for f in report.findings] or (
+        ["SEVERE Schema: the document is not an ePhyto"] if outcome is Outcome.REJECTED else []
+    )
+    return outcome, receipt_findings(texts)
+
+
+def receipt_findings(texts: list[str]) -> tuple[str, ...]:
+    """Findings as a receipt carries them: one line each, bounded in length and number."""
+    lines = [_one_line(t) for t in texts]
+    if len(lines) > MAX_FINDINGS:
+        rest = len(lines) - (MAX_FINDINGS - 1)
+        lines = [*lines[: MAX_FINDINGS - 1], f"... and {rest} more findings"]
+    return tuple(lines)
+
+
+def _one_line(text: str) -> str:
+    line = _UNPRINTABLE.sub(" ", text).strip() or "(no message)"
+    return line if len(line) <= MAX_FINDING_CHARS else line[: MAX_FINDING_CHARS - 3] + "..."
+
+
+async def _judge_payload(
+    app: web.Application, opened: OpenedEnvelope
+) -> tuple[Outcome, tuple[str, ...]]:
+    media_type = opened.header.media_type
+    if media_type != XML_MEDIA_TYPE:
+        # Authentic but not an ePhyto: a receipt tells the sender, a 4xx would look like
+        # a transport problem worth retrying elsewhere.
+        return Outcome.REJECTED, (f"SEVERE Mapping: media type {media_type} is not supported",)
+    validate = app[RUNTIME].validator.validate
+    report = await asyncio.get_running_loop().run_in_executor(
+        app[_VALIDATION], validate, opened.payload
+    )
+    return judge(report)
+
+
+async def _read_envelope(request: web.Request, limit: int) -> bytes:
+    if request.content_type != ENVELOPE_MEDIA_TYPE:
+        raise UnsupportedMediaTypeError(
+            f"the body must be {ENVELOPE_MEDIA_TYPE}, not {request.content_type or 'untyped'}"
+        )
+    # Refused from the announced length, unread; a chunked body is cut off by aiohttp at
+    # client_max_size (the same limit), which problem_middleware answers with 413 too.
+    if (request.content_length or 0) > limit:
+        raise TooLargeError(
+            f"envelope is {request.content_length} bytes, more than the {limit} accepted"
+        )
+    return await request.read()
+
+
+def _client_certificate(request: web.Request) -> x509.Certificate:
+    transport = request.transport
+    return peer_certificate(None if transport is None else transport.get_extra_info("ssl_object"))
+
+
+async def _validation_thread(app: web.Application) -> AsyncIterator[None]:
+    # Validating a large document takes CPU time; one worker thread keeps the event loop
+    # answering other partners meanwhile, and serialises validations, since a compiled
+    # lxml schema is not promised to be safe for concurrent use.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ephyto-validate")
+    app[_VALIDATION] = executor
+    yield
+    executor.shutdown(wait=True)

@@ -1,0 +1,149 @@
+"""What the registry admits and publishes: enrolment rules and the next directory version.
+
+Pure: verified requests, the maintainer set, the previous version and `now` in; a
+Directory out, or a RegistryError saying what to do. Signing and files are the shell's
+(registry.state).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Final
+
+from node.directory import Directory, HubEntry, KeyEntry, MaintainerSet, NppoEntry, TlsPin
+from node.errors import EphytoError, InputError
+from node.identity.enrolment import EnrolmentRequest, format_time
+
+DEFAULT_VALIDITY: Final = timedelta(days=7)
+MAX_VALIDITY: Final = timedelta(days=366)
+# The SPSCertificate versions a node of this release speaks (docs/protocol.md, Part A).
+SCHEMA_VERSIONS: Final = ("D17A",)
+# A request is made by `ephyto node init` and sent on; one older than this is stale.
+MAX_REQUEST_AGE: Final = timedelta(days=30)
+# Clocks differ: a request "created" a little in the future is still accepted.
+CLOCK_SKEW: Final = timedelta(minutes=5)
+
+
+class RegistryError(EphytoError):
+    """Base of the registry's refusals; the message says what was wrong and what to do."""
+
+
+class EnrolmentRefused(RegistryError, InputError):
+    """A verified request the registry will not admit (duplicate, stale, conflicting)."""
+
+
+def check_admissible(
+    request: EnrolmentRequest,
+    raw: bytes,
+    enrolled: Mapping[str, tuple[EnrolmentRequest, bytes]],
+    now: datetime,
+) -> None:
+    """Refuse (EnrolmentRefused) a verified `request` the registry must not enrol now.
+
+    `enrolled` maps each enrolled country to its request and the exact bytes received.
+    Changing an enrolled country (new keys, endpoint, name) is key rotation, a governed
+    change of a later release: refused here, never silently applied.
+    """
+    cc = request.country
+    if cc in enrolled:
+        if enrolled[cc][1] == raw:
+            raise EnrolmentRefused(
+                f"{cc} is already enrolled with this very request: nothing to do"
+            )
+        raise EnrolmentRefused(
+            f"{cc} is already enrolled with other keys or details; a change of an enrolled"
+            " country (key rotation) is not supported yet: nothing was changed"
+        )
+    if request.created > now + CLOCK_SKEW:
+        raise EnrolmentRefused(
+            f"the request for {cc} was created at {format_time(request.created)}, in the"
+            " future: check the clocks of the node and the registry"
+        )
+    if now - request.created > MAX_REQUEST_AGE:
+        raise EnrolmentRefused(
+            f"the request for {cc} was created at {format_time(request.created)}, more than"
+            f" {MAX_REQUEST_AGE.days} days ago: ask the NPPO for a fresh request"
+        )
+    if request.valid_until <= now:
+        raise EnrolmentRefused(
+            f"the keys of {cc} expired at {format_time(request.valid_until)}: ask for new keys"
+        )
+    for other, (existing, _) in enrolled.items():
+        # One pin names one NPPO (a TLS client is known by its pin), and one key one owner.
+        if existing.tls_pin == request.tls_pin:
+            raise EnrolmentRefused(f"TLS pin {request.tls_pin} is already enrolled for {other}")
+        shared = {existing.signing_key_id, existing.encryption_key_id} & {
+            request.signing_key_id,
+            request.encryption_key_id,
+        }
+        if shared:
+            raise EnrolmentRefused(f"key {min(shared)} is already enrolled for {other}")
+
+
+def next_directory(
+    requests: Iterable[EnrolmentRequest],
+    maintainers: MaintainerSet,
+    previous: Directory | None,
+    now: datetime,
+    *,
+    code_lists: Mapping[str, str],
+    validity: timedelta = DEFAULT_VALIDITY,
+    hub: HubEntry | None = None,
+) -> Directory:
+    """The directory version after `previous`: issued `now`, expiring `now + validity`.
+
+    Raises RegistryError for a validity out of range. The result is checked again by
+    `sign_directory`, which refuses (MalformedDirectory) anything a node would refuse.
+    """
+    if not timedelta(minutes=1) <= validity <= MAX_VALIDITY:
+        raise RegistryError(
+            f"a directory must be valid for 1 minute to {MAX_VALIDITY.days} days, not {validity}"
+        )
+    issued = now.replace(microsecond=0)  # the wire form counts whole seconds
+    version = 1 if previous is None else previous.version + 1
+    if previous is not None and issued < previous.issued:
+        raise RegistryError(
+            f"the clock reads {format_time(issued)}, before version {previous.version} was"
+            f" issued ({format_time(previous.issued)}): check the clock"
+        )
+    return Directory(
+        version=version,
+        issued=issued,
+        expires=issued + validity,
+        maintainers=maintainers,
+        nppos=tuple(sorted((nppo_entry(r) for r in requests), key=lambda n: n.country)),
+        hub=hub,
+        code_lists=tuple(sorted(code_lists.items())),
+    )
+
+
+def nppo_entry(request: EnrolmentRequest) -> NppoEntry:
+    """The directory entry of a newly enrolled NPPO: active, its keys for their window."""
+    window = (request.valid_from, request.valid_until)
+    return NppoEntry(
+        country=request.country,
+        name=request.name,
+        status="active",
+        endpoint=request.endpoint.url if request.endpoint else None,
+        keys=(
+            KeyEntry("signing", request.signing_key, request.signing_key_id, *window),
+            KeyEntry("encryption", request.encryption_key, request.encryption_key_id, *window),
+        ),
+        # Listed even without an endpoint: the hub knows its TLS clients by this pin.
+        tls_pins=(TlsPin(request.tls_pin, *window),),
+        schema_versions=SCHEMA_VERSIONS,
+    )
+
+
+def parse_duration(text: str) -> timedelta:
+    """`7d`, `36h`, `90m` or `600s` as a timedelta; RegistryError otherwise."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise RegistryError(f"{text!r} is not a duration such as 7d, 36h, 90m or 600s")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+_DURATION: Final = re.compile(r"([0-9]{1,6})([dhms])")
+_UNITS: Final = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
