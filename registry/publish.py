@@ -12,6 +12,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Final
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from node.directory import Directory, HubEntry, KeyEntry, MaintainerSet, NppoEntry, TlsPin
 from node.errors import EphytoError, InputError
 from node.identity.enrolment import EnrolmentRequest, format_time
@@ -132,7 +135,7 @@ def nppo_entry(request: EnrolmentRequest) -> NppoEntry:
             KeyEntry("encryption", request.encryption_key, request.encryption_key_id, *window),
         ),
         # Listed even without an endpoint: the hub knows its TLS clients by this pin.
-        tls_pins=(TlsPin(request.tls_pin, *window),),
+        tls_pins=(TlsPin(request.tls_pin, *window, certificate=_pem(request.tls_certificate)),),
         schema_versions=SCHEMA_VERSIONS,
     )
 
@@ -147,3 +150,7 @@ def parse_duration(text: str) -> timedelta:
 
 _DURATION: Final = re.compile(r"([0-9]{1,6})([dhms])")
 _UNITS: Final = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar, cast
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from node.codelists.lists import version_key
 from node.crypto.canonical import CanonicalJsonError, canonical_bytes
-from node.crypto.ids import key_id
+from node.crypto.ids import key_id, tls_pin
 from node.errors import InputError
 
 FORMAT: Final = 1
@@ -154,11 +155,18 @@ class KeyEntry:
 
 @dataclass(frozen=True, slots=True)
 class TlsPin:
-    """A TLS certificate pin (`sha256:<hex>` of the SPKI) and its validity."""
+    """A TLS certificate pin (`sha256:<hex>` of the SPKI), its validity, and the certificate.
+
+    The pin is the authority. The certificate (PEM) is there because a TLS server can
+    only accept a self-signed client certificate it holds as a trust anchor: Python's
+    ssl has no "request any certificate" mode, so nodes load these as anchors and then
+    check the pin. Its SPKI must hash to the pin.
+    """
 
     pin: str
     valid_from: datetime
     valid_until: datetime
+    certificate: bytes | None = None
 
     def valid_at(self, at: datetime) -> bool:
         return self.valid_from <= _aware(at) < self.valid_until
@@ -255,6 +263,17 @@ class Directory:
                     raise NppoNotActive(f"NPPO {entry.country} is {entry.status}")
                 return entry
         raise UnknownKey(f"no NPPO has TLS pin {pin!r} valid at {_shown(at)}")
+
+    def tls_certificates(self, at: datetime) -> tuple[bytes, ...]:
+        """PEM certificates of active NPPOs and the hub whose pins are valid at `at`.
+
+        These become the TLS trust anchors of a node's exchange endpoint; the handler
+        still checks the pin, so this only widens who may complete a handshake.
+        """
+        pins = [p for n in self.nppos if n.status == "active" for p in n.tls_pins]
+        if self.hub is not None:
+            pins += self.hub.tls_pins
+        return tuple(p.certificate for p in pins if p.certificate and p.valid_at(at))
 
     def hub_tls_pins(self, at: datetime) -> frozenset[str]:
         """The hub's TLS pins valid at `at`; UntrustedPeer when there is no hub or no pin."""
@@ -412,11 +431,29 @@ def _key(value: object, path: str) -> KeyEntry:
 
 
 def _pin(value: object, path: str) -> TlsPin:
-    doc = _obj(value, path, {"pin", "valid_from", "valid_until"})
+    fields = {"pin", "valid_from", "valid_until"}
+    if isinstance(value, dict) and "certificate" in value:
+        fields.add("certificate")
+    doc = _obj(value, path, fields)
     pin = _str(doc["pin"], f"{path}.pin", 71)
     if not _PIN_RE.fullmatch(pin):
         raise MalformedDirectory(f"{path}.pin: {pin!r} is not 'sha256:' and 64 lowercase hex")
-    return TlsPin(pin, *_validity(doc, path))
+    certificate = None
+    if "certificate" in doc:
+        certificate = _certificate(doc["certificate"], f"{path}.certificate", pin)
+    return TlsPin(pin, *_validity(doc, path), certificate=certificate)
+
+
+def _certificate(value: object, path: str, pin: str) -> bytes:
+    """A PEM certificate whose SPKI hashes to `pin`."""
+    text = _str(value, path, 8192)
+    try:
+        certificate = x509.load_pem_x509_certificate(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise MalformedDirectory(f"{path}: not a PEM X.509 certificate") from None
+    if tls_pin(certificate) != pin:
+        raise MalformedDirectory(f"{path}: the certificate does not match pin {pin}")
+    return text.encode("ascii")
 
 
 def _hub(value: object, path: str) -> HubEntry:
@@ -465,6 +502,7 @@ def _pins_plain(pins: Iterable[TlsPin]) -> list[dict[str, str]]:
             "valid_from": _time_text(p.valid_from),
             "valid_until": _time_text(p.valid_until),
         }
+        | ({} if p.certificate is None else {"certificate": p.certificate.decode("ascii")})
         for p in pins
     ]
 

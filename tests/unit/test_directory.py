@@ -553,3 +553,59 @@ def test_random_directories_round_trip(plain: dict[str, Any]) -> None:
     assert directory.to_plain() == plain
     assert parse_signed(data).signed_bytes == canonical_bytes(plain)
     assert sign_directory(directory, OLD) == data
+
+
+# --- TLS certificates beside the pins (trust anchors for mutual TLS) ----------------------
+
+
+def _tls_pem(seed: int) -> tuple[str, str]:
+    """A real self-signed TLS certificate (PEM) and its pin."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from node.crypto.ids import tls_pin
+    from node.identity.keys import build_tls_certificate, certificate_pem
+
+    key = ec.derive_private_key(seed, ec.SECP256R1())
+    cert = build_tls_certificate(
+        key,
+        country="NL",
+        name="NL",
+        host="127.0.0.1",
+        not_before=datetime(2026, 1, 1, tzinfo=UTC),
+        not_after=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    return certificate_pem(cert).decode("ascii"), tls_pin(cert)
+
+
+def test_pins_may_carry_their_certificate() -> None:
+    pem, pin = _tls_pem(7)
+    nl = _nppo(
+        "NL", 50, tls_pins=[{"pin": pin, "valid_from": Y26, "valid_until": Y27, "certificate": pem}]
+    )
+    doc = _plain(nppos=[_nppo("KE", 40, endpoint=None), nl])
+    directory = verify_signatures(sign_directory(doc, OLD[:2]), ANCHOR)
+    assert directory.tls_certificates(NOW) == (pem.encode("ascii"),)
+    assert directory.to_plain()["nppos"][1]["tls_pins"][0]["certificate"] == pem
+    # Suspended NPPOs and pins outside their validity give no trust anchor.
+    suspended = _plain(nppos=[nl | {"status": "suspended"}])
+    assert verify_signatures(sign_directory(suspended, OLD[:2]), ANCHOR).tls_certificates(NOW) == ()
+    assert directory.tls_certificates(datetime(2030, 1, 1, tzinfo=UTC)) == ()
+
+
+def test_a_certificate_that_does_not_match_its_pin_is_refused() -> None:
+    pem, _ = _tls_pem(7)
+    _, other_pin = _tls_pem(8)
+    nl = _nppo(
+        "NL",
+        50,
+        tls_pins=[{"pin": other_pin, "valid_from": Y26, "valid_until": Y27, "certificate": pem}],
+    )
+    with pytest.raises(MalformedDirectory, match="does not match pin"):
+        sign_directory(_plain(nppos=[nl]), OLD[:2])
+    garbage = _nppo(
+        "NL",
+        50,
+        tls_pins=[{"pin": other_pin, "valid_from": Y26, "valid_until": Y27, "certificate": "nope"}],
+    )
+    with pytest.raises(MalformedDirectory, match="not a PEM"):
+        sign_directory(_plain(nppos=[garbage]), OLD[:2])
