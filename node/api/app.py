@@ -195,7 +195,7 @@ async def _queue(
             "Not our certificate",
             f"the exporting country is {exporter}; this node sends for {context.country}",
         )
-    now = _seconds(context)
+    now = context.clock.now()  # full precision: the event history measures latency
     new = NewMessage(
         message_id=str(uuid.uuid4()),
         sender=context.country,

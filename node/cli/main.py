@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from node import __version__
-from node.cli import bench, cert, codelists, discover, node
+from node.cli import bench, cert, codelists, demo, discover, node
 from node.errors import EphytoError
 from registry import cli as registry_cli
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ephyto {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    demo.add_parser(commands)
     cert.add_parser(commands)
     codelists.add_parser(commands)
     bench.add_parser(commands)

@@ -1,0 +1,1 @@
+"""`ephyto demo`: a registry and three nodes on loopback, exchanging certificates."""

@@ -1,0 +1,286 @@
+"""The demo network: a registry and three nodes as real processes on loopback.
+
+Everything goes through the same commands and APIs an operator uses (`ephyto registry
+...`, `ephyto node ...`, the national-system API), so the demo exercises the product,
+not a shortcut. Every process it starts is stopped when it ends, whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from node.certificate.xml_build import to_xml_bytes
+from node.demo.scenario import COUNTRIES, NAMES, Step
+from node.errors import EphytoError
+from node.identity.config import load_config
+
+READY_TIMEOUT = 60.0
+DELIVERY_TIMEOUT = 90.0
+
+
+class DemoError(EphytoError):
+    """The demo network could not be started or driven; the message says which step."""
+
+
+@dataclass
+class NodeHandle:
+    """A running node: how to reach its API."""
+
+    country: str
+    directory: Path
+    exchange_port: int
+    api_url: str = ""
+    api_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One message of the demo, as the table and --json show it."""
+
+    certificate: str
+    sender: str
+    recipient: str
+    route: str
+    status: str
+    latency_ms: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "certificate": self.certificate,
+            "from": self.sender,
+            "to": self.recipient,
+            "route": self.route,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+        }
+
+
+@dataclass
+class Network:
+    """The processes of one demo run; `stop()` ends them all."""
+
+    workdir: Path
+    log: IO[str]
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    nodes: dict[str, NodeHandle] = field(default_factory=dict)
+    registry_url: str = ""
+
+    def start(self) -> None:
+        """Registry, enrolment of NL, KE and US, publication, then the three nodes."""
+        registry_dir = self.workdir / "registry"
+        self._ephyto("registry", "init", "--dir", registry_dir)
+        for country in COUNTRIES:
+            port = free_port_pair()
+            handle = NodeHandle(country, self.workdir / country, port)
+            self._ephyto(
+                "node",
+                "init",
+                "--country",
+                country,
+                "--name",
+                NAMES[country],
+                "--endpoint",
+                f"https://127.0.0.1:{port}",
+                "--dir",
+                handle.directory,
+            )
+            self._ephyto(
+                "registry",
+                "add",
+                handle.directory / "enrolment-request.json",
+                "--dir",
+                registry_dir,
+            )
+            self.nodes[country] = handle
+        self._ephyto("registry", "publish", "--dir", registry_dir, "--expires-in", "1d")
+        registry_port = free_port()
+        self.registry_url = f"http://127.0.0.1:{registry_port}/directory.json"
+        self._spawn(
+            "registry", "registry", "serve", "--dir", registry_dir, "--port", str(registry_port)
+        )
+        _wait_for_http(self.registry_url, READY_TIMEOUT)
+        anchor = registry_dir / "maintainers" / "maintainers.json"
+        for handle in self.nodes.values():
+            self._ephyto(
+                "node",
+                "configure",
+                "--dir",
+                handle.directory,
+                "--registry",
+                self.registry_url,
+                "--anchor",
+                anchor,
+            )
+            log = self._spawn(f"node {handle.country}", "node", "serve", "--dir", handle.directory)
+            handle.api_url = _wait_for_ready(log, handle.country, READY_TIMEOUT)
+            handle.api_token = load_config(handle.directory / "node.toml").api_token
+
+    def run(self, steps: list[Step]) -> list[Row]:
+        """Send the steps through the senders' APIs and wait for every delivery."""
+        sent: dict[tuple[str, str], int] = {}  # (sender, certificate number) -> message
+        started: list[tuple[str, int, str]] = []
+        for step in steps:
+            message, label = self._do(step, sent)
+            started.append((step.sender, message, label))
+        return [self._settled(sender, message, label) for sender, message, label in started]
+
+    def stop(self) -> None:
+        """Stop every process: SIGTERM, then SIGKILL for any that does not exit in time."""
+        for _, process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, process in self.processes:
+            try:
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _do(self, step: Step, sent: dict[tuple[str, str], int]) -> tuple[int, str]:
+        node = self.nodes[step.sender]
+        if step.action == "submit":
+            assert step.certificate is not None
+            body = self._api(node, "POST", "/certificates", to_xml_bytes(step.certificate))
+            sent[(step.sender, step.certificate.number)] = body["id"]
+            return body["id"], step.certificate.number
+        assert step.target is not None
+        target = sent[(step.sender, step.target)]
+        if step.action == "withdraw":
+            body = self._api(node, "POST", f"/certificates/{target}/withdraw", None)
+            return body["id"], f"{step.target} (withdrawal)"
+        assert step.certificate is not None
+        query = urllib.parse.urlencode({"reason": step.reason})
+        body = self._api(
+            node, "POST", f"/certificates/{target}/replace?{query}", to_xml_bytes(step.certificate)
+        )
+        sent[(step.sender, step.certificate.number)] = body["id"]
+        return body["id"], f"{step.certificate.number} (replaces {step.target})"
+
+    def _settled(self, sender: str, message: int, label: str) -> Row:
+        node = self.nodes[sender]
+        deadline = time.monotonic() + DELIVERY_TIMEOUT
+        while True:
+            body = self._api(node, "GET", f"/certificates/{message}", None)
+            if body["state"] in ("delivered", "failed") or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        latency = None
+        if body["settled_at"]:
+            spent = datetime.fromisoformat(body["settled_at"]) - datetime.fromisoformat(
+                body["created_at"]
+            )
+            latency = round(spent.total_seconds() * 1000, 1)
+        state = body["state"] if body["state"] != "queued" else "not delivered (timed out)"
+        if body["outcome"] and state == "delivered":
+            state = f"delivered ({body['outcome']})"
+        return Row(label, body["from"], body["to"], body["route"] or "-", state, latency)
+
+    def _api(self, node: NodeHandle, method: str, path: str, xml: bytes | None) -> Any:
+        request = urllib.request.Request(
+            node.api_url + path,
+            data=xml if xml is not None else (b"" if method == "POST" else None),
+            method=method,
+            headers={"Authorization": f"Bearer {node.api_token}"}
+            | ({"Content-Type": "application/xml"} if xml is not None else {}),
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode("utf-8", "replace")[:500]
+            raise DemoError(f"node {node.country} API {method} {path}: {e.code} {detail}") from None
+        except OSError as e:
+            raise DemoError(f"node {node.country} API {method} {path}: {e}") from None
+
+    def _ephyto(self, *args: str | Path) -> None:
+        command = [sys.executable, "-m", "node.cli.main", *map(str, args)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=self.workdir)
+        self.log.write(f"$ ephyto {' '.join(map(str, args))}\n{result.stdout}{result.stderr}")
+        if result.returncode != 0:
+            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
+            raise DemoError(f"`ephyto {' '.join(map(str, args[:2]))}` failed: {' '.join(last)}")
+
+    def _spawn(self, name: str, *args: str | Path) -> Path:
+        log_path = self.workdir / f"{name.replace(' ', '-')}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "node.cli.main", *map(str, args)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                # Its own process group: a Ctrl-C in the terminal reaches the demo, which
+                # then stops every process itself, in order.
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self.processes.append((name, process))
+        return log_path
+
+
+@contextmanager
+def network(workdir: Path, log: IO[str]) -> Iterator[Network]:
+    """A started demo network that is always stopped on exit."""
+    net = Network(workdir, log)
+    try:
+        net.start()
+        yield net
+    finally:
+        net.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_port_pair() -> int:
+    """A port whose successor is free too: a node listens on both (exchange, API)."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise DemoError("no two adjacent free ports on 127.0.0.1")
+
+
+def _wait_for_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise DemoError(f"the registry did not answer at {url} within {timeout:.0f} s")
+
+
+def _wait_for_ready(log_path: Path, country: str, timeout: float) -> str:
+    """The node's API URL, from the line it prints when ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith(f"node {country} ready:") and "api " in line:
+                return line.rsplit("api ", 1)[1].strip().rstrip("/") + "/api/v1"
+        time.sleep(0.1)
+    tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+    raise DemoError(f"node {country} did not become ready: {' | '.join(tail)}")

@@ -1,0 +1,77 @@
+"""What the demo sends (pure): the bundled samples, routed between the demo's countries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from node.certificate.jsonmodel import certificate_from_json
+from node.certificate.model import Certificate, Country, Text
+from node.cli.cert import sample_model_bytes
+
+COUNTRIES = ("NL", "KE", "US")
+NAMES = {
+    "NL": "Netherlands Food and Consumer Product Safety Authority (NVWA)",
+    "KE": "Kenya Plant Health Inspectorate Service (KEPHIS)",
+    "US": "USDA Animal and Plant Health Inspection Service (APHIS)",
+}
+
+Action = Literal["submit", "withdraw", "replace"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing the demo asks a node's API to do."""
+
+    action: Action
+    sender: str
+    certificate: Certificate | None = None
+    target: str | None = None  # the certificate number a withdrawal or replacement acts on
+    reason: str = ""
+
+
+def routed(cert: Certificate, *, exporter: str, importer: str, number: str) -> Certificate:
+    """`cert` as sent from `exporter` to `importer` under a new number."""
+    consignment = replace(
+        cert.consignment,
+        export_country=Country(exporter),
+        import_country=Country(importer),
+    )
+    return replace(cert, number=number, consignment=consignment)
+
+
+def steps() -> list[Step]:
+    """Certificates among NL, KE and US, a re-export, a withdrawal and a replacement."""
+    phyto = certificate_from_json(sample_model_bytes("phyto"))
+    reexport = certificate_from_json(sample_model_bytes("reexport"))
+    # The re-export's origin note names the country the goods first came from.
+    reexport_notes = tuple(
+        replace(n, contents=(Text("KE"),)) if n.subject == "RPCCO" else n
+        for n in reexport.consignment.items[0].notes
+    )
+    reexport = replace(
+        reexport,
+        consignment=replace(
+            reexport.consignment,
+            items=(replace(reexport.consignment.items[0], notes=reexport_notes),),
+        ),
+    )
+    return [
+        Step("submit", "NL", routed(phyto, exporter="NL", importer="KE", number="NL-DEMO-0001")),
+        Step("submit", "KE", routed(phyto, exporter="KE", importer="US", number="KE-DEMO-0001")),
+        Step("submit", "US", routed(reexport, exporter="US", importer="NL", number="US-DEMO-0001")),
+        Step("submit", "NL", routed(phyto, exporter="NL", importer="US", number="NL-DEMO-0002")),
+        Step("withdraw", "NL", target="NL-DEMO-0002"),
+        Step(
+            "submit",
+            "KE",
+            routed(phyto, exporter="KE", importer="NL", number="KE-DEMO-0002"),
+        ),
+        Step(
+            "replace",
+            "KE",
+            routed(phyto, exporter="KE", importer="NL", number="KE-DEMO-0003"),
+            target="KE-DEMO-0002",
+            reason="Change in consignee",
+        ),
+    ]
