@@ -76,6 +76,7 @@ class Network:
 
     workdir: Path
     log: IO[str]
+    countries: tuple[str, ...] = COUNTRIES
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     nodes: dict[str, NodeHandle] = field(default_factory=dict)
     registry_url: str = ""
@@ -84,7 +85,7 @@ class Network:
         """Registry, enrolment of NL, KE and US, publication, then the three nodes."""
         registry_dir = self.workdir / "registry"
         self._ephyto("registry", "init", "--dir", registry_dir)
-        for country in COUNTRIES:
+        for country in self.countries:
             port = free_port_pair()
             handle = NodeHandle(country, self.workdir / country, port)
             self._ephyto(
@@ -126,9 +127,42 @@ class Network:
                 "--anchor",
                 anchor,
             )
-            log = self._spawn(f"node {handle.country}", "node", "serve", "--dir", handle.directory)
-            handle.api_url = _wait_for_ready(log, handle.country, READY_TIMEOUT)
+            self._serve(handle)
             handle.api_token = load_config(handle.directory / "node.toml").api_token
+
+    def kill(self, country: str) -> None:
+        """SIGKILL a node: no shutdown, no flush, as a crash or power cut would."""
+        for name, process in self.processes:
+            if name == f"node {country}" and process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def restart(self, country: str) -> None:
+        """Start a node again (after `kill`) and wait until it is ready."""
+        self._serve(self.nodes[country])
+
+    def pid(self, country: str) -> int:
+        """The process id of a running node."""
+        for name, process in reversed(self.processes):
+            if name == f"node {country}" and process.poll() is None:
+                return process.pid
+        raise DemoError(f"node {country} is not running")
+
+    def api(self, country: str, method: str, path: str, xml: bytes | None = None) -> Any:
+        """Call a node's national-system API; the decoded JSON answer."""
+        return self._api(self.nodes[country], method, path, xml)
+
+    def _serve(self, handle: NodeHandle) -> None:
+        starts = sum(1 for name, _ in self.processes if name == f"node {handle.country}")
+        log = self._spawn(
+            f"node {handle.country}",
+            "node",
+            "serve",
+            "--dir",
+            handle.directory,
+            log_name=f"node-{handle.country}-{starts + 1}.log",
+        )
+        handle.api_url = _wait_for_ready(log, handle.country, READY_TIMEOUT)
 
     def run(self, steps: list[Step]) -> list[Row]:
         """Send the steps through the senders' APIs and wait for every delivery."""
@@ -216,8 +250,8 @@ class Network:
             last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
             raise DemoError(f"`ephyto {' '.join(map(str, args[:2]))}` failed: {' '.join(last)}")
 
-    def _spawn(self, name: str, *args: str | Path) -> Path:
-        log_path = self.workdir / f"{name.replace(' ', '-')}.log"
+    def _spawn(self, name: str, *args: str | Path, log_name: str | None = None) -> Path:
+        log_path = self.workdir / (log_name or f"{name.replace(' ', '-')}.log")
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "node.cli.main", *map(str, args)],
@@ -234,9 +268,11 @@ class Network:
 
 
 @contextmanager
-def network(workdir: Path, log: IO[str]) -> Iterator[Network]:
+def network(
+    workdir: Path, log: IO[str], countries: tuple[str, ...] = COUNTRIES
+) -> Iterator[Network]:
     """A started demo network that is always stopped on exit."""
-    net = Network(workdir, log)
+    net = Network(workdir, log, countries)
     try:
         net.start()
         yield net
