@@ -1,13 +1,28 @@
-"""`ephyto node ...`: create and inspect this node's identity."""
+"""`ephyto node ...`: create this node's identity, configure its registry, run it."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from node.clock import SystemClock
+from node.directory import DirectoryError, MaintainerSet
+from node.errors import InputError
+from node.identity.config import CONFIG_FILE, dump_config, load_config
 from node.identity.store import init_node
+
+ANCHOR_FILE = "maintainers.json"
+DEFAULT_DIR = Path("ephyto-node")
 
 
 def add_parser(commands: Any) -> None:
@@ -46,6 +61,52 @@ def add_parser(commands: Any) -> None:
     )
     init.set_defaults(func=_init)
 
+    configure = sub.add_parser(
+        "configure",
+        help="set the registry URL and the maintainers' trust anchor",
+        description="Point the node at its registry: the URL of the signed directory "
+        "(normally ending in /directory.json) and the maintainers' trust anchor (the "
+        "registry's maintainers/maintainers.json, checked with the maintainer by another "
+        f"channel). The anchor is copied into the node directory as {ANCHOR_FILE}.",
+    )
+    configure.add_argument(
+        "--registry", required=True, metavar="URL", help="the URL of the registry's directory.json"
+    )
+    configure.add_argument(
+        "--anchor", required=True, type=Path, metavar="FILE", help="the maintainers' JSON file"
+    )
+    configure.add_argument(
+        "--api-port",
+        type=int,
+        metavar="PORT",
+        help="port of the national-system API (default: the exchange port + 1)",
+    )
+    _dir_argument(configure)
+    configure.set_defaults(func=_configure)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the node: exchange (mutual TLS) and API listeners, outbox, directory refresh",
+        description="Run the node until SIGINT or SIGTERM: the exchange endpoint over mutual "
+        "TLS on [listen], the national-system API over plain HTTP on [api] (keep it on "
+        "loopback or behind a TLS reverse proxy), the outbox and the directory refresh. "
+        "Prints one line once both listeners are up; logs go to stderr.",
+    )
+    _dir_argument(serve)
+    serve.add_argument("-v", "--verbose", action="store_true", help="log debugging detail as well")
+    serve.set_defaults(func=_serve)
+
+
+def _dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        metavar="DIR",
+        dest="directory",
+        help=f"the node directory (default: ./{DEFAULT_DIR})",
+    )
+
 
 def _init(args: argparse.Namespace) -> int:
     result = init_node(
@@ -70,3 +131,92 @@ def _init(args: argparse.Namespace) -> int:
         "signing key id to them by another channel (phone, signed letter)"
     )
     return 0
+
+
+def _configure(args: argparse.Namespace) -> int:
+    path = args.directory / CONFIG_FILE
+    config = load_config(path)
+    url = urlsplit(args.registry)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
+    if args.api_port is not None and not 0 < args.api_port < 65536:
+        raise InputError(f"--api-port {args.api_port} is not a port (1-65535)")
+    data = args.anchor.read_bytes()
+    try:
+        anchor = MaintainerSet.from_plain(json.loads(data))
+    except (ValueError, DirectoryError) as e:
+        raise InputError(
+            f"{args.anchor}: not a maintainers trust anchor (the registry's "
+            f"maintainers/maintainers.json): {e}"
+        ) from None
+    target = args.directory / ANCHOR_FILE
+    _write_replacing(target, data, 0o644)
+    config = replace(
+        config,
+        registry_url=args.registry,
+        registry_anchor=ANCHOR_FILE,
+        api_port=config.api_port if args.api_port is None else args.api_port,
+    )
+    _write_replacing(path, dump_config(config).encode("utf-8"), 0o600)
+    print(f"configured {path}")
+    print(f"  registry      {args.registry}")
+    print(f"  trust anchor  {target}: threshold {anchor.threshold} of {len(anchor.keys)} keys")
+    for key in anchor.keys:
+        print(f"    maintainer {key.name}: key id {key.key_id}")
+    host, port = config.api_address
+    print(f"  exchange      {config.listen_host}:{config.listen_port} (mutual TLS)")
+    print(f"  api           {host}:{port} (plain HTTP: keep it on loopback)")
+    print(
+        "check the maintainer key ids with the registry by another channel; then run "
+        f"`ephyto node serve --dir {args.directory}`"
+    )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from node.service import Listening, run_node  # aiohttp and APScheduler: load on use
+
+    config = load_config(args.directory / CONFIG_FILE)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # A line per job run every 2 s says nothing; failures are still logged.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+    def ready(listening: Listening) -> None:
+        print(
+            f"node {listening.country} ready: exchange {listening.exchange_url},"
+            f" api {listening.api_url}",
+            flush=True,
+        )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await run_node(config, clock=SystemClock(), stop=stop, ready=ready)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    asyncio.run(main())
+    return 0
+
+
+def _write_replacing(path: Path, data: bytes, mode: int) -> None:
+    """Write `path` through a temporary file and a rename: never a half-written config."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

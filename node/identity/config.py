@@ -21,6 +21,8 @@ from node.identity.enrolment import Endpoint, check_country, check_name, parse_e
 CONFIG_VERSION = 1
 CONFIG_FILE = "node.toml"
 DEFAULT_PORT = 8443
+DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_REFRESH_SECONDS = 60
 T = TypeVar("T")
 
 
@@ -48,12 +50,26 @@ class NodeConfig:
     listen_port: int
     keys: KeyPaths = KeyPaths()
     registry_url: str | None = None
-    # Maintainer keys that sign the directory; empty until the registry exists.
+    # Maintainer keys that sign the directory; empty until the registry exists. Kept so
+    # older files load; `registry_anchor` (the maintainers' JSON file) is what is used.
     maintainer_keys: tuple[str, ...] = field(default=())
+    # The maintainers' trust anchor (`{"threshold", "keys"}`), relative to `directory`.
+    registry_anchor: str | None = None
+    refresh_seconds: int = DEFAULT_REFRESH_SECONDS
+    # The national-system API: plain HTTP, so loopback unless behind a TLS reverse proxy.
+    api_host: str = DEFAULT_API_HOST
+    api_port: int | None = None  # None: listen_port + 1 (see `api_address`)
 
     def path(self, relative: str) -> Path:
         """A path from the file, resolved against the config directory."""
         return self.directory / relative
+
+    @property
+    def api_address(self) -> tuple[str, int]:
+        """Where the API listens: `[api]`, by default loopback on the exchange port + 1."""
+        if self.api_port is not None:
+            return self.api_host, self.api_port
+        return self.api_host, default_api_port(self.listen_port)
 
 
 def new_config(
@@ -71,6 +87,7 @@ def new_config(
         database_url=default_database_url(directory),
         listen_host=host,
         listen_port=port,
+        api_port=default_api_port(port),
     )
 
 
@@ -88,6 +105,11 @@ def listen_address(endpoint: Endpoint | None) -> tuple[str, int]:
     if endpoint.is_ip:
         return endpoint.host.strip("[]"), endpoint.port
     return "0.0.0.0", endpoint.port
+
+
+def default_api_port(listen_port: int) -> int:
+    """The exchange port + 1 (- 1 at the top of the range)."""
+    return listen_port + 1 if listen_port < 65535 else listen_port - 1
 
 
 def default_database_url(directory: Path) -> str:
@@ -116,7 +138,15 @@ def dump_config(config: NodeConfig) -> str:
     registry: dict[str, Any] = {"maintainer_keys": list(config.maintainer_keys)}
     if config.registry_url is not None:
         registry["url"] = config.registry_url
+    if config.registry_anchor is not None:
+        registry["anchor"] = config.registry_anchor
+    if config.refresh_seconds != DEFAULT_REFRESH_SECONDS:
+        registry["refresh_seconds"] = config.refresh_seconds
     document["registry"] = registry
+    api: dict[str, Any] = {"host": config.api_host}
+    if config.api_port is not None:
+        api["port"] = config.api_port
+    document["api"] = api
     return tomli_w.dumps(document)
 
 
@@ -148,9 +178,15 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
     listen = reader.table("listen")
     keys = reader.table("keys")
     registry = reader.table("registry", optional=True)
-    port = listen.integer("port")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"{source}: listen.port: {port} is out of range")
+    api = reader.table("api", optional=True)
+    port = _port(listen, "port")
+    api_port = _port(api, "port") if api.optional_integer("port") is not None else None
+    anchor = registry.relative_path("anchor") if registry.has("anchor") else None
+    refresh = registry.optional_integer("refresh_seconds")
+    if refresh is None:
+        refresh = DEFAULT_REFRESH_SECONDS
+    elif refresh < 1:
+        raise ConfigError(f"{source}: registry.refresh_seconds: must be 1 or more")
     config = NodeConfig(
         directory=directory,
         country=country,
@@ -168,12 +204,23 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         ),
         registry_url=registry.optional_string("url"),
         maintainer_keys=registry.strings("maintainer_keys"),
+        registry_anchor=anchor,
+        refresh_seconds=refresh,
+        api_host=api.optional_string("host") or DEFAULT_API_HOST,
+        api_port=api_port,
     )
     if len(config.api_token) < 32:
         raise ConfigError(f"{source}: api_token: too short to be a secret (32 characters or more)")
-    for reader_ in (reader, listen, keys, registry):
+    for reader_ in (reader, listen, keys, registry, api):
         reader_.no_unknown_keys()
     return config
+
+
+def _port(table: _Reader, key: str) -> int:
+    port = table.integer(key)
+    if not 0 <= port <= 65535:
+        raise table._fail(key, f"{port} is out of range")
+    return port
 
 
 class _Reader:
@@ -208,6 +255,13 @@ class _Reader:
         if type(value) is not int:
             raise self._fail(key, "expected an integer")
         return value
+
+    def optional_integer(self, key: str) -> int | None:
+        return None if self._get(key, optional=True) is None else self.integer(key)
+
+    def has(self, key: str) -> bool:
+        self.seen.add(key)
+        return key in self.table_
 
     def strings(self, key: str) -> tuple[str, ...]:
         value = self._get(key, optional=True)

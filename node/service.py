@@ -1,0 +1,283 @@
+"""The running node (shell): store, directory, exchange and API listeners, outbox, scheduler.
+
+`run_node` wires the tested parts together and owns their lifetimes: everything it
+starts it stops again, in reverse order, before it returns, so no task, thread,
+connection or socket outlives it. Two listeners:
+
+- the exchange (`/ephyto/v1/...`) over mutual TLS, on `[listen]`: the TLS layer lets in
+  only clients whose certificate the current directory lists;
+- the national-system API (`/api/v1/...`) over plain HTTP, on `[api]` (loopback by
+  default): its only credential is the bearer token, so it must stay on loopback or go
+  behind a TLS reverse proxy.
+
+Without any trusted directory (first start, registry down) the node still starts: the
+API accepts submissions, the outbox holds them, the exchange refuses every peer, and the
+registry is asked again every few seconds until a directory is trusted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.log import access_logger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+
+from node.api.app import ApiContext, create_api_app
+from node.clock import Clock
+from node.directory import Directory, DirectoryError, MaintainerSet
+from node.directory.refresh import DirectoryRefresher, load
+from node.errors import ConfigError
+from node.identity.config import NodeConfig
+from node.outbox.worker import OutboxWorker
+from node.runtime import NodeRuntime
+from node.store.store import Store
+from node.transport.client import DeliveryClient
+from node.web.exchange import create_exchange_app
+from node.web.tls import server_ssl_context
+
+log = logging.getLogger(__name__)
+
+DIRECTORY_CACHE = "directory.json"
+OUTBOX_INTERVAL = timedelta(seconds=2)
+# While no directory is trusted at all, ask the registry this often instead of hourly.
+BOOTSTRAP_INTERVAL = timedelta(seconds=2)
+# On stop, a job or a delivery still running gets this long before it is cancelled (the
+# outbox is crash-safe: a cancelled delivery is retried after its lease).
+STOP_GRACE = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Where the node listens, once both listeners are bound (for the ready line)."""
+
+    country: str
+    exchange_url: str
+    api_url: str
+
+
+def read_anchor(config: NodeConfig) -> MaintainerSet:
+    """The maintainers' trust anchor the config names; ConfigError saying what to do."""
+    if config.registry_anchor is None:
+        raise ConfigError(
+            f"{config.directory / 'node.toml'}: registry.anchor: missing"
+            " (run `ephyto node configure --registry URL --anchor FILE`)"
+        )
+    path = config.path(config.registry_anchor)
+    try:
+        return MaintainerSet.from_plain(json.loads(path.read_bytes()))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the trust anchor: {e.strerror or e}") from None
+    except (ValueError, DirectoryError) as e:  # JSONDecodeError is a ValueError
+        raise ConfigError(f"{path}: not a maintainers trust anchor: {e}") from None
+
+
+async def run_node(
+    config: NodeConfig,
+    *,
+    clock: Clock,
+    stop: asyncio.Event,
+    ready: Callable[[Listening], None] | None = None,
+    outbox_interval: timedelta = OUTBOX_INTERVAL,
+    refresh_interval: timedelta | None = None,
+) -> None:
+    """Serve the node until `stop` is set, then shut everything down.
+
+    Raises ConfigError (no registry URL or anchor, bad key files), DirectoryError (a
+    damaged directory cache), StoreError, or OSError (a port in use, unreadable TLS
+    files) before anything is served; nothing started is left running.
+    """
+    if config.registry_url is None:
+        raise ConfigError(
+            f"{config.directory / 'node.toml'}: registry.url: missing"
+            " (run `ephyto node configure --registry URL --anchor FILE`)"
+        )
+    anchor = read_anchor(config)
+    interval = refresh_interval or timedelta(seconds=config.refresh_seconds)
+    async with AsyncExitStack() as stack:
+        store = Store.open(config.database_url)
+        stack.push_async_callback(store.close)
+        await store.migrate()
+        log.info("store ready (%s)", store.dialect)
+
+        cache = config.path(DIRECTORY_CACHE)
+        refresher = DirectoryRefresher(
+            config.registry_url, load(cache, anchor), cache, clock, aiohttp.ClientSession
+        )
+        await refresher.refresh()  # logs its own one line; never raises for the network
+
+        def directory() -> Directory:
+            return refresher.current(clock.now())
+
+        def trusted_client_certs() -> Iterable[bytes]:
+            now = clock.now()
+            try:
+                return refresher.current(now).tls_certificates(now)
+            except DirectoryError:
+                return ()  # no usable directory: no peer gets in (fail closed)
+
+        runtime = NodeRuntime.from_config(
+            config,
+            directory=directory,
+            store=store,
+            clock=clock,
+            trusted_client_certs=trusted_client_certs,
+        )
+        client = await stack.enter_async_context(
+            DeliveryClient(
+                tls_certificate=config.path(config.keys.tls_certificate),
+                tls_key=config.path(config.keys.tls_key),
+            )
+        )
+        worker = OutboxWorker(
+            store,
+            client,
+            directory,
+            country=config.country,
+            signing_key=runtime.signing_key,
+            clock=clock,
+        )
+        # Unwinding runs last-in first-out: the scheduler pauses, the listeners stop, the
+        # runs still busy end, then the scheduler, the client and the store close.
+        scheduler = AsyncIOScheduler()
+        stack.push_async_callback(_shutdown_scheduler, scheduler)
+        tasks = _Tasks()
+        stack.push_async_callback(tasks.finish)
+
+        ssl_context = server_ssl_context(
+            config.path(config.keys.tls_certificate),
+            config.path(config.keys.tls_key),
+            trusted_client_certs=trusted_client_certs,
+        )
+        exchange = await _serve(
+            stack, create_exchange_app(runtime), config.listen_host, config.listen_port,
+            ssl_context=ssl_context, access_log=True,
+        )  # fmt: skip
+        api_root = web.Application()
+        api_root.add_subapp(
+            "/api/v1",
+            create_api_app(
+                ApiContext(
+                    country=config.country,
+                    api_token=config.api_token,
+                    store=store,
+                    validator=runtime.validator,
+                    clock=clock,
+                    kick=lambda: tasks.track(worker.kick()),
+                )
+            ),
+        )
+        api_host, api_port = config.api_address
+        api = await _serve(stack, api_root, api_host, api_port, ssl_context=None, access_log=False)
+
+        scheduler.add_job(
+            tasks.job(worker.run_once), "interval", seconds=outbox_interval.total_seconds(),
+            id="outbox", max_instances=1, coalesce=True,
+        )  # fmt: skip
+        scheduler.add_job(
+            tasks.job(refresher.refresh), "interval", seconds=interval.total_seconds(),
+            id="directory-refresh", max_instances=1, coalesce=True,
+        )  # fmt: skip
+        if refresher.trusted.current is None:
+
+            async def bootstrap() -> None:
+                if refresher.trusted.current is None:
+                    await refresher.refresh()
+                if refresher.trusted.current is not None:
+                    scheduler.remove_job("directory-bootstrap")
+
+            scheduler.add_job(
+                tasks.job(bootstrap), "interval", seconds=BOOTSTRAP_INTERVAL.total_seconds(),
+                id="directory-bootstrap", max_instances=1, coalesce=True,
+            )  # fmt: skip
+        scheduler.start()
+        stack.callback(scheduler.pause)
+
+        listening = Listening(
+            country=config.country,
+            exchange_url=f"https://{_host(config.listen_host)}:{_port(exchange)}",
+            api_url=f"http://{_host(api_host)}:{_port(api)}",
+        )
+        log.info(
+            "node %s ready: exchange %s, api %s",
+            config.country, listening.exchange_url, listening.api_url,
+        )  # fmt: skip
+        if ready is not None:
+            ready(listening)
+        await stop.wait()
+        log.info("node %s stopping", config.country)
+    log.info("node %s stopped", config.country)
+
+
+class _Tasks:
+    """The scheduler's job runs and the outbox kicks, so that stopping can wait for them."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    def job(self, func: Callable[[], Awaitable[Any]]) -> Callable[[], Coroutine[Any, Any, None]]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self.track(task)
+            await func()
+
+        return run
+
+    async def finish(self) -> None:
+        """Wait a little for what runs, then cancel the rest and wait for it to end."""
+        if not self._running:
+            return
+        _, pending = await asyncio.wait(set(self._running), timeout=STOP_GRACE.total_seconds())
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("cancelled %d outbox or directory run(s) still busy at stop", len(pending))
+            await asyncio.wait(pending)
+
+
+async def _shutdown_scheduler(scheduler: AsyncIOScheduler) -> None:
+    # Paused first and its runs awaited by _Tasks.finish: APScheduler's own shutdown
+    # would cancel them at once.
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
+
+
+async def _serve(
+    stack: AsyncExitStack,
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    ssl_context: Any,
+    access_log: bool,
+) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=access_logger if access_log else None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    return runner
+
+
+def _port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    raise RuntimeError("the listener is bound to no TCP address")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
