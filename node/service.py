@@ -37,6 +37,7 @@ from node.directory import Directory, DirectoryError, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
 from node.identity.config import NodeConfig
+from node.outbox.policy import Backoff
 from node.outbox.worker import OutboxWorker
 from node.runtime import NodeRuntime
 from node.store.store import Store
@@ -106,7 +107,8 @@ async def run_node(
         store = Store.open(config.database_url)
         stack.push_async_callback(store.close)
         await store.migrate()
-        log.info("store ready (%s)", store.dialect)
+        released = await store.release_claims()
+        log.info("store ready (%s); %d unfinished deliveries resumed", store.dialect, released)
 
         cache = config.path(DIRECTORY_CACHE)
         refresher = DirectoryRefresher(
@@ -144,6 +146,7 @@ async def run_node(
             country=config.country,
             signing_key=runtime.signing_key,
             clock=clock,
+            backoff=Backoff(cap=timedelta(seconds=config.retry_cap_seconds)),
         )
         # Unwinding runs last-in first-out: the scheduler pauses, the listeners stop, the
         # runs still busy end, then the scheduler, the client and the store close.

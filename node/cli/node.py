@@ -81,6 +81,12 @@ def add_parser(commands: Any) -> None:
         metavar="PORT",
         help="port of the national-system API (default: the exchange port + 1)",
     )
+    configure.add_argument(
+        "--retry-cap",
+        type=int,
+        metavar="SECONDS",
+        help="longest wait between delivery attempts to a partner that is down (default 600)",
+    )
     _dir_argument(configure)
     configure.set_defaults(func=_configure)
 
@@ -141,6 +147,8 @@ def _configure(args: argparse.Namespace) -> int:
         raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
     if args.api_port is not None and not 0 < args.api_port < 65536:
         raise InputError(f"--api-port {args.api_port} is not a port (1-65535)")
+    if args.retry_cap is not None and args.retry_cap < 1:
+        raise InputError(f"--retry-cap {args.retry_cap}: must be 1 second or more")
     data = args.anchor.read_bytes()
     try:
         anchor = MaintainerSet.from_plain(json.loads(data))
@@ -156,6 +164,7 @@ def _configure(args: argparse.Namespace) -> int:
         registry_url=args.registry,
         registry_anchor=ANCHOR_FILE,
         api_port=config.api_port if args.api_port is None else args.api_port,
+        retry_cap_seconds=config.retry_cap_seconds if args.retry_cap is None else args.retry_cap,
     )
     _write_replacing(path, dump_config(config).encode("utf-8"), 0o600)
     print(f"configured {path}")

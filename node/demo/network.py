@@ -77,6 +77,7 @@ class Network:
     workdir: Path
     log: IO[str]
     countries: tuple[str, ...] = COUNTRIES
+    configure_args: tuple[str, ...] = ()
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     nodes: dict[str, NodeHandle] = field(default_factory=dict)
     registry_url: str = ""
@@ -269,10 +270,13 @@ class Network:
 
 @contextmanager
 def network(
-    workdir: Path, log: IO[str], countries: tuple[str, ...] = COUNTRIES
+    workdir: Path,
+    log: IO[str],
+    countries: tuple[str, ...] = COUNTRIES,
+    configure_args: tuple[str, ...] = (),
 ) -> Iterator[Network]:
     """A started demo network that is always stopped on exit."""
-    net = Network(workdir, log, countries)
+    net = Network(workdir, log, countries, configure_args)
     try:
         net.start()
         yield net

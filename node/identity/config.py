@@ -22,6 +22,7 @@ CONFIG_VERSION = 1
 CONFIG_FILE = "node.toml"
 DEFAULT_PORT = 8443
 DEFAULT_API_HOST = "127.0.0.1"
+DEFAULT_RETRY_CAP_SECONDS = 600
 DEFAULT_REFRESH_SECONDS = 60
 T = TypeVar("T")
 
@@ -59,6 +60,8 @@ class NodeConfig:
     # The national-system API: plain HTTP, so loopback unless behind a TLS reverse proxy.
     api_host: str = DEFAULT_API_HOST
     api_port: int | None = None  # None: listen_port + 1 (see `api_address`)
+    # The longest wait between two delivery attempts to a partner that is down.
+    retry_cap_seconds: int = DEFAULT_RETRY_CAP_SECONDS
 
     def path(self, relative: str) -> Path:
         """A path from the file, resolved against the config directory."""
@@ -147,6 +150,8 @@ def dump_config(config: NodeConfig) -> str:
     if config.api_port is not None:
         api["port"] = config.api_port
     document["api"] = api
+    if config.retry_cap_seconds != DEFAULT_RETRY_CAP_SECONDS:
+        document["outbox"] = {"retry_cap_seconds": config.retry_cap_seconds}
     return tomli_w.dumps(document)
 
 
@@ -179,6 +184,12 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
     keys = reader.table("keys")
     registry = reader.table("registry", optional=True)
     api = reader.table("api", optional=True)
+    outbox = reader.table("outbox", optional=True)
+    retry_cap = outbox.optional_integer("retry_cap_seconds")
+    if retry_cap is None:
+        retry_cap = DEFAULT_RETRY_CAP_SECONDS
+    elif retry_cap < 1:
+        raise ConfigError(f"{source}: outbox.retry_cap_seconds: must be 1 or more")
     port = _port(listen, "port")
     api_port = _port(api, "port") if api.optional_integer("port") is not None else None
     anchor = registry.relative_path("anchor") if registry.has("anchor") else None
@@ -208,10 +219,11 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         refresh_seconds=refresh,
         api_host=api.optional_string("host") or DEFAULT_API_HOST,
         api_port=api_port,
+        retry_cap_seconds=retry_cap,
     )
     if len(config.api_token) < 32:
         raise ConfigError(f"{source}: api_token: too short to be a secret (32 characters or more)")
-    for reader_ in (reader, listen, keys, registry, api):
+    for reader_ in (reader, listen, keys, registry, api, outbox):
         reader_.no_unknown_keys()
     return config
 

@@ -178,13 +178,15 @@ class OutboxWorker:
         except TransientDeliveryError as e:
             await self._retry(item, str(e))
             return str(e)
-        await self._store.delivered(
+        woken = await self._store.delivered(
             message.id,
             now=self._clock.now(),
             route=ROUTE_DIRECT,
             outcome=str(receipt.outcome),
             receipt=data,
         )
+        if woken:
+            self.kick()  # the partner is back: its backed-off queue goes now, not later
         return None
 
     async def _deliver(self, directory: Directory, item: OutboxItem) -> tuple[Receipt, bytes]:

@@ -184,6 +184,21 @@ class Store:
             key=lambda item: item.message.id,
         )
 
+    async def release_claims(self) -> int:
+        """Release every outbox claim; returns how many there were.
+
+        Only for a node starting up: a node's store has one worker process, so any claim
+        found then was left by a process that died mid-delivery. Waiting for its lease
+        would hold those messages back for minutes for nothing; the receiver dedups a
+        delivery that did get through. (Several hub processes sharing one database must
+        not do this: their claims are live.)
+        """
+        async with self._begin() as conn:
+            result = await conn.execute(
+                update(outbox).where(outbox.c.claimed_until.is_not(None)).values(claimed_until=None)
+            )
+        return int(result.rowcount)
+
     async def reschedule(
         self, message: int, *, now: datetime, next_attempt_at: datetime, error: str
     ) -> None:
@@ -217,10 +232,30 @@ class Store:
 
     async def delivered(
         self, message: int, *, now: datetime, route: str, outcome: str, receipt: bytes
-    ) -> None:
-        """The partner's verified receipt arrived: settle the message."""
+    ) -> int:
+        """The partner's verified receipt arrived: settle the message.
+
+        The partner is evidently up, so the other messages waiting for it in backoff
+        become due now instead of at their backed-off times; returns how many woke.
+        """
         async with self._begin() as conn:
+            destination = (
+                await conn.execute(select(outbox.c.destination).where(outbox.c.message == message))
+            ).scalar_one_or_none()
             await conn.execute(outbox.delete().where(outbox.c.message == message))
+            woken = 0
+            if destination is not None:
+                woken = (
+                    await conn.execute(
+                        update(outbox)
+                        .where(
+                            outbox.c.destination == destination,
+                            outbox.c.next_attempt_at > now,
+                            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+                        )
+                        .values(next_attempt_at=now)
+                    )
+                ).rowcount
             await conn.execute(
                 update(messages)
                 .where(messages.c.id == message)
@@ -229,6 +264,7 @@ class Store:
                 )
             )
             await _event(conn, message, now, "delivered", {"route": route, "outcome": outcome})
+        return woken
 
     async def receive(
         self, new: NewMessage, *, now: datetime, make_receipt: Callable[[], tuple[str, bytes]]

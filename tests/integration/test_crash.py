@@ -39,7 +39,16 @@ def test_sigkill_of_sender_and_receiver_loses_nothing_and_doubles_nothing(tmp_pa
         for i in range(COUNT)
     ]
     rng = random.Random(2026)
-    with (tmp_path / "demo.log").open("w") as log, network(tmp_path, log, ("NL", "KE")) as net:
+    with (
+        (tmp_path / "demo.log").open("w") as log,
+        network(
+            # A short retry cap: the test waits for a partner's return in seconds, not minutes.
+            tmp_path,
+            log,
+            ("NL", "KE"),
+            ("--retry-cap", "2"),
+        ) as net,
+    ):
         for i, cert in enumerate(certs):
             net.api("NL", "POST", "/certificates", to_xml_bytes(cert))
             if i == 6:

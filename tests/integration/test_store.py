@@ -113,6 +113,29 @@ async def test_an_expired_lease_is_claimed_again(store: Store) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_restarted_node_releases_the_claims_of_its_dead_process(store: Store) -> None:
+    pk = await store.submit(_message(), now=T0)
+    assert len(await store.claim_due(now=T0, lease=LEASE, limit=10)) == 1
+    assert await store.release_claims() == 1
+    (again,) = await store.claim_due(now=T0 + timedelta(seconds=1), lease=LEASE, limit=10)
+    assert again.message.id == pk
+
+
+@pytest.mark.asyncio
+async def test_a_delivery_wakes_the_destinations_backed_off_queue(store: Store) -> None:
+    first = await store.submit(_message("m-1"), now=T0)
+    second = await store.submit(_message("m-2"), now=T0)
+    await store.claim_due(now=T0, lease=LEASE, limit=10)
+    far = T0 + timedelta(minutes=10)
+    await store.reschedule(second, now=T0, next_attempt_at=far, error="down")
+    assert (
+        await store.delivered(first, now=T0, route="direct", outcome="accepted", receipt=b"r") == 1
+    )
+    (item,) = await store.claim_due(now=T0, lease=LEASE, limit=10)
+    assert item.message.id == second
+
+
+@pytest.mark.asyncio
 async def test_transient_failure_waits_for_its_time(store: Store) -> None:
     pk = await store.submit(_message(), now=T0)
     await store.claim_due(now=T0, lease=LEASE, limit=10)
