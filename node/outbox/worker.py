@@ -79,6 +79,7 @@ class OutboxWorker:
         rng: random.Random | None = None,
         lease: timedelta = timedelta(minutes=5),
         batch: int = 100,
+        parallel: int = 16,
     ) -> None:
         """`directory` returns the current trusted directory or raises DirectoryError."""
         self._store = store
@@ -91,6 +92,7 @@ class OutboxWorker:
         self._rng = rng or random.SystemRandom()
         self._lease = lease
         self._batch = batch
+        self._parallel = parallel
         self._locks: dict[str, asyncio.Lock] = {}
         self._kicked: asyncio.Task[None] | None = None
         self._again = False
@@ -150,15 +152,40 @@ class OutboxWorker:
                 log.exception("outbox: run after a submit failed")
 
     async def _drain(self, directory: Directory, destination: str, queue: list[OutboxItem]) -> None:
+        """Deliver one destination's share of a run.
+
+        Messages on the same certificate go one after another, in order (a withdrawal
+        must not overtake the certificate it withdraws); different certificates go in
+        parallel, up to `parallel` in flight, because one at a time would make a
+        partner's round trip the ceiling of the whole exchange.
+        """
         async with self._locks.setdefault(destination, asyncio.Lock()):
-            for index, item in enumerate(queue):
-                if self._clock.now() >= item.claimed_until:
-                    return  # the lease ran out: another worker may hold these now
-                error = await self._attempt(directory, item)
-                if error is not None:
-                    for rest in queue[index + 1 :]:
-                        await self._retry(rest, f"not tried, {destination} just failed: {error}")
-                    return
+            chains: dict[str, list[OutboxItem]] = {}
+            for item in queue:
+                chains.setdefault(item.message.certificate_number, []).append(item)
+            failure: list[str] = []
+            in_flight = asyncio.Semaphore(self._parallel)
+
+            async def chain(items: list[OutboxItem]) -> None:
+                for item in items:
+                    if self._clock.now() >= item.claimed_until:
+                        return  # the lease ran out: another worker may hold these now
+                    if failure:
+                        await self._retry(
+                            item, f"not tried, {destination} just failed: {failure[0]}"
+                        )
+                        continue
+                    async with in_flight:
+                        error = await self._attempt(directory, item)
+                    if error is not None and not failure:
+                        failure.append(error)
+
+            results = await asyncio.gather(
+                *(chain(c) for c in chains.values()), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
 
     async def _attempt(self, directory: Directory, item: OutboxItem) -> str | None:
         """Try one message; returns the error when the destination failed transiently."""

@@ -9,8 +9,10 @@ message goes again, and the receiver answers a repeated id with the original rec
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -113,6 +115,10 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # SQLite has one writer at a time; a second connection that tries to write waits
+        # in SQLite's busy handler, which sleeps in steps of up to 100 ms. Queueing the
+        # writers here instead costs nothing and keeps the exchange fast under load.
+        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -346,8 +352,15 @@ class Store:
             rows: Sequence[Any] = (await conn.execute(select(outbox.c.message))).all()
         return len(rows)
 
-    def _begin(self) -> Any:
-        return self._engine.begin()
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (one at a time on SQLite, see __init__)."""
+        if self._sqlite_writer is None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        async with self._sqlite_writer, self._engine.begin() as conn:
+            yield conn
 
     async def _insert_message(
         self,
