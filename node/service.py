@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +31,7 @@ from aiohttp import web
 from aiohttp.log import access_logger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
+from node import __version__
 from node.api.app import ApiContext, create_api_app
 from node.clock import Clock
 from node.directory import Directory, DirectoryError, MaintainerSet
@@ -89,6 +90,7 @@ async def run_node(
     ready: Callable[[Listening], None] | None = None,
     outbox_interval: timedelta = OUTBOX_INTERVAL,
     refresh_interval: timedelta | None = None,
+    announce_on: Sequence[str] | None = None,
 ) -> None:
     """Serve the node until `stop` is set, then shut everything down.
 
@@ -213,11 +215,47 @@ async def run_node(
             "node %s ready: exchange %s, api %s",
             config.country, listening.exchange_url, listening.api_url,
         )  # fmt: skip
+        if announce_on is not None:
+            await _announce(stack, config, runtime, _port(exchange), announce_on)
         if ready is not None:
             ready(listening)
         await stop.wait()
         log.info("node %s stopping", config.country)
     log.info("node %s stopped", config.country)
+
+
+async def _announce(
+    stack: AsyncExitStack,
+    config: NodeConfig,
+    runtime: NodeRuntime,
+    port: int,
+    interfaces: Sequence[str],
+) -> None:
+    """Announce this node by mDNS on `interfaces` (all IPv4 ones when empty).
+
+    Announcing grants nothing: a peer uses the endpoint only if the announced pin is in
+    the signed directory, and pins the connection to the directory's pins anyway.
+    """
+    from node.crypto.ids import tls_pin
+    from node.identity.keys import load_certificate
+    from node.transport.discovery import Announcement, Announcer
+
+    certificate_path = config.path(config.keys.tls_certificate)
+    certificate = load_certificate(certificate_path.read_bytes(), str(certificate_path))
+    host = interfaces[0] if interfaces else config.listen_host
+    announcement = Announcement(
+        country=config.country,
+        name=config.name,
+        host="127.0.0.1" if host in ("0.0.0.0", "localhost") else host,
+        port=port,
+        tls_pin=tls_pin(certificate),
+        signing_key_id=runtime.signing_key_id,
+        version=__version__,
+    )
+    announcer = Announcer(announcement, interfaces=list(interfaces) or None)
+    await announcer.async_register()
+    stack.push_async_callback(announcer.async_close)
+    log.info("announced by mDNS as %s", announcer.instance_name)
 
 
 class _Tasks:

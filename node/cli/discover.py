@@ -16,7 +16,8 @@ from typing import Any
 
 from node.clock import SystemClock
 from node.directory.model import Directory, UntrustedPeer
-from node.identity.config import load_config
+from node.errors import ConfigError
+from node.identity.config import NodeConfig, load_config
 from node.transport.discovery import Announcement, async_browse, require_trusted
 
 UNVERIFIED = "unverified"
@@ -65,7 +66,7 @@ def _discover(args: argparse.Namespace) -> int:
     why_unverified = "no directory given (--config)"
     if args.config is not None:
         config = load_config(args.config)
-        directory = _cached_directory(config.directory)
+        directory = _cached_directory(config)
         if directory is None:
             why_unverified = f"no cached directory for node {config.country} yet"
     ignored: list[tuple[str, str]] = []
@@ -124,11 +125,19 @@ def _row(a: Announcement, directory: Directory | None, at: datetime) -> dict[str
     }
 
 
-def _cached_directory(node_directory: Path) -> Directory | None:
-    """The node's cached, verified directory, once the node keeps one; None until then."""
-    # The directory cache (fetch from the registry, verify, persist) is not in the node
-    # yet. Wire it here: return TrustedDirectory(...).usable(now) of the persisted copy.
-    return None
+def _cached_directory(config: NodeConfig) -> Directory | None:
+    """The node's cached directory, verified against its trust anchor; None if unusable."""
+    from node.directory import DirectoryError
+    from node.directory.refresh import load
+    from node.service import DIRECTORY_CACHE, read_anchor
+
+    cache = config.path(DIRECTORY_CACHE)
+    if not cache.exists():
+        return None
+    try:
+        return load(cache, read_anchor(config)).usable(SystemClock().now())
+    except (DirectoryError, ConfigError):
+        return None
 
 
 def _seconds(text: str) -> float:

@@ -100,6 +100,15 @@ def add_parser(commands: Any) -> None:
     )
     _dir_argument(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log debugging detail as well")
+    serve.add_argument(
+        "--announce",
+        action="append",
+        nargs="?",
+        const="",
+        metavar="IP",
+        help="announce this node by mDNS (_ephyto._tcp) on IP (repeatable; no IP: all IPv4 "
+        "interfaces); discovery never grants trust, the directory does",
+    )
     serve.set_defaults(func=_serve)
 
 
@@ -207,7 +216,10 @@ def _serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
-            await run_node(config, clock=SystemClock(), stop=stop, ready=ready)
+            announce = None if args.announce is None else [ip for ip in args.announce if ip]
+            await run_node(
+                config, clock=SystemClock(), stop=stop, ready=ready, announce_on=announce
+            )
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

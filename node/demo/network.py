@@ -78,6 +78,7 @@ class Network:
     log: IO[str]
     countries: tuple[str, ...] = COUNTRIES
     configure_args: tuple[str, ...] = ()
+    serve_args: tuple[str, ...] = ()
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     nodes: dict[str, NodeHandle] = field(default_factory=dict)
     registry_url: str = ""
@@ -127,6 +128,7 @@ class Network:
                 self.registry_url,
                 "--anchor",
                 anchor,
+                *self.configure_args,
             )
             self._serve(handle)
             handle.api_token = load_config(handle.directory / "node.toml").api_token
@@ -161,6 +163,7 @@ class Network:
             "serve",
             "--dir",
             handle.directory,
+            *self.serve_args,
             log_name=f"node-{handle.country}-{starts + 1}.log",
         )
         handle.api_url = _wait_for_ready(log, handle.country, READY_TIMEOUT)
@@ -274,9 +277,10 @@ def network(
     log: IO[str],
     countries: tuple[str, ...] = COUNTRIES,
     configure_args: tuple[str, ...] = (),
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[Network]:
     """A started demo network that is always stopped on exit."""
-    net = Network(workdir, log, countries, configure_args)
+    net = Network(workdir, log, countries, configure_args, serve_args)
     try:
         net.start()
         yield net
