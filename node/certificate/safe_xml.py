@@ -49,6 +49,16 @@ _PARSER = etree.XMLParser(**_PARSER_OPTIONS)
 
 def parse(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> _E:
     """The rsm:SPSCertificate root of `data`; raises UnsafeXmlError saying why not."""
+    root = parse_any(data, limits)
+    _check_root(root)
+    return root
+
+
+def parse_any(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> _E:
+    """The root of any UTF-8 XML document, with every check but the root's name.
+
+    For the other XML the node reads (code-list schemas): the same refusals apply.
+    """
     _check_bytes(data, limits)
     try:
         root = etree.fromstring(data, _PARSER)
@@ -75,6 +85,7 @@ def parse_if_valid(
     except etree.XMLSyntaxError:
         return None
     _check_tree(root, data, limits)
+    _check_root(root)
     return root
 
 
@@ -98,6 +109,9 @@ def _check_tree(root: _E, data: bytes, limits: XmlLimits) -> None:
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise UnsafeXmlError("document has a DTD; DTDs are not accepted")
     _check_shape(root, data, limits)
+
+
+def _check_root(root: _E) -> None:
     if root.tag != ROOT_TAG:
         q = etree.QName(root)
         raise UnsafeXmlError(

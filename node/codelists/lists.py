@@ -25,7 +25,8 @@ from typing import Final
 
 from lxml import etree
 
-from node.errors import ConfigError, InputError, UnsafeXmlError
+from node.certificate import safe_xml
+from node.errors import ConfigError, InputError
 
 # Official lists are a few hundred kB at most; the cap keeps a hostile or
 # mistaken file from exhausting memory before it is even parsed.
@@ -227,28 +228,9 @@ def uncefact_codelist_from_xsd(data: bytes, name: str, version: str, source: str
     The label is the enumeration's ccts:Name, else its documentation text, else
     empty. This is how an operator brings in a newer official UN/CEFACT list.
     """
-    if len(data) > MAX_BYTES:
-        raise InputError(f"code list schema is larger than {MAX_BYTES} bytes")
-    # A DTD is never needed in a code list schema and is the vehicle of entity
-    # attacks, so refuse it outright rather than trust the parser settings alone.
-    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-        raise UnsafeXmlError("code list schema has a DOCTYPE: refused")
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
-    try:
-        root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
-        raise InputError(f"code list schema is not well-formed XML: {exc}") from None
-    # The byte check above misses a DOCTYPE in a UTF-16 document; this does not.
-    if root.getroottree().docinfo.internalDTD is not None:
-        raise UnsafeXmlError("code list schema has a DOCTYPE: refused")
+    # The same refusals as for certificates: size, UTF-8 only, no DTD (the vehicle of
+    # entity attacks), depth; comments and processing instructions carry no codes.
+    root = safe_xml.parse_any(data, safe_xml.XmlLimits(max_bytes=MAX_BYTES))
     if root.tag != f"{{{_XSD}}}schema":
         raise InputError("code list schema: the root element is not xsd:schema")
     codes: dict[str, str] = {}
