@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from node.clock import SystemClock
-from node.directory.model import Directory, UntrustedPeer
+from node.directory.errors import UntrustedPeer
+from node.directory.model import Directory
 from node.errors import ConfigError
 from node.identity.config import NodeConfig, load_config
 from node.transport.discovery import Announcement, async_browse, require_trusted

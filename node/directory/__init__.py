@@ -2,28 +2,30 @@
 node's trust rules (after TUF). Pure core: bytes, values and `now` in; no I/O.
 """
 
-from node.directory.model import (
+from node.directory.errors import (
     BadSignature,
-    Directory,
     DirectoryError,
     ExpiredError,
-    HubEntry,
-    KeyEntry,
     KeyNotValid,
-    MaintainerKey,
-    MaintainerSet,
     MalformedDirectory,
     NoTrustedDirectory,
-    NppoEntry,
     NppoNotActive,
     RollbackError,
     RotationGap,
     ThresholdNotMet,
-    TlsPin,
     TooLarge,
     UnknownKey,
     UnknownNppo,
     UntrustedPeer,
+)
+from node.directory.model import (
+    Directory,
+    HubEntry,
+    KeyEntry,
+    MaintainerKey,
+    MaintainerSet,
+    NppoEntry,
+    TlsPin,
 )
 from node.directory.signing import (
     DEFAULT_MAX_BYTES,

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from node.clock import Clock
-from node.directory.model import Directory, DirectoryError, MaintainerSet, TooLarge, _shown
+from node.directory.errors import DirectoryError, TooLarge
+from node.directory.fields import _shown
+from node.directory.model import Directory, MaintainerSet
 from node.directory.signing import DEFAULT_MAX_BYTES
 from node.directory.trust import TrustedDirectory
 from node.errors import EphytoError

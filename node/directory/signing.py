@@ -18,20 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.crypto.canonical import CanonicalJsonError, canonical_bytes
 from node.crypto.ids import key_id
-from node.directory.model import (
-    _KEYID_RE,
-    Directory,
-    MaintainerSet,
-    MalformedDirectory,
-    ThresholdNotMet,
-    TooLarge,
-    _b64d,
-    _b64e,
-    _list,
-    _obj,
-    _str,
-    load_canonical_json,
-)
+from node.directory.errors import MalformedDirectory, ThresholdNotMet, TooLarge
+from node.directory.fields import _KEYID_RE, _b64d, _b64e, _list, _obj, _str, load_canonical_json
+from node.directory.model import Directory, MaintainerSet
 
 # A signature over a directory can never be replayed as an envelope or receipt signature.
 DOMAIN: Final = b"ephyto-directory-v1\x00"

@@ -21,16 +21,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from node.directory.model import (
-    Directory,
+from node.directory.errors import (
     ExpiredError,
-    MaintainerSet,
     NoTrustedDirectory,
     RollbackError,
     RotationGap,
     ThresholdNotMet,
-    _shown,
 )
+from node.directory.fields import _shown
+from node.directory.model import Directory, MaintainerSet
 from node.directory.signing import (
     DEFAULT_MAX_BYTES,
     SignedDirectory,

@@ -30,7 +30,8 @@ from zeroconf import Error as ZeroconfError
 from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from node.directory.model import Directory, UnknownKey, UntrustedPeer
+from node.directory.errors import UnknownKey, UntrustedPeer
+from node.directory.model import Directory
 from node.errors import EphytoError, InputError
 from node.identity.enrolment import check_country, check_name
 
