@@ -96,6 +96,19 @@ def require(ok: bool, message: str, error: type[EnvelopeError]) -> None:
         raise error(message)
 
 
+def require_addressing(
+    message_id: str, from_country: str, to_country: str, error: type[EnvelopeError]
+) -> None:
+    """The fields an envelope header and a receipt share: message id, from, to."""
+    require(is_uuid(message_id), f"message_id {shown(message_id)} is not a lowercase UUID", error)
+    for name, country in (("from", from_country), ("to", to_country)):
+        require(
+            is_country(country),
+            f"{name} {shown(country)} is not an ISO 3166-1 alpha-2 code",
+            error,
+        )
+
+
 def is_uuid(text: str) -> bool:
     return _UUID.fullmatch(text) is not None
 

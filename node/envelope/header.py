@@ -59,21 +59,7 @@ class EnvelopeHeader:
 
     def __post_init__(self) -> None:
         """Refuse an ill-shaped field at construction, whichever side builds the header."""
-        c.require(
-            c.is_uuid(self.message_id),
-            f"message_id {c.shown(self.message_id)} is not a lowercase UUID",
-            _E,
-        )
-        c.require(
-            c.is_country(self.from_country),
-            f"from {c.shown(self.from_country)} is not an ISO 3166-1 alpha-2 code",
-            _E,
-        )
-        c.require(
-            c.is_country(self.to_country),
-            f"to {c.shown(self.to_country)} is not an ISO 3166-1 alpha-2 code",
-            _E,
-        )
+        c.require_addressing(self.message_id, self.from_country, self.to_country, _E)
         c.require(
             self.certificate_type in CERTIFICATE_TYPES,
             f"certificate_type {c.shown(self.certificate_type)} is not 851 or 657",

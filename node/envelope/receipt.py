@@ -74,24 +74,10 @@ class Receipt:
 
     def __post_init__(self) -> None:
         """Refuse an ill-shaped field at construction, on either side."""
-        c.require(
-            c.is_uuid(self.message_id),
-            f"message_id {c.shown(self.message_id)} is not a lowercase UUID",
-            _E,
-        )
+        c.require_addressing(self.message_id, self.from_country, self.to_country, _E)
         c.require(
             c.is_digest(self.content_digest),
             f"content_digest {c.shown(self.content_digest)} is not sha256: + 64 lowercase hex",
-            _E,
-        )
-        c.require(
-            c.is_country(self.from_country),
-            f"from {c.shown(self.from_country)} is not an ISO 3166-1 alpha-2 code",
-            _E,
-        )
-        c.require(
-            c.is_country(self.to_country),
-            f"to {c.shown(self.to_country)} is not an ISO 3166-1 alpha-2 code",
             _E,
         )
         c.format_utc(self.received, "received", _E)
