@@ -21,17 +21,26 @@ from typing import Any
 from aiohttp import web
 
 from node.certificate import safe_xml
+from node.certificate.findings import Level
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.lifecycle import WITHDRAWN, replacement_of, withdrawal_of
 from node.certificate.model import Certificate
-from node.certificate.validate import Validator
+from node.certificate.validate import Report, Validator
 from node.certificate.xml_build import to_xml_bytes
-from node.certificate.xml_parse import certificate_from_tree
+from node.certificate.xml_parse import Routing, certificate_from_tree
 from node.clock import Clock
 from node.errors import InputError
-from node.store.store import NewMessage, NotFoundError, Store, StoredMessage
+from node.store.store import (
+    MessageSummary,
+    NewMessage,
+    NotFoundError,
+    Store,
+    StoredMessage,
+    queued,
+)
 
 MAX_BODY = 12 * 1024 * 1024
+XML_TYPES = ("application/xml", "text/xml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +116,16 @@ async def _openapi(request: web.Request) -> web.Response:
 
 async def _submit(request: web.Request) -> web.Response:
     context: ApiContext = request.app[CONTEXT]
-    cert = _certificate_from_body(await request.read(), request.content_type)
-    return await _queue(context, cert, event_detail={})
+    body = await request.read()
+    if request.content_type in XML_TYPES:
+        # Submitted XML goes out byte for byte as the national system wrote it (after
+        # validation): what the importing NPPO receives is what the exporter signed off.
+        report = context.validator.validate(body)
+        _refuse_invalid(report, number=None)
+        routing = report.routing
+        assert routing is not None  # a valid document always reads (Report.certificate)
+        return await _queue_checked(context, routing, body, report, event_detail={})
+    return await _queue(context, _certificate_from_body(body, request.content_type), {})
 
 
 async def _withdraw(request: web.Request) -> web.Response:
@@ -123,7 +140,7 @@ async def _withdraw(request: web.Request) -> web.Response:
             f"certificate {sent.certificate_number} was withdrawn by message {done[0].id}",
         )
     cert = withdrawal_of(_stored_certificate(sent))
-    return await _queue(context, cert, event_detail={"withdraws": sent.id})
+    return await _queue(context, cert, {"withdraws": sent.id})
 
 
 async def _replace(request: web.Request) -> web.Response:
@@ -134,7 +151,7 @@ async def _replace(request: web.Request) -> web.Response:
     cert = replacement_of(
         new, replaced_number=sent.certificate_number, reason=reason, at=_seconds(context)
     )
-    return await _queue(context, cert, event_detail={"replaces": sent.id})
+    return await _queue(context, cert, {"replaces": sent.id})
 
 
 async def _list(request: web.Request) -> web.Response:
@@ -144,7 +161,7 @@ async def _list(request: web.Request) -> web.Response:
         raise ProblemError(400, "Bad request", "direction must be 'sent' or 'received'")
     limit = _int_query(request, "limit", 100, 1, 1000)
     offset = _int_query(request, "offset", 0, 0, 10**9)
-    found = await context.store.messages(direction, limit=limit, offset=offset)  # type: ignore[arg-type]
+    found = await context.store.summaries(direction, limit=limit, offset=offset)  # type: ignore[arg-type]
     return web.json_response({"certificates": [_summary(m) for m in found]})
 
 
@@ -176,19 +193,39 @@ async def _pdf(request: web.Request) -> web.Response:
 
 
 async def _queue(
-    context: ApiContext, cert: Certificate, *, event_detail: dict[str, Any]
+    context: ApiContext, cert: Certificate, event_detail: dict[str, Any]
 ) -> web.Response:
-    """Validate, then store and queue in one transaction; refuse with findings otherwise."""
+    """Build the XML of a model, validate it, then store and queue it."""
     xml = to_xml_bytes(cert)
     report = context.validator.validate(xml)
-    if not report.valid:
-        raise ProblemError(
-            422,
-            "Invalid certificate",
-            f"certificate {cert.number} is not valid; nothing was stored",
-            findings=[f.to_dict() for f in report.findings],
-        )
-    exporter = cert.consignment.export_country.id
+    _refuse_invalid(report, number=cert.number)
+    return await _queue_checked(context, Routing.of(cert), xml, report, event_detail=event_detail)
+
+
+def _refuse_invalid(report: Report, *, number: str | None) -> None:
+    if report.valid:
+        return
+    which = "the certificate" if number is None else f"certificate {number}"
+    severe = [f.message for f in report.findings if f.level is Level.SEVERE]
+    why = f" ({severe[0]})" if severe else ""
+    raise ProblemError(
+        422,
+        "Invalid certificate",
+        f"{which} is not valid{why}; nothing was stored",
+        findings=[f.to_dict() for f in report.findings],
+    )
+
+
+async def _queue_checked(
+    context: ApiContext,
+    routing: Routing,
+    xml: bytes,
+    report: Report,
+    *,
+    event_detail: dict[str, Any],
+) -> web.Response:
+    """Store a validated certificate and its outbox row in one transaction."""
+    exporter = routing.export_country
     if exporter != context.country:
         raise ProblemError(
             422,
@@ -199,20 +236,17 @@ async def _queue(
     new = NewMessage(
         message_id=str(uuid.uuid4()),
         sender=context.country,
-        recipient=cert.consignment.import_country.id,
-        certificate_number=cert.number,
-        certificate_type=cert.type_code,
-        certificate_status=cert.status_code,
+        recipient=routing.import_country,
+        certificate_number=routing.number,
+        certificate_type=routing.type_code,
+        certificate_status=routing.status_code,
         content_digest="sha256:" + hashlib.sha256(xml).hexdigest(),
         payload=xml,
     )
-    pk = await context.store.submit(new, now=now)
-    if event_detail:
-        await context.store.add_event(pk, now=now, kind="lifecycle", detail=event_detail)
+    pk = await context.store.submit(new, now=now, lifecycle=event_detail or None)
     context.kick()
-    stored = await context.store.message(pk)
     findings = [f.to_dict() for f in report.findings]
-    return web.json_response(_summary(stored) | {"findings": findings}, status=202)
+    return web.json_response(_summary(queued(pk, new, now)) | {"findings": findings}, status=202)
 
 
 async def _sent(context: ApiContext, request: web.Request) -> StoredMessage:
@@ -225,7 +259,7 @@ async def _sent(context: ApiContext, request: web.Request) -> StoredMessage:
 def _certificate_from_body(body: bytes, content_type: str) -> Certificate:
     if content_type == "application/json":
         return certificate_from_json(body)
-    if content_type in ("application/xml", "text/xml"):
+    if content_type in XML_TYPES:
         return certificate_from_tree(safe_xml.parse(body))
     raise ProblemError(
         415, "Unsupported media type", "send application/xml (ePhyto) or application/json (model)"
@@ -236,7 +270,7 @@ def _stored_certificate(message: StoredMessage) -> Certificate:
     return certificate_from_tree(safe_xml.parse(message.payload))
 
 
-def _summary(message: StoredMessage) -> dict[str, Any]:
+def _summary(message: StoredMessage | MessageSummary) -> dict[str, Any]:
     return {
         "id": message.id,
         "direction": "sent" if message.direction == "out" else "received",

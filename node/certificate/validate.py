@@ -13,7 +13,12 @@ from node.certificate.findings import Area, Finding, Level, is_valid
 from node.certificate.mandatory import mandatory_findings
 from node.certificate.model import Certificate
 from node.certificate.schema import load_schema, schema_findings
-from node.certificate.xml_parse import ModelError, certificate_from_tree
+from node.certificate.xml_parse import (
+    ModelError,
+    Routing,
+    certificate_from_tree,
+    routing_from_tree,
+)
 from node.certificate.xmlns import ram, rsm
 from node.codelists.lists import CodeLists, bundled
 from node.errors import UnsafeXmlError
@@ -51,6 +56,17 @@ class Report:
             except ModelError:
                 self._certificate = None
         return self._certificate if isinstance(self._certificate, Certificate) else None
+
+    @property
+    def routing(self) -> Routing | None:
+        """What routing needs (number, type, status, countries), read cheaply; None when
+        the document cannot be read."""
+        if self._root is None:
+            return None
+        try:
+            return routing_from_tree(self._root)
+        except ModelError:
+            return None
 
     def to_dict(self) -> dict[str, object]:
         number = None

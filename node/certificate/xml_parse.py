@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar, cast
@@ -59,6 +60,44 @@ def certificate_from_tree(root: _E) -> m.Certificate:
         descriptions=doc.texts("Description"),
         notes=doc.each("IncludedSPSNote", _note),
         references=doc.each("ReferenceSPSReferencedDocument", _reference),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """What the exchange needs of a certificate to route it: a fraction of the model."""
+
+    number: str
+    type_code: str
+    status_code: str
+    export_country: str
+    import_country: str
+
+    @classmethod
+    def of(cls, cert: m.Certificate) -> Routing:
+        return cls(
+            number=cert.number,
+            type_code=cert.type_code,
+            status_code=cert.status_code,
+            export_country=cert.consignment.export_country.id,
+            import_country=cert.consignment.import_country.id,
+        )
+
+
+def routing_from_tree(root: _E) -> Routing:
+    """The routing values of an rsm:SPSCertificate, without reading the whole model
+    (which costs about as much as validating the document)."""
+    if root.tag != ROOT_TAG:
+        raise ModelError(root, f"expected rsm:SPSCertificate, found {etree.QName(root).localname}")
+    top = _Kids(root)
+    doc = _Kids(top.one("SPSExchangedDocument", RSM))
+    consignment = _Kids(top.one("SPSConsignment", RSM))
+    return Routing(
+        number=doc.string("ID"),
+        type_code=doc.string("TypeCode"),
+        status_code=doc.string("StatusCode"),
+        export_country=_Kids(consignment.one("ExportSPSCountry")).string("ID"),
+        import_country=_Kids(consignment.one("ImportSPSCountry")).string("ID"),
     )
 
 

@@ -78,8 +78,8 @@ class OutboxWorker:
         backoff: Backoff = Backoff(),  # noqa: B008 - frozen, so one shared default is safe
         rng: random.Random | None = None,
         lease: timedelta = timedelta(minutes=5),
-        batch: int = 100,
-        parallel: int = 16,
+        batch: int = 256,
+        parallel: int = 64,
     ) -> None:
         """`directory` returns the current trusted directory or raises DirectoryError."""
         self._store = store
@@ -121,6 +121,10 @@ class OutboxWorker:
         for result in results:
             if isinstance(result, BaseException):
                 raise result
+        if len(items) == self._batch:
+            # A full batch: more are probably due. Waiting for the next tick would
+            # leave them idle for a whole interval.
+            self.kick()
         return len(items)
 
     def kick(self) -> asyncio.Task[None]:

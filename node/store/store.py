@@ -5,6 +5,11 @@ message and its outbox row; a received message and the receipt that answers it. 
 outbox is claimed with leases (UPDATE ... RETURNING, with SKIP LOCKED on PostgreSQL),
 so a worker that dies mid-delivery leaves nothing stuck: its lease runs out and the
 message goes again, and the receiver answers a repeated id with the original receipt.
+
+Writes are group-committed (node/store/writes.py): callers queue them, one writer task
+applies everything queued in one transaction, and each caller's await returns only once
+that transaction has committed. Durability per caller is unchanged; the cost of a
+commit is shared.
 """
 
 from __future__ import annotations
@@ -20,12 +25,28 @@ from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, insert, or_, select, update
+from sqlalchemy import Connection, event, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from node.errors import EphytoError, InputError
+from node.store import writes
 from node.store.schema import events, messages, outbox
+from node.store.writes import NewMessage, Received, ReplayError
+
+__all__ = [
+    "Event",
+    "MessageSummary",
+    "NewMessage",
+    "NotFoundError",
+    "OutboxItem",
+    "Received",
+    "ReplayError",
+    "Store",
+    "StoreError",
+    "StoredMessage",
+    "queued",
+]
 
 Direction = Literal["out", "in"]
 ErrorKind = Literal["transient", "permanent"]
@@ -35,26 +56,8 @@ class StoreError(EphytoError):
     """The database failed or is not what the node expects (check the database URL)."""
 
 
-class ReplayError(InputError):
-    """A message id that was already received, now with different content."""
-
-
 class NotFoundError(InputError):
     """No such message in the store."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """A message to store: what the envelope header says, and the certificate bytes."""
-
-    message_id: str
-    sender: str
-    recipient: str
-    certificate_number: str
-    certificate_type: str
-    certificate_status: str
-    content_digest: str
-    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,51 @@ class StoredMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageSummary:
+    """A message's header and delivery state, without its payload and receipt: what a
+    listing shows, at a fraction of the cost of reading whole certificates."""
+
+    id: int
+    direction: Direction
+    message_id: str
+    sender: str
+    recipient: str
+    certificate_number: str
+    certificate_type: str
+    certificate_status: str
+    state: str
+    route: str | None
+    outcome: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
+_SUMMARY_COLUMNS = [getattr(messages.c, f) for f in MessageSummary.__dataclass_fields__]
+
+
+def queued(pk: int, new: NewMessage, now: datetime) -> StoredMessage:
+    """What `Store.submit` stored, without reading it back."""
+    return StoredMessage(
+        id=pk,
+        direction="out",
+        message_id=new.message_id,
+        sender=new.sender,
+        recipient=new.recipient,
+        certificate_number=new.certificate_number,
+        certificate_type=new.certificate_type,
+        certificate_status=new.certificate_status,
+        content_digest=new.content_digest,
+        payload=new.payload,
+        state="queued",
+        route=None,
+        outcome=None,
+        receipt=None,
+        created_at=now,
+        settled_at=None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxItem:
     """An outbound message a worker has claimed, with its delivery history so far."""
 
@@ -98,15 +146,6 @@ class Event:
     detail: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Received:
-    """The answer to an inbound message: its receipt, and whether it was a repeat."""
-
-    message: int
-    receipt: bytes
-    duplicate: bool
-
-
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -119,6 +158,8 @@ class Store:
         # in SQLite's busy handler, which sleeps in steps of up to 100 ms. Queueing the
         # writers here instead costs nothing and keeps the exchange fast under load.
         self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._queued: list[tuple[writes.Write, asyncio.Future[object]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -141,18 +182,20 @@ class Store:
             await conn.run_sync(_upgrade)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
         await self._engine.dispose()
 
-    async def submit(self, new: NewMessage, *, now: datetime) -> int:
-        """Store an outbound message and queue it, atomically; returns its store id."""
-        async with self._begin() as conn:
-            pk = await self._insert_message(conn, "out", new, state="queued", now=now)
-            await conn.execute(
-                insert(outbox).values(
-                    message=pk, destination=new.recipient, attempts=0, next_attempt_at=now
-                )
-            )
-            await _event(conn, pk, now, "submitted", {"to": new.recipient})
+    async def submit(
+        self, new: NewMessage, *, now: datetime, lifecycle: dict[str, Any] | None = None
+    ) -> int:
+        """Store an outbound message and queue it, atomically; returns its store id.
+
+        `lifecycle` (what the message withdraws or replaces) goes into its history in
+        the same transaction.
+        """
+        pk = await self._write(writes.Submit(new, now, lifecycle))
+        assert isinstance(pk, int)
         return pk
 
     async def claim_due(self, *, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
@@ -209,32 +252,11 @@ class Store:
         self, message: int, *, now: datetime, next_attempt_at: datetime, error: str
     ) -> None:
         """A transient failure: count the attempt, release the claim, try again later."""
-        async with self._begin() as conn:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.message == message)
-                .values(
-                    attempts=outbox.c.attempts + 1,
-                    next_attempt_at=next_attempt_at,
-                    claimed_until=None,
-                    last_error=error,
-                    last_error_kind="transient",
-                )
-            )
-            await _event(
-                conn, message, now, "retry", {"error": error, "next": next_attempt_at.isoformat()}
-            )
+        await self._write(writes.Reschedule(message, now, next_attempt_at, error))
 
     async def fail(self, message: int, *, now: datetime, error: str) -> None:
         """A permanent failure: stop trying and say why."""
-        async with self._begin() as conn:
-            await conn.execute(outbox.delete().where(outbox.c.message == message))
-            await conn.execute(
-                update(messages)
-                .where(messages.c.id == message)
-                .values(state="failed", settled_at=now)
-            )
-            await _event(conn, message, now, "failed", {"error": error})
+        await self._write(writes.Fail(message, now, error))
 
     async def delivered(
         self, message: int, *, now: datetime, route: str, outcome: str, receipt: bytes
@@ -244,32 +266,8 @@ class Store:
         The partner is evidently up, so the other messages waiting for it in backoff
         become due now instead of at their backed-off times; returns how many woke.
         """
-        async with self._begin() as conn:
-            destination = (
-                await conn.execute(select(outbox.c.destination).where(outbox.c.message == message))
-            ).scalar_one_or_none()
-            await conn.execute(outbox.delete().where(outbox.c.message == message))
-            woken = 0
-            if destination is not None:
-                woken = (
-                    await conn.execute(
-                        update(outbox)
-                        .where(
-                            outbox.c.destination == destination,
-                            outbox.c.next_attempt_at > now,
-                            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
-                        )
-                        .values(next_attempt_at=now)
-                    )
-                ).rowcount
-            await conn.execute(
-                update(messages)
-                .where(messages.c.id == message)
-                .values(
-                    state="delivered", route=route, outcome=outcome, receipt=receipt, settled_at=now
-                )
-            )
-            await _event(conn, message, now, "delivered", {"route": route, "outcome": outcome})
+        woken = await self._write(writes.Delivered(message, now, route, outcome, receipt))
+        assert isinstance(woken, int)
         return woken
 
     async def receive(
@@ -280,30 +278,9 @@ class Store:
         `make_receipt` returns (outcome, signed receipt bytes); it runs only for a new
         message. The same id from the same sender with other content is a ReplayError.
         """
-        async with self._begin() as conn:
-            existing = await self._inbound(conn, new)
-            if existing is not None:
-                return existing
-            outcome, receipt = make_receipt()
-            try:
-                async with conn.begin_nested():
-                    pk = await self._insert_message(
-                        conn,
-                        "in",
-                        new,
-                        state="received",
-                        now=now,
-                        outcome=outcome,
-                        receipt=receipt,
-                    )
-            except IntegrityError:
-                # Another delivery of the same message won the race: answer as it did.
-                raced = await self._inbound(conn, new)
-                if raced is None:
-                    raise
-                return raced
-            await _event(conn, pk, now, "received", {"from": new.sender, "outcome": outcome})
-        return Received(pk, receipt, duplicate=False)
+        received = await self._write(writes.Receive(new, now, make_receipt))
+        assert isinstance(received, Received)
+        return received
 
     async def message(self, pk: int) -> StoredMessage:
         async with self._engine.connect() as conn:
@@ -325,6 +302,20 @@ class Store:
         async with self._engine.connect() as conn:
             return [_message(row) for row in await conn.execute(query)]
 
+    async def summaries(
+        self, direction: Direction, *, limit: int = 100, offset: int = 0
+    ) -> list[MessageSummary]:
+        """Newest first, like `messages`, without payloads and receipts."""
+        query = (
+            select(*_SUMMARY_COLUMNS)
+            .where(messages.c.direction == direction)
+            .order_by(messages.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._engine.connect() as conn:
+            return [MessageSummary(*row) for row in await conn.execute(query)]
+
     async def history(self, direction: Direction, certificate_number: str) -> list[StoredMessage]:
         """Every message on one certificate number, oldest first."""
         query = (
@@ -344,8 +335,7 @@ class Store:
             return [Event(r.at, r.kind, json.loads(r.detail)) for r in await conn.execute(query)]
 
     async def add_event(self, pk: int, *, now: datetime, kind: str, detail: dict[str, Any]) -> None:
-        async with self._begin() as conn:
-            await _event(conn, pk, now, kind, detail)
+        await self._write(writes.AddEvent(pk, now, kind, detail))
 
     async def pending_count(self) -> int:
         async with self._engine.connect() as conn:
@@ -362,56 +352,61 @@ class Store:
         async with self._sqlite_writer, self._engine.begin() as conn:
             yield conn
 
-    async def _insert_message(
-        self,
-        conn: AsyncConnection,
-        direction: Direction,
-        new: NewMessage,
-        *,
-        state: str,
-        now: datetime,
-        outcome: str | None = None,
-        receipt: bytes | None = None,
-    ) -> int:
-        result = await conn.execute(
-            insert(messages)
-            .values(
-                direction=direction,
-                message_id=new.message_id,
-                sender=new.sender,
-                recipient=new.recipient,
-                certificate_number=new.certificate_number,
-                certificate_type=new.certificate_type,
-                certificate_status=new.certificate_status,
-                content_digest=new.content_digest,
-                payload=new.payload,
-                state=state,
-                outcome=outcome,
-                receipt=receipt,
-                created_at=now,
-            )
-            .returning(messages.c.id)
-        )
-        return int(result.scalar_one())
+    async def _write(self, write: writes.Write) -> object:
+        """Queue `write` for the next group commit; its result once that has committed."""
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._queued.append((write, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued())
+        # Shielded: a caller that gives up (a closed HTTP request) does not cancel the
+        # transaction that carries other callers' writes too.
+        result = await asyncio.shield(done)
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
-    async def _inbound(self, conn: AsyncConnection, new: NewMessage) -> Received | None:
-        row = (
-            await conn.execute(
-                select(messages.c.id, messages.c.content_digest, messages.c.receipt).where(
-                    messages.c.direction == "in",
-                    messages.c.sender == new.sender,
-                    messages.c.message_id == new.message_id,
-                )
-            )
-        ).first()
-        if row is None:
-            return None
-        if row.content_digest != new.content_digest:
-            raise ReplayError(
-                f"message {new.message_id} from {new.sender} was already received "
-                "with different content"
-            )
-        return Received(row.id, row.receipt or b"", duplicate=True)
+    async def _write_queued(self) -> None:
+        """Commit everything queued, batch after batch, until the queue is empty."""
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                async with self._begin() as conn:
+                    results = await writes.apply(conn, [write for write, _ in batch])
+            except Exception as e:
+                if len(batch) == 1:
+                    _settle(batch[0][1], e)
+                    continue
+                # One bad write must not fail the others queued with it: each alone.
+                await self._write_one_by_one(batch)
+                continue
+            for (_, done), result in zip(batch, results, strict=True):
+                _settle(done, result)
+
+    async def _write_one_by_one(
+        self, batch: list[tuple[writes.Write, asyncio.Future[object]]]
+    ) -> None:
+        for write, done in batch:
+            # A second try covers a concurrent writer (another process on PostgreSQL)
+            # that stored the same inbound message first: the retry finds it.
+            for attempt in (1, 2):
+                try:
+                    async with self._begin() as conn:
+                        (result,) = await writes.apply(conn, [write])
+                except IntegrityError as e:
+                    if attempt == 2 or not isinstance(write, writes.Receive):
+                        _settle(done, e)
+                        break
+                    continue
+                except Exception as e:
+                    _settle(done, e)
+                    break
+                _settle(done, result)
+                break
+
+
+def _settle(done: asyncio.Future[object], result: object) -> None:
+    if not done.done():
+        done.set_result(result)
 
 
 def _message(row: Any) -> StoredMessage:
@@ -432,16 +427,6 @@ def _message(row: Any) -> StoredMessage:
         receipt=row.receipt,
         created_at=row.created_at,
         settled_at=row.settled_at,
-    )
-
-
-async def _event(
-    conn: AsyncConnection, pk: int, now: datetime, kind: str, detail: dict[str, Any]
-) -> None:
-    await conn.execute(
-        insert(events).values(
-            message=pk, at=now, kind=kind, detail=json.dumps(detail, sort_keys=True)
-        )
     )
 
 

@@ -256,6 +256,63 @@ async def test_two_workers_never_claim_the_same_message(store_url: str) -> None:
 
 
 @pytest.mark.asyncio
+async def test_writes_queued_together_commit_together_and_each_gets_its_own_answer(
+    store: Store,
+) -> None:
+    """Group commit: many callers at once, one transaction, every result where it belongs."""
+    first = await store.submit(_message("m-first"), now=T0)
+    await store.claim_due(now=T0, lease=LEASE, limit=10)
+    outbound = [_message(f"out-{i}") for i in range(20)]
+    inbound = [_message(f"in-{i}", sender="KE") for i in range(20)]
+    results = await asyncio.gather(
+        *(store.submit(m, now=T0, lifecycle={"n": i}) for i, m in enumerate(outbound)),
+        *(
+            store.receive(m, now=T0, make_receipt=lambda m=m: ("accepted", m.message_id.encode()))
+            for m in inbound
+        ),
+        # The same inbound message twice in one batch: stored once, one receipt.
+        store.receive(inbound[0], now=T0, make_receipt=lambda: ("accepted", b"other")),
+        store.delivered(first, now=T0, route="direct", outcome="accepted", receipt=b"r"),
+    )
+    pks = results[:20]
+    assert len(set(pks)) == 20
+    for pk, sent in zip(pks, outbound, strict=True):
+        stored = await store.message(pk)
+        assert stored.message_id == sent.message_id
+        assert [e.kind for e in await store.events(pk)] == ["submitted", "lifecycle"]
+    received = results[20:40]
+    for answer, sent in zip(received, inbound, strict=True):
+        assert answer.receipt == sent.message_id.encode()
+        assert (await store.message(answer.message)).message_id == sent.message_id
+    repeat = results[40]
+    assert repeat.duplicate and repeat.receipt == b"in-0"
+    assert (await store.message(first)).state == "delivered"
+    assert len(await store.messages("in")) == 20
+
+
+@pytest.mark.asyncio
+async def test_a_refused_write_in_a_batch_leaves_the_others_committed(store: Store) -> None:
+    await store.receive(_message("seen", sender="KE"), now=T0, make_receipt=lambda: ("ok", b"r"))
+    replay, fresh, missing_message_event = await asyncio.gather(
+        store.receive(
+            _message("seen", sender="KE", digest="sha256:bb"),
+            now=T0,
+            make_receipt=lambda: ("ok", b"x"),
+        ),
+        store.submit(_message("fresh"), now=T0),
+        # An event for a message that does not exist breaks the foreign key: that
+        # transaction fails, and the batch is retried write by write.
+        store.add_event(10**9, now=T0, kind="note", detail={}),
+        return_exceptions=True,
+    )
+    assert isinstance(replay, ReplayError)
+    assert isinstance(fresh, int)
+    assert (await store.message(fresh)).state == "queued"
+    assert isinstance(missing_message_event, Exception)
+    assert len(await store.messages("in")) == 1
+
+
+@pytest.mark.asyncio
 async def test_unknown_message(store: Store) -> None:
     with pytest.raises(NotFoundError):
         await store.message(12345)
@@ -265,4 +322,4 @@ def test_naive_times_are_refused() -> None:
     from node.store.types import UtcDateTime
 
     with pytest.raises(ValueError, match="naive"):
-        UtcDateTime().process_bind_param(datetime(2026, 1, 1), None)  # type: ignore[arg-type]
+        UtcDateTime().process_bind_param(datetime(2026, 1, 1), None)

@@ -12,7 +12,7 @@ from node.certificate import model as m
 from node.certificate import safe_xml
 from node.certificate.jsonmodel import certificate_from_json, certificate_to_json
 from node.certificate.xml_build import to_xml_bytes
-from node.certificate.xml_parse import certificate_from_tree
+from node.certificate.xml_parse import Routing, certificate_from_tree, routing_from_tree
 from tests.conftest import shared_samples
 
 # Every character XML 1.0 can carry (surrogates and the C0 controls other than tab,
@@ -177,3 +177,10 @@ def test_shared_samples_made_by_another_system_are_read_and_round_trip() -> None
         assert treatment.characteristics[3].value == m.Measure(Decimal("32.0000"), "CEL")
         assert cert.references[0].attachments[0].data.startswith(b"R0lGODlh")
         assert certificate_from_tree(safe_xml.parse(to_xml_bytes(cert))) == cert
+
+
+def test_the_cheap_routing_read_agrees_with_the_model(
+    phyto: m.Certificate, reexport: m.Certificate
+) -> None:
+    for cert in (phyto, reexport):
+        assert routing_from_tree(safe_xml.parse(to_xml_bytes(cert))) == Routing.of(cert)
