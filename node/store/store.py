@@ -15,9 +15,9 @@ commit is shared.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,12 +25,12 @@ from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, or_, select, update
+from sqlalchemy import Connection, Row, Select, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from node.errors import EphytoError, InputError
+from node.errors import InputError
 from node.store import writes
+from node.store.database import Database, StoreError
 from node.store.schema import events, messages, outbox
 from node.store.writes import NewMessage, Received, ReplayError
 
@@ -50,10 +50,6 @@ __all__ = [
 
 Direction = Literal["out", "in"]
 ErrorKind = Literal["transient", "permanent"]
-
-
-class StoreError(EphytoError):
-    """The database failed or is not what the node expects (check the database URL)."""
 
 
 class NotFoundError(InputError):
@@ -152,39 +148,31 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 class Store:
     """The node's database. Open with `Store.open(url)`, then `await store.migrate()`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        # SQLite has one writer at a time; a second connection that tries to write waits
-        # in SQLite's busy handler, which sleeps in steps of up to 100 ms. Queueing the
-        # writers here instead costs nothing and keeps the exchange fast under load.
-        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+    def __init__(self, database: Database) -> None:
+        self._db = database
         self._queued: list[tuple[writes.Write, asyncio.Future[object]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """A store on `url` (sqlite+aiosqlite:///path.db or postgresql+asyncpg://...)."""
-        try:
-            engine = create_async_engine(url)
-        except (SQLAlchemyError, ImportError, ValueError) as e:
-            raise StoreError(f"cannot open database {_redacted(url)}: {e}") from None
-        if engine.dialect.name == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return cls(engine)
+        """A store on `url` (sqlite:///path.db or postgresql+asyncpg://...)."""
+        return cls(Database.open(url))
 
     @property
     def dialect(self) -> str:
-        return self._engine.dialect.name
+        return self._db.dialect
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
-        async with self._engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+        try:
+            await self._db.write(_upgrade)
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot migrate the store: {e}") from e
 
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.shield(self._writer)
-        await self._engine.dispose()
+        await self._db.close()
 
     async def submit(
         self, new: NewMessage, *, now: datetime, lifecycle: dict[str, Any] | None = None
@@ -217,21 +205,25 @@ class Store:
             .values(claimed_until=now + lease)
             .returning(outbox.c.message, outbox.c.destination, outbox.c.attempts)
         )
-        async with self._begin() as conn:
-            claimed = (await conn.execute(claim)).all()
+
+        def claim_rows(conn: Connection) -> list[OutboxItem]:
+            claimed = conn.execute(claim).all()
             if not claimed:
                 return []
-            rows = await conn.execute(
+            rows = conn.execute(
                 select(messages).where(messages.c.id.in_([row.message for row in claimed]))
             )
             by_id = {row.id: _message(row) for row in rows}
-        return sorted(
-            (
-                OutboxItem(by_id[row.message], row.destination, row.attempts, now + lease)
-                for row in claimed
-            ),
-            key=lambda item: item.message.id,
-        )
+            return sorted(
+                (
+                    OutboxItem(by_id[row.message], row.destination, row.attempts, now + lease)
+                    for row in claimed
+                ),
+                key=lambda item: item.message.id,
+            )
+
+        claimed: list[OutboxItem] = await self._db.write(claim_rows)
+        return claimed
 
     async def release_claims(self) -> int:
         """Release every outbox claim; returns how many there were.
@@ -242,11 +234,11 @@ class Store:
         delivery that did get through. (Several hub processes sharing one database must
         not do this: their claims are live.)
         """
-        async with self._begin() as conn:
-            result = await conn.execute(
-                update(outbox).where(outbox.c.claimed_until.is_not(None)).values(claimed_until=None)
-            )
-        return int(result.rowcount)
+        release = (
+            update(outbox).where(outbox.c.claimed_until.is_not(None)).values(claimed_until=None)
+        )
+        released: int = await self._db.write(lambda conn: conn.execute(release).rowcount)
+        return released
 
     async def reschedule(
         self, message: int, *, now: datetime, next_attempt_at: datetime, error: str
@@ -283,8 +275,8 @@ class Store:
         return received
 
     async def message(self, pk: int) -> StoredMessage:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(messages).where(messages.c.id == pk))).first()
+        query = select(messages).where(messages.c.id == pk)
+        row = await self._db.read(lambda conn: conn.execute(query).first())
         if row is None:
             raise NotFoundError(f"no message {pk} in the store")
         return _message(row)
@@ -299,8 +291,7 @@ class Store:
             .limit(limit)
             .offset(offset)
         )
-        async with self._engine.connect() as conn:
-            return [_message(row) for row in await conn.execute(query)]
+        return [_message(row) for row in await self._rows(query)]
 
     async def summaries(
         self, direction: Direction, *, limit: int = 100, offset: int = 0
@@ -313,8 +304,8 @@ class Store:
             .limit(limit)
             .offset(offset)
         )
-        async with self._engine.connect() as conn:
-            return [MessageSummary(*row) for row in await conn.execute(query)]
+        rows: Sequence[Any] = await self._rows(query)
+        return [MessageSummary(*row) for row in rows]
 
     async def history(self, direction: Direction, certificate_number: str) -> list[StoredMessage]:
         """Every message on one certificate number, oldest first."""
@@ -326,31 +317,23 @@ class Store:
             )
             .order_by(messages.c.id)
         )
-        async with self._engine.connect() as conn:
-            return [_message(row) for row in await conn.execute(query)]
+        return [_message(row) for row in await self._rows(query)]
 
     async def events(self, pk: int) -> list[Event]:
         query = select(events).where(events.c.message == pk).order_by(events.c.id)
-        async with self._engine.connect() as conn:
-            return [Event(r.at, r.kind, json.loads(r.detail)) for r in await conn.execute(query)]
+        return [Event(r.at, r.kind, json.loads(r.detail)) for r in await self._rows(query)]
 
     async def add_event(self, pk: int, *, now: datetime, kind: str, detail: dict[str, Any]) -> None:
         await self._write(writes.AddEvent(pk, now, kind, detail))
 
     async def pending_count(self) -> int:
-        async with self._engine.connect() as conn:
-            rows: Sequence[Any] = (await conn.execute(select(outbox.c.message))).all()
-        return len(rows)
+        return len(await self._rows(select(outbox.c.message)))
 
-    @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (one at a time on SQLite, see __init__)."""
-        if self._sqlite_writer is None:
-            async with self._engine.begin() as conn:
-                yield conn
-            return
-        async with self._sqlite_writer, self._engine.begin() as conn:
-            yield conn
+    async def _rows(self, query: Select[Any]) -> Sequence[Row[Any]]:
+        def rows(conn: Connection) -> Sequence[Row[Any]]:
+            return conn.execute(query).all()
+
+        return await self._db.read(rows)
 
     async def _write(self, write: writes.Write) -> object:
         """Queue `write` for the next group commit; its result once that has committed."""
@@ -370,8 +353,9 @@ class Store:
         while self._queued:
             batch, self._queued = self._queued, []
             try:
-                async with self._begin() as conn:
-                    results = await writes.apply(conn, [write for write, _ in batch])
+                results = await self._db.write(
+                    functools.partial(writes.apply, writes=[write for write, _ in batch])
+                )
             except Exception as e:
                 if len(batch) == 1:
                     _settle(batch[0][1], e)
@@ -390,8 +374,9 @@ class Store:
             # that stored the same inbound message first: the retry finds it.
             for attempt in (1, 2):
                 try:
-                    async with self._begin() as conn:
-                        (result,) = await writes.apply(conn, [write])
+                    (result,) = await self._db.write(
+                        functools.partial(writes.apply, writes=[write])
+                    )
                 except IntegrityError as e:
                     if attempt == 2 or not isinstance(write, writes.Receive):
                         _settle(done, e)
@@ -435,24 +420,3 @@ def _upgrade(connection: Connection) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers (the API) run beside the outbox writer; synchronous=FULL makes a
-    # committed transaction survive power loss, which "nothing lost" needs.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for error messages and logs."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"

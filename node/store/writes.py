@@ -7,7 +7,8 @@ settled ones, one INSERT for all their events. Under load the cost per transacti
 then shared by every message in it. That matters most on SQLite through aiosqlite, where
 each statement is a round trip to the driver's thread and back through a busy event
 loop: ten statements per message, one message per transaction, held the exchange to
-tens of certificates a second (docs/adr/0006-group-commit.md).
+tens of certificates a second (docs/adr/0006-group-commit.md). The functions here are
+synchronous: `node.store.database` runs them on SQLite's thread or through asyncpg.
 
 An operation that must be refused (a replay) is refused alone: its result is the
 exception, and it writes nothing, while the rest of the batch commits.
@@ -21,8 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
 from node.errors import InputError
 from node.store.schema import events, messages, outbox
@@ -134,7 +134,7 @@ class _Batch:
         )
 
 
-async def apply(conn: AsyncConnection, writes: Sequence[Write]) -> list[object]:
+def apply(conn: Connection, writes: Sequence[Write]) -> list[object]:
     """Apply `writes` in the transaction `conn` is in; a result (or exception) for each."""
     batch = _Batch(results=[None] * len(writes))
     kinds: dict[type, list[int]] = {}
@@ -144,15 +144,15 @@ async def apply(conn: AsyncConnection, writes: Sequence[Write]) -> list[object]:
     def of(kind: type) -> list[tuple[int, Any]]:
         return [(i, writes[i]) for i in kinds.get(kind, [])]
 
-    await _submit(conn, batch, of(Submit))
-    await _receive(conn, batch, of(Receive))
-    await _delivered(conn, batch, of(Delivered))
-    await _reschedule(conn, batch, of(Reschedule))
-    await _fail(conn, batch, of(Fail))
+    _submit(conn, batch, of(Submit))
+    _receive(conn, batch, of(Receive))
+    _delivered(conn, batch, of(Delivered))
+    _reschedule(conn, batch, of(Reschedule))
+    _fail(conn, batch, of(Fail))
     for _, write in of(AddEvent):
         batch.event(write.message, write.now, write.kind, write.detail)
     if batch.events:
-        await conn.execute(insert(events), batch.events)
+        conn.execute(insert(events), batch.events)
     return batch.results
 
 
@@ -174,21 +174,19 @@ def _message_row(new: NewMessage, direction: str, state: str, now: datetime) -> 
     }
 
 
-async def _insert_messages(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[int]:
+def _insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert rows in one statement; their ids in the same order."""
-    result = await conn.execute(
+    result = conn.execute(
         insert(messages).returning(messages.c.id, sort_by_parameter_order=True), rows
     )
     return [int(pk) for pk in result.scalars()]
 
 
-async def _submit(conn: AsyncConnection, batch: _Batch, ops: list[tuple[int, Submit]]) -> None:
+def _submit(conn: Connection, batch: _Batch, ops: list[tuple[int, Submit]]) -> None:
     if not ops:
         return
-    pks = await _insert_messages(
-        conn, [_message_row(op.new, "out", "queued", op.now) for _, op in ops]
-    )
-    await conn.execute(
+    pks = _insert_messages(conn, [_message_row(op.new, "out", "queued", op.now) for _, op in ops])
+    conn.execute(
         insert(outbox),
         [
             {
@@ -208,12 +206,12 @@ async def _submit(conn: AsyncConnection, batch: _Batch, ops: list[tuple[int, Sub
             batch.event(pk, op.now, "lifecycle", op.lifecycle)
 
 
-async def _receive(conn: AsyncConnection, batch: _Batch, ops: list[tuple[int, Receive]]) -> None:
+def _receive(conn: Connection, batch: _Batch, ops: list[tuple[int, Receive]]) -> None:
     """Insert the messages not seen before; repeats (also within the batch) get the
     original receipt, and the same id with other content is refused."""
     if not ops:
         return
-    rows = await conn.execute(
+    rows = conn.execute(
         select(
             messages.c.id,
             messages.c.sender,
@@ -252,7 +250,7 @@ async def _receive(conn: AsyncConnection, batch: _Batch, ops: list[tuple[int, Re
             row = _message_row(op.new, "in", "received", op.now)
             row.update(outcome=outcome, receipt=receipt)
             new_rows.append(row)
-        pks = await _insert_messages(conn, new_rows)
+        pks = _insert_messages(conn, new_rows)
         for pk, (position, op, outcome, receipt) in zip(pks, fresh, strict=True):
             known[(op.new.sender, op.new.message_id)] = (pk, op.new.content_digest, receipt)
             batch.results[position] = Received(pk, receipt, duplicate=False)
@@ -263,20 +261,18 @@ async def _receive(conn: AsyncConnection, batch: _Batch, ops: list[tuple[int, Re
         batch.results[position] = Received(original, receipt, duplicate=True)
 
 
-async def _delivered(
-    conn: AsyncConnection, batch: _Batch, ops: list[tuple[int, Delivered]]
-) -> None:
+def _delivered(conn: Connection, batch: _Batch, ops: list[tuple[int, Delivered]]) -> None:
     """Settle the delivered messages; each destination's backed-off queue wakes up,
     because its partner is evidently up."""
     if not ops:
         return
     ids = [op.message for _, op in ops]
-    found = await conn.execute(
+    found = conn.execute(
         select(outbox.c.message, outbox.c.destination).where(outbox.c.message.in_(ids))
     )
     destinations: dict[int, str] = {row.message: row.destination for row in found}
-    await conn.execute(outbox.delete().where(outbox.c.message.in_(ids)))
-    await conn.execute(
+    conn.execute(outbox.delete().where(outbox.c.message.in_(ids)))
+    conn.execute(
         update(messages)
         .where(messages.c.id == bindparam("pk"))
         .values(
@@ -305,7 +301,7 @@ async def _delivered(
     woken: dict[str, int] = {}
     for destination, now in latest.items():
         woken[destination] = (
-            await conn.execute(
+            conn.execute(
                 update(outbox)
                 .where(
                     outbox.c.destination == destination,
@@ -321,12 +317,10 @@ async def _delivered(
         batch.event(op.message, op.now, "delivered", {"route": op.route, "outcome": op.outcome})
 
 
-async def _reschedule(
-    conn: AsyncConnection, batch: _Batch, ops: list[tuple[int, Reschedule]]
-) -> None:
+def _reschedule(conn: Connection, batch: _Batch, ops: list[tuple[int, Reschedule]]) -> None:
     if not ops:
         return
-    await conn.execute(
+    conn.execute(
         update(outbox)
         .where(outbox.c.message == bindparam("pk"))
         .values(
@@ -344,11 +338,11 @@ async def _reschedule(
         )
 
 
-async def _fail(conn: AsyncConnection, batch: _Batch, ops: list[tuple[int, Fail]]) -> None:
+def _fail(conn: Connection, batch: _Batch, ops: list[tuple[int, Fail]]) -> None:
     if not ops:
         return
-    await conn.execute(outbox.delete().where(outbox.c.message.in_([op.message for _, op in ops])))
-    await conn.execute(
+    conn.execute(outbox.delete().where(outbox.c.message.in_([op.message for _, op in ops])))
+    conn.execute(
         update(messages)
         .where(messages.c.id == bindparam("pk"))
         .values(state="failed", settled_at=bindparam("b_at")),
