@@ -1,0 +1,23 @@
+"""Namespaces and SOAP actions of the IPPC Hub `DeliveryService` contract (SOAP 1.1)."""
+
+from __future__ import annotations
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+TNS = "http://ephyto.ippc.int/"
+HUB = "http://ephyto.ippc.int/HUB.Entities"
+UNQUALIFIED = ""
+
+CONTENT_TYPE = "text/xml; charset=utf-8"
+"""The HTTP Content-Type of every SOAP 1.1 message, request, response or fault."""
+
+_ACTION_BASE = "http://ephyto.ippc.int/IDeliveryService/"
+# The binding gives this one operation the action of an older name; clients built from
+# the WSDL send it, so ours must too.
+_ACTION_EXCEPTIONS = {"AdvancedAcknowledgeEnvelopeReceipt": "NegativeAcknowledgeEnvelopeReceipt"}
+
+
+def soap_action(operation: str) -> str:
+    """The SOAPAction HTTP header value the WSDL's binding gives `operation` (unquoted)."""
+    return _ACTION_BASE + _ACTION_EXCEPTIONS.get(operation, operation)
