@@ -11,10 +11,12 @@ original receipt back. A crash between delivery and `delivered` therefore costs 
 redelivery, never a lost or doubled message. Sealing anew also follows the partner's key
 rotation, which stored envelope bytes could not.
 
-Concurrency. Destinations are served concurrently, the messages of one destination one
-after another (per-destination lock, also across overlapping runs), so one slow partner
-never holds up the others. A destination that fails transiently is left alone for the
-rest of the batch, as synapse does: its other messages would fail the same way.
+Concurrency. Every claimed message is its own task, so a claim never waits for the one
+before it to settle. Per destination, up to `parallel` are in flight; the messages on
+one certificate go one after another in the order they were written, also across
+claims. One slow partner never holds up the others. A destination that fails
+transiently is left alone for the rest of the claim, as synapse does: its other
+messages would fail the same way.
 
 This module must not import aiohttp, SQLAlchemy or APScheduler itself (node/outbox is
 held to the core's import rule, tests/unit/test_architecture.py): they come in through
@@ -93,43 +95,35 @@ class OutboxWorker:
         self._lease = lease
         self._batch = batch
         self._parallel = parallel
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._in_flight: dict[str, asyncio.Semaphore] = {}  # per destination
+        self._chains: dict[tuple[str, str], _Chain] = {}  # per (destination, certificate)
+        self._claimed = 0  # claimed and not yet settled, across runs
+        self._backlog = False  # the last claim was cut short by `batch`
         self._kicked: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
         self._again = False
 
     async def run_once(self) -> int:
         """Claim the due messages and try each once; returns how many were claimed.
 
-        Raises only what the store raises (and bugs), after every destination is done.
+        Raises only what the store raises (and bugs), after every claimed message is done.
         """
-        try:
-            directory = self._directory()
-        except DirectoryError as e:
-            # A node-wide problem, not a message's: claim nothing, count no attempt.
-            log.warning("outbox: no usable directory, nothing sent: %s", e)
-            return 0
-        items = await self._store.claim_due(
-            now=self._clock.now(), lease=self._lease, limit=self._batch
-        )
-        by_destination: dict[str, list[OutboxItem]] = {}
-        for item in items:
-            by_destination.setdefault(item.destination, []).append(item)
-        results = await asyncio.gather(
-            *(self._drain(directory, d, queue) for d, queue in by_destination.items()),
-            return_exceptions=True,
-        )
+        started = await self._dispatch()
+        results = await asyncio.gather(*started, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        if len(items) == self._batch:
-            # A full batch: more are probably due. Waiting for the next tick would
-            # leave them idle for a whole interval.
-            self.kick()
-        return len(items)
+        if self._backlog:
+            self.kick()  # more are due: the next tick is a whole interval away
+        return len(started)
 
     def kick(self) -> asyncio.Task[None]:
-        """Run soon, without waiting for the tick; the task ends after a run begun since."""
+        """Claim again soon, without waiting for the tick or for deliveries in flight.
+
+        The task ends once no kick is waiting and every delivery it started is done.
+        """
         self._again = True
+        self._kick.set()
         if self._kicked is None or self._kicked.done():
             self._kicked = asyncio.get_running_loop().create_task(self._run_while_kicked())
         return self._kicked
@@ -147,49 +141,90 @@ class OutboxWorker:
         )
 
     async def _run_while_kicked(self) -> None:
-        while self._again:
-            self._again = False
-            try:
-                await self.run_once()
-            except Exception:
-                # Nobody awaits a kick in production: say it here; the tick runs again.
-                log.exception("outbox: run after a submit failed")
+        """Claim whenever kicked, while earlier claims are still being delivered.
 
-    async def _drain(self, directory: Directory, destination: str, queue: list[OutboxItem]) -> None:
-        """Deliver one destination's share of a run.
+        Waiting for a whole batch to settle before claiming again held every new
+        submission behind the slowest delivery of the batch before it.
+        """
+        delivering: set[asyncio.Task[None]] = set()
+        while True:
+            if self._again:
+                self._again = False
+                self._kick.clear()
+                try:
+                    delivering.update(await self._dispatch())
+                except Exception:
+                    # Nobody awaits a kick in production: say it here; the tick runs again.
+                    log.exception("outbox: claiming after a submit failed")
+                continue
+            if not delivering:
+                return
+            kicked = asyncio.ensure_future(self._kick.wait())
+            done, _ = await asyncio.wait(delivering | {kicked}, return_when=asyncio.FIRST_COMPLETED)
+            kicked.cancel()
+            for task in done - {kicked}:
+                delivering.discard(task)
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("outbox: a delivery failed", exc_info=task.exception())
+            if self._backlog and len(done) > (kicked in done):
+                self._again = True  # room again for what the last claim left behind
+
+    async def _dispatch(self) -> list[asyncio.Task[None]]:
+        """Claim what is due, up to `batch` in flight, and start delivering it."""
+        try:
+            directory = self._directory()
+        except DirectoryError as e:
+            # A node-wide problem, not a message's: claim nothing, count no attempt.
+            log.warning("outbox: no usable directory, nothing sent: %s", e)
+            return []
+        room = self._batch - self._claimed
+        if room <= 0:
+            self._backlog = True
+            return []
+        items = await self._store.claim_due(now=self._clock.now(), lease=self._lease, limit=room)
+        self._backlog = len(items) == room
+        self._claimed += len(items)
+        failures: dict[str, list[str]] = {}
+        loop = asyncio.get_running_loop()
+        # In id order, so each certificate's chain is joined in the order it was written.
+        return [
+            loop.create_task(self._send(directory, item, failures.setdefault(item.destination, [])))
+            for item in items
+        ]
+
+    async def _send(self, directory: Directory, item: OutboxItem, failure: list[str]) -> None:
+        """Deliver one claimed message, after the earlier messages on its certificate.
 
         Messages on the same certificate go one after another, in order (a withdrawal
         must not overtake the certificate it withdraws); different certificates go in
-        parallel, up to `parallel` in flight, because one at a time would make a
-        partner's round trip the ceiling of the whole exchange.
+        parallel, up to `parallel` in flight per destination, because one at a time
+        would make a partner's round trip the ceiling of the whole exchange. Once a
+        destination fails transiently, the rest of that claim is not tried (as synapse
+        does): it would fail the same way.
         """
-        async with self._locks.setdefault(destination, asyncio.Lock()):
-            chains: dict[str, list[OutboxItem]] = {}
-            for item in queue:
-                chains.setdefault(item.message.certificate_number, []).append(item)
-            failure: list[str] = []
-            in_flight = asyncio.Semaphore(self._parallel)
-
-            async def chain(items: list[OutboxItem]) -> None:
-                for item in items:
-                    if self._clock.now() >= item.claimed_until:
-                        return  # the lease ran out: another worker may hold these now
-                    if failure:
-                        await self._retry(
-                            item, f"not tried, {destination} just failed: {failure[0]}"
-                        )
-                        continue
-                    async with in_flight:
-                        error = await self._attempt(directory, item)
-                    if error is not None and not failure:
-                        failure.append(error)
-
-            results = await asyncio.gather(
-                *(chain(c) for c in chains.values()), return_exceptions=True
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+        destination = item.destination
+        key = (destination, item.message.certificate_number)
+        chain = self._chains.setdefault(key, _Chain())
+        chain.users += 1
+        try:
+            async with chain.lock:
+                if self._clock.now() >= item.claimed_until:
+                    return  # the lease ran out: another worker may hold it now
+                if failure:
+                    await self._retry(item, f"not tried, {destination} just failed: {failure[0]}")
+                    return
+                in_flight = self._in_flight.setdefault(
+                    destination, asyncio.Semaphore(self._parallel)
+                )
+                async with in_flight:
+                    error = await self._attempt(directory, item)
+                if error is not None and not failure:
+                    failure.append(error)
+        finally:
+            self._claimed -= 1
+            chain.users -= 1
+            if chain.users == 0:
+                del self._chains[key]
 
     async def _attempt(self, directory: Directory, item: OutboxItem) -> str | None:
         """Try one message; returns the error when the destination failed transiently."""
@@ -251,6 +286,16 @@ class OutboxWorker:
         now = self._clock.now()
         when = self._backoff.next_attempt(item.attempts + 1, now, self._rng)
         await self._store.reschedule(item.message.id, now=now, next_attempt_at=when, error=error)
+
+
+class _Chain:
+    """The messages on one certificate to one destination, in flight or waiting."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()  # FIFO: the order in which the messages joined
+        self.users = 0
 
 
 @dataclass(frozen=True, slots=True)
