@@ -23,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -34,15 +34,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from node import __version__
 from node.api.app import ApiContext, create_api_app
 from node.clock import Clock
-from node.directory import Directory, DirectoryError, MaintainerSet
+from node.directory import Directory, DirectoryError, HubEntry, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
 from node.identity.config import NodeConfig
-from node.outbox.policy import Backoff
+from node.inbox.puller import HubPuller
+from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import OutboxWorker
 from node.runtime import NodeRuntime
 from node.store.store import Store
 from node.transport.client import DeliveryClient
+from node.transport.hub_client import HubClient, HubError, HubUnavailable
 from node.web.exchange import create_exchange_app
 from node.web.tls import server_ssl_context
 
@@ -141,6 +143,7 @@ async def run_node(
                 tls_key=config.path(config.keys.tls_key),
             )
         )
+        hub = await stack.enter_async_context(_hub_client(config, directory, clock))
         worker = OutboxWorker(
             store,
             client,
@@ -149,7 +152,16 @@ async def run_node(
             signing_key=runtime.signing_key,
             clock=clock,
             backoff=Backoff(cap=timedelta(seconds=config.retry_cap_seconds)),
+            hub=hub,
+            hub_listed=lambda d: config.hub_url is not None or d.hub is not None,
+            fallback=Fallback(
+                attempts=config.fallback_attempts,
+                after=timedelta(seconds=config.fallback_seconds),
+            ),
+            hub_recheck=timedelta(seconds=config.hub_poll_seconds),
         )
+        puller = HubPuller(runtime, hub)
+        stack.callback(puller.close)
         # Unwinding runs last-in first-out: the scheduler pauses, the listeners stop, the
         # runs still busy end, then the scheduler, the client and the store close.
         scheduler = AsyncIOScheduler()
@@ -186,6 +198,11 @@ async def run_node(
         scheduler.add_job(
             tasks.job(worker.run_once), "interval", seconds=outbox_interval.total_seconds(),
             id="outbox", max_instances=1, coalesce=True,
+        )  # fmt: skip
+        scheduler.add_job(
+            tasks.job(_pulling(puller, directory, config)), "interval",
+            seconds=config.hub_poll_seconds, id="hub-pull", max_instances=1, coalesce=True,
+            next_run_time=datetime.now(UTC),
         )  # fmt: skip
         scheduler.add_job(
             tasks.job(refresher.refresh), "interval", seconds=interval.total_seconds(),
@@ -256,6 +273,59 @@ async def _announce(
     await announcer.async_register()
     stack.push_async_callback(announcer.async_close)
     log.info("announced by mDNS as %s", announcer.instance_name)
+
+
+def _hub_client(config: NodeConfig, directory: Callable[[], Directory], clock: Clock) -> HubClient:
+    """The configured hub (the IPPC Hub, trusted by a CA file), or else the directory's."""
+    certificate = config.path(config.keys.tls_certificate)
+    key = config.path(config.keys.tls_key)
+    if config.hub_url is not None:
+        assert config.hub_ca_file is not None  # the config refuses a URL without one
+        return HubClient(
+            config.hub_url,
+            tls_certificate=certificate,
+            tls_key=key,
+            ca_file=config.path(config.hub_ca_file),
+        )
+
+    def listed() -> HubEntry:
+        try:
+            hub = directory().hub
+        except DirectoryError as e:
+            raise HubUnavailable(f"no usable directory: {e}") from e
+        if hub is None:
+            raise HubUnavailable("the directory lists no hub")
+        return hub
+
+    def pins() -> frozenset[str]:
+        try:
+            return directory().hub_tls_pins(clock.now())
+        except DirectoryError as e:
+            raise HubUnavailable(f"no TLS pin for the hub: {e}") from e
+
+    return HubClient(lambda: listed().endpoint, tls_certificate=certificate, tls_key=key, pins=pins)
+
+
+def _pulling(
+    puller: HubPuller, directory: Callable[[], Directory], config: NodeConfig
+) -> Callable[[], Awaitable[None]]:
+    """The pull job: quiet while there is no hub to pull from, one line when it fails."""
+
+    async def pull() -> None:
+        try:
+            if config.hub_url is None and directory().hub is None:
+                return
+        except DirectoryError:
+            return
+        try:
+            taken = await puller.run_once()
+        except HubError as e:
+            log.warning("hub inbox: cannot pull now: %s", e)
+            return
+        if taken:
+            log.info("hub inbox: %d envelope(s) taken from the hub", taken)
+
+    return pull
 
 
 class _Tasks:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import tomli_w
 
@@ -23,6 +24,9 @@ CONFIG_FILE = "node.toml"
 DEFAULT_PORT = 8443
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_RETRY_CAP_SECONDS = 600
+DEFAULT_FALLBACK_ATTEMPTS = 3
+DEFAULT_FALLBACK_SECONDS = 300
+DEFAULT_HUB_POLL_SECONDS = 30
 DEFAULT_REFRESH_SECONDS = 60
 T = TypeVar("T")
 
@@ -62,6 +66,15 @@ class NodeConfig:
     api_port: int | None = None  # None: listen_port + 1 (see `api_address`)
     # The longest wait between two delivery attempts to a partner that is down.
     retry_cap_seconds: int = DEFAULT_RETRY_CAP_SECONDS
+    # The hub: by default the one the directory lists, trusted by its pins. A URL here
+    # (the IPPC Hub's, say) is trusted through `hub_ca_file` instead.
+    hub_url: str | None = None
+    hub_ca_file: str | None = None
+    # Direct first; through the hub after this many failed attempts or seconds.
+    fallback_attempts: int = DEFAULT_FALLBACK_ATTEMPTS
+    fallback_seconds: int = DEFAULT_FALLBACK_SECONDS
+    # How often to pull from the hub and to ask it about what we relayed.
+    hub_poll_seconds: int = DEFAULT_HUB_POLL_SECONDS
 
     def path(self, relative: str) -> Path:
         """A path from the file, resolved against the config directory."""
@@ -152,6 +165,19 @@ def dump_config(config: NodeConfig) -> str:
     document["api"] = api
     if config.retry_cap_seconds != DEFAULT_RETRY_CAP_SECONDS:
         document["outbox"] = {"retry_cap_seconds": config.retry_cap_seconds}
+    hub: dict[str, Any] = {}
+    if config.hub_url is not None:
+        hub["url"] = config.hub_url
+    if config.hub_ca_file is not None:
+        hub["ca_file"] = config.hub_ca_file
+    if config.fallback_attempts != DEFAULT_FALLBACK_ATTEMPTS:
+        hub["fallback_attempts"] = config.fallback_attempts
+    if config.fallback_seconds != DEFAULT_FALLBACK_SECONDS:
+        hub["fallback_seconds"] = config.fallback_seconds
+    if config.hub_poll_seconds != DEFAULT_HUB_POLL_SECONDS:
+        hub["poll_seconds"] = config.hub_poll_seconds
+    if hub:
+        document["hub"] = hub
     return tomli_w.dumps(document)
 
 
@@ -185,6 +211,21 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
     registry = reader.table("registry", optional=True)
     api = reader.table("api", optional=True)
     outbox = reader.table("outbox", optional=True)
+    hub = reader.table("hub", optional=True)
+    hub_url = hub.optional_string("url")
+    hub_ca_file = hub.relative_path("ca_file") if hub.has("ca_file") else None
+    if hub_url is not None:
+        hub_url = hub.checked("url", _https_url)
+        if hub_ca_file is None:
+            raise ConfigError(f"{source}: hub.ca_file: needed with hub.url (how to trust it)")
+    hub_numbers = {
+        name: _at_least_one(source, hub, name, default)
+        for name, default in (
+            ("fallback_attempts", DEFAULT_FALLBACK_ATTEMPTS),
+            ("fallback_seconds", DEFAULT_FALLBACK_SECONDS),
+            ("poll_seconds", DEFAULT_HUB_POLL_SECONDS),
+        )
+    }
     retry_cap = outbox.optional_integer("retry_cap_seconds")
     if retry_cap is None:
         retry_cap = DEFAULT_RETRY_CAP_SECONDS
@@ -220,12 +261,33 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         api_host=api.optional_string("host") or DEFAULT_API_HOST,
         api_port=api_port,
         retry_cap_seconds=retry_cap,
+        hub_url=hub_url,
+        hub_ca_file=hub_ca_file,
+        fallback_attempts=hub_numbers["fallback_attempts"],
+        fallback_seconds=hub_numbers["fallback_seconds"],
+        hub_poll_seconds=hub_numbers["poll_seconds"],
     )
     if len(config.api_token) < 32:
         raise ConfigError(f"{source}: api_token: too short to be a secret (32 characters or more)")
-    for reader_ in (reader, listen, keys, registry, api, outbox):
+    for reader_ in (reader, listen, keys, registry, api, outbox, hub):
         reader_.no_unknown_keys()
     return config
+
+
+def _https_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise InputError(f"{text!r} is not an https:// URL without query or fragment")
+    return text
+
+
+def _at_least_one(source: str, table: _Reader, key: str, default: int) -> int:
+    value = table.optional_integer(key)
+    if value is None:
+        return default
+    if value < 1:
+        raise ConfigError(f"{source}: hub.{key}: must be 1 or more")
+    return value
 
 
 def _port(table: _Reader, key: str) -> int:
@@ -307,3 +369,7 @@ class _Reader:
     def no_unknown_keys(self) -> None:
         if unknown := sorted(set(self.table_) - self.seen):
             raise self._fail(unknown[0], "unknown key (a typo?)")
+
+
+TableReader = _Reader
+"""Typed access to one TOML table (public name, for the hub's configuration file)."""

@@ -43,3 +43,46 @@ class Backoff:
 def classify_status(status: int) -> FailureKind:
     """A partner's HTTP answer other than success: worth retrying, or not."""
     return "transient" if status in _TRANSIENT_STATUSES else "permanent"
+
+
+Route = Literal["direct", "hub", "wait"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    """Where the next attempt goes, and why (the reason goes into the message's events)."""
+
+    route: Route
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """Direct first; the hub once direct delivery has failed long enough.
+
+    `attempts` failed direct attempts, or the first attempt `after` ago, whichever
+    comes first, sends the message through the hub. A partner without a direct endpoint
+    always goes through the hub. Without a hub, the message waits for the partner.
+    """
+
+    attempts: int = 3
+    after: timedelta = timedelta(minutes=5)
+
+    def choose(
+        self, *, has_endpoint: bool, has_hub: bool, failed_attempts: int, waiting: timedelta
+    ) -> RouteChoice:
+        if not has_endpoint:
+            if has_hub:
+                return RouteChoice("hub", "the partner has no direct endpoint")
+            return RouteChoice("wait", "the partner has no direct endpoint and no hub is set")
+        if not has_hub:
+            return RouteChoice("direct", "no hub is set")
+        if failed_attempts >= self.attempts:
+            return RouteChoice("hub", f"{failed_attempts} direct attempts failed")
+        if failed_attempts > 0 and waiting >= self.after:
+            return RouteChoice("hub", f"direct delivery failing for {_seconds(waiting)}")
+        return RouteChoice("direct", "the partner has a direct endpoint")
+
+
+def _seconds(span: timedelta) -> str:
+    return f"{int(span.total_seconds())} s"

@@ -41,7 +41,8 @@ from node.directory import Directory, DirectoryError, UntrustedPeer
 from node.envelope.envelope import EnvelopeHeader, seal
 from node.envelope.errors import BadSignatureError, EnvelopeError
 from node.envelope.receipt import Receipt, verify_receipt
-from node.outbox.policy import Backoff
+from node.outbox.hub_route import HubRelay, HubRoute
+from node.outbox.policy import Backoff, Fallback
 from node.store.store import OutboxItem, Store
 from node.transport.client import PermanentDeliveryError, TransientDeliveryError
 
@@ -82,9 +83,32 @@ class OutboxWorker:
         lease: timedelta = timedelta(minutes=5),
         batch: int = 256,
         parallel: int = 64,
+        hub: HubRelay | None = None,
+        hub_listed: Callable[[Directory], bool] = lambda _: True,
+        fallback: Fallback = Fallback(),  # noqa: B008 - frozen, as above
+        hub_recheck: timedelta = timedelta(seconds=30),
     ) -> None:
-        """`directory` returns the current trusted directory or raises DirectoryError."""
+        """`directory` returns the current trusted directory or raises DirectoryError;
+        without `hub`, every message goes direct (and waits for a partner without an
+        endpoint)."""
         self._store = store
+        self._fallback = fallback
+        # Whether a hub is there to fall back to now (the directory may list none): if
+        # not, a partner that is down is retried directly for as long as it takes.
+        self._hub_listed = hub_listed
+        self._hub = (
+            None
+            if hub is None
+            else HubRoute(
+                store,
+                hub,
+                country=country,
+                signing_key=signing_key,
+                clock=clock,
+                retry=self._retry,
+                recheck=hub_recheck,
+            )
+        )
         self._client = client
         self._directory = directory
         self._country = country
@@ -229,15 +253,46 @@ class OutboxWorker:
     async def _attempt(self, directory: Directory, item: OutboxItem) -> str | None:
         """Try one message; returns the error when the destination failed transiently."""
         message = item.message
-        try:
-            receipt, data = await self._deliver(directory, item)
-        except _NoEndpoint as e:
-            await self._store.add_event(
-                message.id, now=self._clock.now(), kind=NO_DIRECT_ENDPOINT, detail={"to": str(e)}
-            )
-            # Held for the hub route (a later release); its own retry, not a failure.
-            await self._retry(item, f"{e} has no direct endpoint; waiting for the hub route")
+        now = self._clock.now()
+        if item.hub_tracking is not None and self._hub is not None:
+            await self._hub.track(item)
             return None
+        try:
+            partner = _partner(directory, message.recipient, now)
+        except _NotListed as e:
+            if self._hub is None or not self._hub_listed(directory):
+                await self._retry(item, f"cannot send to {e}: not in the directory and no hub")
+                return None
+            # An NPPO outside the directory runs no node (GeNS, its own system): it gets
+            # the certificate as plain ePhyto XML through the hub.
+            await self._hub.relay(
+                item, recipient_key=None, reason=f"{e} is not in the directory: plain XML"
+            )
+            return None
+        except PermanentDeliveryError as e:
+            await self._store.fail(message.id, now=now, error=str(e))
+            return None
+        except TransientDeliveryError as e:
+            await self._retry(item, str(e))
+            return str(e)
+        choice = self._fallback.choose(
+            has_endpoint=partner.endpoint is not None,
+            has_hub=self._hub is not None and self._hub_listed(directory),
+            failed_attempts=item.attempts,
+            waiting=now - message.created_at,
+        )
+        if choice.route == "hub":
+            assert self._hub is not None
+            await self._hub.relay(item, recipient_key=partner.encryption_key, reason=choice.reason)
+            return None
+        if choice.route == "wait" or partner.endpoint is None:
+            await self._store.add_event(
+                message.id, now=now, kind=NO_DIRECT_ENDPOINT, detail={"to": message.recipient}
+            )
+            await self._retry(item, f"{message.recipient}: {choice.reason}")
+            return None
+        try:
+            receipt, data = await self._deliver(item, partner, partner.endpoint)
         except PermanentDeliveryError as e:
             await self._store.fail(message.id, now=self._clock.now(), error=str(e))
             return None
@@ -255,11 +310,12 @@ class OutboxWorker:
             self.kick()  # the partner is back: its backed-off queue goes now, not later
         return None
 
-    async def _deliver(self, directory: Directory, item: OutboxItem) -> tuple[Receipt, bytes]:
-        """Seal, post, verify. Raises _NoEndpoint or a DeliveryError saying what to do next."""
+    async def _deliver(
+        self, item: OutboxItem, partner: _Partner, endpoint: str
+    ) -> tuple[Receipt, bytes]:
+        """Seal, post, verify. Raises a DeliveryError saying what to do next."""
         message = item.message
         now = self._clock.now()
-        partner = _partner(directory, message.recipient, now)
         try:
             envelope = seal(
                 header=EnvelopeHeader(
@@ -279,7 +335,7 @@ class OutboxWorker:
         except EnvelopeError as e:
             # The stored message cannot make a valid envelope: no retry will change that.
             raise PermanentDeliveryError(f"cannot seal message {message.message_id}: {e}") from e
-        data = await self._client.deliver(partner.endpoint, envelope, pins=partner.pins)
+        data = await self._client.deliver(endpoint, envelope, pins=partner.pins)
         return _verified(data, item, partner, self._country), data
 
     async def _retry(self, item: OutboxItem, error: str) -> None:
@@ -300,22 +356,24 @@ class _Chain:
 
 @dataclass(frozen=True, slots=True)
 class _Partner:
-    endpoint: str
+    endpoint: str | None  # None: reached through the hub only
     pins: frozenset[str]
     encryption_key: X25519PublicKey
     signing_keys: tuple[Ed25519PublicKey, ...]
 
 
-class _NoEndpoint(Exception):
-    """The partner is listed without a direct endpoint (reached through the hub)."""
+class _NotListed(Exception):
+    """The partner is not in the directory at all (no node: the hub's plain route)."""
 
 
 def _partner(directory: Directory, country: str, now: datetime) -> _Partner:
-    """Where and how to reach `country` now; raises _NoEndpoint or a DeliveryError."""
+    """Where and how to reach `country` now; raises _NotListed or a DeliveryError."""
+    try:
+        directory.nppo(country)
+    except DirectoryError:
+        raise _NotListed(country) from None
     try:
         entry = directory.active_nppo(country)
-        if entry.endpoint is None:
-            raise _NoEndpoint(country)
         return _Partner(
             endpoint=entry.endpoint,
             pins=directory.tls_pins(country, now),
@@ -329,7 +387,7 @@ def _partner(directory: Directory, country: str, now: datetime) -> _Partner:
     except UntrustedPeer as e:
         if _revoked(directory, country):
             raise PermanentDeliveryError(f"{country} is revoked in the directory: {e}") from e
-        # Unknown, suspended or between keys: the next directory may settle it.
+        # Suspended or between keys: the next directory may settle it.
         raise TransientDeliveryError(f"cannot send to {country} now: {e}") from e
 
 

@@ -64,6 +64,8 @@ outbox = Table(
     Column("claimed_until", UtcDateTime()),
     Column("last_error", Text),
     Column("last_error_kind", String(16)),  # "transient" or "permanent"
+    # Set once the hub has taken the message: from then on it is tracked, not sent.
+    Column("hub_tracking", String(64)),
 )
 Index("ix_outbox_due", outbox.c.next_attempt_at)
 

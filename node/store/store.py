@@ -131,6 +131,7 @@ class OutboxItem:
     destination: str
     attempts: int
     claimed_until: datetime
+    hub_tracking: str | None = None  # the hub has it: track, do not send again
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +204,9 @@ class Store:
             update(outbox)
             .where(outbox.c.message.in_(due.scalar_subquery()))
             .values(claimed_until=now + lease)
-            .returning(outbox.c.message, outbox.c.destination, outbox.c.attempts)
+            .returning(
+                outbox.c.message, outbox.c.destination, outbox.c.attempts, outbox.c.hub_tracking
+            )
         )
 
         def claim_rows(conn: Connection) -> list[OutboxItem]:
@@ -216,7 +219,13 @@ class Store:
             by_id = {row.id: _message(row) for row in rows}
             return sorted(
                 (
-                    OutboxItem(by_id[row.message], row.destination, row.attempts, now + lease)
+                    OutboxItem(
+                        by_id[row.message],
+                        row.destination,
+                        row.attempts,
+                        now + lease,
+                        row.hub_tracking,
+                    )
                     for row in claimed
                 ),
                 key=lambda item: item.message.id,
@@ -241,17 +250,39 @@ class Store:
         return released
 
     async def reschedule(
-        self, message: int, *, now: datetime, next_attempt_at: datetime, error: str
+        self,
+        message: int,
+        *,
+        now: datetime,
+        next_attempt_at: datetime,
+        error: str,
+        forget_hub_tracking: bool = False,
     ) -> None:
-        """A transient failure: count the attempt, release the claim, try again later."""
-        await self._write(writes.Reschedule(message, now, next_attempt_at, error))
+        """A transient failure: count the attempt, release the claim, try again later.
+
+        `forget_hub_tracking`: the hub does not know the message (any more), so it is
+        handed over again instead of tracked.
+        """
+        await self._write(
+            writes.Reschedule(message, now, next_attempt_at, error, forget_hub_tracking)
+        )
+
+    async def relayed(
+        self, message: int, *, now: datetime, tracking: str, next_check_at: datetime, reason: str
+    ) -> None:
+        """The hub accepted the message under `tracking`; check on it from `next_check_at`."""
+        await self._write(writes.Relayed(message, now, tracking, next_check_at, reason))
+
+    async def recheck(self, message: int, *, next_check_at: datetime) -> None:
+        """Still pending at the hub: look again at `next_check_at`."""
+        await self._write(writes.Recheck(message, next_check_at))
 
     async def fail(self, message: int, *, now: datetime, error: str) -> None:
         """A permanent failure: stop trying and say why."""
         await self._write(writes.Fail(message, now, error))
 
     async def delivered(
-        self, message: int, *, now: datetime, route: str, outcome: str, receipt: bytes
+        self, message: int, *, now: datetime, route: str, outcome: str, receipt: bytes | None
     ) -> int:
         """The partner's verified receipt arrived: settle the message.
 

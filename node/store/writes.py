@@ -81,7 +81,7 @@ class Delivered:
     now: datetime
     route: str
     outcome: str
-    receipt: bytes
+    receipt: bytes | None  # None through a hub, which hands back no signed receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,27 @@ class Reschedule:
     now: datetime
     next_attempt_at: datetime
     error: str
+    forget_hub_tracking: bool = False  # the hub lost it: hand it over again
+
+
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """The hub took the message: track it under `tracking` from `next_check_at` on."""
+
+    message: int
+    now: datetime
+    tracking: str
+    next_check_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """Still pending at the hub: release the claim until `next_check_at`, quietly (no
+    attempt counted, no event: a partner that pulls daily would flood the history)."""
+
+    message: int
+    next_check_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +134,7 @@ class AddEvent:
     detail: dict[str, Any]
 
 
-Write = Submit | Receive | Delivered | Reschedule | Fail | AddEvent
+Write = Submit | Receive | Delivered | Reschedule | Relayed | Recheck | Fail | AddEvent
 
 
 @dataclass(slots=True)
@@ -148,6 +169,8 @@ def apply(conn: Connection, writes: Sequence[Write]) -> list[object]:
     _receive(conn, batch, of(Receive))
     _delivered(conn, batch, of(Delivered))
     _reschedule(conn, batch, of(Reschedule))
+    _relayed(conn, batch, of(Relayed))
+    _recheck(conn, of(Recheck))
     _fail(conn, batch, of(Fail))
     for _, write in of(AddEvent):
         batch.event(write.message, write.now, write.kind, write.detail)
@@ -320,6 +343,9 @@ def _delivered(conn: Connection, batch: _Batch, ops: list[tuple[int, Delivered]]
 def _reschedule(conn: Connection, batch: _Batch, ops: list[tuple[int, Reschedule]]) -> None:
     if not ops:
         return
+    forget = [op.message for _, op in ops if op.forget_hub_tracking]
+    if forget:
+        conn.execute(update(outbox).where(outbox.c.message.in_(forget)).values(hub_tracking=None))
     conn.execute(
         update(outbox)
         .where(outbox.c.message == bindparam("pk"))
@@ -336,6 +362,43 @@ def _reschedule(conn: Connection, batch: _Batch, ops: list[tuple[int, Reschedule
         batch.event(
             op.message, op.now, "retry", {"error": op.error, "next": op.next_attempt_at.isoformat()}
         )
+
+
+def _relayed(conn: Connection, batch: _Batch, ops: list[tuple[int, Relayed]]) -> None:
+    if not ops:
+        return
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.message == bindparam("pk"))
+        .values(
+            hub_tracking=bindparam("b_tracking"),
+            next_attempt_at=bindparam("b_next"),
+            claimed_until=None,
+        ),
+        [
+            {"pk": op.message, "b_tracking": op.tracking, "b_next": op.next_check_at}
+            for _, op in ops
+        ],
+    )
+    conn.execute(
+        update(messages)
+        .where(messages.c.id == bindparam("pk"))
+        .values(state="relayed", route="hub"),
+        [{"pk": op.message} for _, op in ops],
+    )
+    for _, op in ops:
+        batch.event(op.message, op.now, "relayed", {"hub": op.tracking, "why": op.reason})
+
+
+def _recheck(conn: Connection, ops: list[tuple[int, Recheck]]) -> None:
+    if not ops:
+        return
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.message == bindparam("pk"))
+        .values(next_attempt_at=bindparam("b_next"), claimed_until=None),
+        [{"pk": op.message, "b_next": op.next_check_at} for _, op in ops],
+    )
 
 
 def _fail(conn: Connection, batch: _Batch, ops: list[tuple[int, Fail]]) -> None:

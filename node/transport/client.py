@@ -150,7 +150,7 @@ class DeliveryClient:
         if context is None:
             if len(self._contexts) >= _MAX_CONTEXTS:
                 self._contexts.clear()
-            context = _pinned_context(pins, self._certificate, self._key)
+            context = pinned_context(pins, self._certificate, self._key)
             self._contexts[pins] = context
         return context
 
@@ -191,7 +191,7 @@ class _PinCheckingSSLObject(ssl.SSLObject):
             )
 
 
-def _pinned_context(pins: frozenset[str], certificate: Path, key: Path) -> _PinnedContext:
+def pinned_context(pins: frozenset[str], certificate: Path, key: Path) -> _PinnedContext:
     context = _PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
     # Self-signed certificates: no CA, no host name; the pin check replaces both.
     context.check_hostname = False

@@ -608,7 +608,7 @@ async def test_partner_without_endpoint_stays_queued(world: World) -> None:
     events = await world.store.events(pk)
     assert [e.kind for e in events] == ["submitted", NO_DIRECT_ENDPOINT, "retry"]
     assert events[1].detail == {"to": "FR"}
-    assert "waiting for the hub route" in events[2].detail["error"]
+    assert "no direct endpoint and no hub is set" in events[2].detail["error"]
 
 
 # --- running: kick and the scheduler ------------------------------------------------------

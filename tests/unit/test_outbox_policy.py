@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.outbox.policy import Backoff, classify_status
+from node.outbox.policy import Backoff, Fallback, RouteChoice, classify_status
 
 T0 = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -59,3 +59,46 @@ def test_jitter_spreads_retries() -> None:
 )
 def test_classify_status(status: int, kind: str) -> None:
     assert classify_status(status) == kind
+
+
+# --- route: direct first, the hub as the fallback ---------------------------------------
+
+FALLBACK = Fallback(attempts=3, after=timedelta(minutes=5))
+
+
+def _choose(**kw: object) -> RouteChoice:
+    args: dict[str, object] = {
+        "has_endpoint": True,
+        "has_hub": True,
+        "failed_attempts": 0,
+        "waiting": timedelta(0),
+    }
+    args.update(kw)
+    return FALLBACK.choose(**args)  # type: ignore[arg-type]
+
+
+def test_direct_first() -> None:
+    assert _choose().route == "direct"
+
+
+def test_no_endpoint_goes_through_the_hub_or_waits_without_one() -> None:
+    assert _choose(has_endpoint=False).route == "hub"
+    choice = _choose(has_endpoint=False, has_hub=False)
+    assert choice.route == "wait" and "no hub" in choice.reason
+
+
+def test_the_hub_after_enough_failed_attempts() -> None:
+    assert _choose(failed_attempts=2).route == "direct"
+    choice = _choose(failed_attempts=3)
+    assert choice.route == "hub" and "3 direct attempts failed" in choice.reason
+
+
+def test_the_hub_after_failing_long_enough() -> None:
+    assert _choose(failed_attempts=1, waiting=timedelta(minutes=4)).route == "direct"
+    assert _choose(failed_attempts=1, waiting=timedelta(minutes=5)).route == "hub"
+    # Waiting alone, with no failure yet (a queue that built up), is no reason.
+    assert _choose(failed_attempts=0, waiting=timedelta(hours=1)).route == "direct"
+
+
+def test_without_a_hub_direct_is_retried_for_ever() -> None:
+    assert _choose(has_hub=False, failed_attempts=50, waiting=timedelta(days=1)).route == "direct"

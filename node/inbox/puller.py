@@ -1,0 +1,203 @@
+"""The hub puller (shell): fetch what the hub holds for us, store it once, acknowledge it.
+
+Each envelope goes: pull, open, judge, store, then acknowledge, in that order, so a
+crash anywhere leaves the envelope at the hub and it is pulled again; storing is
+idempotent (by the sender's message id, or by the hub's tracking number for plain
+XML), so the second pull stores nothing twice and acknowledges.
+
+Content arrives in one of three forms: our sealed envelope (canonical JSON, from
+another node: verified and decrypted exactly as on the direct route, so a message that
+arrives both ways is stored once), plain ePhyto XML (from GeNS or an NPPO's own
+system), or plain XML in Base64 (as some systems send it).
+
+The acknowledgement says what we made of it: Acknowledge (accepted), Advanced with the
+warnings, or Failed with the reason (rejected, unreadable, or not authentic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from node.certificate.validate import Report
+from node.directory import Directory, DirectoryError
+from node.envelope.errors import EnvelopeError
+from node.envelope.receipt import MAX_FINDING_CHARS, Outcome, Receipt, make_receipt
+from node.hub.soap import Envelope, EnvelopeHeader
+from node.runtime import NodeRuntime
+from node.store.store import NewMessage, ReplayError
+from node.transport.hub_client import HubError
+from node.web.exchange import judge, open_sealed, store_and_answer
+
+log = logging.getLogger(__name__)
+
+
+class HubInbox(Protocol):
+    """What the puller needs of a hub (node.transport.hub_client.HubClient)."""
+
+    async def import_headers(self) -> tuple[EnvelopeHeader, ...]: ...
+
+    async def pull(self, tracking_number: str) -> Envelope: ...
+
+    async def acknowledge(self, tracking_number: str) -> None: ...
+
+    async def acknowledge_with_warnings(self, tracking_number: str, warnings: str) -> None: ...
+
+    async def acknowledge_failed(self, tracking_number: str, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to tell the hub about one envelope."""
+
+    outcome: Outcome | None  # None: not stored (not authentic, unreadable)
+    detail: str
+
+
+class HubPuller:
+    """`run_once` per tick (and when the hub pushes a notice)."""
+
+    def __init__(self, runtime: NodeRuntime, hub: HubInbox) -> None:
+        self._runtime = runtime
+        self._hub = hub
+        # As on the exchange endpoint: validation off the event loop, one at a time.
+        self._validation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ephyto-pull")
+        self._running = asyncio.Lock()
+
+    def close(self) -> None:
+        self._validation.shutdown(wait=True)
+
+    async def run_once(self) -> int:
+        """Pull and acknowledge everything waiting; returns how many were acknowledged.
+
+        Raises only HubError from listing (the hub is down: the next tick tries again).
+        """
+        async with self._running:  # a tick and a push notice do not pull the same twice
+            headers = await self._hub.import_headers()
+            done = 0
+            for header in headers:
+                tracking = header.hub_delivery_number
+                if not tracking:
+                    continue
+                try:
+                    await self._take(tracking)
+                except HubError as e:
+                    log.warning("hub inbox: %s stays at the hub for now: %s", tracking, e)
+                    continue
+                done += 1
+            return done
+
+    async def _take(self, tracking: str) -> None:
+        envelope = await self._hub.pull(tracking)
+        verdict = await self._store(envelope, tracking)
+        if verdict.outcome is Outcome.ACCEPTED:
+            await self._hub.acknowledge(tracking)
+        elif verdict.outcome is Outcome.ACCEPTED_WITH_WARNINGS:
+            await self._hub.acknowledge_with_warnings(tracking, verdict.detail)
+        else:
+            await self._hub.acknowledge_failed(tracking, verdict.detail)
+        log.info("hub inbox: %s from %s: %s", tracking, envelope.from_, verdict.detail)
+
+    async def _store(self, envelope: Envelope, tracking: str) -> Verdict:
+        runtime = self._runtime
+        now = runtime.clock.now()
+        content = (envelope.content or "").strip()
+        try:
+            directory = runtime.directory()
+        except DirectoryError as e:
+            raise _Later(f"no usable directory: {e}") from e
+        if content.startswith("{"):
+            return await self._sealed(envelope, content.encode("utf-8"), directory, now)
+        xml = _plain_xml(content)
+        if xml is None:
+            return Verdict(None, "Content is neither a sealed envelope nor ePhyto XML")
+        return await self._plain(envelope, xml, tracking, now)
+
+    async def _sealed(
+        self, envelope: Envelope, data: bytes, directory: Directory, now: datetime
+    ) -> Verdict:
+        runtime = self._runtime
+        try:
+            opened = open_sealed(runtime, directory, data, now)
+        except (EnvelopeError, DirectoryError) as e:
+            return Verdict(None, f"not accepted: {e}"[:MAX_FINDING_CHARS])
+        if opened.header.from_country != envelope.from_:
+            return Verdict(
+                None,
+                f"the sealed envelope is from {opened.header.from_country}, "
+                f"the hub says {envelope.from_}",
+            )
+        report = await self._validate(opened.payload)
+        outcome, findings = judge(report)
+        try:
+            await store_and_answer(runtime, opened, outcome, findings, now)
+        except ReplayError as e:
+            return Verdict(None, str(e))
+        return Verdict(outcome, _detail(outcome, findings))
+
+    async def _plain(self, envelope: Envelope, xml: bytes, tracking: str, now: datetime) -> Verdict:
+        runtime = self._runtime
+        report = await self._validate(xml)
+        outcome, findings = judge(report)
+        routing = report.routing
+        digest = "sha256:" + hashlib.sha256(xml).hexdigest()
+        receipt = make_receipt(
+            Receipt(
+                message_id=f"hub:{tracking}",
+                content_digest=digest,
+                from_country=runtime.country,
+                to_country=envelope.from_,
+                received=now.replace(microsecond=0),
+                outcome=outcome,
+                findings=findings,
+            ),
+            receiver_signing_key=runtime.signing_key,
+        )
+        await runtime.store.receive(
+            NewMessage(
+                # The hub's tracking number is this message's only stable id: a second
+                # pull of the same envelope is the same message.
+                message_id=f"hub:{tracking}",
+                sender=envelope.from_,
+                recipient=runtime.country,
+                certificate_number=routing.number if routing else envelope.nppo_certificate_number,
+                certificate_type=str(envelope.certificate_type),
+                certificate_status=str(envelope.certificate_status),
+                content_digest=digest,
+                payload=xml,
+            ),
+            now=now,
+            make_receipt=lambda: (str(outcome), receipt),
+        )
+        return Verdict(outcome, _detail(outcome, findings))
+
+    async def _validate(self, xml: bytes) -> Report:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._validation, self._runtime.validator.validate, xml)
+
+
+class _Later(HubError):
+    """Not now (our side cannot judge it yet): leave the envelope at the hub."""
+
+
+def _plain_xml(content: str) -> bytes | None:
+    if content.startswith("<"):
+        return content.encode("utf-8")
+    try:
+        decoded = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return decoded if decoded.lstrip().startswith(b"<") else None
+
+
+def _detail(outcome: Outcome, findings: tuple[str, ...]) -> str:
+    if not findings:
+        return str(outcome)
+    return f"{outcome}: " + "; ".join(findings)[: MAX_FINDING_CHARS * 4]

@@ -1,0 +1,155 @@
+"""The hub route of the outbox: hand a message to the hub, then follow it there.
+
+Content through the hub: the sealed envelope when the partner is a node (the directory
+lists its encryption key), so the hub cannot read it and the partner deduplicates it
+with the direct route by message id; the plain ePhyto XML otherwise, so an NPPO on
+GeNS or its own system can read it. The hub's tracking number is stored with the
+message, and from then on the message is tracked, never handed over again: the hub
+itself ignores a repeat of the same content, so a crash between the hub's answer and
+our write costs nothing either.
+
+This module must not import aiohttp or SQLAlchemy (the core's import rule).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, timedelta
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from node.clock import Clock
+from node.envelope.envelope import EnvelopeHeader as SealedHeader
+from node.envelope.envelope import seal
+from node.envelope.errors import EnvelopeError
+from node.hub.soap import Envelope, EnvelopeHeader, TrackingState
+from node.store.store import OutboxItem, Store
+from node.transport.hub_client import HubError, HubRefusal
+
+log = logging.getLogger(__name__)
+
+ROUTE_HUB = "hub"
+_DELIVERED = {
+    TrackingState.DELIVERED.value,
+    TrackingState.DELIVERED_WITH_WARNINGS.value,
+    TrackingState.DELIVERED_NOT_READABLE.value,
+}
+
+
+class HubRelay(Protocol):
+    """What the route needs of a hub (node.transport.hub_client.HubClient)."""
+
+    async def deliver(self, envelope: Envelope) -> str: ...
+
+    async def tracking(self, tracking_number: str) -> EnvelopeHeader: ...
+
+
+class HubRoute:
+    """Relays and tracks outbound messages through one hub."""
+
+    def __init__(
+        self,
+        store: Store,
+        hub: HubRelay,
+        *,
+        country: str,
+        signing_key: Ed25519PrivateKey,
+        clock: Clock,
+        retry: Callable[[OutboxItem, str], Awaitable[None]],
+        recheck: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._store = store
+        self._hub = hub
+        self._country = country
+        self._signing_key = signing_key
+        self._clock = clock
+        self._retry = retry
+        self._recheck = recheck
+
+    async def relay(
+        self, item: OutboxItem, *, recipient_key: X25519PublicKey | None, reason: str
+    ) -> None:
+        """DeliverEnvelope; sealed to `recipient_key`, or plain XML without one."""
+        message = item.message
+        now = self._clock.now()
+        if recipient_key is None:
+            content = message.payload.decode("utf-8")
+        else:
+            try:
+                sealed = seal(
+                    header=SealedHeader(
+                        message_id=message.message_id,
+                        from_country=self._country,
+                        to_country=message.recipient,
+                        certificate_type=message.certificate_type,
+                        certificate_status=message.certificate_status,
+                        certificate_number=message.certificate_number,
+                        created=now.astimezone(UTC).replace(microsecond=0),
+                        content_digest=message.content_digest,
+                    ),
+                    payload=message.payload,
+                    sender_signing_key=self._signing_key,
+                    recipient_public_key=recipient_key,
+                )
+            except EnvelopeError as e:
+                await self._store.fail(
+                    message.id, now=now, error=f"cannot seal message {message.message_id}: {e}"
+                )
+                return
+            content = sealed.decode("ascii")  # canonical JSON of base64url fields
+        envelope = Envelope.of(
+            EnvelopeHeader(
+                from_=self._country,
+                to=message.recipient,
+                certificate_type=int(message.certificate_type),
+                certificate_status=int(message.certificate_status),
+                nppo_certificate_number=message.certificate_number,
+            ),
+            content,
+        )
+        try:
+            tracking = await self._hub.deliver(envelope)
+        except HubError as e:
+            await self._retry(item, f"through the hub: {e}")
+            return
+        await self._store.relayed(
+            message.id,
+            now=self._clock.now(),
+            tracking=tracking,
+            next_check_at=self._clock.now() + self._recheck,
+            reason=reason,
+        )
+
+    async def track(self, item: OutboxItem) -> None:
+        """GetEnvelopeTrackingInfo: settle the message once the hub has settled it."""
+        assert item.hub_tracking is not None
+        message = item.message
+        now = self._clock.now()
+        try:
+            header = await self._hub.tracking(item.hub_tracking)
+        except HubRefusal as e:
+            # The hub does not know it (any more): hand the message over again rather
+            # than lose it; the partner stores a repeat once.
+            await self._store.reschedule(
+                message.id, now=now, next_attempt_at=now, error=str(e), forget_hub_tracking=True
+            )
+            return
+        except HubError as e:
+            log.info("outbox: cannot track %s at the hub now: %s", item.hub_tracking, e)
+            await self._store.recheck(message.id, next_check_at=now + self._recheck)
+            return
+        state = header.hub_tracking_info or ""
+        if state in _DELIVERED:
+            await self._store.delivered(
+                message.id, now=now, route=ROUTE_HUB, outcome=state, receipt=None
+            )
+        elif state == TrackingState.FAILED_DELIVERY.value:
+            why = header.hub_delivery_error_message or "no reason given"
+            await self._store.fail(
+                message.id, now=now, error=f"the hub reports FailedDelivery: {why}"
+            )
+        else:
+            await self._store.recheck(message.id, next_check_at=now + self._recheck)

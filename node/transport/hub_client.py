@@ -1,0 +1,227 @@
+"""The hub client: the IPPC ePhyto Hub's SOAP contract over mutual TLS, for our hub or theirs.
+
+Our hub is known by the TLS pins the directory lists for it (self-signed, like every
+node); the IPPC Hub has a CA-issued certificate, checked against a CA file. Either way
+the node presents its own TLS certificate as the client certificate: that is how a hub
+knows who is calling.
+
+Errors are translated here, once: a SOAP Fault is a HubRefusal carrying the hub's
+message; anything that keeps the request from being answered is HubUnavailable.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Final, TypeVar
+
+import aiohttp
+
+from node.errors import ConfigError, EphytoError
+from node.hub.soap import (
+    CONTENT_TYPE,
+    AcknowledgeEnvelopeReceipt,
+    AcknowledgeEnvelopeReceiptResponse,
+    AcknowledgeFailedEnvelopeReceipt,
+    AcknowledgeFailedEnvelopeReceiptResponse,
+    AdvancedAcknowledgeEnvelopeReceipt,
+    AdvancedAcknowledgeEnvelopeReceiptResponse,
+    DeliverEnvelope,
+    DeliverEnvelopeResponse,
+    Envelope,
+    EnvelopeHeader,
+    GetEnvelopeTrackingInfo,
+    GetEnvelopeTrackingInfoResponse,
+    GetImportEnvelopeHeaders,
+    GetImportEnvelopeHeadersResponse,
+    HubFault,
+    HubRequest,
+    HubResponse,
+    PULLSingleImportEnvelope,
+    PULLSingleImportEnvelopeResponse,
+    SoapError,
+    build_request,
+    operation_name,
+    parse_response,
+    soap_action,
+)
+from node.transport.client import pinned_context
+
+R = TypeVar("R", bound=HubResponse)
+
+# The largest answer worth reading: a pulled envelope, base64, with SOAP around it.
+MAX_RESPONSE_BYTES: Final = 24 * 1024 * 1024
+
+
+class HubError(EphytoError):
+    """The hub did not do what was asked."""
+
+
+class HubUnavailable(HubError):
+    """No answer from the hub (network, TLS, HTTP, an unreadable reply): try again later."""
+
+
+class HubRefusal(HubError):
+    """The hub answered with a SOAP Fault; the message is the hub's own reason."""
+
+    def __init__(self, operation: str, reason: str) -> None:
+        super().__init__(f"the hub refused {operation}: {reason}")
+        self.reason = reason
+
+
+class HubClient:
+    """One hub, as `async with HubClient(...)`.
+
+    `pins` returns the hub's TLS pins from the current directory (our hub); `ca_file`
+    instead checks a CA-issued certificate and its host name (the IPPC Hub).
+    """
+
+    def __init__(
+        self,
+        url: str | Callable[[], str],
+        *,
+        tls_certificate: Path,
+        tls_key: Path,
+        pins: Callable[[], frozenset[str]] | None = None,
+        ca_file: Path | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        if (pins is None) == (ca_file is None):
+            raise ConfigError("a hub is trusted by its directory pins or by a CA file, not both")
+        self._url = url
+        self._certificate = tls_certificate
+        self._key = tls_key
+        self._pins = pins
+        self._ca_file = ca_file
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._pinned: tuple[frozenset[str], ssl.SSLContext] | None = None
+        self._ca_context = None if ca_file is None else self._ca_context_for(ca_file)
+
+    async def __aenter__(self) -> HubClient:
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        """Where the hub is now (a callable URL follows the directory; it may raise
+        HubUnavailable when no hub is listed)."""
+        return self._url if isinstance(self._url, str) else self._url()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def deliver(self, envelope: Envelope) -> str:
+        """DeliverEnvelope; the hub's tracking number (its hubDeliveryNumber)."""
+        answer = await self.call(DeliverEnvelope(env=envelope), DeliverEnvelopeResponse)
+        if answer.result is None or not answer.result.hub_delivery_number:
+            raise HubUnavailable("the hub accepted the envelope without a tracking number")
+        return answer.result.hub_delivery_number
+
+    async def tracking(self, tracking_number: str) -> EnvelopeHeader:
+        answer = await self.call(
+            GetEnvelopeTrackingInfo(hub_tracking_number=tracking_number),
+            GetEnvelopeTrackingInfoResponse,
+        )
+        if answer.result is None:
+            raise HubUnavailable(f"the hub gave no tracking information for {tracking_number}")
+        return answer.result
+
+    async def import_headers(self) -> tuple[EnvelopeHeader, ...]:
+        answer = await self.call(GetImportEnvelopeHeaders(), GetImportEnvelopeHeadersResponse)
+        return answer.headers
+
+    async def pull(self, tracking_number: str) -> Envelope:
+        answer = await self.call(
+            PULLSingleImportEnvelope(hub_tracking_number=tracking_number),
+            PULLSingleImportEnvelopeResponse,
+        )
+        if answer.result is None:
+            raise HubUnavailable(f"the hub returned no envelope for {tracking_number}")
+        return answer.result
+
+    async def acknowledge(self, tracking_number: str) -> None:
+        await self.call(
+            AcknowledgeEnvelopeReceipt(hub_tracking_number=tracking_number),
+            AcknowledgeEnvelopeReceiptResponse,
+        )
+
+    async def acknowledge_with_warnings(self, tracking_number: str, warnings: str) -> None:
+        await self.call(
+            AdvancedAcknowledgeEnvelopeReceipt(
+                hub_tracking_number=tracking_number, warning_message=warnings
+            ),
+            AdvancedAcknowledgeEnvelopeReceiptResponse,
+        )
+
+    async def acknowledge_failed(self, tracking_number: str, reason: str) -> None:
+        await self.call(
+            AcknowledgeFailedEnvelopeReceipt(hub_tracking_number=tracking_number, message=reason),
+            AcknowledgeFailedEnvelopeReceiptResponse,
+        )
+
+    async def call(self, request: HubRequest, response_type: type[R]) -> R:
+        """One SOAP exchange; raises HubRefusal (a Fault) or HubUnavailable."""
+        if self._session is None:
+            raise RuntimeError("HubClient is used outside `async with`")
+        operation = operation_name(request)
+        url = self.url
+        try:
+            async with self._session.post(
+                url,
+                data=build_request(request),
+                headers={"Content-Type": CONTENT_TYPE, "SOAPAction": soap_action(operation)},
+                ssl=self._context(),
+                allow_redirects=False,
+            ) as response:
+                body = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                status = response.status
+        except aiohttp.ClientError as e:
+            raise HubUnavailable(f"{url}: {type(e).__name__}: {e}") from e
+        except TimeoutError as e:
+            raise HubUnavailable(f"{url}: no answer to {operation} in time") from e
+        except (ssl.SSLError, OSError) as e:
+            raise HubUnavailable(f"{url}: {e}") from e
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise HubUnavailable(f"{url}: the answer to {operation} is too large")
+        try:
+            return parse_response(response_type, body)
+        except HubFault as e:
+            raise HubRefusal(operation, str(e)) from e
+        except SoapError as e:
+            raise HubUnavailable(
+                f"{url}: unreadable answer to {operation} (HTTP {status}): {e}"
+            ) from e
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ca_context is not None:
+            return self._ca_context
+        assert self._pins is not None
+        pins = self._pins()
+        if not pins:
+            raise HubUnavailable("the directory lists no TLS pin for the hub")
+        # One context per pin set: aiohttp pools connections by context, so a new one
+        # per call would mean a new TLS handshake per call.
+        if self._pinned is None or self._pinned[0] != pins:
+            self._pinned = (pins, pinned_context(pins, self._certificate, self._key))
+        return self._pinned[1]
+
+    def _ca_context_for(self, ca_file: Path) -> ssl.SSLContext:
+        try:
+            context = ssl.create_default_context(cafile=str(ca_file))
+            context.load_cert_chain(self._certificate, self._key)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"cannot set up TLS to the hub with CA file {ca_file}: {e}") from e
+        return context
