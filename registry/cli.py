@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from node.codelists.lists import bundled
+from node.directory import HubEntry
+from node.hub.request import MAX_HUB_REQUEST_BYTES, HubRequest
 from node.identity.enrolment import MAX_REQUEST_BYTES, EnrolmentRequest, format_time
 from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
 from registry.state import MAINTAINERS_FILE, RegistryState
@@ -46,6 +48,14 @@ def add_parser(commands: Any) -> None:
         sub, "add", _add, "verify an NPPO's enrolment request and enrol it (not yet published)"
     )
     add.add_argument("request", type=Path, metavar="REQUEST", help="enrolment-request.json")
+
+    set_hub = _command(
+        sub,
+        "set-hub",
+        _set_hub,
+        "verify the hub's request and record it as the hub (not yet published)",
+    )
+    set_hub.add_argument("request", type=Path, metavar="REQUEST", help="hub-request.json")
 
     publish = _command(sub, "publish", _publish, "sign and publish a new directory version")
     publish.add_argument(
@@ -105,6 +115,20 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_hub(args: argparse.Namespace) -> int:
+    state = RegistryState(args.directory)
+    with args.request.open("rb") as f:
+        raw = f.read(MAX_HUB_REQUEST_BYTES + 1)  # verify_hub_request refuses what is larger
+    request = state.set_hub(raw, datetime.now(UTC), _actor())
+    print(f"recorded the hub {request.name}; not published yet")
+    _print_hub(request)
+    print(
+        "confirm the TLS pin with the hub's operator by another channel before you publish:"
+        " every NPPO's node will trust the hub by it"
+    )
+    return 0
+
+
 def _publish(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
     validity = parse_duration(args.expires_in)
@@ -114,6 +138,7 @@ def _publish(args: argparse.Namespace) -> int:
     countries = ", ".join(n.country for n in directory.nppos) or "none"
     print(f"published directory version {directory.version}")
     print(f"  NPPOs    {countries}")
+    print(f"  hub      {_hub_line(directory.hub)}")
     print(f"  issued   {format_time(directory.issued)}")
     print(f"  expires  {format_time(directory.expires)} (publish again before then)")
     print(f"  file     {state.root / 'published' / f'{directory.version}.json'}")
@@ -151,6 +176,12 @@ def _show(args: argparse.Namespace) -> int:
     for request, _ in enrolled.values():
         print(f"  {request.country}  {request.name}")
         _print_request(request, indent="      ")
+    hub = state.hub()
+    if hub is None:
+        print("hub: none recorded (run `ephyto registry set-hub hub-request.json`)")
+    else:
+        print(f"hub: {hub.name}")
+        _print_hub(hub, indent="      ")
     current = state.current()
     if current is None:
         print("published: nothing yet (run `ephyto registry publish`)")
@@ -161,9 +192,25 @@ def _show(args: argparse.Namespace) -> int:
     print(f"  issued   {format_time(current.issued)}")
     print(f"  expires  {format_time(current.expires)}{expired}")
     print(f"  NPPOs    {', '.join(sorted(listed)) or 'none'}")
+    print(f"  hub      {_hub_line(current.hub)}")
     if pending := sorted(set(enrolled) - listed):
         print(f"  not yet published: {', '.join(pending)}")
+    if hub is not None and (current.hub is None or current.hub.tls_pins[0].pin != hub.tls_pin):
+        print("  the hub recorded is not published yet")
     return 0
+
+
+def _hub_line(hub: HubEntry | None) -> str:
+    return "none" if hub is None else f"{hub.name} at {hub.endpoint} ({hub.tls_pins[0].pin})"
+
+
+def _print_hub(request: HubRequest, indent: str = "  ") -> None:
+    print(f"{indent}endpoint           {request.endpoint.url}")
+    print(f"{indent}TLS pin            {request.tls_pin}")
+    print(
+        f"{indent}valid              {format_time(request.valid_from)} to"
+        f" {format_time(request.valid_until)}"
+    )
 
 
 def _print_anchor(state: RegistryState) -> None:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from node.directory import Directory, HubEntry, KeyEntry, MaintainerSet, NppoEntry, TlsPin
 from node.errors import EphytoError, InputError
+from node.hub.request import HubRequest
 from node.identity.enrolment import EnrolmentRequest, format_time
 
 DEFAULT_VALIDITY: Final = timedelta(days=7)
@@ -83,6 +84,39 @@ def check_admissible(
         }
         if shared:
             raise EnrolmentRefused(f"key {min(shared)} is already enrolled for {other}")
+
+
+def check_hub_admissible(
+    request: HubRequest,
+    current: HubRequest | None,
+    enrolled: Mapping[str, tuple[EnrolmentRequest, bytes]],
+    now: datetime,
+) -> None:
+    """Refuse (EnrolmentRefused) a verified hub request the registry must not record now.
+
+    Replacing the hub (a new certificate, a move) is allowed: there is one hub entry and
+    the maintainer who records it decides; the audit log keeps every change.
+    """
+    if current is not None and current.body == request.body:
+        raise EnrolmentRefused("the hub is already recorded with this very request: nothing to do")
+    if request.created > now + CLOCK_SKEW:
+        raise EnrolmentRefused(
+            f"the hub request was created at {format_time(request.created)}, in the future:"
+            " check the clocks of the hub and the registry"
+        )
+    if now - request.created > MAX_REQUEST_AGE:
+        raise EnrolmentRefused(
+            f"the hub request was created at {format_time(request.created)}, more than"
+            f" {MAX_REQUEST_AGE.days} days ago: ask the hub operator for a fresh one"
+        )
+    if request.valid_until <= now:
+        raise EnrolmentRefused(
+            f"the hub's certificate expired at {format_time(request.valid_until)}"
+        )
+    for country, (existing, _) in enrolled.items():
+        # A TLS client is known by its pin: the hub's must never name an NPPO.
+        if existing.tls_pin == request.tls_pin:
+            raise EnrolmentRefused(f"TLS pin {request.tls_pin} is already enrolled for {country}")
 
 
 def next_directory(

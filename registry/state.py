@@ -33,25 +33,31 @@ from node.crypto.ids import key_id
 from node.directory import (
     Directory,
     DirectoryError,
+    HubEntry,
     MaintainerKey,
     MaintainerSet,
+    TlsPin,
     sign_directory,
     verify_signatures,
 )
 from node.errors import EphytoError
+from node.hub.request import HubRequest, verify_hub_request
 from node.identity.enrolment import EnrolmentRequest, format_time, verify_request
 from node.identity.keys import load_signing_key, private_key_pem
 from node.identity.store import write_exclusive
 from registry.publish import (
     DEFAULT_VALIDITY,
+    EnrolmentRefused,
     RegistryError,
     check_admissible,
+    check_hub_admissible,
     next_directory,
 )
 
 MAINTAINERS_FILE: Final = "maintainers.json"
 AUDIT_FILE: Final = "audit.log"
 CURRENT_FILE: Final = "current.json"
+HUB_FILE: Final = "hub.json"
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,18})\.json")
 _COUNTRY_FILE = re.compile(r"([A-Z]{2})\.json")
 
@@ -151,12 +157,49 @@ class RegistryState:
         """Verify and store a request; InputError (bad request, refused), nothing written."""
         request = verify_request(raw)
         check_admissible(request, raw, self.enrolled(), now)
+        hub = self.hub()
+        if hub is not None and hub.tls_pin == request.tls_pin:
+            raise EnrolmentRefused(f"TLS pin {request.tls_pin} is the hub's")
         path = self.root / "nppos" / f"{request.country}.json"
         try:
             write_exclusive(path, raw, 0o644)
         except FileExistsError:
             raise RegistryError(f"{path} appeared meanwhile: another enrolment of it ran") from None
         self.audit("enrol", actor, now, _request_details(request, raw))
+        return request
+
+    def hub(self) -> HubRequest | None:
+        """The hub's request as recorded (re-verified), or None; RegistryError when damaged."""
+        path = self.root / HUB_FILE
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return verify_hub_request(raw)
+        except EphytoError as exc:
+            raise RegistryError(f"{path} no longer verifies: {exc}") from None
+
+    def set_hub(self, raw: bytes, now: datetime, actor: str) -> HubRequest:
+        """Verify a hub request and record it as the hub (replacing any before); InputError.
+
+        The next `publish` lists it. Nothing is written when the request is refused.
+        """
+        request = verify_hub_request(raw)
+        check_hub_admissible(request, self.hub(), self.enrolled(), now)
+        _replace(self.root / HUB_FILE, raw)
+        self.audit(
+            "set-hub",
+            actor,
+            now,
+            {
+                "name": request.name,
+                "endpoint": request.endpoint.url,
+                "tls_pin": request.tls_pin,
+                "valid_until": format_time(request.valid_until),
+                "request_sha256": _sha256(raw),
+            },
+        )
         return request
 
     def versions(self) -> list[int]:
@@ -207,7 +250,13 @@ class RegistryState:
             raise RegistryError(f"{self.root / CURRENT_FILE} is not the newest published version")
         requests = [request for request, _ in self.enrolled().values()]
         directory = next_directory(
-            requests, maintainers, previous, now, code_lists=code_lists, validity=validity
+            requests,
+            maintainers,
+            previous,
+            now,
+            code_lists=code_lists,
+            validity=validity,
+            hub=_hub_entry(self.hub()),
         )
         try:
             data = sign_directory(directory, keys)
@@ -227,6 +276,7 @@ class RegistryState:
                 "version": directory.version,
                 "expires": format_time(directory.expires),
                 "nppos": [n.country for n in directory.nppos],
+                "hub": None if directory.hub is None else directory.hub.tls_pins[0].pin,
                 "sha256": _sha256(data),
             },
         )
@@ -256,6 +306,19 @@ class RegistryState:
         except FileNotFoundError:
             return []
         return [json.loads(line) for line in text.splitlines() if line]
+
+
+def _hub_entry(request: HubRequest | None) -> HubEntry | None:
+    """The directory's hub entry; its pin carries the certificate, as an NPPO's does."""
+    if request is None:
+        return None
+    pin = TlsPin(
+        request.tls_pin,
+        request.valid_from,
+        request.valid_until,
+        certificate=request.certificate_pem,
+    )
+    return HubEntry(request.name, request.endpoint.url, (pin,))
 
 
 def _request_details(request: EnrolmentRequest, raw: bytes) -> dict[str, Any]:

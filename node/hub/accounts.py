@@ -317,6 +317,25 @@ def format_minor(amount: int, currency: str) -> str:
     return f"{sign}{major}.{minor:0{digits}d}"
 
 
+def parse_major(text: str, currency: str) -> int:
+    """A decimal in major units as minor units, exactly: "12.34" EUR is 1234; AccountsError.
+
+    The inverse of `format_minor` for amounts >= 0; more decimals than the currency's
+    minor unit has are refused rather than rounded.
+    """
+    _currency(currency)
+    digits = _MINOR_DIGITS.get(currency, 2)
+    match = _DECIMAL.fullmatch(text.strip())
+    if match is None or len(match[2] or "") > digits:
+        places = f"at most {digits} decimals" if digits else "no decimals"
+        raise AccountsError(f"{text!r} is not an amount in {currency} ({places}, like 12.50)")
+    fraction = (match[2] or "").ljust(digits, "0") or "0"
+    scale: int = 10**digits
+    amount = int(match[1]) * scale + int(fraction)
+    _amount("amount", amount)
+    return amount
+
+
 # ISO 4217 currencies whose minor unit is not the hundredth.
 _MINOR_DIGITS = {
     "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
@@ -325,6 +344,7 @@ _MINOR_DIGITS = {
 }  # fmt: skip
 _PERIOD_NOUN = {"monthly": "month", "annual": "year"}
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_DECIMAL = re.compile(r"([0-9]{1,16})(?:\.([0-9]{1,3}))?")
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -215,6 +215,20 @@ class HubStore:
         async with self._read() as conn:
             return [_header(r) for r in await conn.execute(query)]
 
+    async def under_delivery(
+        self, caller: str, *, limit: int | None = None
+    ) -> list[EnvelopeHeader]:
+        """Headers of the envelopes `caller` sent that are still pending, oldest first."""
+        check_nppo("caller", caller)
+        query = (
+            select(*_HEADER)
+            .where(envelopes.c.sender == caller, envelopes.c.state == PENDING)
+            .order_by(envelopes.c.id)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            return [_header(r) for r in await conn.execute(query)]
+
     async def pull(self, caller: str, tracking_number: str) -> Envelope:
         """One pending envelope addressed to `caller`, with its content; marks nothing.
 
@@ -502,6 +516,38 @@ class HubStore:
                 insert(events).values(_event(now, "policy", None, nppo, json.loads(text)))
             )
         return Account(nppo, policy, row.balance, row.period, row.used)
+
+    async def open_account(self, nppo: str, policy: AccountPolicy, now: datetime) -> bool:
+        """Open `nppo`'s account with `policy` unless it has one; True if opened now.
+
+        Unlike `set_policy`, an existing account is left exactly as it is, so a hub-wide
+        default can be applied on first use without racing the operator's own policy.
+        """
+        check_nppo("nppo", nppo)
+        _aware(now)
+        if not isinstance(policy, AccountPolicy):
+            raise InvalidValueError("the policy must be an AccountPolicy")
+        text = rules.policy_to_json(policy)
+        async with self._begin() as conn:
+            opened = await conn.execute(
+                self._insert_ignoring(accounts, "nppo")
+                .values(
+                    nppo=nppo,
+                    currency=policy.currency,
+                    policy=text,
+                    balance=0,
+                    period=rules.period_key(policy.period, now),
+                    used=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(accounts.c.nppo)
+            )
+            if opened.first() is None:
+                return False
+            detail = json.loads(text) | {"default": True}
+            await conn.execute(insert(events).values(_event(now, "policy", None, nppo, detail)))
+        return True
 
     async def credit(self, nppo: str, amount: int, now: datetime, note: str = "") -> LedgerEntry:
         """Add `amount` minor units (a payment received) to `nppo`'s balance."""

@@ -183,20 +183,26 @@ def tls_san(host: str | None, country: str) -> x509.GeneralName:
 def build_tls_certificate(
     key: ec.EllipticCurvePrivateKey,
     *,
-    country: str,
+    country: str | None,
     name: str,
     host: str | None,
     not_before: datetime,
     not_after: datetime,
 ) -> x509.Certificate:
-    """The self-signed TLS certificate for `key`, for both server and client use (mTLS)."""
+    """The self-signed TLS certificate for `key`, for both server and client use (mTLS).
+
+    `country` is None for the hub, which belongs to no NPPO; it then needs a `host`.
+    """
     if not_after <= not_before:
         raise ValueError("the certificate must end after it begins")
-    san = tls_san(host, country)
+    if host is None and country is None:
+        raise ValueError("a certificate without a host is named by its country")
+    san = tls_san(host, country or "")
     common_name = san.value if isinstance(san, x509.DNSName) else str(san.value)
+    names = [] if country is None else [x509.NameAttribute(NameOID.COUNTRY_NAME, country)]
     subject = x509.Name(
         [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+            *names,
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, name[:64]),  # RFC 5280 ub-name
             x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
         ]

@@ -1,0 +1,193 @@
+"""The hub's configuration file (`hub.toml`): who it is, where it listens, its rules.
+
+Read with the node's strict TOML reader (unknown keys refused, each error naming the
+file and the dotted key). Paths are relative to the file's directory. The file is
+written 0600: a PostgreSQL `database_url` may carry a password.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from node.errors import ConfigError, InputError
+from node.hub.accounts import PAYERS, AccountPolicy, Payer, Prepaid
+from node.identity.config import TableReader, listen_address
+from node.identity.enrolment import Endpoint, check_name, parse_endpoint
+
+CONFIG_VERSION = 1
+CONFIG_FILE = "hub.toml"
+DEFAULT_EXPIRE_AFTER_HOURS = 72
+DEFAULT_REFRESH_SECONDS = 60
+# The SOAP parser refuses one text value over 10,000,000 bytes, and a node's sealed
+# envelope travels as base64 (4/3 larger): 7 MiB of content still fits as base64.
+DEFAULT_MAX_CONTENT_BYTES = 7 * 1024 * 1024
+MAX_CONTENT_BYTES_LIMIT = 10_000_000
+DEFAULT_POLICY = AccountPolicy("EUR", Prepaid(0))
+"""Free envelopes: a fresh hub relays for every NPPO in the directory (see `default_policy`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """A hub's settings; `directory` is where the file lives and is not written to it."""
+
+    directory: Path
+    name: str
+    endpoint: Endpoint
+    database_url: str
+    listen_host: str
+    listen_port: int
+    tls_key: str = "keys/tls.key"
+    tls_certificate: str = "keys/tls.crt"
+    registry_url: str | None = None
+    registry_anchor: str | None = None
+    refresh_seconds: int = DEFAULT_REFRESH_SECONDS
+    expire_after_hours: int = DEFAULT_EXPIRE_AFTER_HOURS
+    payer: Payer = "sender"
+    max_content_bytes: int = DEFAULT_MAX_CONTENT_BYTES
+    # The account an NPPO of the directory gets on first use; None: none until the
+    # operator sets one (`ephyto hub account policy`), and its envelopes are refused.
+    default_policy: AccountPolicy | None = DEFAULT_POLICY
+
+    def path(self, relative: str) -> Path:
+        return self.directory / relative
+
+    @property
+    def expire_after(self) -> timedelta:
+        return timedelta(hours=self.expire_after_hours)
+
+
+def new_hub_config(directory: Path, *, name: str, endpoint: str) -> HubConfig:
+    """The configuration `ephyto hub init` writes; InputError on bad values."""
+    ep = parse_endpoint(endpoint)
+    host, port = listen_address(ep)
+    return HubConfig(
+        directory=directory,
+        name=check_name(name),
+        endpoint=ep,
+        database_url=f"sqlite+aiosqlite:///{directory.resolve() / 'hub.db'}",
+        listen_host=host,
+        listen_port=port,
+    )
+
+
+def dump_hub_config(config: HubConfig) -> str:
+    """The TOML text of `config` (absent values are left out: TOML has no null)."""
+    registry: dict[str, Any] = {"refresh_seconds": config.refresh_seconds}
+    if config.registry_url is not None:
+        registry["url"] = config.registry_url
+    if config.registry_anchor is not None:
+        registry["anchor"] = config.registry_anchor
+    document: dict[str, Any] = {
+        "version": CONFIG_VERSION,
+        "name": config.name,
+        "endpoint": config.endpoint.url,
+        "database_url": config.database_url,
+        "listen": {"host": config.listen_host, "port": config.listen_port},
+        "keys": {"tls_key": config.tls_key, "tls_certificate": config.tls_certificate},
+        "registry": registry,
+        "relay": {
+            "expire_after_hours": config.expire_after_hours,
+            "payer": config.payer,
+            "max_content_bytes": config.max_content_bytes,
+        },
+    }
+    policy = config.default_policy
+    if policy is None:
+        document["accounts"] = {"default": "none"}
+    else:
+        assert isinstance(policy.pricing, Prepaid)  # the only default the file can hold
+        document["accounts"] = {
+            "default": "prepaid",
+            "currency": policy.currency,
+            "fee": policy.pricing.fee,
+            "overdraft": policy.overdraft,
+        }
+    return tomli_w.dumps(document)
+
+
+def load_hub_config(path: Path) -> HubConfig:
+    """The configuration in `path`; ConfigError naming the file and the key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (run `ephyto hub init` first)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return _parse(document, str(path), path.parent)
+
+
+def _parse(document: dict[str, Any], source: str, directory: Path) -> HubConfig:
+    top = TableReader(source, document, "")
+    if top.integer("version") != CONFIG_VERSION:
+        raise ConfigError(f"{source}: version: only version {CONFIG_VERSION} is understood")
+    listen, keys = top.table("listen"), top.table("keys")
+    registry, relay = top.table("registry", optional=True), top.table("relay", optional=True)
+    accounts = top.table("accounts", optional=True)
+    config = HubConfig(
+        directory=directory,
+        name=top.checked("name", check_name),
+        endpoint=top.checked("endpoint", parse_endpoint),
+        database_url=top.string("database_url"),
+        listen_host=listen.string("host"),
+        listen_port=_ranged(listen, "port", 0, 65535, None),
+        tls_key=keys.relative_path("tls_key"),
+        tls_certificate=keys.relative_path("tls_certificate"),
+        registry_url=registry.optional_string("url"),
+        registry_anchor=registry.relative_path("anchor") if registry.has("anchor") else None,
+        refresh_seconds=_ranged(registry, "refresh_seconds", 1, 86400, DEFAULT_REFRESH_SECONDS),
+        expire_after_hours=_ranged(
+            relay, "expire_after_hours", 1, 24 * 366, DEFAULT_EXPIRE_AFTER_HOURS
+        ),
+        payer=relay.checked("payer", _payer) if relay.has("payer") else "sender",
+        max_content_bytes=_ranged(
+            relay, "max_content_bytes", 1, MAX_CONTENT_BYTES_LIMIT, DEFAULT_MAX_CONTENT_BYTES
+        ),
+        default_policy=_default_policy(accounts, source),
+    )
+    for table in (top, listen, keys, registry, relay, accounts):
+        table.no_unknown_keys()
+    return config
+
+
+def _ranged(table: TableReader, key: str, low: int, high: int, default: int | None) -> int:
+    value = table.optional_integer(key) if default is not None else table.integer(key)
+    if value is None:
+        assert default is not None
+        return default
+    if not low <= value <= high:
+        raise ConfigError(
+            f"{table.source}: {table.prefix}{key}: {value} is not between {low} and {high}"
+        )
+    return value
+
+
+def _payer(text: str) -> Payer:
+    for payer in PAYERS:
+        if text == payer:
+            return payer
+    raise InputError(f"{text!r} is not sender or receiver")
+
+
+def _default_policy(accounts: TableReader, source: str) -> AccountPolicy | None:
+    kind = accounts.optional_string("default") or "prepaid"
+    if kind == "none":
+        return None
+    if kind != "prepaid":
+        raise ConfigError(f"{source}: accounts.default: {kind!r} is not prepaid or none")
+    currency = accounts.optional_string("currency") or DEFAULT_POLICY.currency
+    fee = accounts.optional_integer("fee") or 0
+    overdraft = accounts.optional_integer("overdraft") or 0
+    try:
+        return AccountPolicy(currency, Prepaid(fee), overdraft)
+    except InputError as e:
+        raise ConfigError(f"{source}: accounts: {e}") from None

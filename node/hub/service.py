@@ -1,0 +1,219 @@
+"""The running hub (shell): store, directory refresh, the SOAP listener, the expiry job.
+
+Wired like a node (node.service): the directory is refreshed from the registry on a
+schedule and cached; the listener speaks TLS only with clients whose certificate the
+current directory lists for an active NPPO (the hub's own is left out), and looks each
+caller up by pin. Without a trusted directory the hub still starts, lets nobody in, and
+asks the registry every few seconds. Everything started is stopped again, in reverse
+order, before `run_hub` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.log import access_logger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+
+from node.clock import Clock
+from node.directory import Directory, DirectoryError, MaintainerSet
+from node.directory.refresh import DirectoryRefresher, load
+from node.errors import ConfigError
+from node.hub.config import CONFIG_FILE, HubConfig
+from node.hub.records import HubSettings
+from node.hub.store import HubStore
+from node.hub.web import HubContext, create_hub_app
+from node.web.tls import server_ssl_context
+
+log = logging.getLogger(__name__)
+
+DIRECTORY_CACHE = "directory.json"
+EXPIRE_INTERVAL = timedelta(minutes=5)
+BOOTSTRAP_INTERVAL = timedelta(seconds=2)
+STOP_GRACE = timedelta(seconds=5)
+
+
+@dataclass(frozen=True, slots=True)
+class HubListening:
+    """Where the hub listens once bound (for the ready line)."""
+
+    name: str
+    url: str
+
+
+def hub_client_certificates(directory: Directory, now: datetime) -> tuple[bytes, ...]:
+    """The TLS client certificates the hub lets in: active NPPOs', never the hub's own."""
+    own = {p.certificate for p in directory.hub.tls_pins} if directory.hub else set()
+    return tuple(c for c in directory.tls_certificates(now) if c not in own)
+
+
+def read_hub_anchor(config: HubConfig) -> MaintainerSet:
+    """The maintainers' trust anchor `hub.toml` names; ConfigError saying what to do."""
+    source = config.directory / CONFIG_FILE
+    if config.registry_url is None or config.registry_anchor is None:
+        missing = "url" if config.registry_url is None else "anchor"
+        raise ConfigError(
+            f"{source}: registry.{missing}: missing"
+            " (run `ephyto hub configure --registry URL --anchor FILE`)"
+        )
+    path = config.path(config.registry_anchor)
+    try:
+        return MaintainerSet.from_plain(json.loads(path.read_bytes()))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the trust anchor: {e.strerror or e}") from None
+    except (ValueError, DirectoryError) as e:
+        raise ConfigError(f"{path}: not a maintainers trust anchor: {e}") from None
+
+
+async def run_hub(
+    config: HubConfig,
+    *,
+    clock: Clock,
+    stop: asyncio.Event,
+    ready: Callable[[HubListening], None] | None = None,
+    refresh_interval: timedelta | None = None,
+    expire_interval: timedelta = EXPIRE_INTERVAL,
+) -> None:
+    """Serve the hub until `stop` is set, then shut everything down.
+
+    Raises ConfigError (no registry configured), DirectoryError (a damaged cache),
+    HubStoreError, or OSError (a port in use, unreadable TLS files) before serving.
+    """
+    anchor = read_hub_anchor(config)
+    assert config.registry_url is not None  # read_hub_anchor refuses a config without
+    interval = refresh_interval or timedelta(seconds=config.refresh_seconds)
+    async with AsyncExitStack() as stack:
+        store = HubStore.open(
+            config.database_url,
+            HubSettings(payer=config.payer, max_content_bytes=config.max_content_bytes),
+        )
+        stack.push_async_callback(store.close)
+        await store.migrate()
+        log.info("hub store ready (%s)", store.dialect)
+
+        cache = config.path(DIRECTORY_CACHE)
+        refresher = DirectoryRefresher(
+            config.registry_url, load(cache, anchor), cache, clock, aiohttp.ClientSession
+        )
+        await refresher.refresh()  # logs its own line; never raises for the network
+
+        def directory() -> Directory:
+            return refresher.current(clock.now())
+
+        def trusted_client_certs() -> Iterable[bytes]:
+            now = clock.now()
+            try:
+                return hub_client_certificates(refresher.current(now), now)
+            except DirectoryError:
+                return ()  # no usable directory: nobody gets in (fail closed)
+
+        # Unwinding runs last-in first-out: the scheduler pauses, the listener stops, the
+        # job runs still busy end, then the scheduler and the store close.
+        scheduler = AsyncIOScheduler()
+        stack.push_async_callback(_shutdown_scheduler, scheduler)
+        running: set[asyncio.Task[Any]] = set()
+        stack.push_async_callback(_finish, running)
+        app = create_hub_app(
+            HubContext(
+                name=config.name,
+                store=store,
+                directory=directory,
+                clock=clock,
+                default_policy=config.default_policy,
+            )
+        )
+        ssl_context = server_ssl_context(
+            config.path(config.tls_certificate),
+            config.path(config.tls_key),
+            trusted_client_certs=trusted_client_certs,
+        )
+        runner = web.AppRunner(app, access_log=access_logger)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(
+            runner, config.listen_host, config.listen_port, ssl_context=ssl_context
+        ).start()
+
+        async def expire() -> None:
+            expired = await store.expire(clock.now(), config.expire_after)
+            if expired:
+                log.info("expired %d undelivered envelope(s)", len(expired))
+
+        async def bootstrap() -> None:
+            if refresher.trusted.current is None:
+                await refresher.refresh()
+            if refresher.trusted.current is not None:
+                scheduler.remove_job("directory-bootstrap")
+
+        _every(scheduler, running, refresher.refresh, interval, "directory-refresh")
+        _every(scheduler, running, expire, expire_interval, "expire")
+        if refresher.trusted.current is None:
+            _every(scheduler, running, bootstrap, BOOTSTRAP_INTERVAL, "directory-bootstrap")
+        scheduler.start()
+        stack.callback(scheduler.pause)
+
+        listening = HubListening(
+            config.name, f"https://{_host(config.listen_host)}:{_port(runner)}"
+        )
+        log.info("hub %s ready at %s", config.name, listening.url)
+        if ready is not None:
+            ready(listening)
+        await stop.wait()
+        log.info("hub %s stopping", config.name)
+    log.info("hub %s stopped", config.name)
+
+
+def _every(
+    scheduler: AsyncIOScheduler,
+    running: set[asyncio.Task[Any]],
+    job: Callable[[], Awaitable[Any]],
+    every: timedelta,
+    name: str,
+) -> None:
+    async def run() -> None:
+        task = asyncio.current_task()
+        if task is not None:  # tracked, so that stopping can wait for it
+            running.add(task)
+            task.add_done_callback(running.discard)
+        await job()
+
+    scheduler.add_job(
+        run, "interval", seconds=every.total_seconds(), id=name, max_instances=1, coalesce=True
+    )
+
+
+async def _finish(running: set[asyncio.Task[Any]]) -> None:
+    """Let job runs still busy at stop end (a little while), then cancel the rest."""
+    if not running:
+        return
+    _, pending = await asyncio.wait(set(running), timeout=STOP_GRACE.total_seconds())
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
+async def _shutdown_scheduler(scheduler: AsyncIOScheduler) -> None:
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
+        await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
+
+
+def _port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    raise RuntimeError("the listener is bound to no TCP address")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
