@@ -1,4 +1,4 @@
-"""`ephyto demo`: a registry and three nodes exchanging certificates, then a report."""
+"""`ephyto demo`: a registry, a hub and four nodes exchanging certificates, then a report."""
 
 from __future__ import annotations
 
@@ -12,17 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from node.demo.network import Network, Row, network
-from node.demo.scenario import steps
+from node.demo.scenario import COUNTRIES, HUB_ONLY, LATE, first_step, hub_steps, steps
 
 
 def add_parser(commands: Any) -> None:
     demo = commands.add_parser(
         "demo",
-        help="run a registry and three nodes on loopback and exchange certificates",
-        description="Start a registry and three nodes (NL, KE, US) on free loopback ports in "
-        "a temporary directory, enrol and publish them, exchange the bundled sample "
-        "certificates among them (with a withdrawal and a replacement), and print what "
-        "happened. Exits 1 if any delivery failed; leaves no process behind.",
+        help="run a registry, a hub and four nodes on loopback and exchange certificates",
+        description="Start a registry, a hub and four nodes on free loopback ports in a "
+        "temporary directory: NL, KE and US with direct endpoints, CL through the hub only. "
+        "Enrol and publish them, and exchange the bundled sample certificates among them: "
+        "the first to US while US is still down (it falls back to the hub), certificates to "
+        "CL through the hub, a withdrawal and a replacement. Print what happened, with the "
+        "route each took (direct or hub). Exits 1 if any delivery failed; leaves no process "
+        "behind.",
     )
     demo.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     demo.add_argument(
@@ -46,9 +49,21 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, workdir: Path) -> int:
     progress = sys.stderr
-    with (workdir / "demo.log").open("w", encoding="utf-8") as log, network(workdir, log) as net:
-        print(f"network up in {workdir}: registry and nodes NL, KE, US", file=progress)
-        rows = net.run(steps())
+    with (
+        (workdir / "demo.log").open("w", encoding="utf-8") as log,
+        network(workdir, log, hub=True, hub_only=(HUB_ONLY,), deferred=(LATE,)) as net,
+    ):
+        others = ", ".join(c for c in COUNTRIES if c != LATE)
+        print(
+            f"network up in {workdir}: registry, hub, nodes {others} and {HUB_ONLY} "
+            f"(hub only); {LATE} is down",
+            file=progress,
+        )
+        first = net.send([first_step()])
+        net.wait_for_route(first[0][0], first[0][1], "hub")
+        print(f"{first[0][2]} to {LATE} went to the hub; starting {LATE}", file=progress)
+        net.restart(LATE)
+        rows = net.settle(first + net.send(steps() + hub_steps()))
         if args.json:
             print(json.dumps([row.to_json() for row in rows], indent=2))
         else:
@@ -84,6 +99,9 @@ def _wait_for_interrupt(net: Network) -> None:
             f"{node.exchange_port}, files in {node.directory}"
         )
     print(f"registry: {net.registry_url}")
+    if net.hub_url:
+        print(f"hub: {net.hub_url}/hub/DeliveryService (SOAP, mutual TLS), files in "
+              f"{net.workdir / 'hub'}")  # fmt: skip
     print("press Ctrl-C to stop the network", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -79,17 +79,26 @@ class Network:
     countries: tuple[str, ...] = COUNTRIES
     configure_args: tuple[str, ...] = ()
     serve_args: tuple[str, ...] = ()
+    # With a hub: these countries have no direct endpoint, and these start only when
+    # `restart` is called (a partner that is down at first).
+    hub: bool = False
+    hub_only: tuple[str, ...] = ()
+    deferred: tuple[str, ...] = ()
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     nodes: dict[str, NodeHandle] = field(default_factory=dict)
     registry_url: str = ""
+    hub_url: str = ""
 
     def start(self) -> None:
-        """Registry, enrolment of NL, KE and US, publication, then the three nodes."""
+        """Registry, enrolment, the hub, publication, then the nodes."""
         registry_dir = self.workdir / "registry"
         self._ephyto("registry", "init", "--dir", registry_dir)
-        for country in self.countries:
+        for country in (*self.countries, *self.hub_only):
             port = free_port_pair()
             handle = NodeHandle(country, self.workdir / country, port)
+            endpoint = (
+                () if country in self.hub_only else ("--endpoint", f"https://127.0.0.1:{port}")
+            )
             self._ephyto(
                 "node",
                 "init",
@@ -97,8 +106,7 @@ class Network:
                 country,
                 "--name",
                 NAMES[country],
-                "--endpoint",
-                f"https://127.0.0.1:{port}",
+                *endpoint,
                 "--dir",
                 handle.directory,
             )
@@ -110,6 +118,13 @@ class Network:
                 registry_dir,
             )
             self.nodes[country] = handle
+        hub_dir = self.workdir / "hub"
+        if self.hub:
+            self.hub_url = f"https://127.0.0.1:{free_port()}"
+            self._ephyto("hub", "init", "--name", "Demo hub", "--endpoint", self.hub_url,
+                         "--dir", hub_dir)  # fmt: skip
+            self._ephyto("registry", "set-hub", hub_dir / "hub-request.json",
+                         "--dir", registry_dir)  # fmt: skip
         self._ephyto("registry", "publish", "--dir", registry_dir, "--expires-in", "1d")
         registry_port = free_port()
         self.registry_url = f"http://127.0.0.1:{registry_port}/directory.json"
@@ -118,6 +133,11 @@ class Network:
         )
         _wait_for_http(self.registry_url, READY_TIMEOUT)
         anchor = registry_dir / "maintainers" / "maintainers.json"
+        if self.hub:
+            self._ephyto("hub", "configure", "--dir", hub_dir, "--registry", self.registry_url,
+                         "--anchor", anchor)  # fmt: skip
+            log = self._spawn("hub", "hub", "serve", "--dir", hub_dir)
+            _wait_for_line(log, "hub Demo hub ready:", "the hub", READY_TIMEOUT)
         for handle in self.nodes.values():
             self._ephyto(
                 "node",
@@ -130,8 +150,13 @@ class Network:
                 anchor,
                 *self.configure_args,
             )
-            self._serve(handle)
+            if self.hub:
+                with (handle.directory / "node.toml").open("a", encoding="utf-8") as config:
+                    # Demo pace: fall back after one failed attempt, look at the hub often.
+                    config.write("\n[hub]\nfallback_attempts = 1\npoll_seconds = 1\n")
             handle.api_token = load_config(handle.directory / "node.toml").api_token
+            if handle.country not in self.deferred:
+                self._serve(handle)
 
     def kill(self, country: str) -> None:
         """SIGKILL a node: no shutdown, no flush, as a crash or power cut would."""
@@ -170,12 +195,32 @@ class Network:
 
     def run(self, steps: list[Step]) -> list[Row]:
         """Send the steps through the senders' APIs and wait for every delivery."""
+        return self.settle(self.send(steps))
+
+    def send(self, steps: list[Step]) -> list[tuple[str, int, str]]:
+        """Send the steps; (sender, message id, label) of each, for `settle`."""
         sent: dict[tuple[str, str], int] = {}  # (sender, certificate number) -> message
         started: list[tuple[str, int, str]] = []
         for step in steps:
             message, label = self._do(step, sent)
             started.append((step.sender, message, label))
+        return started
+
+    def settle(self, started: list[tuple[str, int, str]]) -> list[Row]:
+        """Wait for every sent message to settle; one row each."""
         return [self._settled(sender, message, label) for sender, message, label in started]
+
+    def wait_for_route(self, sender: str, message: int, route: str) -> None:
+        """Wait until a message has taken `route` (the hub has it, say)."""
+        deadline = time.monotonic() + DELIVERY_TIMEOUT
+        while time.monotonic() < deadline:
+            if (
+                self._api(self.nodes[sender], "GET", f"/certificates/{message}", None)["route"]
+                == route
+            ):
+                return
+            time.sleep(0.1)
+        raise DemoError(f"message {message} from {sender} did not take the {route} route")
 
     def stop(self) -> None:
         """Stop every process: SIGTERM, then SIGKILL for any that does not exit in time."""
@@ -278,9 +323,16 @@ def network(
     countries: tuple[str, ...] = COUNTRIES,
     configure_args: tuple[str, ...] = (),
     serve_args: tuple[str, ...] = (),
+    *,
+    hub: bool = False,
+    hub_only: tuple[str, ...] = (),
+    deferred: tuple[str, ...] = (),
 ) -> Iterator[Network]:
     """A started demo network that is always stopped on exit."""
-    net = Network(workdir, log, countries, configure_args, serve_args)
+    net = Network(
+        workdir, log, countries, configure_args, serve_args,
+        hub=hub, hub_only=hub_only, deferred=deferred,
+    )  # fmt: skip
     try:
         net.start()
         yield net
@@ -316,6 +368,17 @@ def _wait_for_http(url: str, timeout: float) -> None:
         except OSError:
             time.sleep(0.1)
     raise DemoError(f"the registry did not answer at {url} within {timeout:.0f} s")
+
+
+def _wait_for_line(log_path: Path, prefix: str, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+        if any(line.startswith(prefix) for line in text.splitlines()):
+            return
+        time.sleep(0.1)
+    tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+    raise DemoError(f"{what} did not become ready: {' | '.join(tail)}")
 
 
 def _wait_for_ready(log_path: Path, country: str, timeout: float) -> str:

@@ -10,10 +10,15 @@ from node.certificate.model import Certificate, Country, Text
 from node.cli.cert import sample_model_bytes
 
 COUNTRIES = ("NL", "KE", "US")
+# The full demo adds an NPPO without a direct endpoint: reachable through the hub only.
+HUB_ONLY = "CL"
+# A partner whose node is down when the first certificate is sent to it: it falls back.
+LATE = "US"
 NAMES = {
     "NL": "Netherlands Food and Consumer Product Safety Authority (NVWA)",
     "KE": "Kenya Plant Health Inspectorate Service (KEPHIS)",
     "US": "USDA Animal and Plant Health Inspection Service (APHIS)",
+    "CL": "Servicio Agricola y Ganadero (SAG)",
 }
 
 Action = Literal["submit", "withdraw", "replace"]
@@ -38,6 +43,27 @@ def routed(cert: Certificate, *, exporter: str, importer: str, number: str) -> C
         import_country=Country(importer),
     )
     return replace(cert, number=number, consignment=consignment)
+
+
+def first_step() -> Step:
+    """Sent while the LATE partner is down: direct fails, the hub takes it."""
+    phyto = certificate_from_json(sample_model_bytes("phyto"))
+    return Step("submit", "NL", routed(phyto, exporter="NL", importer=LATE, number="NL-DEMO-0000"))
+
+
+def hub_steps() -> list[Step]:
+    """To and from the hub-only NPPO: inbound through the hub, outbound direct."""
+    phyto = certificate_from_json(sample_model_bytes("phyto"))
+    return [
+        Step(
+            "submit", "KE", routed(phyto, exporter="KE", importer=HUB_ONLY, number="KE-DEMO-0100")
+        ),
+        Step(
+            "submit",
+            HUB_ONLY,
+            routed(phyto, exporter=HUB_ONLY, importer="NL", number="CL-DEMO-0001"),
+        ),
+    ]
 
 
 def steps() -> list[Step]:
