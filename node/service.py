@@ -37,6 +37,7 @@ from node.clock import Clock
 from node.directory import Directory, DirectoryError, HubEntry, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
+from node.hub.web import SERVICE_PATH
 from node.identity.config import NodeConfig
 from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
@@ -303,7 +304,13 @@ def _hub_client(config: NodeConfig, directory: Callable[[], Directory], clock: C
         except DirectoryError as e:
             raise HubUnavailable(f"no TLS pin for the hub: {e}") from e
 
-    return HubClient(lambda: listed().endpoint, tls_certificate=certificate, tls_key=key, pins=pins)
+    def url() -> str:
+        # The directory lists where the hub is (`https://host:port`, the form every
+        # endpoint has there); its SOAP service is at SERVICE_PATH on it. Posting to the
+        # bare endpoint got the hub's 404 for every call: the hub route never worked.
+        return listed().endpoint.rstrip("/") + SERVICE_PATH
+
+    return HubClient(url, tls_certificate=certificate, tls_key=key, pins=pins)
 
 
 def _pulling(

@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,6 +92,11 @@ class HubPuller:
                 except HubError as e:
                     log.warning("hub inbox: %s stays at the hub for now: %s", tracking, e)
                     continue
+                except Exception:
+                    # A bug on our side with one envelope must not hold up the others
+                    # behind it on every tick; it stays at the hub and is tried again.
+                    log.exception("hub inbox: %s stays at the hub: it could not be taken", tracking)
+                    continue
                 done += 1
             return done
 
@@ -108,12 +114,12 @@ class HubPuller:
     async def _store(self, envelope: Envelope, tracking: str) -> Verdict:
         runtime = self._runtime
         now = runtime.clock.now()
-        content = (envelope.content or "").strip()
+        content = envelope.content or ""
         try:
             directory = runtime.directory()
         except DirectoryError as e:
             raise _Later(f"no usable directory: {e}") from e
-        if content.startswith("{"):
+        if content.lstrip().startswith("{"):
             return await self._sealed(envelope, content.encode("utf-8"), directory, now)
         xml = _plain_xml(content)
         if xml is None:
@@ -148,9 +154,14 @@ class HubPuller:
         outcome, findings = judge(report)
         routing = report.routing
         digest = "sha256:" + hashlib.sha256(xml).hexdigest()
+        message_id = f"hub:{tracking}"
         receipt = make_receipt(
             Receipt(
-                message_id=f"hub:{tracking}",
+                # A receipt's message id must be a UUID, which `hub:<tracking>` is not:
+                # making the receipt raised, so every plain XML envelope broke the pull
+                # (and stayed at the hub, blocking those behind it). The receipt names the
+                # message by a UUID derived from its stored id instead, reproducibly.
+                message_id=str(uuid.uuid5(uuid.NAMESPACE_URL, message_id)),
                 content_digest=digest,
                 from_country=runtime.country,
                 to_country=envelope.from_,
@@ -164,7 +175,7 @@ class HubPuller:
             NewMessage(
                 # The hub's tracking number is this message's only stable id: a second
                 # pull of the same envelope is the same message.
-                message_id=f"hub:{tracking}",
+                message_id=message_id,
                 sender=envelope.from_,
                 recipient=runtime.country,
                 certificate_number=routing.number if routing else envelope.nppo_certificate_number,
@@ -188,10 +199,10 @@ class _Later(HubError):
 
 
 def _plain_xml(content: str) -> bytes | None:
-    if content.startswith("<"):
-        return content.encode("utf-8")
+    if content.lstrip().startswith("<"):
+        return content.encode("utf-8")  # as sent, whitespace and all
     try:
-        decoded = base64.b64decode(content, validate=True)
+        decoded = base64.b64decode(content.strip(), validate=True)
     except (binascii.Error, ValueError):
         return None
     return decoded if decoded.lstrip().startswith(b"<") else None

@@ -1,0 +1,409 @@
+"""The hub route end to end: outbox worker, hub, puller, over real mutual TLS on loopback.
+
+Everything here is the real thing (tests/integration/hub_route_world.py): identities from
+`init_node` / `init_hub`, the directory from the registry's `publish`, the hub app with a
+SQLite hub store, SQLite node stores, `OutboxWorker` with a `DeliveryClient` and the
+`HubClient` that `run_node` builds, `HubPuller`, and real exchange endpoints. Time is a
+FixedClock moved by hand, and backoff is zero, so each `run_once` is the next attempt.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from node.certificate.validate import Validator
+from node.clock import FixedClock
+from node.envelope.envelope import EnvelopeHeader as SealedHeader
+from node.envelope.envelope import seal
+from node.hub.soap import DeliverEnvelope, Envelope, EnvelopeHeader
+from node.store.store import NewMessage, Store, StoredMessage
+from node.transport.client import TransientDeliveryError
+from node.transport.hub_client import HubUnavailable
+from tests.integration.hub_route_world import (
+    FALLBACK_ATTEMPTS,
+    HUB_RECHECK,
+    T0,
+    Network,
+    NodeUnderTest,
+    open_network,
+)
+
+
+@pytest_asyncio.fixture
+async def net(tmp_path: Path, validator: Validator) -> AsyncIterator[Network]:
+    async with AsyncExitStack() as stack:
+        yield await open_network(stack, tmp_path, FixedClock(T0), validator)
+
+
+def _message(sender: str, recipient: str, payload: bytes, number: str) -> NewMessage:
+    return NewMessage(
+        message_id=str(uuid.uuid4()),
+        sender=sender,
+        recipient=recipient,
+        certificate_number=number,
+        certificate_type="851",
+        certificate_status="70",
+        content_digest="sha256:" + hashlib.sha256(payload).hexdigest(),
+        payload=payload,
+    )
+
+
+async def _submit(net: Network, to: str, payload: bytes, number: str = "NL-2026-0001") -> int:
+    return await net.nodes["NL"].store.submit(
+        _message("NL", to, payload, number), now=net.clock.now()
+    )
+
+
+async def _kinds(node: NodeUnderTest, pk: int) -> list[str]:
+    return [e.kind for e in await node.store.events(pk)]
+
+
+async def _inbound(store: Store) -> list[StoredMessage]:
+    return await store.messages("in")
+
+
+async def _hub_state(net: Network, sender: str, tracking: str) -> tuple[str, str | None]:
+    assert net.hub.store is not None
+    header = await net.hub.store.tracking(sender, tracking)
+    return header.state, header.message
+
+
+async def _track_after_recheck(net: Network) -> None:
+    """NL's next tick once the relayed message is due to be checked at the hub."""
+    nl = net.nodes["NL"]
+    assert await nl.worker.run_once() == 0  # not due yet: nothing asked of the hub
+    net.clock.advance(seconds=HUB_RECHECK.total_seconds())
+    assert await nl.worker.run_once() == 1
+
+
+def _invalid(phyto_xml: bytes) -> bytes:
+    return phyto_xml.replace(b"<rsm:SPSExchangedDocument>", b"<rsm:SPSExchangedDocument><x/>", 1)
+
+
+# --- 1. a partner without an endpoint --------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_hub_only_partner_gets_it_through_the_hub_and_the_sender_settles_it(
+    net: Network, phyto_xml: bytes
+) -> None:
+    nl, ke = net.nodes["NL"], net.nodes["KE"]
+    await net.hub.start()
+    pk = await _submit(net, "KE", phyto_xml)
+
+    assert await nl.worker.run_once() == 1
+    relayed = await nl.store.message(pk)
+    assert (relayed.state, relayed.route) == ("relayed", "hub")
+    events = await nl.store.events(pk)
+    assert [e.kind for e in events] == ["submitted", "relayed"]
+    assert events[-1].detail["why"] == "the partner has no direct endpoint"
+    tracking = events[-1].detail["hub"]
+    assert await _hub_state(net, "NL", tracking) == ("PendingDelivery", None)
+
+    assert await ke.puller.run_once() == 1
+    [received] = await _inbound(ke.store)
+    assert (received.message_id, received.sender, received.recipient) == (
+        relayed.message_id, "NL", "KE",
+    )  # fmt: skip
+    assert received.payload == phyto_xml  # byte for byte what NL submitted
+    assert received.content_digest == relayed.content_digest
+    assert received.outcome == "accepted"
+    assert await _hub_state(net, "NL", tracking) == ("Delivered", None)
+    assert await ke.puller.run_once() == 0  # acknowledged: nothing left at the hub
+    assert len(await _inbound(ke.store)) == 1
+
+    await _track_after_recheck(net)
+    settled = await nl.store.message(pk)
+    assert (settled.state, settled.route, settled.outcome) == ("delivered", "hub", "Delivered")
+    assert settled.receipt is None  # a hub hands back no signed receipt
+    assert await _kinds(nl, pk) == ["submitted", "relayed", "delivered"]
+    assert await nl.store.pending_count() == 0
+
+
+# --- 2. fallback from a partner that is down -------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_after_the_failed_direct_attempts_the_message_goes_through_the_hub(
+    net: Network, phyto_xml: bytes
+) -> None:
+    nl, us = net.nodes["NL"], net.nodes["US"]
+    await net.hub.start()  # US is not: nothing listens on its endpoint
+    pk = await _submit(net, "US", phyto_xml)
+
+    for attempt in range(FALLBACK_ATTEMPTS):
+        assert await nl.worker.run_once() == 1
+        assert (await nl.store.message(pk)).state == "queued", attempt
+    events = await nl.store.events(pk)
+    assert [e.kind for e in events] == ["submitted"] + ["retry"] * FALLBACK_ATTEMPTS
+    assert all("127.0.0.1" in e.detail["error"] for e in events[1:])  # the partner's endpoint
+
+    assert await nl.worker.run_once() == 1
+    relayed = await nl.store.message(pk)
+    assert (relayed.state, relayed.route) == ("relayed", "hub")
+    last = (await nl.store.events(pk))[-1]
+    assert last.kind == "relayed"
+    assert last.detail["why"] == f"{FALLBACK_ATTEMPTS} direct attempts failed"
+
+    assert await us.puller.run_once() == 1
+    [received] = await _inbound(us.store)
+    assert (received.message_id, received.payload) == (relayed.message_id, phyto_xml)
+    await _track_after_recheck(net)
+    settled = await nl.store.message(pk)
+    assert (settled.state, settled.route) == ("delivered", "hub")
+
+
+@pytest.mark.asyncio
+async def test_direct_delivery_failing_for_fallback_seconds_also_goes_through_the_hub(
+    net: Network, phyto_xml: bytes
+) -> None:
+    nl = net.nodes["NL"]
+    await net.hub.start()
+    pk = await _submit(net, "US", phyto_xml)
+    assert await nl.worker.run_once() == 1  # one failed direct attempt
+    net.clock.advance(minutes=5)
+    assert await nl.worker.run_once() == 1
+    last = (await nl.store.events(pk))[-1]
+    assert (last.kind, last.detail["why"]) == ("relayed", "direct delivery failing for 300 s")
+
+
+# --- 3. both ways, stored once ---------------------------------------------------------------
+
+
+class _LostAnswer:
+    """The real delivery client, whose answer never reaches the sender."""
+
+    def __init__(self, node: NodeUnderTest) -> None:
+        self._client = node.client
+        self.receipts: list[bytes] = []
+
+    async def deliver(self, endpoint: str, envelope: bytes, *, pins: frozenset[str]) -> bytes:
+        self.receipts.append(await self._client.deliver(endpoint, envelope, pins=pins))
+        raise TransientDeliveryError(f"{endpoint}: the connection dropped before the answer")
+
+
+@pytest.mark.asyncio
+async def test_a_message_that_arrives_directly_and_through_the_hub_is_stored_once(
+    net: Network, phyto_xml: bytes
+) -> None:
+    nl, us = net.nodes["NL"], net.nodes["US"]
+    await net.hub.start()
+    await us.serve()
+    lost = _LostAnswer(nl)
+    worker = nl.make_worker(lost, fallback_attempts=1)
+    pk = await _submit(net, "US", phyto_xml)
+
+    assert await worker.run_once() == 1  # delivered directly; NL never hears of it
+    assert len(lost.receipts) == 1
+    [direct] = await _inbound(us.store)
+    assert (await nl.store.message(pk)).state == "queued"
+
+    assert await worker.run_once() == 1  # so it goes through the hub, same message id
+    relayed = await nl.store.message(pk)
+    assert relayed.state == "relayed"
+    tracking = (await nl.store.events(pk))[-1].detail["hub"]
+
+    assert await us.puller.run_once() == 1  # found already stored: acknowledged
+    assert await _hub_state(net, "NL", tracking) == ("Delivered", None)
+    [stored] = await _inbound(us.store)
+    assert (stored.id, stored.message_id, stored.receipt) == (
+        direct.id, relayed.message_id, direct.receipt,
+    )  # fmt: skip
+    assert [e.kind for e in await us.store.events(stored.id)] == ["received"]
+
+    net.clock.advance(seconds=HUB_RECHECK.total_seconds())
+    assert await worker.run_once() == 1
+    settled = await nl.store.message(pk)
+    assert (settled.state, settled.route) == ("delivered", "hub")
+
+
+# --- 4. rejected by the receiver -------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_rejection_through_the_hub_fails_the_message_with_the_receivers_reason(
+    net: Network, phyto_xml: bytes
+) -> None:
+    nl, ke = net.nodes["NL"], net.nodes["KE"]
+    await net.hub.start()
+    pk = await _submit(net, "KE", _invalid(phyto_xml))
+    assert await nl.worker.run_once() == 1
+    tracking = (await nl.store.events(pk))[-1].detail["hub"]
+
+    assert await ke.puller.run_once() == 1
+    [received] = await _inbound(ke.store)
+    assert received.outcome == "rejected"  # kept, as on the direct route, with why
+    state, reason = await _hub_state(net, "NL", tracking)
+    assert state == "FailedDelivery"
+    assert reason is not None and reason.startswith("rejected: SEVERE")
+
+    await _track_after_recheck(net)
+    failed = await nl.store.message(pk)
+    assert failed.state == "failed"
+    last = (await nl.store.events(pk))[-1]
+    assert last.kind == "failed"
+    assert last.detail["error"] == f"the hub reports FailedDelivery: {reason}"
+    assert await nl.store.pending_count() == 0
+
+
+# --- 5. plain XML from another NPPO's own system ---------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("form", ["xml", "base64"])
+async def test_plain_ephyto_xml_through_the_hub_is_stored_under_the_tracking_number(
+    net: Network, phyto_xml: bytes, form: str
+) -> None:
+    """Our hub delivers only to NPPOs of the directory, so the plain route is tested from
+    the receiving side: US's own system (no node) sends plain XML, as GeNS does."""
+    ke = net.nodes["KE"]
+    await net.hub.start()
+    text = phyto_xml.decode("utf-8")
+    content = text if form == "xml" else base64.b64encode(phyto_xml).decode("ascii")
+    sent = await net.soap("US").call(DeliverEnvelope(_envelope("US", "KE", content)))
+    tracking = sent.result.hub_delivery_number
+
+    assert await ke.puller.run_once() == 1
+    [received] = await _inbound(ke.store)
+    assert (received.message_id, received.sender, received.recipient) == (
+        f"hub:{tracking}", "US", "KE",
+    )  # fmt: skip
+    # Both forms keep every byte as sent, and the digest is of what was stored.
+    document = phyto_xml
+    assert received.payload == document
+    assert received.content_digest == "sha256:" + hashlib.sha256(document).hexdigest()
+    assert received.outcome == "accepted"
+    assert (received.certificate_type, received.certificate_status) == ("851", "70")
+    assert await _hub_state(net, "US", tracking) == ("Delivered", None)
+    assert await ke.puller.run_once() == 0
+    assert len(await _inbound(ke.store)) == 1
+
+
+@pytest.mark.asyncio
+async def test_to_an_nppo_outside_the_directory_nl_hands_plain_xml_to_the_hub(
+    net: Network, phyto_xml: bytes
+) -> None:
+    """The node's side of the plain route: our hub carries only to NPPOs of the
+    directory, so it refuses, and the message waits (nothing lost) saying why."""
+    nl = net.nodes["NL"]
+    await net.hub.start()
+    pk = await _submit(net, "FR", phyto_xml)
+    assert await nl.worker.run_once() == 1
+    assert (await nl.store.message(pk)).state == "queued"
+    last = (await nl.store.events(pk))[-1]
+    assert last.kind == "retry"
+    assert last.detail["error"].startswith(
+        "through the hub: the hub refused DeliverEnvelope: To 'FR' is not an active NPPO"
+    ), last.detail
+    assert await nl.store.pending_count() == 1
+
+
+def _envelope(sender: str, to: str, content: str, number: str = "US-2026-1") -> Envelope:
+    return Envelope.of(
+        EnvelopeHeader(
+            from_=sender,
+            to=to,
+            certificate_type=851,
+            certificate_status=70,
+            nppo_certificate_number=number,
+        ),
+        content,
+    )
+
+
+# --- 6. the hub is down ----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_while_the_hub_is_down_the_message_waits_and_goes_once_it_is_up(
+    net: Network, phyto_xml: bytes
+) -> None:
+    nl, ke = net.nodes["NL"], net.nodes["KE"]
+    pk = await _submit(net, "KE", phyto_xml)
+
+    assert await nl.worker.run_once() == 1
+    assert (await nl.store.message(pk)).state == "queued"
+    events = await nl.store.events(pk)
+    assert [e.kind for e in events] == ["submitted", "retry"]
+    error = events[-1].detail["error"]
+    assert error.startswith(f"through the hub: {net.hub.url}: "), error
+    with pytest.raises(HubUnavailable):
+        await ke.puller.run_once()  # the receiving side sees the same hub down
+
+    await net.hub.start()
+    assert await nl.worker.run_once() == 1
+    assert (await nl.store.message(pk)).state == "relayed"
+    assert await ke.puller.run_once() == 1
+    await _track_after_recheck(net)
+    assert (await nl.store.message(pk)).state == "delivered"
+    [received] = await _inbound(ke.store)
+    assert received.payload == phyto_xml
+    assert await _kinds(nl, pk) == ["submitted", "retry", "relayed", "delivered"]
+
+
+# --- 7. hostile content from the hub ---------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("neither an envelope nor XML", "Content is neither a sealed envelope nor ePhyto XML"),
+        (base64.b64encode(b"not xml").decode(), "Content is neither a sealed envelope nor"),
+        ('{"not": "an envelope"}', "not accepted: "),
+    ],
+)
+async def test_content_that_is_no_envelope_is_failed_and_nothing_stored(
+    net: Network, content: str, reason: str
+) -> None:
+    ke = net.nodes["KE"]
+    await net.hub.start()
+    sent = await net.soap("US").call(DeliverEnvelope(_envelope("US", "KE", content)))
+    tracking = sent.result.hub_delivery_number
+
+    assert await ke.puller.run_once() == 1
+    state, message = await _hub_state(net, "US", tracking)
+    assert state == "FailedDelivery"
+    assert message is not None and message.startswith(reason), message
+    assert await _inbound(ke.store) == []
+    assert await ke.puller.run_once() == 0
+
+
+@pytest.mark.asyncio
+async def test_a_sealed_envelope_from_another_nppo_than_the_hub_says_is_failed(
+    net: Network, phyto_xml: bytes
+) -> None:
+    """US hands the hub an envelope NL sealed for KE: authentic, but not from US."""
+    ke = net.nodes["KE"]
+    await net.hub.start()
+    message = _message("NL", "KE", phyto_xml, "NL-2026-0001")
+    sealed = seal(
+        header=SealedHeader(
+            message_id=message.message_id,
+            from_country="NL",
+            to_country="KE",
+            certificate_type="851",
+            certificate_status="70",
+            certificate_number=message.certificate_number,
+            created=T0,
+            content_digest=message.content_digest,
+        ),
+        payload=phyto_xml,
+        sender_signing_key=net.nodes["NL"].runtime.signing_key,
+        recipient_public_key=net.directory.encryption_key("KE", T0).x25519(),
+    )
+    envelope = _envelope("US", "KE", sealed.decode("ascii"))
+    tracking = (await net.soap("US").call(DeliverEnvelope(envelope))).result.hub_delivery_number
+
+    assert await ke.puller.run_once() == 1
+    state, reason = await _hub_state(net, "US", tracking)
+    assert (state, reason) == ("FailedDelivery", "the sealed envelope is from NL, the hub says US")
+    assert await _inbound(ke.store) == []
