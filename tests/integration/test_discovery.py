@@ -184,7 +184,8 @@ async def test_cli_discover_lists_an_announced_node(tmp_path: Path) -> None:
     nl = _announcement("NL", name="NPPO of the Netherlands")
     init = ephyto("node", "init", "--country", "KE", "--name", "KEPHIS", "--dir", tmp_path / "n")
     assert init.returncode == 0, init.stderr
-    args = ("discover", "--interface", "127.0.0.1", "--timeout", "2")
+    # Generous: three processes start at once, and a loaded machine delays the answers.
+    args = ("discover", "--interface", "127.0.0.1", "--timeout", "5")
     config = ("--config", tmp_path / "n" / "node.toml")
     # The announcer answers on this loop, so the commands run in threads of our own.
     with ThreadPoolExecutor(max_workers=3) as pool:
