@@ -9,14 +9,16 @@ NoTrustedDirectory, which the exchange answers with 503).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from node.certificate.validate import Validator
+from node.certificate.validate import Report, Validator
 from node.clock import Clock
 from node.crypto.ids import key_id
 from node.directory import Directory
@@ -27,6 +29,27 @@ from node.store.store import Store
 # An 8 MiB document (the payload limit of Part A) is about 11 MiB once sealed and
 # base64url-encoded; 12 MiB leaves room for the header and the JSON around it.
 DEFAULT_MAX_ENVELOPE_BYTES = 12 * 1024 * 1024
+
+
+class ValidationThread:
+    """The node's one thread for validating received ePhytos.
+
+    Validating a large document takes CPU time; a thread keeps the event loop answering
+    meanwhile. One thread for the whole node (the exchange endpoint and the hub puller
+    alike) serialises validations, since a compiled lxml schema is not promised to be
+    safe for concurrent use.
+    """
+
+    def __init__(self, validator: Validator) -> None:
+        self._validator = validator
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ephyto-validate")
+
+    async def validate(self, data: bytes) -> Report:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._validator.validate, data)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
 
 
 def no_client_certificates() -> Iterable[bytes]:

@@ -42,7 +42,7 @@ from node.identity.config import NodeConfig
 from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import OutboxWorker
-from node.runtime import NodeRuntime
+from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import Store
 from node.transport.client import DeliveryClient
 from node.transport.hub_client import HubClient, HubError, HubUnavailable
@@ -161,8 +161,9 @@ async def run_node(
             ),
             hub_recheck=timedelta(seconds=config.hub_poll_seconds),
         )
-        puller = HubPuller(runtime, hub)
-        stack.callback(puller.close)
+        validation = ValidationThread(runtime.validator)
+        stack.callback(validation.close)
+        puller = HubPuller(runtime, hub, validation)
         # Unwinding runs last-in first-out: the scheduler pauses, the listeners stop, the
         # runs still busy end, then the scheduler, the client and the store close.
         scheduler = AsyncIOScheduler()
@@ -176,7 +177,7 @@ async def run_node(
             trusted_client_certs=trusted_client_certs,
         )
         exchange = await _serve(
-            stack, create_exchange_app(runtime), config.listen_host, config.listen_port,
+            stack, create_exchange_app(runtime, validation), config.listen_host, config.listen_port,
             ssl_context=ssl_context, access_log=True,
         )  # fmt: skip
         api_root = web.Application()

@@ -22,17 +22,15 @@ import binascii
 import hashlib
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from node.certificate.validate import Report
 from node.directory import Directory, DirectoryError
 from node.envelope.errors import EnvelopeError
 from node.envelope.receipt import MAX_FINDING_CHARS, Outcome, Receipt, make_receipt
 from node.hub.soap import Envelope, EnvelopeHeader
-from node.runtime import NodeRuntime
+from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage, ReplayError
 from node.transport.hub_client import HubError
 from node.web.exchange import judge, open_sealed, store_and_answer
@@ -65,15 +63,12 @@ class Verdict:
 class HubPuller:
     """`run_once` per tick (and when the hub pushes a notice)."""
 
-    def __init__(self, runtime: NodeRuntime, hub: HubInbox) -> None:
+    def __init__(self, runtime: NodeRuntime, hub: HubInbox, validation: ValidationThread) -> None:
+        """`validation` is the node's one validation thread (the exchange's too)."""
         self._runtime = runtime
         self._hub = hub
-        # As on the exchange endpoint: validation off the event loop, one at a time.
-        self._validation = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ephyto-pull")
+        self._validation = validation
         self._running = asyncio.Lock()
-
-    def close(self) -> None:
-        self._validation.shutdown(wait=True)
 
     async def run_once(self) -> int:
         """Pull and acknowledge everything waiting; returns how many were acknowledged.
@@ -140,7 +135,7 @@ class HubPuller:
                 f"the sealed envelope is from {opened.header.from_country}, "
                 f"the hub says {envelope.from_}",
             )
-        report = await self._validate(opened.payload)
+        report = await self._validation.validate(opened.payload)
         outcome, findings = judge(report)
         try:
             await store_and_answer(runtime, opened, outcome, findings, now)
@@ -150,7 +145,7 @@ class HubPuller:
 
     async def _plain(self, envelope: Envelope, xml: bytes, tracking: str, now: datetime) -> Verdict:
         runtime = self._runtime
-        report = await self._validate(xml)
+        report = await self._validation.validate(xml)
         outcome, findings = judge(report)
         routing = report.routing
         digest = "sha256:" + hashlib.sha256(xml).hexdigest()
@@ -188,10 +183,6 @@ class HubPuller:
             make_receipt=lambda: (str(outcome), receipt),
         )
         return Verdict(outcome, _detail(outcome, findings))
-
-    async def _validate(self, xml: bytes) -> Report:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._validation, self._runtime.validator.validate, xml)
 
 
 class _Later(HubError):

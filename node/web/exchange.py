@@ -12,10 +12,8 @@ gets the same rejected receipt back instead of being judged again.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from aiohttp import web
@@ -27,7 +25,7 @@ from node.directory import Directory
 from node.envelope.envelope import OpenedEnvelope, open_envelope, peek_header
 from node.envelope.errors import TooLargeError
 from node.envelope.receipt import MAX_FINDING_CHARS, MAX_FINDINGS, Outcome, Receipt, make_receipt
-from node.runtime import NodeRuntime
+from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage
 from node.web.problems import UnsupportedMediaTypeError, problem_middleware
 from node.web.tls import peer_certificate, require_sender, tls_client
@@ -39,17 +37,26 @@ RECEIPT_MEDIA_TYPE = "application/ephyto-receipt+json"
 XML_MEDIA_TYPE = "application/xml"
 
 RUNTIME = web.AppKey("runtime", NodeRuntime)
-_VALIDATION = web.AppKey("validation", ThreadPoolExecutor)
+_VALIDATION = web.AppKey("validation", ValidationThread)
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
-def create_exchange_app(runtime: NodeRuntime) -> web.Application:
-    """The exchange endpoint; serve it with `node.web.tls.server_ssl_context`."""
+def create_exchange_app(
+    runtime: NodeRuntime, validation: ValidationThread | None = None
+) -> web.Application:
+    """The exchange endpoint; serve it with `node.web.tls.server_ssl_context`.
+
+    `validation` is the node's validation thread, shared with the hub puller; without
+    one the app runs its own for its lifetime.
+    """
     app = web.Application(
         client_max_size=runtime.max_envelope_bytes, middlewares=[problem_middleware]
     )
     app[RUNTIME] = runtime
-    app.cleanup_ctx.append(_validation_thread)
+    if validation is None:
+        app.cleanup_ctx.append(_own_validation_thread)
+    else:
+        app[_VALIDATION] = validation
     app.router.add_post(ENVELOPES_PATH, post_envelope)
     app.router.add_get(HEALTH_PATH, get_health)
     return app
@@ -168,11 +175,7 @@ async def _judge_payload(
         # Authentic but not an ePhyto: a receipt tells the sender, a 4xx would look like
         # a transport problem worth retrying elsewhere.
         return Outcome.REJECTED, (f"SEVERE Mapping: media type {media_type} is not supported",)
-    validate = app[RUNTIME].validator.validate
-    report = await asyncio.get_running_loop().run_in_executor(
-        app[_VALIDATION], validate, opened.payload
-    )
-    return judge(report)
+    return judge(await app[_VALIDATION].validate(opened.payload))
 
 
 async def _read_envelope(request: web.Request, limit: int) -> bytes:
@@ -194,11 +197,8 @@ def _client_certificate(request: web.Request) -> x509.Certificate:
     return peer_certificate(None if transport is None else transport.get_extra_info("ssl_object"))
 
 
-async def _validation_thread(app: web.Application) -> AsyncIterator[None]:
-    # Validating a large document takes CPU time; one worker thread keeps the event loop
-    # answering other partners meanwhile, and serialises validations, since a compiled
-    # lxml schema is not promised to be safe for concurrent use.
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ephyto-validate")
-    app[_VALIDATION] = executor
+async def _own_validation_thread(app: web.Application) -> AsyncIterator[None]:
+    validation = ValidationThread(app[RUNTIME].validator)
+    app[_VALIDATION] = validation
     yield
-    executor.shutdown(wait=True)
+    validation.close()

@@ -36,7 +36,7 @@ from node.identity.store import init_node
 from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import Deliverer, OutboxWorker
-from node.runtime import NodeRuntime
+from node.runtime import NodeRuntime, ValidationThread
 from node.service import _hub_client
 from node.store.store import Store
 from node.transport.client import DeliveryClient
@@ -127,6 +127,7 @@ class NodeUnderTest:
     store: Store
     runtime: NodeRuntime
     hub: HubClient
+    validation: ValidationThread  # one per node, shared by the endpoint and the puller
     puller: HubPuller
     client: DeliveryClient
     runner: web.AppRunner | None = None
@@ -164,7 +165,7 @@ class NodeUnderTest:
             self.party.key_path,
             trusted_client_certs=runtime.trusted_client_certs,
         )
-        self.runner = web.AppRunner(create_exchange_app(runtime))
+        self.runner = web.AppRunner(create_exchange_app(runtime, self.validation))
         await self.runner.setup()
         await web.SockSite(self.runner, self.sock, ssl_context=ssl_context).start()
 
@@ -257,8 +258,9 @@ async def open_network(
             DeliveryClient(tls_certificate=party.cert_path, tls_key=party.key_path, timeout=10)
         )
         hub_client = await stack.enter_async_context(_hub_client(config, usable, clock))
-        puller = HubPuller(runtime, hub_client)
-        stack.callback(puller.close)
+        validation = ValidationThread(runtime.validator)
+        stack.callback(validation.close)
+        puller = HubPuller(runtime, hub_client, validation)
         node = NodeUnderTest(
             country=country,
             config=config,
@@ -267,6 +269,7 @@ async def open_network(
             store=store,
             runtime=runtime,
             hub=hub_client,
+            validation=validation,
             puller=puller,
             client=client,
         )
