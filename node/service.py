@@ -20,15 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.log import access_logger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
 from node import __version__
@@ -37,12 +35,13 @@ from node.clock import Clock
 from node.directory import Directory, DirectoryError, HubEntry, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
-from node.hub.web import SERVICE_PATH
+from node.hub.soap import SERVICE_PATH
 from node.identity.config import NodeConfig
 from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import OutboxWorker
 from node.runtime import NodeRuntime, ValidationThread
+from node.serving import Tasks, bound_port, serve, shutdown_scheduler, url_host
 from node.store.store import Store
 from node.transport.client import DeliveryClient
 from node.transport.hub_client import HubClient, HubError, HubUnavailable
@@ -57,7 +56,6 @@ OUTBOX_INTERVAL = timedelta(seconds=2)
 BOOTSTRAP_INTERVAL = timedelta(seconds=2)
 # On stop, a job or a delivery still running gets this long before it is cancelled (the
 # outbox is crash-safe: a cancelled delivery is retried after its lease).
-STOP_GRACE = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +165,8 @@ async def run_node(
         # Unwinding runs last-in first-out: the scheduler pauses, the listeners stop, the
         # runs still busy end, then the scheduler, the client and the store close.
         scheduler = AsyncIOScheduler()
-        stack.push_async_callback(_shutdown_scheduler, scheduler)
-        tasks = _Tasks()
+        stack.push_async_callback(shutdown_scheduler, scheduler)
+        tasks = Tasks("outbox or directory run(s)")
         stack.push_async_callback(tasks.finish)
 
         ssl_context = server_ssl_context(
@@ -176,7 +174,7 @@ async def run_node(
             config.path(config.keys.tls_key),
             trusted_client_certs=trusted_client_certs,
         )
-        exchange = await _serve(
+        exchange = await serve(
             stack, create_exchange_app(runtime, validation), config.listen_host, config.listen_port,
             ssl_context=ssl_context, access_log=True,
         )  # fmt: skip
@@ -195,21 +193,15 @@ async def run_node(
             ),
         )
         api_host, api_port = config.api_address
-        api = await _serve(stack, api_root, api_host, api_port, ssl_context=None, access_log=False)
+        api = await serve(stack, api_root, api_host, api_port, ssl_context=None, access_log=False)
 
-        scheduler.add_job(
-            tasks.job(worker.run_once), "interval", seconds=outbox_interval.total_seconds(),
-            id="outbox", max_instances=1, coalesce=True,
+        tasks.every(scheduler, worker.run_once, outbox_interval, "outbox")
+        tasks.every(
+            scheduler, _pulling(puller, directory, config),
+            timedelta(seconds=config.hub_poll_seconds), "hub-pull",
+            next_run_time=datetime.now(UTC),  # at start too: what waited while we were down
         )  # fmt: skip
-        scheduler.add_job(
-            tasks.job(_pulling(puller, directory, config)), "interval",
-            seconds=config.hub_poll_seconds, id="hub-pull", max_instances=1, coalesce=True,
-            next_run_time=datetime.now(UTC),
-        )  # fmt: skip
-        scheduler.add_job(
-            tasks.job(refresher.refresh), "interval", seconds=interval.total_seconds(),
-            id="directory-refresh", max_instances=1, coalesce=True,
-        )  # fmt: skip
+        tasks.every(scheduler, refresher.refresh, interval, "directory-refresh")
         if refresher.trusted.current is None:
 
             async def bootstrap() -> None:
@@ -218,24 +210,21 @@ async def run_node(
                 if refresher.trusted.current is not None:
                     scheduler.remove_job("directory-bootstrap")
 
-            scheduler.add_job(
-                tasks.job(bootstrap), "interval", seconds=BOOTSTRAP_INTERVAL.total_seconds(),
-                id="directory-bootstrap", max_instances=1, coalesce=True,
-            )  # fmt: skip
+            tasks.every(scheduler, bootstrap, BOOTSTRAP_INTERVAL, "directory-bootstrap")
         scheduler.start()
         stack.callback(scheduler.pause)
 
         listening = Listening(
             country=config.country,
-            exchange_url=f"https://{_host(config.listen_host)}:{_port(exchange)}",
-            api_url=f"http://{_host(api_host)}:{_port(api)}",
+            exchange_url=f"https://{url_host(config.listen_host)}:{bound_port(exchange)}",
+            api_url=f"http://{url_host(api_host)}:{bound_port(api)}",
         )
         log.info(
             "node %s ready: exchange %s, api %s",
             config.country, listening.exchange_url, listening.api_url,
         )  # fmt: skip
         if announce_on is not None:
-            await _announce(stack, config, runtime, _port(exchange), announce_on)
+            await _announce(stack, config, runtime, bound_port(exchange), announce_on)
         if ready is not None:
             ready(listening)
         await stop.wait()
@@ -334,69 +323,3 @@ def _pulling(
             log.info("hub inbox: %d envelope(s) taken from the hub", taken)
 
     return pull
-
-
-class _Tasks:
-    """The scheduler's job runs and the outbox kicks, so that stopping can wait for them."""
-
-    def __init__(self) -> None:
-        self._running: set[asyncio.Task[Any]] = set()
-
-    def track(self, task: asyncio.Task[Any]) -> None:
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    def job(self, func: Callable[[], Awaitable[Any]]) -> Callable[[], Coroutine[Any, Any, None]]:
-        async def run() -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self.track(task)
-            await func()
-
-        return run
-
-    async def finish(self) -> None:
-        """Wait a little for what runs, then cancel the rest and wait for it to end."""
-        if not self._running:
-            return
-        _, pending = await asyncio.wait(set(self._running), timeout=STOP_GRACE.total_seconds())
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.warning("cancelled %d outbox or directory run(s) still busy at stop", len(pending))
-            await asyncio.wait(pending)
-
-
-async def _shutdown_scheduler(scheduler: AsyncIOScheduler) -> None:
-    # Paused first and its runs awaited by _Tasks.finish: APScheduler's own shutdown
-    # would cancel them at once.
-    if scheduler.running:
-        scheduler.shutdown(wait=False)
-        await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
-
-
-async def _serve(
-    stack: AsyncExitStack,
-    app: web.Application,
-    host: str,
-    port: int,
-    *,
-    ssl_context: Any,
-    access_log: bool,
-) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=access_logger if access_log else None)
-    await runner.setup()
-    stack.push_async_callback(runner.cleanup)
-    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
-    return runner
-
-
-def _port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    raise RuntimeError("the listener is bound to no TCP address")
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

@@ -13,15 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiohttp
-from aiohttp import web
-from aiohttp.log import access_logger
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
 from node.clock import Clock
@@ -32,6 +29,7 @@ from node.hub.config import CONFIG_FILE, HubConfig
 from node.hub.records import HubSettings
 from node.hub.store import HubStore
 from node.hub.web import HubContext, create_hub_app
+from node.serving import Tasks, bound_port, serve, shutdown_scheduler, url_host
 from node.web.tls import server_ssl_context
 
 log = logging.getLogger(__name__)
@@ -39,7 +37,6 @@ log = logging.getLogger(__name__)
 DIRECTORY_CACHE = "directory.json"
 EXPIRE_INTERVAL = timedelta(minutes=5)
 BOOTSTRAP_INTERVAL = timedelta(seconds=2)
-STOP_GRACE = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +116,9 @@ async def run_hub(
         # Unwinding runs last-in first-out: the scheduler pauses, the listener stops, the
         # job runs still busy end, then the scheduler and the store close.
         scheduler = AsyncIOScheduler()
-        stack.push_async_callback(_shutdown_scheduler, scheduler)
-        running: set[asyncio.Task[Any]] = set()
-        stack.push_async_callback(_finish, running)
+        stack.push_async_callback(shutdown_scheduler, scheduler)
+        tasks = Tasks("expiry or directory run(s)")
+        stack.push_async_callback(tasks.finish)
         app = create_hub_app(
             HubContext(
                 name=config.name,
@@ -136,12 +133,10 @@ async def run_hub(
             config.path(config.tls_key),
             trusted_client_certs=trusted_client_certs,
         )
-        runner = web.AppRunner(app, access_log=access_logger)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(
-            runner, config.listen_host, config.listen_port, ssl_context=ssl_context
-        ).start()
+        runner = await serve(
+            stack, app, config.listen_host, config.listen_port,
+            ssl_context=ssl_context, access_log=True,
+        )  # fmt: skip
 
         async def expire() -> None:
             expired = await store.expire(clock.now(), config.expire_after)
@@ -154,15 +149,15 @@ async def run_hub(
             if refresher.trusted.current is not None:
                 scheduler.remove_job("directory-bootstrap")
 
-        _every(scheduler, running, refresher.refresh, interval, "directory-refresh")
-        _every(scheduler, running, expire, expire_interval, "expire")
+        tasks.every(scheduler, refresher.refresh, interval, "directory-refresh")
+        tasks.every(scheduler, expire, expire_interval, "expire")
         if refresher.trusted.current is None:
-            _every(scheduler, running, bootstrap, BOOTSTRAP_INTERVAL, "directory-bootstrap")
+            tasks.every(scheduler, bootstrap, BOOTSTRAP_INTERVAL, "directory-bootstrap")
         scheduler.start()
         stack.callback(scheduler.pause)
 
         listening = HubListening(
-            config.name, f"https://{_host(config.listen_host)}:{_port(runner)}"
+            config.name, f"https://{url_host(config.listen_host)}:{bound_port(runner)}"
         )
         log.info("hub %s ready at %s", config.name, listening.url)
         if ready is not None:
@@ -170,50 +165,3 @@ async def run_hub(
         await stop.wait()
         log.info("hub %s stopping", config.name)
     log.info("hub %s stopped", config.name)
-
-
-def _every(
-    scheduler: AsyncIOScheduler,
-    running: set[asyncio.Task[Any]],
-    job: Callable[[], Awaitable[Any]],
-    every: timedelta,
-    name: str,
-) -> None:
-    async def run() -> None:
-        task = asyncio.current_task()
-        if task is not None:  # tracked, so that stopping can wait for it
-            running.add(task)
-            task.add_done_callback(running.discard)
-        await job()
-
-    scheduler.add_job(
-        run, "interval", seconds=every.total_seconds(), id=name, max_instances=1, coalesce=True
-    )
-
-
-async def _finish(running: set[asyncio.Task[Any]]) -> None:
-    """Let job runs still busy at stop end (a little while), then cancel the rest."""
-    if not running:
-        return
-    _, pending = await asyncio.wait(set(running), timeout=STOP_GRACE.total_seconds())
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending)
-
-
-async def _shutdown_scheduler(scheduler: AsyncIOScheduler) -> None:
-    if scheduler.running:
-        scheduler.shutdown(wait=False)
-        await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
-
-
-def _port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    raise RuntimeError("the listener is bound to no TCP address")
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

@@ -30,6 +30,7 @@ from node.hub.codelists import CodeListAnswers
 from node.hub.relay import HubRelay
 from node.hub.soap import (
     CONTENT_TYPE,
+    SERVICE_PATH,
     SOAP_LIMITS,
     FaultCode,
     SoapError,
@@ -41,7 +42,6 @@ from node.hub.soap import (
 from node.hub.store import HubStore
 from node.web.tls import PeerIdentityError, peer_certificate, tls_client
 
-SERVICE_PATH = "/hub/DeliveryService"
 HEALTH_PATH = "/health"
 
 log = logging.getLogger(__name__)

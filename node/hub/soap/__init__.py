@@ -69,7 +69,7 @@ from node.hub.soap.lookups import (
     GetUnitMeasures,
     GetUnitMeasuresResponse,
 )
-from node.hub.soap.names import CONTENT_TYPE, HUB, SOAP11, TNS, soap_action
+from node.hub.soap.names import CONTENT_TYPE, HUB, SERVICE_PATH, SOAP11, TNS, soap_action
 from node.hub.soap.operations import (
     AcknowledgeEnvelopeReceipt,
     AcknowledgeEnvelopeReceiptResponse,
@@ -120,6 +120,7 @@ __all__ = [
     "REQUESTS",
     "RESPONSES",
     "RESPONSE_OF",
+    "SERVICE_PATH",
     "SOAP11",
     "SOAP_LIMITS",
     "TNS",

@@ -9,6 +9,10 @@ TNS = "http://ephyto.ippc.int/"
 HUB = "http://ephyto.ippc.int/HUB.Entities"
 UNQUALIFIED = ""
 
+SERVICE_PATH = "/hub/DeliveryService"
+"""Where the service is on a hub's host: the IPPC Hub's path, and ours, so that a hub
+listed in the directory by its `https://host:port` is reached the same way."""
+
 CONTENT_TYPE = "text/xml; charset=utf-8"
 """The HTTP Content-Type of every SOAP 1.1 message, request, response or fault."""
 
