@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from node.cli.common import dir_argument
 from node.codelists.lists import bundled
 from node.directory import HubEntry
 from node.hub.request import MAX_HUB_REQUEST_BYTES, HubRequest
@@ -75,14 +76,7 @@ def add_parser(commands: Any) -> None:
 
 def _command(sub: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text + ".")
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=DEFAULT_DIR,
-        metavar="DIR",
-        dest="directory",
-        help=f"the registry directory (default: ./{DEFAULT_DIR})",
-    )
+    dir_argument(parser, DEFAULT_DIR, "registry")
     parser.set_defaults(func=func)
     return parser
 

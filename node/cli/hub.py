@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -15,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from node.cli.node import _write_replacing  # the node's atomic config writer
+from node.cli.common import dir_argument, run_until_signalled, write_replacing
 from node.clock import SystemClock
 from node.directory import DirectoryError, MaintainerSet
 from node.errors import InputError
@@ -31,6 +29,7 @@ from node.hub.accounts import (
 )
 from node.hub.config import CONFIG_FILE, HubConfig, dump_hub_config, load_hub_config
 from node.hub.setup import init_hub
+from node.hub.soap.names import SERVICE_PATH
 
 if TYPE_CHECKING:
     from node.hub.store import HubStore
@@ -151,14 +150,7 @@ def _command(
     parser: argparse.ArgumentParser = sub.add_parser(
         name, help=text, description=more or text + "."
     )
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=DEFAULT_DIR,
-        metavar="DIR",
-        dest="directory",
-        help=f"the hub directory (default: ./{DEFAULT_DIR})",
-    )
+    dir_argument(parser, DEFAULT_DIR, "hub")
     parser.set_defaults(func=func)
     return parser
 
@@ -192,9 +184,9 @@ def _configure(args: argparse.Namespace) -> int:
             f"{args.anchor}: not a maintainers trust anchor (the registry's "
             f"maintainers/maintainers.json): {e}"
         ) from None
-    _write_replacing(args.directory / ANCHOR_FILE, data, 0o644)
+    write_replacing(args.directory / ANCHOR_FILE, data, 0o644)
     config = replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE)
-    _write_replacing(path, dump_hub_config(config).encode("utf-8"), 0o600)
+    write_replacing(path, dump_hub_config(config).encode("utf-8"), 0o600)
     print(f"configured {path}")
     print(f"  registry      {args.registry}")
     print(f"  trust anchor  {args.directory / ANCHOR_FILE}: threshold {anchor.threshold}")
@@ -209,29 +201,14 @@ def _serve(args: argparse.Namespace) -> int:
     from node.hub.service import HubListening, run_hub  # aiohttp, APScheduler: load on use
 
     config = load_hub_config(args.directory / CONFIG_FILE)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     def ready(listening: HubListening) -> None:
-        print(f"hub {listening.name} ready: {listening.url}/hub/DeliveryService", flush=True)
+        print(f"hub {listening.name} ready: {listening.url}{SERVICE_PATH}", flush=True)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            await run_hub(config, clock=SystemClock(), stop=stop, ready=ready)
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-
-    asyncio.run(main())
-    return 0
+    return run_until_signalled(
+        lambda stop: run_hub(config, clock=SystemClock(), stop=stop, ready=ready),
+        verbose=args.verbose,
+    )
 
 
 def _policy(args: argparse.Namespace) -> int:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import logging
-import os
-import signal
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from node.cli.common import dir_argument, run_until_signalled, write_replacing
 from node.clock import SystemClock
 from node.directory import DirectoryError, MaintainerSet
 from node.errors import InputError
@@ -87,7 +83,7 @@ def add_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="longest wait between delivery attempts to a partner that is down (default 600)",
     )
-    _dir_argument(configure)
+    dir_argument(configure, DEFAULT_DIR, "node")
     configure.set_defaults(func=_configure)
 
     serve = sub.add_parser(
@@ -98,7 +94,7 @@ def add_parser(commands: Any) -> None:
         "loopback or behind a TLS reverse proxy), the outbox and the directory refresh. "
         "Prints one line once both listeners are up; logs go to stderr.",
     )
-    _dir_argument(serve)
+    dir_argument(serve, DEFAULT_DIR, "node")
     serve.add_argument("-v", "--verbose", action="store_true", help="log debugging detail as well")
     serve.add_argument(
         "--announce",
@@ -110,17 +106,6 @@ def add_parser(commands: Any) -> None:
         "interfaces); discovery never grants trust, the directory does",
     )
     serve.set_defaults(func=_serve)
-
-
-def _dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=DEFAULT_DIR,
-        metavar="DIR",
-        dest="directory",
-        help=f"the node directory (default: ./{DEFAULT_DIR})",
-    )
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -167,7 +152,7 @@ def _configure(args: argparse.Namespace) -> int:
             f"maintainers/maintainers.json): {e}"
         ) from None
     target = args.directory / ANCHOR_FILE
-    _write_replacing(target, data, 0o644)
+    write_replacing(target, data, 0o644)
     config = replace(
         config,
         registry_url=args.registry,
@@ -175,7 +160,7 @@ def _configure(args: argparse.Namespace) -> int:
         api_port=config.api_port if args.api_port is None else args.api_port,
         retry_cap_seconds=config.retry_cap_seconds if args.retry_cap is None else args.retry_cap,
     )
-    _write_replacing(path, dump_config(config).encode("utf-8"), 0o600)
+    write_replacing(path, dump_config(config).encode("utf-8"), 0o600)
     print(f"configured {path}")
     print(f"  registry      {args.registry}")
     print(f"  trust anchor  {target}: threshold {anchor.threshold} of {len(anchor.keys)} keys")
@@ -195,13 +180,6 @@ def _serve(args: argparse.Namespace) -> int:
     from node.service import Listening, run_node  # aiohttp and APScheduler: load on use
 
     config = load_config(args.directory / CONFIG_FILE)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # A line per job run every 2 s says nothing; failures are still logged.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
     def ready(listening: Listening) -> None:
         print(
@@ -210,34 +188,10 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            announce = None if args.announce is None else [ip for ip in args.announce if ip]
-            await run_node(
-                config, clock=SystemClock(), stop=stop, ready=ready, announce_on=announce
-            )
-        finally:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(signum)
-
-    asyncio.run(main())
-    return 0
-
-
-def _write_replacing(path: Path, data: bytes, mode: int) -> None:
-    """Write `path` through a temporary file and a rename: never a half-written config."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    announce = None if args.announce is None else [ip for ip in args.announce if ip]
+    return run_until_signalled(
+        lambda stop: run_node(
+            config, clock=SystemClock(), stop=stop, ready=ready, announce_on=announce
+        ),
+        verbose=args.verbose,
+    )

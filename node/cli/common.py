@@ -1,0 +1,67 @@
+"""What several commands share: a `--dir` argument, atomic config writes, running a
+service until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+
+def dir_argument(parser: argparse.ArgumentParser, default: Path, what: str) -> None:
+    """`--dir DIR` (into `args.directory`): where a node's, hub's or registry's files are."""
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=default,
+        metavar="DIR",
+        dest="directory",
+        help=f"the {what} directory (default: ./{default})",
+    )
+
+
+def write_replacing(path: Path, data: bytes, mode: int) -> None:
+    """Write `path` through a temporary file and a rename: never a half-written config."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def run_until_signalled(
+    service: Callable[[asyncio.Event], Awaitable[None]], *, verbose: bool
+) -> int:
+    """Log to stderr and run `service(stop)`; SIGINT or SIGTERM sets `stop`."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # A line per job run every few seconds says nothing; failures are still logged.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await service(stop)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    asyncio.run(main())
+    return 0
