@@ -28,12 +28,12 @@ from typing import Protocol
 
 from node.directory import Directory, DirectoryError
 from node.envelope.errors import EnvelopeError
-from node.envelope.receipt import MAX_FINDING_CHARS, Outcome, Receipt, make_receipt
+from node.envelope.receipt import MAX_FINDING_CHARS, Outcome
 from node.hub.soap import Envelope, EnvelopeHeader
 from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage, ReplayError
 from node.transport.hub_client import HubError
-from node.web.exchange import judge, open_sealed, store_and_answer
+from node.web.exchange import judge, open_sealed, store_and_answer, store_once
 
 log = logging.getLogger(__name__)
 
@@ -150,23 +150,8 @@ class HubPuller:
         routing = report.routing
         digest = "sha256:" + hashlib.sha256(xml).hexdigest()
         message_id = f"hub:{tracking}"
-        receipt = make_receipt(
-            Receipt(
-                # A receipt's message id must be a UUID, which `hub:<tracking>` is not:
-                # making the receipt raised, so every plain XML envelope broke the pull
-                # (and stayed at the hub, blocking those behind it). The receipt names the
-                # message by a UUID derived from its stored id instead, reproducibly.
-                message_id=str(uuid.uuid5(uuid.NAMESPACE_URL, message_id)),
-                content_digest=digest,
-                from_country=runtime.country,
-                to_country=envelope.from_,
-                received=now.replace(microsecond=0),
-                outcome=outcome,
-                findings=findings,
-            ),
-            receiver_signing_key=runtime.signing_key,
-        )
-        await runtime.store.receive(
+        await store_once(
+            runtime,
             NewMessage(
                 # The hub's tracking number is this message's only stable id: a second
                 # pull of the same envelope is the same message.
@@ -179,8 +164,12 @@ class HubPuller:
                 content_digest=digest,
                 payload=xml,
             ),
-            now=now,
-            make_receipt=lambda: (str(outcome), receipt),
+            outcome,
+            findings,
+            now,
+            # A receipt names its message by a UUID, which `hub:<tracking>` is not: one
+            # derived from the stored id, reproducibly.
+            receipt_id=str(uuid.uuid5(uuid.NAMESPACE_URL, message_id)),
         )
         return Verdict(outcome, _detail(outcome, findings))
 

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from node.clock import Clock
-from node.envelope.envelope import EnvelopeHeader as SealedHeader
-from node.envelope.envelope import seal
 from node.envelope.errors import EnvelopeError
 from node.hub.soap import Envelope, EnvelopeHeader, TrackingState
+from node.outbox.sealing import seal_message
 from node.store.store import OutboxItem, Store
 from node.transport.hub_client import HubError, HubRefusal
 
@@ -79,20 +78,12 @@ class HubRoute:
             content = message.payload.decode("utf-8")
         else:
             try:
-                sealed = seal(
-                    header=SealedHeader(
-                        message_id=message.message_id,
-                        from_country=self._country,
-                        to_country=message.recipient,
-                        certificate_type=message.certificate_type,
-                        certificate_status=message.certificate_status,
-                        certificate_number=message.certificate_number,
-                        created=now.astimezone(UTC).replace(microsecond=0),
-                        content_digest=message.content_digest,
-                    ),
-                    payload=message.payload,
-                    sender_signing_key=self._signing_key,
-                    recipient_public_key=recipient_key,
+                sealed = seal_message(
+                    message,
+                    country=self._country,
+                    signing_key=self._signing_key,
+                    recipient_key=recipient_key,
+                    now=now,
                 )
             except EnvelopeError as e:
                 await self._store.fail(

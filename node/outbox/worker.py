@@ -30,7 +30,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -38,11 +38,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from node.clock import Clock
 from node.directory import Directory, DirectoryError, UntrustedPeer
-from node.envelope.envelope import EnvelopeHeader, seal
 from node.envelope.errors import BadSignatureError, EnvelopeError
 from node.envelope.receipt import Receipt, verify_receipt
 from node.outbox.hub_route import HubRelay, HubRoute
 from node.outbox.policy import Backoff, Fallback
+from node.outbox.sealing import seal_message
 from node.store.store import OutboxItem, Store
 from node.transport.client import PermanentDeliveryError, TransientDeliveryError
 
@@ -317,20 +317,12 @@ class OutboxWorker:
         message = item.message
         now = self._clock.now()
         try:
-            envelope = seal(
-                header=EnvelopeHeader(
-                    message_id=message.message_id,
-                    from_country=self._country,
-                    to_country=message.recipient,
-                    certificate_type=message.certificate_type,
-                    certificate_status=message.certificate_status,
-                    certificate_number=message.certificate_number,
-                    created=now.astimezone(UTC).replace(microsecond=0),  # the header's form
-                    content_digest=message.content_digest,
-                ),
-                payload=message.payload,
-                sender_signing_key=self._signing_key,
-                recipient_public_key=partner.encryption_key,
+            envelope = seal_message(
+                message,
+                country=self._country,
+                signing_key=self._signing_key,
+                recipient_key=partner.encryption_key,
+                now=now,
             )
         except EnvelopeError as e:
             # The stored message cannot make a valid envelope: no retry will change that.

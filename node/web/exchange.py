@@ -103,17 +103,41 @@ async def store_and_answer(
     findings: tuple[str, ...],
     now: datetime,
 ) -> bytes:
-    """Store the message once and return its receipt (the original one for a repeat).
-
-    Raises ReplayError when the message id was received before with other content.
-    """
+    """Store an opened envelope's message once and return its receipt (the original one
+    for a repeat). Raises ReplayError when the message id was received before with other
+    content."""
     header = opened.header
+    new = NewMessage(
+        message_id=header.message_id,
+        sender=header.from_country,
+        recipient=header.to_country,
+        certificate_number=header.certificate_number,
+        certificate_type=header.certificate_type,
+        certificate_status=header.certificate_status,
+        content_digest=header.content_digest,
+        payload=opened.payload,
+    )
+    return await store_once(runtime, new, outcome, findings, now)
+
+
+async def store_once(
+    runtime: NodeRuntime,
+    new: NewMessage,
+    outcome: Outcome,
+    findings: tuple[str, ...],
+    now: datetime,
+    *,
+    receipt_id: str | None = None,
+) -> bytes:
+    """Store an inbound message once, with the receipt that answers it; that receipt, or
+    the original one for a repeat. `receipt_id` names the message in the receipt when its
+    stored id is not the UUID a receipt needs (plain XML from a hub)."""
     receipt = make_receipt(
         Receipt(
-            message_id=header.message_id,
-            content_digest=header.content_digest,
+            message_id=receipt_id or new.message_id,
+            content_digest=new.content_digest,
             from_country=runtime.country,
-            to_country=header.from_country,
+            to_country=new.sender,
             received=now.replace(microsecond=0),
             outcome=outcome,
             findings=findings,
@@ -121,18 +145,7 @@ async def store_and_answer(
         receiver_signing_key=runtime.signing_key,
     )
     received = await runtime.store.receive(
-        NewMessage(
-            message_id=header.message_id,
-            sender=header.from_country,
-            recipient=header.to_country,
-            certificate_number=header.certificate_number,
-            certificate_type=header.certificate_type,
-            certificate_status=header.certificate_status,
-            content_digest=header.content_digest,
-            payload=opened.payload,
-        ),
-        now=now,
-        make_receipt=lambda: (str(outcome), receipt),
+        new, now=now, make_receipt=lambda: (str(outcome), receipt)
     )
     return received.receipt
 
