@@ -17,7 +17,7 @@ from node.crypto.ids import tls_pin
 from node.hub.config import CONFIG_FILE, dump_hub_config, new_hub_config
 from node.hub.request import build_hub_request
 from node.identity.keys import TLS_CURVE, build_tls_certificate, certificate_pem, private_key_pem
-from node.identity.store import DEFAULT_VALIDITY, IdentityExistsError, write_exclusive
+from node.identity.store import DEFAULT_VALIDITY, IdentityExistsError, write_all
 
 REQUEST_FILE = "hub-request.json"
 
@@ -66,7 +66,7 @@ def init_hub(directory: Path, *, name: str, endpoint: str, now: datetime) -> Hub
             f"{existing[0]} already exists: {directory} holds a hub identity, "
             "which is never overwritten (choose another --dir)"
         )
-    _write_all(directory, files)
+    write_all(directory, files)
     return HubInitResult(
         directory=directory,
         config=files[3][0],
@@ -75,22 +75,3 @@ def init_hub(directory: Path, *, name: str, endpoint: str, now: datetime) -> Hub
         certificate=files[1][0],
         tls_pin=tls_pin(certificate),
     )
-
-
-def _write_all(directory: Path, files: list[tuple[Path, bytes, int]]) -> None:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    written: list[Path] = []
-    try:
-        for path, data, mode in files:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                write_exclusive(path, data, mode)
-            except FileExistsError:
-                raise IdentityExistsError(
-                    f"{path} appeared while writing: another init is running here"
-                ) from None
-            written.append(path)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise

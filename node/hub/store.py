@@ -62,6 +62,7 @@ from node.hub.records import (
     tracking_key,
 )
 from node.hub.schema import accounts, envelopes, events, ledger, push_endpoints
+from node.store.database import redacted
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _HEADER = (
@@ -110,7 +111,7 @@ class HubStore:
         try:
             engine = create_async_engine(url)
         except (SQLAlchemyError, ImportError, ValueError) as e:
-            raise HubStoreError(f"cannot open database {_redacted(url)}: {e}") from None
+            raise HubStoreError(f"cannot open database {redacted(url)}: {e}") from None
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return cls(engine, settings or HubSettings())
@@ -863,13 +864,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for error messages and logs."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"

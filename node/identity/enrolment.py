@@ -165,9 +165,9 @@ def build_request(
     }
     body_bytes = canonical_bytes(body)
     proofs = {
-        "signing_key": _b64(keys.signing.sign(CONTEXT_SIGNING + body_bytes)),
-        "encryption_key": _b64(keys.encryption_twin.sign(CONTEXT_ENCRYPTION + body_bytes)),
-        "tls": _b64(keys.tls.sign(CONTEXT_TLS + body_bytes, TLS_SIGNATURE)),
+        "signing_key": b64_text(keys.signing.sign(CONTEXT_SIGNING + body_bytes)),
+        "encryption_key": b64_text(keys.encryption_twin.sign(CONTEXT_ENCRYPTION + body_bytes)),
+        "tls": b64_text(keys.tls.sign(CONTEXT_TLS + body_bytes, TLS_SIGNATURE)),
     }
     data = canonical_bytes({"body": body, "proofs": proofs})
     verify_request(data)  # what we hand the operator is what the registry accepts
@@ -193,26 +193,26 @@ def verify_request(data: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> Enrolm
         raise EnrolmentError(
             "request is not canonical JSON: send the file exactly as `ephyto node init` wrote it"
         )
-    top = _object(document, {"body", "proofs"}, "request")
-    body = _object(top["body"], _BODY_FIELDS, "body")
-    proofs = _object(top["proofs"], _PROOF_FIELDS, "proofs")
+    top = read_object(document, {"body", "proofs"}, "request")
+    body = read_object(top["body"], _BODY_FIELDS, "body")
+    proofs = read_object(top["proofs"], _PROOF_FIELDS, "proofs")
     if body["type"] != FORMAT:
         raise EnrolmentError(f"body.type: expected {FORMAT!r}, got {body['type']!r}")
     if type(body["version"]) is not int or body["version"] != VERSION:
         raise EnrolmentError(f"body.version: only version {VERSION} is understood")
-    country = check_country(_string(body, "country"))
-    name = _string(body, "name")
+    country = check_country(read_string(body, "country"))
+    name = read_string(body, "name")
     if check_name(name) != name:
         raise EnrolmentError("body.name: has leading or trailing spaces")
     endpoint = None
     if body["endpoint"] is not None:
-        text = _string(body, "endpoint")
+        text = read_string(body, "endpoint")
         endpoint = parse_endpoint(text)
         if endpoint.url != text:
             raise EnrolmentError(f"body.endpoint: not in the form {endpoint.url!r}")
-    created = parse_time(_string(body, "created"), "body.created")
-    valid_from = parse_time(_string(body, "valid_from"), "body.valid_from")
-    valid_until = parse_time(_string(body, "valid_until"), "body.valid_until")
+    created = parse_time(read_string(body, "created"), "body.created")
+    valid_from = parse_time(read_string(body, "valid_from"), "body.valid_from")
+    valid_until = parse_time(read_string(body, "valid_until"), "body.valid_until")
     if valid_until <= valid_from:
         raise EnrolmentError("body.valid_until: not after valid_from")
     signing_key = _key(body, "signing_key", "ed25519")
@@ -223,7 +223,7 @@ def verify_request(data: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> Enrolm
         twins = edwards_candidates(encryption_key)
     except ValueError as e:
         raise EnrolmentError(f"body.encryption_key: {e}") from None
-    certificate = _certificate(body["tls"], country, endpoint, valid_from, valid_until)
+    certificate = read_tls_certificate(body["tls"], country, endpoint, valid_from, valid_until)
 
     body_bytes = canonical_bytes(body)
     if not verify_ed25519(signing_key, _proof(proofs, "signing_key"), CONTEXT_SIGNING + body_bytes):
@@ -310,15 +310,17 @@ def parse_time(text: str, where: str) -> datetime:
     raise EnrolmentError(f"{where}: {text!r} is not a UTC time like 2026-05-09T10:00:00Z")
 
 
-def _certificate(
+def read_tls_certificate(
     value: object, country: str, endpoint: Endpoint | None, start: datetime, end: datetime
 ) -> x509.Certificate:
-    tls = _object(value, _TLS_FIELDS, "body.tls")
+    """`body.tls` of a request: a self-signed ECDSA P-256 certificate with its pin, naming
+    the endpoint's host (or the country, or nothing for a hub), covering the validity."""
+    tls = read_object(value, _TLS_FIELDS, "body.tls")
     if tls["algorithm"] != "ecdsa-p256-sha256":
         raise EnrolmentError(
             f"body.tls.algorithm: expected 'ecdsa-p256-sha256', got {tls['algorithm']!r}"
         )
-    pem = _string(tls, "certificate", "body.tls").encode("ascii", "replace")
+    pem = read_string(tls, "certificate", "body.tls").encode("ascii", "replace")
     try:
         certificate = x509.load_pem_x509_certificate(pem)
     except (ValueError, x509.InvalidVersion):
@@ -364,16 +366,16 @@ def _check_certificate(
 
 
 def _key_entry(algorithm: str, public: bytes) -> dict[str, str]:
-    return {"algorithm": algorithm, "public_key": _b64(public), "key_id": key_id(public)}
+    return {"algorithm": algorithm, "public_key": b64_text(public), "key_id": key_id(public)}
 
 
 def _key(body: dict[str, Any], field: str, algorithm: str) -> bytes:
-    entry = _object(body[field], _KEY_FIELDS, f"body.{field}")
+    entry = read_object(body[field], _KEY_FIELDS, f"body.{field}")
     if entry["algorithm"] != algorithm:
         raise EnrolmentError(
             f"body.{field}.algorithm: expected {algorithm!r}, got {entry['algorithm']!r}"
         )
-    public = _unb64(_string(entry, "public_key", f"body.{field}"), f"body.{field}.public_key")
+    public = _unb64(read_string(entry, "public_key", f"body.{field}"), f"body.{field}.public_key")
     if len(public) != 32:
         raise EnrolmentError(f"body.{field}.public_key: {len(public)} bytes, expected 32")
     if entry["key_id"] != key_id(public):
@@ -382,10 +384,10 @@ def _key(body: dict[str, Any], field: str, algorithm: str) -> bytes:
 
 
 def _proof(proofs: dict[str, Any], field: str) -> bytes:
-    return _unb64(_string(proofs, field, "proofs"), f"proofs.{field}")
+    return _unb64(read_string(proofs, field, "proofs"), f"proofs.{field}")
 
 
-def _object(value: object, fields: frozenset[str] | set[str], where: str) -> dict[str, Any]:
+def read_object(value: object, fields: frozenset[str] | set[str], where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise EnrolmentError(f"{where}: expected an object")
     if extra := sorted(set(value) - fields):
@@ -395,14 +397,14 @@ def _object(value: object, fields: frozenset[str] | set[str], where: str) -> dic
     return value
 
 
-def _string(obj: dict[str, Any], field: str, where: str = "body") -> str:
+def read_string(obj: dict[str, Any], field: str, where: str = "body") -> str:
     value = obj[field]
     if not isinstance(value, str):
         raise EnrolmentError(f"{where}.{field}: expected a string")
     return value
 
 
-def _b64(data: bytes) -> str:
+def b64_text(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
@@ -411,7 +413,7 @@ def _unb64(text: str, where: str) -> bytes:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise EnrolmentError(f"{where}: not base64") from None
-    if _b64(data) != text:  # one value, one spelling
+    if b64_text(data) != text:  # one value, one spelling
         raise EnrolmentError(f"{where}: not canonical base64")
     return data
 

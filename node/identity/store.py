@@ -104,7 +104,7 @@ def init_node(
             f"{existing[0]} already exists: {directory} holds a node identity, "
             "which is never overwritten (choose another --dir)"
         )
-    _write_all(directory, files)
+    write_all(directory, files)
     return InitResult(
         directory=directory,
         config=directory / CONFIG_FILE,
@@ -132,7 +132,8 @@ def write_exclusive(path: Path, data: bytes, mode: int) -> None:
         os.close(fd)
 
 
-def _write_all(directory: Path, files: list[tuple[Path, bytes, int]]) -> None:
+def write_all(directory: Path, files: list[tuple[Path, bytes, int]]) -> None:
+    """Create every file (never overwriting one), or none of them."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     written: list[Path] = []
     try:

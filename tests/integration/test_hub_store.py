@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,8 +23,8 @@ from node.hub.records import (
     UnknownNppoError,
 )
 from node.hub.store import HubStore
+from tests.databases import database_url, postgres_database
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 FREE = AccountPolicy("EUR", Prepaid(fee=0))
@@ -33,33 +32,15 @@ PAID = AccountPolicy("EUR", Prepaid(fee=50))
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 
-async def _postgres_url() -> AsyncIterator[str]:
-    asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the postgres extra) is not installed")
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as e:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {e}")
-    name = f"ephyto_hub_test_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def hub_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
-        return
-    async for url in _postgres_url():
+    async for url in database_url(request.param, tmp_path, "hub"):
         yield url
 
 
 @pytest_asyncio.fixture
 async def pg_url() -> AsyncIterator[str]:
-    async for url in _postgres_url():
+    async for url in postgres_database("ephyto_hub_test"):
         yield url
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,8 +11,8 @@ import pytest
 import pytest_asyncio
 
 from node.store.store import NewMessage, NotFoundError, ReplayError, Store
+from tests.databases import database_url
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
@@ -31,27 +30,9 @@ def _message(message_id: str = "m-1", digest: str = "sha256:aa", sender: str = "
     )
 
 
-async def _postgres_url() -> AsyncIterator[str]:
-    asyncpg = pytest.importorskip("asyncpg", reason="asyncpg (the postgres extra) is not installed")
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as e:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {e}")
-    name = f"ephyto_test_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'node.db'}"
-        return
-    async for url in _postgres_url():
+    async for url in database_url(request.param, tmp_path, "node"):
         yield url
 
 
