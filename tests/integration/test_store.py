@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -236,6 +237,20 @@ async def test_two_workers_never_claim_the_same_message(store_url: str) -> None:
     assert len(first + second) == 40
 
 
+def _count_transactions(store: Store) -> list[int]:
+    """A one-item list counting the store's write transactions from now on."""
+    count = [0]
+    database = store._db
+    write = database.write
+
+    async def counted(fn: Any) -> Any:
+        count[0] += 1
+        return await write(fn)
+
+    database.write = counted  # type: ignore[method-assign]
+    return count
+
+
 @pytest.mark.asyncio
 async def test_writes_queued_together_commit_together_and_each_gets_its_own_answer(
     store: Store,
@@ -245,6 +260,7 @@ async def test_writes_queued_together_commit_together_and_each_gets_its_own_answ
     await store.claim_due(now=T0, lease=LEASE, limit=10)
     outbound = [_message(f"out-{i}") for i in range(20)]
     inbound = [_message(f"in-{i}", sender="KE") for i in range(20)]
+    transactions = _count_transactions(store)
     results = await asyncio.gather(
         *(store.submit(m, now=T0, lifecycle={"n": i}) for i, m in enumerate(outbound)),
         *(
@@ -255,6 +271,7 @@ async def test_writes_queued_together_commit_together_and_each_gets_its_own_answ
         store.receive(inbound[0], now=T0, make_receipt=lambda: ("accepted", b"other")),
         store.delivered(first, now=T0, route="direct", outcome="accepted", receipt=b"r"),
     )
+    assert transactions == [1]  # 42 writes queued at once: one transaction
     pks = results[:20]
     assert len(set(pks)) == 20
     for pk, sent in zip(pks, outbound, strict=True):
