@@ -63,7 +63,7 @@ class Listening:
     """Where the node listens, once both listeners are bound (for the ready line)."""
 
     country: str
-    exchange_url: str
+    exchange_url: str  # or a note that there is none
     api_url: str
 
 
@@ -174,10 +174,14 @@ async def run_node(
             config.path(config.keys.tls_key),
             trusted_client_certs=trusted_client_certs,
         )
-        exchange = await serve(
-            stack, create_exchange_app(runtime, validation), config.listen_host, config.listen_port,
-            ssl_context=ssl_context, access_log=True,
-        )  # fmt: skip
+        # A node without an endpoint is reached through the hub only: nobody may connect
+        # to it, so it opens no exchange listener (and holds no port for one).
+        exchange = None
+        if config.endpoint is not None:
+            exchange = await serve(
+                stack, create_exchange_app(runtime, validation), config.listen_host,
+                config.listen_port, ssl_context=ssl_context, access_log=True,
+            )  # fmt: skip
         api_root = web.Application()
         api_root.add_subapp(
             "/api/v1",
@@ -216,15 +220,19 @@ async def run_node(
 
         listening = Listening(
             country=config.country,
-            exchange_url=f"https://{url_host(config.listen_host)}:{bound_port(exchange)}",
+            exchange_url="none (through the hub only)"
+            if exchange is None
+            else f"https://{url_host(config.listen_host)}:{bound_port(exchange)}",
             api_url=f"http://{url_host(api_host)}:{bound_port(api)}",
         )
         log.info(
             "node %s ready: exchange %s, api %s",
             config.country, listening.exchange_url, listening.api_url,
         )  # fmt: skip
-        if announce_on is not None:
+        if announce_on is not None and exchange is not None:
             await _announce(stack, config, runtime, bound_port(exchange), announce_on)
+        elif announce_on is not None:
+            log.warning("not announced by mDNS: this node has no endpoint to announce")
         if ready is not None:
             ready(listening)
         await stop.wait()

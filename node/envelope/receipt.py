@@ -8,6 +8,7 @@ receipt has one byte form: a repeated message id gets the stored bytes back unch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +23,7 @@ from node.crypto.ids import key_id
 from node.envelope import _codec as c
 from node.envelope.errors import (
     BadSignatureError,
+    EnvelopeError,
     MalformedReceiptError,
     ReceiptMismatchError,
     TooLargeError,
@@ -222,6 +224,41 @@ def verify_receipt(
             f" {receipt.content_digest}, we sent {expected_digest}"
         )
     return receipt
+
+
+def verify_receipt_from(
+    data: bytes,
+    *,
+    expected_message_id: str,
+    expected_digest: str,
+    receiver: str,
+    sender: str,
+    receiver_keys: Sequence[Ed25519PublicKey],
+) -> Receipt:
+    """`verify_receipt` with each signing key the directory lists for `receiver` (two
+    during a rotation), and the receipt must be from `receiver` to `sender`.
+
+    Raises what verify_receipt raises; BadSignatureError when no key verifies it.
+    """
+    failure: EnvelopeError | None = None
+    for key in receiver_keys:
+        try:
+            receipt = verify_receipt(
+                data,
+                expected_message_id=expected_message_id,
+                expected_digest=expected_digest,
+                receiver_public_key=key,
+            )
+        except BadSignatureError as e:
+            failure = e  # perhaps the other key of a rotation
+            continue
+        if receipt.from_country != receiver or receipt.to_country != sender:
+            raise ReceiptMismatchError(
+                f"receipt for message {expected_message_id} is from {receipt.from_country}"
+                f" to {receipt.to_country}, expected from {receiver} to {sender}"
+            )
+        return receipt
+    raise failure or BadSignatureError(f"{receiver} has no signing key valid now")
 
 
 def _outcome(text: str) -> Outcome:

@@ -70,6 +70,9 @@ from node.hub.store import HubStore
 # for the rest. One envelope always goes, whatever its size.
 PULL_ALL_BUDGET = 16 * 1024 * 1024
 PULL_ALL_MAX = 100
+# GetImportEnvelopeHeaders lists the oldest this many: a receiver that fell far behind
+# still gets an answer it can read, and the rest on its next call.
+HEADERS_MAX = 1000
 MAX_FINDINGS_SHOWN = 5
 
 Validate = Callable[[bytes], Awaitable[Report]]
@@ -90,8 +93,10 @@ class HubRelay:
         validate: Validate,
         code_lists: CodeListAnswers,
         default_policy: AccountPolicy | None,
+        delivered: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
+        self._delivered = delivered
         self._clock = clock
         self._validate = validate
         self._code_lists = code_lists
@@ -125,7 +130,7 @@ class HubRelay:
                     "exchanges with no other hub"
                 )
             case GetImportEnvelopeHeaders(country_code=sender):
-                waiting = await store.import_headers(me)
+                waiting = await store.import_headers(me, limit=HEADERS_MAX)
                 return GetImportEnvelopeHeadersResponse(
                     tuple(_header(h) for h in waiting if sender in (None, "", h.sender))
                 )
@@ -186,6 +191,8 @@ class HubRelay:
             if not await self._open_default_accounts(now, me, env.to):
                 raise
             delivery = await deliver()
+        if not delivery.duplicate:
+            self._delivered()
         return _header(await self._store.tracking(me, delivery.tracking_number))
 
     async def _acknowledge(

@@ -1,4 +1,4 @@
-"""The running hub (shell): store, directory refresh, the SOAP listener, the expiry job.
+"""The running hub (shell): store, directory refresh, the SOAP listener, push, expiry.
 
 Wired like a node (node.service): the directory is refreshed from the registry on a
 schedule and cached; the listener speaks TLS only with clients whose certificate the
@@ -26,16 +26,19 @@ from node.directory import Directory, DirectoryError, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
 from node.hub.config import CONFIG_FILE, HubConfig
+from node.hub.push import HubPusher
 from node.hub.records import HubSettings
 from node.hub.store import HubStore
 from node.hub.web import HubContext, create_hub_app
 from node.serving import Tasks, bound_port, serve, shutdown_scheduler, url_host
+from node.transport.client import DeliveryClient
 from node.web.tls import server_ssl_context
 
 log = logging.getLogger(__name__)
 
 DIRECTORY_CACHE = "directory.json"
 EXPIRE_INTERVAL = timedelta(minutes=5)
+PUSH_INTERVAL = timedelta(seconds=5)
 BOOTSTRAP_INTERVAL = timedelta(seconds=2)
 
 
@@ -45,6 +48,25 @@ class HubListening:
 
     name: str
     url: str
+
+
+class _Kick:
+    """Start a push run after a delivery, unless one is already starting: a burst of
+    deliveries makes one run, not one each (a run pushes everything due)."""
+
+    def __init__(self, start: Callable[[], None]) -> None:
+        self._start = start
+        self._pending = False
+
+    def __call__(self) -> None:
+        if self._pending:
+            return
+        self._pending = True
+        asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        self._pending = False
+        self._start()
 
 
 def hub_client_certificates(directory: Directory, now: datetime) -> tuple[bytes, ...]:
@@ -79,6 +101,7 @@ async def run_hub(
     ready: Callable[[HubListening], None] | None = None,
     refresh_interval: timedelta | None = None,
     expire_interval: timedelta = EXPIRE_INTERVAL,
+    push_interval: timedelta = PUSH_INTERVAL,
 ) -> None:
     """Serve the hub until `stop` is set, then shut everything down.
 
@@ -117,8 +140,24 @@ async def run_hub(
         # job runs still busy end, then the scheduler and the store close.
         scheduler = AsyncIOScheduler()
         stack.push_async_callback(shutdown_scheduler, scheduler)
-        tasks = Tasks("expiry or directory run(s)")
+        tasks = Tasks("push, expiry or directory run(s)")
         stack.push_async_callback(tasks.finish)
+        client = await stack.enter_async_context(
+            DeliveryClient(
+                tls_certificate=config.path(config.tls_certificate),
+                tls_key=config.path(config.tls_key),
+            )
+        )
+        pusher = HubPusher(store, client, directory, clock)
+
+        async def push_now() -> None:
+            try:
+                await pusher.run_once()
+            except Exception:
+                # Nobody awaits a kick: say it here; the scheduled run tries again.
+                log.exception("push after a delivery failed")
+
+        pushing = _Kick(lambda: tasks.track(asyncio.ensure_future(push_now())))
         app = create_hub_app(
             HubContext(
                 name=config.name,
@@ -126,6 +165,7 @@ async def run_hub(
                 directory=directory,
                 clock=clock,
                 default_policy=config.default_policy,
+                delivered=pushing,
             )
         )
         ssl_context = server_ssl_context(
@@ -151,6 +191,7 @@ async def run_hub(
 
         tasks.every(scheduler, refresher.refresh, interval, "directory-refresh")
         tasks.every(scheduler, expire, expire_interval, "expire")
+        tasks.every(scheduler, pusher.run_once, push_interval, "push")
         if refresher.trusted.current is None:
             tasks.every(scheduler, bootstrap, BOOTSTRAP_INTERVAL, "directory-bootstrap")
         scheduler.start()

@@ -59,6 +59,8 @@ class HubContext:
     validator: Validator | None = None  # None: Validator.default()
     code_lists: CodeLists | None = None  # None: the bundled lists
     max_body_bytes: int = SOAP_LIMITS.max_bytes
+    # Called after an envelope is taken in, so push mode posts it at once.
+    delivered: Callable[[], None] = lambda: None
 
 
 _CONTEXT = web.AppKey("hub_context", HubContext)
@@ -180,6 +182,7 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
         validate=validate,
         code_lists=CodeListAnswers(context.code_lists or bundled()),
         default_policy=context.default_policy,
+        delivered=context.delivered,
     )
     try:
         yield

@@ -38,8 +38,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from node.clock import Clock
 from node.directory import Directory, DirectoryError, UntrustedPeer
-from node.envelope.errors import BadSignatureError, EnvelopeError
-from node.envelope.receipt import Receipt, verify_receipt
+from node.envelope.errors import EnvelopeError
+from node.envelope.receipt import Receipt, verify_receipt_from
 from node.outbox.hub_route import HubRelay, HubRoute
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.sealing import seal_message
@@ -399,25 +399,14 @@ def _verified(data: bytes, item: OutboxItem, partner: _Partner, country: str) ->
     shows the partner's new key), and retrying cannot double it.
     """
     message = item.message
-    failure: EnvelopeError | None = None
-    for key in partner.signing_keys:
-        try:
-            receipt = verify_receipt(
-                data,
-                expected_message_id=message.message_id,
-                expected_digest=message.content_digest,
-                receiver_public_key=key,
-            )
-        except BadSignatureError as e:
-            failure = e  # perhaps the other key of a rotation
-            continue
-        except EnvelopeError as e:
-            raise TransientDeliveryError(f"bad receipt from {message.recipient}: {e}") from e
-        if receipt.from_country != message.recipient or receipt.to_country != country:
-            raise TransientDeliveryError(
-                f"receipt for message {message.message_id} is from {receipt.from_country}"
-                f" to {receipt.to_country}, expected from {message.recipient} to {country}"
-            )
-        return receipt
-    reason = failure or f"{message.recipient} has no signing key valid now"
-    raise TransientDeliveryError(f"bad receipt from {message.recipient}: {reason}")
+    try:
+        return verify_receipt_from(
+            data,
+            expected_message_id=message.message_id,
+            expected_digest=message.content_digest,
+            receiver=message.recipient,
+            sender=country,
+            receiver_keys=partner.signing_keys,
+        )
+    except EnvelopeError as e:
+        raise TransientDeliveryError(f"bad receipt from {message.recipient}: {e}") from e

@@ -15,6 +15,7 @@ TransientDeliveryError (retry later) and PermanentDeliveryError (stop and say wh
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import ssl
@@ -41,6 +42,7 @@ _MAX_SHOWN_CHARS: Final = 300
 _UNPRINTABLE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # Pin sets change only with the directory: a handful per partner over a node's life.
 _MAX_CONTEXTS: Final = 256
+_LARGE_BODY: Final = 1024 * 1024
 
 
 class DeliveryError(EphytoError):
@@ -118,7 +120,7 @@ class DeliveryClient:
         try:
             async with self._session.post(
                 url,
-                data=envelope,
+                data=request_body(envelope),
                 headers={
                     "Content-Type": ENVELOPE_MEDIA_TYPE,
                     "Accept": f"{RECEIPT_MEDIA_TYPE}, {PROBLEM_MEDIA_TYPE}",
@@ -129,8 +131,8 @@ class DeliveryClient:
                 allow_redirects=False,  # the directory names the endpoint; nowhere else
             ) as response:
                 if response.status == 200:
-                    return await _read_at_most(response, MAX_RECEIPT_BYTES + 1)
-                problem = _problem(await _read_at_most(response, _MAX_PROBLEM_BYTES))
+                    return await read_at_most(response, MAX_RECEIPT_BYTES + 1)
+                problem = _problem(await read_at_most(response, _MAX_PROBLEM_BYTES))
                 raise _refusal(url, response.status, problem)
         except aiohttp.ClientConnectorCertificateError as e:
             if isinstance(e.certificate_error, _PinMismatch):
@@ -191,6 +193,12 @@ class _PinCheckingSSLObject(ssl.SSLObject):
             )
 
 
+def request_body(data: bytes) -> bytes | io.BytesIO:
+    """What to post: aiohttp warns that raw bytes over 1 MB block the event loop while
+    written, and sends a file-like object in chunks instead."""
+    return data if len(data) < _LARGE_BODY else io.BytesIO(data)
+
+
 def pinned_context(pins: frozenset[str], certificate: Path, key: Path) -> _PinnedContext:
     context = _PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
     # Self-signed certificates: no CA, no host name; the pin check replaces both.
@@ -208,7 +216,7 @@ def pinned_context(pins: frozenset[str], certificate: Path, key: Path) -> _Pinne
     return context
 
 
-async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body, cut at `limit` bytes: a partner cannot make us buffer without end."""
     chunks: list[bytes] = []
     size = 0

@@ -47,7 +47,7 @@ from node.hub.soap import (
     parse_response,
     soap_action,
 )
-from node.transport.client import pinned_context
+from node.transport.client import pinned_context, read_at_most, request_body
 
 R = TypeVar("R", bound=HubResponse)
 
@@ -181,12 +181,14 @@ class HubClient:
         try:
             async with self._session.post(
                 url,
-                data=build_request(request),
+                data=request_body(build_request(request)),
                 headers={"Content-Type": CONTENT_TYPE, "SOAPAction": soap_action(operation)},
                 ssl=self._context(),
                 allow_redirects=False,
             ) as response:
-                body = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                # Read to the end (StreamReader.read(n) returns what is buffered, which
+                # cut large answers short), but never more than the cap.
+                body = await read_at_most(response, MAX_RESPONSE_BYTES + 1)
                 status = response.status
         except aiohttp.ClientError as e:
             raise HubUnavailable(f"{url}: {type(e).__name__}: {e}") from e

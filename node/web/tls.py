@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from node.crypto.ids import tls_pin
-from node.directory import Directory, NppoEntry, UnknownKey
+from node.directory import Directory, DirectoryError, NppoEntry, UnknownKey
 from node.errors import InputError
 
 TrustedCertificates = Callable[[], Iterable[bytes]]
@@ -73,6 +73,14 @@ def peer_certificate(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> x509.C
     if not der:
         raise NoClientCertificateError("the connection carries no TLS client certificate")
     return x509.load_der_x509_certificate(der)
+
+
+def is_hub(directory: Directory, certificate: x509.Certificate, at: datetime) -> bool:
+    """Whether this TLS client is the directory's hub (which relays others' envelopes)."""
+    try:
+        return tls_pin(certificate) in directory.hub_tls_pins(at)
+    except DirectoryError:
+        return False
 
 
 def tls_client(directory: Directory, certificate: x509.Certificate, at: datetime) -> NppoEntry:

@@ -14,6 +14,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,11 @@ from node.certificate.validate import Validator
 from node.clock import FixedClock
 from node.envelope.envelope import EnvelopeHeader as SealedHeader
 from node.envelope.envelope import seal
+from node.hub.push import HubPusher
 from node.hub.soap import DeliverEnvelope, Envelope, EnvelopeHeader
+from node.outbox.policy import Backoff
 from node.store.store import NewMessage, Store, StoredMessage
-from node.transport.client import TransientDeliveryError
+from node.transport.client import DeliveryClient, TransientDeliveryError
 from node.transport.hub_client import HubUnavailable
 from tests.integration.hub_route_world import (
     FALLBACK_ATTEMPTS,
@@ -407,3 +410,96 @@ async def test_a_sealed_envelope_from_another_nppo_than_the_hub_says_is_failed(
     state, reason = await _hub_state(net, "US", tracking)
     assert (state, reason) == ("FailedDelivery", "the sealed envelope is from NL, the hub says US")
     assert await _inbound(ke.store) == []
+
+
+# --- large answers -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_large_envelope_comes_back_whole(net: Network) -> None:
+    """An answer larger than what one socket read returns is read to its end."""
+    content = "<x>" + "y" * 2_000_000 + "</x>"
+    await net.hub.start()
+    tracking = await net.nodes["NL"].hub.deliver(_envelope("NL", "KE", content, "NL-BIG-1"))
+
+    (header,) = await net.nodes["KE"].hub.import_headers()
+    pulled = await net.nodes["KE"].hub.pull(tracking)
+
+    assert header.hub_delivery_number == tracking
+    assert pulled.content == content
+
+
+# --- push mode ------------------------------------------------------------------------------
+
+
+async def _relayed_to_us(net: Network, phyto_xml: bytes) -> int:
+    """NL's message to US, through the hub after US's endpoint failed (US is down)."""
+    nl = net.nodes["NL"]
+    pk = await _submit(net, "US", phyto_xml)
+    for _ in range(FALLBACK_ATTEMPTS + 1):
+        await nl.worker.run_once()
+    assert (await nl.store.message(pk)).state == "relayed"
+    return pk
+
+
+def _pusher(net: Network, client: DeliveryClient) -> HubPusher:
+    assert net.hub.store is not None
+    return HubPusher(
+        net.hub.store,
+        client,
+        lambda: net.hub.trust.usable(net.clock.now()),
+        net.clock,
+        backoff=Backoff(base=timedelta(seconds=1)),
+    )
+
+
+@pytest.mark.asyncio
+async def test_the_hub_pushes_to_a_node_with_an_endpoint_and_settles_on_its_receipt(
+    net: Network, phyto_xml: bytes
+) -> None:
+    nl, us = net.nodes["NL"], net.nodes["US"]
+    await net.hub.start()
+    pk = await _relayed_to_us(net, phyto_xml)
+    tracking = (await nl.store.events(pk))[-1].detail["hub"]
+    await us.serve()  # US is back: the hub posts to its endpoint, as a node would
+
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            DeliveryClient(tls_certificate=net.hub.party.cert_path, tls_key=net.hub.party.key_path)
+        )
+        assert await _pusher(net, client).run_once() == 1
+
+    [received] = await _inbound(us.store)
+    assert received.payload == phyto_xml
+    assert await _hub_state(net, "NL", tracking) == ("Delivered", None)
+    assert await us.puller.run_once() == 0  # nothing left to pull
+    await _track_after_recheck(net)
+    assert (await nl.store.message(pk)).state == "delivered"
+
+
+@pytest.mark.asyncio
+async def test_a_push_that_fails_is_retried_and_the_node_may_pull_meanwhile(
+    net: Network, phyto_xml: bytes
+) -> None:
+    us = net.nodes["US"]
+    await net.hub.start()
+    pk = await _relayed_to_us(net, phyto_xml)
+    tracking = (await net.nodes["NL"].store.events(pk))[-1].detail["hub"]
+
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(
+            DeliveryClient(tls_certificate=net.hub.party.cert_path, tls_key=net.hub.party.key_path)
+        )
+        pusher = _pusher(net, client)
+        assert await pusher.run_once() == 0  # US is still down
+        assert await _hub_state(net, "NL", tracking) == ("PendingDelivery", None)
+        assert net.hub.store is not None
+        assert [e.kind for e in await net.hub.store.events(tracking_number=tracking)][-1] == (
+            "push_failed"
+        )
+
+        assert await us.puller.run_once() == 1  # US pulls it itself
+        assert await _hub_state(net, "NL", tracking) == ("Delivered", None)
+        net.clock.advance(minutes=30)
+        assert await pusher.run_once() == 0  # settled: nothing left to push
+    assert len(await _inbound(us.store)) == 1
