@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +27,8 @@ from typing import IO, Any
 from node.certificate.xml_build import to_xml_bytes
 from node.demo.scenario import COUNTRIES, NAMES, Step
 from node.errors import EphytoError
+from node.hub.config import CONFIG_FILE as HUB_CONFIG_FILE
+from node.hub.config import dump_hub_config, load_hub_config
 from node.identity.config import load_config
 
 READY_TIMEOUT = 60.0
@@ -84,6 +86,8 @@ class Network:
     hub: bool = False
     hub_only: tuple[str, ...] = ()
     deferred: tuple[str, ...] = ()
+    # The hub's database URL (PostgreSQL, say); None: the SQLite file `hub init` sets.
+    hub_database: str | None = None
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     nodes: dict[str, NodeHandle] = field(default_factory=dict)
     registry_url: str = ""
@@ -136,9 +140,18 @@ class Network:
         if self.hub:
             self._ephyto("hub", "configure", "--dir", hub_dir, "--registry", self.registry_url,
                          "--anchor", anchor)  # fmt: skip
-            log = self._spawn("hub", "hub", "serve", "--dir", hub_dir)
-            _wait_for_line(log, "hub Demo hub ready:", "the hub", READY_TIMEOUT)
+            if self.hub_database is not None:
+                path = hub_dir / HUB_CONFIG_FILE
+                settings = replace(load_hub_config(path), database_url=self.hub_database)
+                path.write_text(dump_hub_config(settings), encoding="utf-8")
+            self.serve_hub()
         for handle in self.nodes.values():
+            # A hub-only node listens for its API alone, on the second port of its pair.
+            api_port = (
+                ("--api-port", str(handle.exchange_port + 1))
+                if handle.country in self.hub_only
+                else ()
+            )
             self._ephyto(
                 "node",
                 "configure",
@@ -148,6 +161,7 @@ class Network:
                 self.registry_url,
                 "--anchor",
                 anchor,
+                *api_port,
                 *self.configure_args,
             )
             if self.hub:
@@ -168,6 +182,39 @@ class Network:
     def restart(self, country: str) -> None:
         """Start a node again (after `kill`) and wait until it is ready."""
         self._serve(self.nodes[country])
+
+    def serve_hub(self, directory: Path | None = None) -> None:
+        """Start `ephyto hub serve` on `directory` (the network's hub by default; another
+        directory is, say, a copy of it listening on another port) and wait until ready."""
+        name = self._hub_process_name(directory)
+        starts = sum(1 for n, _ in self.processes if n == name)
+        stem = name.replace(" ", "-")
+        log = self._spawn(
+            name,
+            "hub",
+            "serve",
+            "--dir",
+            directory or self.workdir / "hub",
+            log_name=f"{stem}.log" if starts == 0 else f"{stem}-{starts + 1}.log",
+        )
+        _wait_for_line(log, "hub Demo hub ready:", "the hub", READY_TIMEOUT)
+
+    def kill_hub(self, directory: Path | None = None) -> None:
+        """SIGKILL the hub process on `directory` (the network's hub by default)."""
+        name = self._hub_process_name(directory)
+        for n, process in self.processes:
+            if n == name and process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def restart_hub(self, directory: Path | None = None) -> None:
+        """Serve the hub again (after `kill_hub`), on the same port and database."""
+        self.serve_hub(directory)
+
+    def _hub_process_name(self, directory: Path | None) -> str:
+        if directory is None or directory == self.workdir / "hub":
+            return "hub"
+        return f"hub {directory.name}"
 
     def pid(self, country: str) -> int:
         """The process id of a running node."""
@@ -327,11 +374,12 @@ def network(
     hub: bool = False,
     hub_only: tuple[str, ...] = (),
     deferred: tuple[str, ...] = (),
+    hub_database: str | None = None,
 ) -> Iterator[Network]:
     """A started demo network that is always stopped on exit."""
     net = Network(
         workdir, log, countries, configure_args, serve_args,
-        hub=hub, hub_only=hub_only, deferred=deferred,
+        hub=hub, hub_only=hub_only, deferred=deferred, hub_database=hub_database,
     )  # fmt: skip
     try:
         net.start()
