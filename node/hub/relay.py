@@ -179,21 +179,21 @@ class HubRelay:
             ) from None
         content = (env.content or "").encode("utf-8")
 
-        async def deliver() -> records.Delivery:
-            return await self._store.deliver(
+        async def deliver() -> tuple[records.Delivery, records.EnvelopeHeader]:
+            return await self._store.deliver_tracked(
                 me, env.to, env.certificate_type, env.certificate_status,
                 env.nppo_certificate_number, content, now,
             )  # fmt: skip
 
         try:
-            delivery = await deliver()
+            delivery, header = await deliver()
         except records.UnknownNppoError:
             if not await self._open_default_accounts(now, me, env.to):
                 raise
-            delivery = await deliver()
+            delivery, header = await deliver()
         if not delivery.duplicate:
             self._delivered()
-        return _header(await self._store.tracking(me, delivery.tracking_number))
+        return _header(header)
 
     async def _acknowledge(
         self, me: str, tn: str, now: datetime, outcome: records.Outcome, message: str | None

@@ -1,4 +1,11 @@
-"""The hub's durable store: SQLAlchemy async over SQLite (one process) or PostgreSQL (many).
+"""The hub's durable store: SQLite (one process) or PostgreSQL (many), through `Database`.
+
+Every operation is a synchronous function of a SQLAlchemy `Connection` that
+`node.store.database.Database` runs in one transaction (or, for reads, outside one):
+on SQLite on one dedicated thread, one hand-off per operation and one writer by
+construction; on PostgreSQL with asyncpg, each statement an awaited round trip. The
+statements are built once, with bound parameters, so SQLAlchemy compiles each of them
+once; rows go in with executemany, not as multi-row VALUES built per call.
 
 Every write that must not be lost, doubled or overdrawn is one transaction. On
 PostgreSQL several hub processes share the database: a delivery locks its payer's
@@ -7,8 +14,8 @@ per account and never take a balance past its overdraft; the envelope insert res
 a repeated delivery with ON CONFLICT on the dedup key, so a retried DeliverEnvelope gets
 the original tracking number and is charged once; settling an envelope is an UPDATE
 guarded by its state, so it happens once; push work is claimed with leases under
-FOR UPDATE SKIP LOCKED, so two processes never claim the same envelope. On SQLite one
-in-process lock queues the writers instead.
+FOR UPDATE SKIP LOCKED, so two processes never claim the same envelope. On SQLite the
+one database thread queues the writers instead.
 
 Raises the errors of `node.hub.records`; a database failure is `HubStoreError`.
 """
@@ -16,21 +23,33 @@ Raises the errors of `node.hub.records`; a database failure is `HubStoreError`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Insert, Row, bindparam, event, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Insert,
+    Row,
+    String,
+    Text,
+    bindparam,
+    insert,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
 
 from node.hub import accounts as rules
 from node.hub.accounts import AccountPolicy, LedgerEntry, Refusal
@@ -53,6 +72,7 @@ from node.hub.records import (
     Outcome,
     PushItem,
     Statement,
+    TrackingState,
     UnknownNppoError,
     check_content,
     check_header,
@@ -62,7 +82,10 @@ from node.hub.records import (
     tracking_key,
 )
 from node.hub.schema import accounts, envelopes, events, ledger, push_endpoints
-from node.store.database import redacted
+from node.store.database import Database, StoreError
+from node.store.types import UtcDateTime
+
+T = TypeVar("T")
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _HEADER = (
@@ -82,43 +105,177 @@ _HEADER = (
 _MAX_NOTE_CHARS = 1000
 _MAX_URL_CHARS = 2000
 
+# The statements every operation runs, built once: executing a prebuilt statement with
+# parameters finds its compiled form in SQLAlchemy's cache.
+_ENVELOPE_COLUMNS = (
+    "tracking_number",
+    "sender",
+    "recipient",
+    "certificate_type",
+    "certificate_status",
+    "certificate_number",
+    "content",
+    "content_size",
+    "content_sha256",
+    "dedup_key",
+    "state",
+    "created_at",
+    "push_attempts",
+)
+_LEDGER_COLUMNS = tuple(c.name for c in ledger.c if c.name != "id")
+_EVENT_COLUMNS = tuple(c.name for c in events.c if c.name != "id")
+_INSERT_LEDGER = insert(ledger)
+_INSERT_EVENT = insert(events)
+_UPDATE_ACCOUNT = (
+    update(accounts)
+    .where(accounts.c.nppo == bindparam("a_nppo", type_=String()))
+    .values(
+        balance=bindparam("a_balance", type_=BigInteger()),
+        period=bindparam("a_period", type_=String()),
+        used=bindparam("a_used", type_=BigInteger()),
+        updated_at=bindparam("a_at", type_=UtcDateTime()),
+    )
+)
+_BY_TRACKING = envelopes.c.tracking_number == bindparam("key", type_=String())
+_TRACKING = select(*_HEADER).where(_BY_TRACKING)
+_PULL = select(*_HEADER, envelopes.c.content).where(_BY_TRACKING)
+_BY_DEDUP = select(*_HEADER).where(envelopes.c.dedup_key == bindparam("dedup", type_=String()))
+_SETTLED_BEFORE = select(
+    envelopes.c.tracking_number, envelopes.c.recipient, envelopes.c.state, envelopes.c.message
+).where(envelopes.c.tracking_number.in_(bindparam("keys", expanding=True)))
+
+
+def _settle(*, failed: bool) -> Any:
+    """UPDATE settling the caller's pending envelopes among `keys` (RETURNING which)."""
+    values: dict[str, Any] = {
+        "state": bindparam("s_state", type_=String()),
+        "message": bindparam("s_message", type_=Text()),
+        "content": null(),
+        "settled_at": bindparam("s_at", type_=UtcDateTime()),
+        "push_claimed_until": null(),
+    }
+    if failed:
+        values["dedup_key"] = null()  # the sender may send the same content again
+    return (
+        update(envelopes)
+        .where(
+            envelopes.c.tracking_number.in_(bindparam("keys", expanding=True)),
+            envelopes.c.recipient == bindparam("caller", type_=String()),
+            envelopes.c.state == PENDING,
+        )
+        .values(values)
+        .returning(envelopes.c.tracking_number)
+    )
+
+
+_SETTLE = {failed: _settle(failed=failed) for failed in (False, True)}
+
+
+def _binds(prefix: str, table: Any, names: Sequence[str]) -> dict[str, Any]:
+    return {n: bindparam(f"{prefix}{n}", type_=table.c[n].type) for n in names}
+
+
+def _pg_deliver(*, charge: bool) -> Any:
+    """PostgreSQL: a whole delivery after the account check, in one round trip.
+
+    The envelope insert (nothing on a dedup conflict) and, only if it inserted, the
+    account update, the ledger line and the event, as data-modifying CTEs; RETURNING
+    the event's tracking number says whether the envelope is new.
+    """
+    new = (
+        pg_insert(envelopes)
+        .values(_binds("e_", envelopes, _ENVELOPE_COLUMNS))
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(envelopes.c.tracking_number)
+        .cte("hub_new_envelope")
+    )
+    ctes = [new]
+    if charge:
+        inserted = select(new.c.tracking_number).exists()
+        ctes.append(_UPDATE_ACCOUNT.where(inserted).cte("hub_charge"))
+        line = _binds("l_", ledger, _LEDGER_COLUMNS)
+        ctes.append(
+            insert(ledger)
+            .from_select(list(line), select(*line.values()).select_from(new))
+            .cte("hub_charge_line")
+        )
+    event = _binds("v_", events, _EVENT_COLUMNS)
+    event["tracking_number"] = new.c.tracking_number
+    return (
+        insert(events)
+        .from_select(list(event), select(*event.values()).select_from(new))
+        .returning(events.c.tracking_number)
+        .add_cte(*ctes)
+    )
+
+
+def _pg_settle_and_log(*, failed: bool) -> Any:
+    """PostgreSQL: settle the caller's pending envelopes and log each, in one round trip."""
+    settled = _settle(failed=failed).cte("hub_settled")
+    event = _binds("v_", events, _EVENT_COLUMNS)
+    event["tracking_number"] = settled.c.tracking_number
+    return (
+        insert(events)
+        .from_select(list(event), select(*event.values()).select_from(settled))
+        .returning(events.c.tracking_number)
+        .add_cte(settled)
+    )
+
+
+def _pg_record() -> Any:
+    """PostgreSQL: an account update, one ledger line and one event in one round trip."""
+    return (
+        insert(events)
+        .values(_binds("v_", events, _EVENT_COLUMNS))
+        .add_cte(
+            _UPDATE_ACCOUNT.cte("hub_account"),
+            insert(ledger).values(_binds("l_", ledger, _LEDGER_COLUMNS)).cte("hub_line"),
+        )
+    )
+
+
+_PG_DELIVER = {charge: _pg_deliver(charge=charge) for charge in (False, True)}
+_PG_SETTLE_AND_LOG = {failed: _pg_settle_and_log(failed=failed) for failed in (False, True)}
+_PG_RECORD = _pg_record()
+
 
 class HubStore:
     """The hub's database. Open with `HubStore.open(url)`, then `await store.migrate()`."""
 
-    def __init__(self, engine: AsyncEngine, settings: HubSettings) -> None:
-        self._engine = engine
+    def __init__(self, database: Database, settings: HubSettings) -> None:
+        self._db = database
         self._settings = settings
-        self._postgres = engine.dialect.name == "postgresql"
-        # Reads run without BEGIN and ROLLBACK: two round trips fewer for a pull.
-        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        # The hottest statements are built once: building one costs more than its trip.
+        self._postgres = database.dialect == "postgresql"
         self._insert_envelope = self._insert_ignoring(envelopes, "dedup_key").returning(
             envelopes.c.id
         )
+        self._insert_account = self._insert_ignoring(accounts, "nppo").returning(accounts.c.nppo)
         self._account_queries = {
             (also, lock): _account_query(also=also, lock=lock and self._postgres)
             for also in (False, True)
             for lock in (False, True)
         }
-        # SQLite has one writer at a time, and its busy handler sleeps in steps of up to
-        # 100 ms; queueing the writers here instead keeps a single-process hub fast.
-        self._sqlite_writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # SQLite: writes queued while one transaction runs go together in the next.
+        self._queued: list[tuple[Callable[[Connection], Any], asyncio.Future[_Outcome]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, url: str, settings: HubSettings | None = None) -> HubStore:
-        """A store on `url` (sqlite+aiosqlite:///path.db or postgresql+asyncpg://...)."""
+        """A store on `url` (sqlite[+aiosqlite]:///path.db or postgresql+asyncpg://...)."""
         try:
-            engine = create_async_engine(url)
-        except (SQLAlchemyError, ImportError, ValueError) as e:
-            raise HubStoreError(f"cannot open database {redacted(url)}: {e}") from None
-        if engine.dialect.name == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return cls(engine, settings or HubSettings())
+            database = Database.open(url)
+        except StoreError as e:
+            raise HubStoreError(str(e)) from None
+        return cls(database, settings or HubSettings())
+
+    @property
+    def _charging(self) -> bool:
+        """Whether a successful acknowledgement is charged (receivers pay)."""
+        return self._settings.payer == "receiver"
 
     @property
     def dialect(self) -> str:
-        return self._engine.dialect.name
+        return self._db.dialect
 
     @property
     def settings(self) -> HubSettings:
@@ -126,11 +283,12 @@ class HubStore:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
-        async with self._begin() as conn:
-            await conn.run_sync(_upgrade)
+        await self._transaction(_upgrade)
 
     async def close(self) -> None:
-        await self._engine.dispose()
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        await self._db.close()
 
     async def deliver(
         self,
@@ -151,52 +309,107 @@ class HubStore:
         Raises InvalidValueError, UnknownNppoError, InsufficientFundsError,
         DuplicateConflictError (same content, other header fields).
         """
+        delivery, _ = await self.deliver_tracked(
+            sender,
+            recipient,
+            certificate_type,
+            certificate_status,
+            certificate_number,
+            content,
+            now,
+        )
+        return delivery
+
+    async def deliver_tracked(
+        self,
+        sender: str,
+        recipient: str,
+        certificate_type: int,
+        certificate_status: int,
+        certificate_number: str,
+        content: bytes,
+        now: datetime,
+    ) -> tuple[Delivery, EnvelopeHeader]:
+        """`deliver`, with the envelope's header as `tracking` shows it to the sender
+        right after (no second read)."""
         check_nppo("sender", sender)
         check_nppo("recipient", recipient)
         check_header(certificate_type, certificate_status, certificate_number)
         body = check_content(content, self._settings.max_content_bytes)
         _aware(now)
         digest = hashlib.sha256(body).hexdigest()
-        dedup = f"{sender}>{recipient}:{digest}"
-        tracking = new_tracking_number()
+        header = EnvelopeHeader(
+            tracking_number=new_tracking_number(),
+            sender=sender,
+            recipient=recipient,
+            certificate_type=certificate_type,
+            certificate_status=certificate_status,
+            certificate_number=certificate_number,
+            content_sha256=digest,
+            content_size=len(body),
+            state=PENDING,
+            message=None,
+            created_at=now.astimezone(UTC),
+            settled_at=None,
+        )
+        return await self._write(functools.partial(self._deliver, header, body, now))
+
+    def _deliver(
+        self, header: EnvelopeHeader, body: bytes, now: datetime, conn: Connection
+    ) -> tuple[Delivery, EnvelopeHeader]:
+        sender, recipient, tracking = header.sender, header.recipient, header.tracking_number
+        dedup = f"{sender}>{recipient}:{header.content_sha256}"
         sender_pays = self._settings.payer == "sender"
         payer, other = (sender, recipient) if sender_pays else (recipient, sender)
-        async with self._begin() as conn:
-            row = await self._account_row(conn, payer, also=other, lock=sender_pays)
-            if row is None:
-                raise UnknownNppoError(_unknown(payer))
-            if not row.also_known:
-                raise UnknownNppoError(_unknown(other))
-            stored = await conn.execute(
-                self._insert_envelope,
-                {
-                    "tracking_number": tracking,
-                    "sender": sender,
-                    "recipient": recipient,
-                    "certificate_type": certificate_type,
-                    "certificate_status": certificate_status,
-                    "certificate_number": certificate_number,
-                    "content": body,
-                    "content_size": len(body),
-                    "content_sha256": digest,
-                    "dedup_key": dedup,
-                    "state": PENDING,
-                    "created_at": now,
-                    "push_attempts": 0,
-                },
-            )
-            if stored.first() is None:
-                return await self._redelivered(
-                    conn, dedup, (certificate_type, certificate_status, certificate_number), now
-                )
-            detail: dict[str, object] = {"from": sender, "to": recipient, "size": len(body)}
-            writes: list[Any] = []
-            if sender_pays:
-                (entry,), writes = self._charge(sender, row, now, [tracking])
-                detail["charged"] = -entry.amount
-            writes.append(insert(events).values(_event(now, "delivered", tracking, sender, detail)))
-            await self._write_all(conn, writes)
-        return Delivery(tracking, duplicate=False)
+        row = self._account_row(conn, payer, also=other, lock=sender_pays)
+        if row is None:
+            raise UnknownNppoError(_unknown(payer))
+        if not row.also_known:
+            raise UnknownNppoError(_unknown(other))
+        detail: dict[str, object] = {"from": sender, "to": recipient, "size": len(body)}
+        account: dict[str, Any] | None = None
+        line: dict[str, Any] | None = None
+        if sender_pays:
+            try:
+                (entry,), account = _charges(sender, row, now, [tracking])
+            except InsufficientFundsError:
+                # A repeated delivery is answered, not charged, even when the account
+                # could not pay for it now.
+                if (again := self._redelivered(conn, dedup, header, now)) is not None:
+                    return again
+                raise
+            detail["charged"] = -entry.amount
+            line = _ledger_row(entry)
+        envelope = {
+            "tracking_number": tracking,
+            "sender": sender,
+            "recipient": recipient,
+            "certificate_type": header.certificate_type,
+            "certificate_status": header.certificate_status,
+            "certificate_number": header.certificate_number,
+            "content": body,
+            "content_size": len(body),
+            "content_sha256": header.content_sha256,
+            "dedup_key": dedup,
+            "state": PENDING,
+            "created_at": now,
+            "push_attempts": 0,
+        }
+        event = _event(now, "delivered", tracking, sender, detail)
+        if self._postgres:
+            params = _prefixed("e_", envelope) | _prefixed("v_", event)
+            if account is not None and line is not None:
+                params |= account | _prefixed("l_", line)
+            stored = conn.execute(_PG_DELIVER[sender_pays], params).first()
+        else:
+            stored = conn.execute(self._insert_envelope, envelope).first()
+            if stored is not None:
+                self._record(conn, account, [line] if line else [], [event])
+        if stored is None:
+            again = self._redelivered(conn, dedup, header, now)
+            assert again is not None  # the conflict was on this very dedup key
+            return again
+        return Delivery(tracking, duplicate=False), header
 
     async def import_headers(
         self, caller: str, now: datetime | None = None, *, limit: int | None = None
@@ -213,8 +426,7 @@ class HubStore:
             .order_by(envelopes.c.id)
             .limit(limit)
         )
-        async with self._read() as conn:
-            return [_header(r) for r in await conn.execute(query)]
+        return await self._read(lambda conn: [_header(r) for r in conn.execute(query)])
 
     async def under_delivery(
         self, caller: str, *, limit: int | None = None
@@ -227,8 +439,7 @@ class HubStore:
             .order_by(envelopes.c.id)
             .limit(limit)
         )
-        async with self._read() as conn:
-            return [_header(r) for r in await conn.execute(query)]
+        return await self._read(lambda conn: [_header(r) for r in conn.execute(query)])
 
     async def pull(self, caller: str, tracking_number: str) -> Envelope:
         """One pending envelope addressed to `caller`, with its content; marks nothing.
@@ -238,12 +449,7 @@ class HubStore:
         """
         check_nppo("caller", caller)
         key = _key(tracking_number)
-        async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    select(*_HEADER, envelopes.c.content).where(envelopes.c.tracking_number == key)
-                )
-            ).first()
+        row = await self._read(lambda conn: conn.execute(_PULL, {"key": key}).first())
         if row is None or row.recipient != caller:
             raise EnvelopeNotFoundError(_not_found(tracking_number))
         if row.state != PENDING or row.content is None:
@@ -259,8 +465,7 @@ class HubStore:
             .order_by(envelopes.c.id)
             .limit(limit)
         )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._read(lambda conn: conn.execute(query).all())
         return [Envelope(_header(r), r.content) for r in rows if r.content is not None]
 
     async def acknowledge(
@@ -299,53 +504,64 @@ class HubStore:
         unique = list(dict.fromkeys(keys))
         if not unique:
             return []
-        failed = state == "FailedDelivery"
-        receiver_pays = self._settings.payer == "receiver" and not failed
-        settle_values: dict[str, Any] = {
-            "state": state,
-            "message": text,
-            "content": None,
-            "settled_at": now,
-            "push_claimed_until": None,
-        }
-        if failed:
-            settle_values["dedup_key"] = None  # the sender may send the same content again
-        async with self._begin() as conn:
-            row = None
-            # Locking the caller's account first also orders concurrent batches, so two
-            # of them settling overlapping envelopes queue instead of deadlocking.
-            if receiver_pays or len(unique) > 1:
-                row = await self._account_row(conn, caller, also=None, lock=True)
-                if receiver_pays and row is None:
-                    raise UnknownNppoError(_unknown(caller))
-            settled = {
-                r.tracking_number: r.sender
-                for r in await conn.execute(
-                    update(envelopes)
-                    .where(
-                        envelopes.c.tracking_number.in_(unique),
-                        envelopes.c.recipient == caller,
-                        envelopes.c.state == PENDING,
-                    )
-                    .values(settle_values)
-                    .returning(envelopes.c.tracking_number, envelopes.c.sender)
-                )
-            }
-            repeated = await self._already_settled(
-                conn, caller, [k for k in unique if k not in settled], state
-            )
-            if settled:
-                charged: dict[str, int] = {}
-                writes: list[Any] = []
-                if receiver_pays and row is not None:
-                    entries, writes = self._charge(caller, row, now, list(settled))
-                    charged = {e.reference: -e.amount for e in entries}
-                acknowledged = [
-                    _event(now, "acknowledged", k, caller, _ack_detail(state, text, charged, k))
-                    for k in settled
-                ]
-                await self._write_all(conn, [*writes, insert(events).values(acknowledged)])
+        work = functools.partial(self._acknowledge, caller, unique, state, text, now)
+        if self._postgres and len(unique) == 1 and (outcome == "Failed" or not self._charging):
+            # One statement settles and logs it, and what follows only reads: no BEGIN
+            # and COMMIT needed, two round trips fewer.
+            repeated = await self._read(work)
+        else:
+            repeated = await self._write(work)
         return [Acknowledgement(k, state, repeated=k in repeated) for k in keys]
+
+    def _acknowledge(
+        self,
+        caller: str,
+        unique: list[str],
+        state: TrackingState,
+        text: str | None,
+        now: datetime,
+        conn: Connection,
+    ) -> set[str]:
+        failed = state == "FailedDelivery"
+        receiver_pays = self._charging and not failed
+        row = None
+        # Locking the caller's account first also orders concurrent batches, so two
+        # of them settling overlapping envelopes queue instead of deadlocking.
+        if receiver_pays or len(unique) > 1:
+            row = self._account_row(conn, caller, also=None, lock=True)
+            if receiver_pays and row is None:
+                raise UnknownNppoError(_unknown(caller))
+        params = {
+            "keys": unique,
+            "caller": caller,
+            "s_state": state,
+            "s_message": text,
+            "s_at": now,
+        }
+        if self._postgres and not receiver_pays:
+            # Without a charge every event says the same: settled and logged in one trip.
+            event = _event(now, "acknowledged", None, caller, _ack_detail(state, text, {}, ""))
+            params |= _prefixed("v_", event)
+            settled = list(conn.execute(_PG_SETTLE_AND_LOG[failed], params).scalars())
+            logged = True
+        else:
+            settled = list(conn.execute(_SETTLE[failed], params).scalars())
+            logged = False
+        repeated = _already_settled(conn, caller, [k for k in unique if k not in settled], state)
+        if settled and not logged:
+            charged: dict[str, int] = {}
+            account: dict[str, Any] | None = None
+            lines: list[dict[str, Any]] = []
+            if receiver_pays and row is not None:
+                entries, account = _charges(caller, row, now, settled)
+                charged = {e.reference: -e.amount for e in entries}
+                lines = [_ledger_row(e) for e in entries]
+            acknowledged = [
+                _event(now, "acknowledged", k, caller, _ack_detail(state, text, charged, k))
+                for k in settled
+            ]
+            self._record(conn, account, lines, acknowledged)
+        return repeated
 
     async def tracking(self, caller: str, tracking_number: str) -> EnvelopeHeader:
         """What became of an envelope `caller` sent (GetEnvelopeTrackingInfo).
@@ -354,10 +570,7 @@ class HubStore:
         """
         check_nppo("caller", caller)
         key = _key(tracking_number)
-        async with self._read() as conn:
-            row = (
-                await conn.execute(select(*_HEADER).where(envelopes.c.tracking_number == key))
-            ).first()
+        row = await self._read(lambda conn: conn.execute(_TRACKING, {"key": key}).first())
         if row is None or row.sender != caller:
             raise EnvelopeNotFoundError(_not_found(tracking_number))
         return _header(row)
@@ -367,29 +580,29 @@ class HubStore:
         _aware(now)
         if max_age <= timedelta(0):
             raise ValueError("max_age must be positive")
-        async with self._begin() as conn:
-            rows = (
-                await conn.execute(
-                    update(envelopes)
-                    .where(envelopes.c.state == PENDING, envelopes.c.created_at < now - max_age)
-                    .values(
-                        state="FailedDelivery",
-                        message=EXPIRED_MESSAGE,
-                        content=None,
-                        dedup_key=None,
-                        settled_at=now,
-                        push_claimed_until=None,
-                    )
-                    .returning(envelopes.c.tracking_number, envelopes.c.sender)
+
+        def work(conn: Connection) -> list[str]:
+            rows = conn.execute(
+                update(envelopes)
+                .where(envelopes.c.state == PENDING, envelopes.c.created_at < now - max_age)
+                .values(
+                    state="FailedDelivery",
+                    message=EXPIRED_MESSAGE,
+                    content=None,
+                    dedup_key=None,
+                    settled_at=now,
+                    push_claimed_until=None,
                 )
+                .returning(envelopes.c.tracking_number, envelopes.c.sender)
             ).all()
             if rows:
-                await conn.execute(
-                    insert(events).values(
-                        [_event(now, "expired", r.tracking_number, r.sender, {}) for r in rows]
-                    )
+                conn.execute(
+                    _INSERT_EVENT,
+                    [_event(now, "expired", r.tracking_number, r.sender, {}) for r in rows],
                 )
-        return sorted(r.tracking_number for r in rows)
+            return sorted(r.tracking_number for r in rows)
+
+        return await self._write(work)
 
     async def set_push_endpoint(self, nppo: str, url: str | None, now: datetime) -> None:
         """Push `nppo`'s envelopes to `url` from now on; None: it pulls them instead."""
@@ -402,15 +615,14 @@ class HubStore:
             or not url.isprintable()
         ):
             raise InvalidValueError("a push endpoint is an http(s) URL of reasonable length")
-        async with self._begin() as conn:
-            await conn.execute(push_endpoints.delete().where(push_endpoints.c.nppo == nppo))
+
+        def work(conn: Connection) -> None:
+            conn.execute(push_endpoints.delete().where(push_endpoints.c.nppo == nppo))
             if url is not None:
-                await conn.execute(
-                    insert(push_endpoints).values(nppo=nppo, url=url, updated_at=now)
-                )
-            await conn.execute(
-                insert(events).values(_event(now, "push_endpoint", None, nppo, {"url": url}))
-            )
+                conn.execute(insert(push_endpoints).values(nppo=nppo, url=url, updated_at=now))
+            conn.execute(_INSERT_EVENT, _event(now, "push_endpoint", None, nppo, {"url": url}))
+
+        await self._write(work)
 
     async def claim_push(self, now: datetime, lease: timedelta, limit: int) -> list[PushItem]:
         """Claim up to `limit` pending envelopes whose recipient takes pushes, for `lease`.
@@ -433,25 +645,27 @@ class HubStore:
         if self._postgres:
             due = due.with_for_update(skip_locked=True, of=envelopes)
         until = now + lease
-        async with self._begin() as conn:
-            rows = (
-                await conn.execute(
-                    update(envelopes)
-                    .where(envelopes.c.id.in_(due.scalar_subquery()))
-                    .values(push_claimed_until=until)
-                    .returning(*_HEADER, envelopes.c.content, envelopes.c.push_attempts)
-                )
+
+        def work(conn: Connection) -> tuple[Sequence[Row[Any]], dict[str, str]]:
+            rows = conn.execute(
+                update(envelopes)
+                .where(envelopes.c.id.in_(due.scalar_subquery()))
+                .values(push_claimed_until=until)
+                .returning(*_HEADER, envelopes.c.content, envelopes.c.push_attempts)
             ).all()
             if not rows:
-                return []
+                return rows, {}
             urls = {
                 r.nppo: r.url
-                for r in await conn.execute(
+                for r in conn.execute(
                     select(push_endpoints.c.nppo, push_endpoints.c.url).where(
                         push_endpoints.c.nppo.in_({r.recipient for r in rows})
                     )
                 )
             }
+            return rows, urls
+
+        rows, urls = await self._write(work)
         items = [
             PushItem(Envelope(_header(r), r.content), urls[r.recipient], r.push_attempts, until)
             for r in rows
@@ -466,8 +680,9 @@ class HubStore:
         key = _key(tracking_number)
         _aware(now)
         _aware(retry_at)
-        async with self._begin() as conn:
-            result = await conn.execute(
+
+        def work(conn: Connection) -> None:
+            recipient = conn.execute(
                 update(envelopes)
                 .where(envelopes.c.tracking_number == key, envelopes.c.state == PENDING)
                 .values(
@@ -477,13 +692,12 @@ class HubStore:
                     push_error=error[:_MAX_NOTE_CHARS],
                 )
                 .returning(envelopes.c.recipient)
-            )
-            recipient = result.scalar_one_or_none()
+            ).scalar_one_or_none()
             if recipient is not None:
                 detail = {"error": error[:_MAX_NOTE_CHARS], "retry_at": retry_at.isoformat()}
-                await conn.execute(
-                    insert(events).values(_event(now, "push_failed", key, recipient, detail))
-                )
+                conn.execute(_INSERT_EVENT, _event(now, "push_failed", key, recipient, detail))
+
+        await self._write(work)
 
     async def set_policy(self, nppo: str, policy: AccountPolicy, now: datetime) -> Account:
         """Open `nppo`'s account with `policy` (balance 0), or change its policy."""
@@ -492,30 +706,21 @@ class HubStore:
         if not isinstance(policy, AccountPolicy):
             raise InvalidValueError("the policy must be an AccountPolicy")
         text = rules.policy_to_json(policy)
-        async with self._begin() as conn:
-            await conn.execute(
-                self._insert_ignoring(accounts, "nppo").values(
-                    nppo=nppo,
-                    currency=policy.currency,
-                    policy=text,
-                    balance=0,
-                    period=rules.period_key(policy.period, now),
-                    used=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            row = await self._account_row(conn, nppo, also=None, lock=True)
+
+        def work(conn: Connection) -> Row[Any]:
+            conn.execute(self._insert_account, _account_values(nppo, policy, text, now))
+            row = self._account_row(conn, nppo, also=None, lock=True)
             assert row is not None  # inserted just now, or there already
             rules.check_policy_change(rules.policy_from_json(row.policy), policy, row.balance)
-            await conn.execute(
+            conn.execute(
                 update(accounts)
                 .where(accounts.c.nppo == nppo)
                 .values(currency=policy.currency, policy=text, updated_at=now)
             )
-            await conn.execute(
-                insert(events).values(_event(now, "policy", None, nppo, json.loads(text)))
-            )
+            conn.execute(_INSERT_EVENT, _event(now, "policy", None, nppo, json.loads(text)))
+            return row
+
+        row = await self._write(work)
         return Account(nppo, policy, row.balance, row.period, row.used)
 
     async def open_account(self, nppo: str, policy: AccountPolicy, now: datetime) -> bool:
@@ -529,26 +734,16 @@ class HubStore:
         if not isinstance(policy, AccountPolicy):
             raise InvalidValueError("the policy must be an AccountPolicy")
         text = rules.policy_to_json(policy)
-        async with self._begin() as conn:
-            opened = await conn.execute(
-                self._insert_ignoring(accounts, "nppo")
-                .values(
-                    nppo=nppo,
-                    currency=policy.currency,
-                    policy=text,
-                    balance=0,
-                    period=rules.period_key(policy.period, now),
-                    used=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(accounts.c.nppo)
-            )
-            if opened.first() is None:
+
+        def work(conn: Connection) -> bool:
+            values = _account_values(nppo, policy, text, now)
+            if conn.execute(self._insert_account, values).first() is None:
                 return False
             detail = json.loads(text) | {"default": True}
-            await conn.execute(insert(events).values(_event(now, "policy", None, nppo, detail)))
-        return True
+            conn.execute(_INSERT_EVENT, _event(now, "policy", None, nppo, detail))
+            return True
+
+        return await self._write(work)
 
     async def credit(self, nppo: str, amount: int, now: datetime, note: str = "") -> LedgerEntry:
         """Add `amount` minor units (a payment received) to `nppo`'s balance."""
@@ -556,28 +751,25 @@ class HubStore:
         _aware(now)
         if not isinstance(note, str) or len(note) > _MAX_NOTE_CHARS:
             raise InvalidValueError(f"a note is text of at most {_MAX_NOTE_CHARS} characters")
-        async with self._begin() as conn:
-            row = await self._account_row(conn, nppo, also=None, lock=True)
+
+        def work(conn: Connection) -> LedgerEntry:
+            row = self._account_row(conn, nppo, also=None, lock=True)
             if row is None:
                 raise UnknownNppoError(_unknown(nppo))
             policy = rules.policy_from_json(row.policy)
             entry = rules.credit(policy, row.balance, amount, nppo=nppo, at=now, note=note)
-            await self._write_all(
-                conn,
-                [
-                    update(accounts)
-                    .where(accounts.c.nppo == nppo)
-                    .values(balance=entry.balance_after, updated_at=now),
-                    insert(ledger).values(_ledger_row(entry)),
-                    insert(events).values(_event(now, "credit", None, nppo, {"amount": amount})),
-                ],
-            )
-        return entry
+            account = _account_update(nppo, entry.balance_after, row.period, row.used, now)
+            event = _event(now, "credit", None, nppo, {"amount": amount})
+            self._record(conn, account, [_ledger_row(entry)], [event])
+            return entry
+
+        return await self._write(work)
 
     async def account(self, nppo: str) -> Account:
         check_nppo("nppo", nppo)
-        async with self._read() as conn:
-            row = await self._account_row(conn, nppo, also=None, lock=False)
+        row = await self._read(
+            functools.partial(self._account_row, nppo=nppo, also=None, lock=False)
+        )
         if row is None:
             raise UnknownNppoError(_unknown(nppo))
         return Account(nppo, rules.policy_from_json(row.policy), row.balance, row.period, row.used)
@@ -594,13 +786,18 @@ class HubStore:
             .order_by(ledger.c.id.desc())
             .limit(1)
         )
-        async with self._read() as conn:
-            account = await self._account_row(conn, nppo, also=None, lock=False)
+
+        def work(conn: Connection) -> tuple[Row[Any] | None, int, tuple[LedgerEntry, ...]]:
+            account = self._account_row(conn, nppo, also=None, lock=False)
             if account is None:
-                raise UnknownNppoError(_unknown(nppo))
-            opening = (await conn.execute(before)).scalar_one_or_none() or 0
-            rows = await conn.execute(lines.where(ledger.c.at >= since, ledger.c.at < until))
-            entries = tuple(_entry(r) for r in rows)
+                return None, 0, ()
+            opening = conn.execute(before).scalar_one_or_none() or 0
+            rows = conn.execute(lines.where(ledger.c.at >= since, ledger.c.at < until))
+            return account, opening, tuple(_entry(r) for r in rows)
+
+        account, opening, entries = await self._read(work)
+        if account is None:
+            raise UnknownNppoError(_unknown(nppo))
         closing = entries[-1].balance_after if entries else opening
         currency = rules.policy_from_json(account.policy).currency
         return Statement(nppo, currency, since, until, opening, closing, entries)
@@ -614,14 +811,15 @@ class HubStore:
             query = query.where(events.c.tracking_number == tracking_number)
         if nppo is not None:
             query = query.where(events.c.nppo == nppo)
-        async with self._read() as conn:
-            return [
+        return await self._read(
+            lambda conn: [
                 HubEvent(r.at, r.kind, r.tracking_number, r.nppo, json.loads(r.detail))
-                for r in await conn.execute(query)
+                for r in conn.execute(query)
             ]
+        )
 
-    async def _account_row(
-        self, conn: AsyncConnection, nppo: str, *, also: str | None, lock: bool
+    def _account_row(
+        self, conn: Connection, nppo: str, *, also: str | None, lock: bool
     ) -> Row[Any] | None:
         """The account row (locked against concurrent charges on PostgreSQL if `lock`).
 
@@ -629,96 +827,49 @@ class HubStore:
         is not locked, so deliveries A to B and B to A never wait on each other.
         """
         query = self._account_queries[(also is not None, lock)]
-        return (await conn.execute(query, {"nppo": nppo, "also": also})).first()
+        return conn.execute(query, {"nppo": nppo, "also": also}).first()
 
-    def _charge(
-        self, nppo: str, row: Row[Any], now: datetime, refs: list[str]
-    ) -> tuple[list[LedgerEntry], list[Any]]:
-        """Charge one envelope per reference to the locked account `row`, all or none.
-
-        Returns the ledger lines and the statements that record them, for `_write_all`.
-        """
-        policy = rules.policy_from_json(row.policy)
-        period, used = rules.usage(policy, row.period, row.used, now)
-        balance = row.balance
-        entries = []
-        for ref in refs:
-            charge = rules.charge_for_delivery(policy, balance, used)
-            if isinstance(charge, Refusal):
-                raise InsufficientFundsError(nppo, charge)
-            entries.append(charge.entry(nppo, now, ref))
-            balance, used = charge.balance_after, charge.used_after
-        return entries, [
-            update(accounts)
-            .where(accounts.c.nppo == nppo)
-            .values(balance=balance, period=period, used=used, updated_at=now),
-            insert(ledger).values([_ledger_row(e) for e in entries]),
-        ]
-
-    async def _write_all(self, conn: AsyncConnection, statements: Sequence[Any]) -> None:
-        """Run independent writes; on PostgreSQL in one round trip, as CTEs of the last.
-
-        The hub is bound by round trips more than by anything the database does, and a
-        data-modifying CTE runs whether or not the main statement reads it.
-        """
-        if self._postgres and len(statements) > 1:
-            *first, last = statements
-            ctes = [statement.cte(f"hub_write_{i}") for i, statement in enumerate(first)]
-            await conn.execute(last.add_cte(*ctes))
-            return
-        for statement in statements:
-            await conn.execute(statement)
-
-    async def _redelivered(
+    def _record(
         self,
-        conn: AsyncConnection,
-        dedup: str,
-        header: tuple[int, int, str],
-        now: datetime,
-    ) -> Delivery:
-        row = (
-            await conn.execute(
-                select(
-                    envelopes.c.tracking_number,
-                    envelopes.c.sender,
-                    envelopes.c.certificate_type,
-                    envelopes.c.certificate_status,
-                    envelopes.c.certificate_number,
-                ).where(envelopes.c.dedup_key == dedup)
-            )
-        ).one()
-        if (row.certificate_type, row.certificate_status, row.certificate_number) != header:
+        conn: Connection,
+        account: dict[str, Any] | None,
+        lines: list[dict[str, Any]],
+        logged: list[dict[str, Any]],
+    ) -> None:
+        """Write an account's new balance, its ledger lines and the events.
+
+        On PostgreSQL the common case (one line, one event) is one round trip; otherwise
+        each table gets one executemany.
+        """
+        if self._postgres and account is not None and len(lines) == 1 and len(logged) == 1:
+            params = account | _prefixed("l_", lines[0]) | _prefixed("v_", logged[0])
+            conn.execute(_PG_RECORD, params)
+            return
+        if account is not None:
+            conn.execute(_UPDATE_ACCOUNT, account)
+        if lines:
+            conn.execute(_INSERT_LEDGER, lines)
+        if logged:
+            conn.execute(_INSERT_EVENT, logged)
+
+    def _redelivered(
+        self, conn: Connection, dedup: str, header: EnvelopeHeader, now: datetime
+    ) -> tuple[Delivery, EnvelopeHeader] | None:
+        """The envelope stored before under `dedup`, logged as redelivered; None if none."""
+        row = conn.execute(_BY_DEDUP, {"dedup": dedup}).first()
+        if row is None:
+            return None
+        if (row.certificate_type, row.certificate_status, row.certificate_number) != (
+            header.certificate_type,
+            header.certificate_status,
+            header.certificate_number,
+        ):
             raise DuplicateConflictError(
                 f"this content was delivered before as {row.tracking_number} with other "
                 "certificate type, status or number"
             )
-        await conn.execute(
-            insert(events).values(_event(now, "redelivered", row.tracking_number, row.sender, {}))
-        )
-        return Delivery(row.tracking_number, duplicate=True)
-
-    async def _already_settled(
-        self, conn: AsyncConnection, caller: str, keys: list[str], state: str
-    ) -> set[str]:
-        """Which of `keys` (not settled just now) were settled so before; raise for the rest."""
-        if not keys:
-            return set()
-        rows = await conn.execute(
-            select(
-                envelopes.c.tracking_number,
-                envelopes.c.recipient,
-                envelopes.c.state,
-                envelopes.c.message,
-            ).where(envelopes.c.tracking_number.in_(keys))
-        )
-        found = {r.tracking_number: r for r in rows}
-        for key in keys:
-            row = found.get(key)
-            if row is None or row.recipient != caller:
-                raise EnvelopeNotFoundError(_not_found(key))
-            if row.state != state:
-                raise EnvelopeSettledError(key, row.state, row.message)
-        return set(keys)
+        conn.execute(_INSERT_EVENT, _event(now, "redelivered", row.tracking_number, row.sender, {}))
+        return Delivery(row.tracking_number, duplicate=True), _header(row)
 
     def _insert_ignoring(self, table: Any, column: str) -> Insert:
         """INSERT that does nothing when `column`'s unique value is already there."""
@@ -726,26 +877,143 @@ class HubStore:
             return pg_insert(table).on_conflict_do_nothing(index_elements=[column])
         return sqlite_insert(table).on_conflict_do_nothing(index_elements=[column])
 
-    @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (one at a time on SQLite, see __init__)."""
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        """`work` in a transaction, committed when this returns; raises what `work` raised.
+
+        On SQLite the writes that queue up while one transaction runs are committed
+        together in the next (group commit: one hand-off to the database thread and one
+        fsync for all of them). On PostgreSQL each is a transaction of its own: one that
+        locked several processes' accounts in whatever order its callers came could
+        deadlock with another hub process.
+        """
+        if self._postgres:
+            return await self._transaction(work)
+        done: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
+        self._queued.append((work, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_queued())
+        # Shielded: a caller that gives up (a closed HTTP request) does not cancel the
+        # transaction that carries other callers' writes too.
+        ok, result = await asyncio.shield(done)
+        if not ok:
+            assert isinstance(result, BaseException)
+            raise result
+        return cast(T, result)
+
+    async def _write_queued(self) -> None:
+        """Commit everything queued, batch after batch, until the queue is empty."""
+        while self._queued:
+            batch, self._queued = self._queued, []
+            if len(batch) > 1:
+                try:
+                    results = await self._db.write(
+                        functools.partial(_all, [work for work, _ in batch])
+                    )
+                except Exception:
+                    pass  # one of them refused or failed: each again alone, below
+                else:
+                    for (_, done), result in zip(batch, results, strict=True):
+                        _resolve(done, (True, result))
+                    continue
+            for work, done in batch:
+                try:
+                    result = await self._transaction(work)
+                except Exception as e:
+                    _resolve(done, (False, e))
+                else:
+                    _resolve(done, (True, result))
+
+    async def _transaction(self, work: Callable[[Connection], T]) -> T:
+        """`work` in a transaction of its own."""
         try:
-            if self._sqlite_writer is None:
-                async with self._engine.begin() as conn:
-                    yield conn
-                return
-            async with self._sqlite_writer, self._engine.begin() as conn:
-                yield conn
+            return await self._db.write(work)
         except (DBAPIError, OSError) as e:
             raise HubStoreError(f"the hub's database failed: {_first_line(e)}") from e
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        """`work` outside a transaction: on PostgreSQL no BEGIN and ROLLBACK, two round
+        trips fewer for a pull."""
+        if self._postgres:
+            work = functools.partial(_autocommit, work)
         try:
-            async with self._reader.connect() as conn:
-                yield conn
+            return await self._db.read(work)
         except (DBAPIError, OSError) as e:
             raise HubStoreError(f"the hub's database failed: {_first_line(e)}") from e
+
+
+_Outcome = tuple[bool, object]
+
+
+def _all(works: list[Callable[[Connection], Any]], conn: Connection) -> list[Any]:
+    """Every work in `works`, in order, in the one transaction of `conn`."""
+    return [work(conn) for work in works]
+
+
+def _resolve(done: asyncio.Future[_Outcome], outcome: _Outcome) -> None:
+    if not done.done():
+        done.set_result(outcome)
+
+
+def _autocommit(work: Callable[[Connection], T], conn: Connection) -> T:
+    return work(conn.execution_options(isolation_level="AUTOCOMMIT"))
+
+
+def _charges(
+    nppo: str, row: Row[Any], now: datetime, refs: list[str]
+) -> tuple[list[LedgerEntry], dict[str, Any]]:
+    """Charge one envelope per reference to the locked account `row`, all or none.
+
+    Returns the ledger lines and the account's new values (`_UPDATE_ACCOUNT`'s
+    parameters); raises InsufficientFundsError.
+    """
+    policy = rules.policy_from_json(row.policy)
+    period, used = rules.usage(policy, row.period, row.used, now)
+    balance = row.balance
+    entries = []
+    for ref in refs:
+        charge = rules.charge_for_delivery(policy, balance, used)
+        if isinstance(charge, Refusal):
+            raise InsufficientFundsError(nppo, charge)
+        entries.append(charge.entry(nppo, now, ref))
+        balance, used = charge.balance_after, charge.used_after
+    return entries, _account_update(nppo, balance, period, used, now)
+
+
+def _account_update(
+    nppo: str, balance: int, period: str, used: int, now: datetime
+) -> dict[str, Any]:
+    return {"a_nppo": nppo, "a_balance": balance, "a_period": period, "a_used": used, "a_at": now}
+
+
+def _account_values(nppo: str, policy: AccountPolicy, text: str, now: datetime) -> dict[str, Any]:
+    return {
+        "nppo": nppo,
+        "currency": policy.currency,
+        "policy": text,
+        "balance": 0,
+        "period": rules.period_key(policy.period, now),
+        "used": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _already_settled(conn: Connection, caller: str, keys: list[str], state: str) -> set[str]:
+    """Which of `keys` (not settled just now) were settled so before; raise for the rest."""
+    if not keys:
+        return set()
+    found = {r.tracking_number: r for r in conn.execute(_SETTLED_BEFORE, {"keys": keys})}
+    for key in keys:
+        row = found.get(key)
+        if row is None or row.recipient != caller:
+            raise EnvelopeNotFoundError(_not_found(key))
+        if row.state != state:
+            raise EnvelopeSettledError(key, row.state, row.message)
+    return set(keys)
+
+
+def _prefixed(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}{k}": v for k, v in values.items()}
 
 
 def _account_query(*, also: bool, lock: bool) -> Any:
@@ -854,13 +1122,3 @@ def _upgrade(connection: Connection) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the writer; synchronous=FULL makes a committed
-    # transaction survive power loss, which "nothing accepted is lost" needs.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()

@@ -122,12 +122,8 @@ async def _raw_content(hub: HubStore, tracking: str) -> bytes | None:
 
     from node.hub.schema import envelopes
 
-    async with hub._engine.connect() as conn:
-        content: bytes | None = (
-            await conn.execute(
-                select(envelopes.c.content).where(envelopes.c.tracking_number == tracking)
-            )
-        ).scalar_one()
+    query = select(envelopes.c.content).where(envelopes.c.tracking_number == tracking)
+    content: bytes | None = await hub._db.read(lambda conn: conn.execute(query).scalar_one())
     return content
 
 
@@ -449,3 +445,45 @@ async def test_two_processes_never_claim_the_same_envelope(pg_url: str) -> None:
     assert len(claims[0]) == len(first) and len(claims[1]) == len(second)
     assert first.isdisjoint(second)
     assert first | second == delivered
+
+
+@pytest.mark.asyncio
+async def test_deliver_tracked_answers_what_tracking_shows(hub: HubStore) -> None:
+    first, header = await hub.deliver_tracked("NL", "KE", 851, 70, "NL-1", b"sealed-1", T0)
+    assert not first.duplicate and header == await hub.tracking("NL", first.tracking_number)
+    await hub.acknowledge("KE", first.tracking_number, T0, "DeliveredWithWarnings", "note")
+    again, header = await hub.deliver_tracked("NL", "KE", 851, 70, "NL-1", b"sealed-1", T0)
+    assert again == (first.tracking_number, True)
+    assert header == await hub.tracking("NL", first.tracking_number)
+    assert (header.state, header.message) == ("DeliveredWithWarnings", "note")
+
+
+@pytest.mark.asyncio
+async def test_concurrent_writes_fail_alone_and_commit_together(hub_url: str) -> None:
+    hub = await _opened(hub_url)
+    try:
+        await hub.set_policy("NL", PAID, T0)
+        await hub.credit("NL", 100, T0)  # two envelopes' worth
+        tracking = await _deliver(hub, b"known", sender="KE", recipient="NL")
+        results = await asyncio.gather(
+            *(hub.deliver("NL", "KE", 851, 70, f"NL-{i}", b"c%d" % i, T0) for i in range(4)),
+            hub.deliver("KE", "NL", 851, 70, "other number", b"known", T0),
+            hub.acknowledge("NL", tracking, T0),
+            hub.acknowledge("NL", UNKNOWN, T0),
+            return_exceptions=True,
+        )
+        *delivered, conflict, acknowledged, unknown = results
+        assert sorted(type(r).__name__ for r in delivered) == [
+            "Delivery",
+            "Delivery",
+            "InsufficientFundsError",
+            "InsufficientFundsError",
+        ]
+        assert isinstance(conflict, DuplicateConflictError)
+        assert isinstance(unknown, EnvelopeNotFoundError)
+        assert not isinstance(acknowledged, BaseException) and acknowledged.state == "Delivered"
+        assert (await hub.account("NL")).balance == 0
+        assert len(await hub.import_headers("KE")) == 2
+        assert [h.tracking_number for h in await hub.under_delivery("KE")] == []
+    finally:
+        await hub.close()
