@@ -31,8 +31,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -283,7 +281,10 @@ class HubStore:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
-        await self._transaction(_upgrade)
+        try:
+            await self._db.migrate(_MIGRATIONS)
+        except (DBAPIError, OSError) as e:
+            raise HubStoreError(f"the hub's database failed: {_first_line(e)}") from e
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -1115,10 +1116,3 @@ def _aware(at: datetime) -> None:
 
 def _first_line(error: BaseException) -> str:
     return str(error).splitlines()[0] if str(error) else type(error).__name__
-
-
-def _upgrade(connection: Connection) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")

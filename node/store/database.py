@@ -18,9 +18,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -28,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from node.errors import EphytoError
 
 T = TypeVar("T")
+
+# Any fixed number: every ephyto process migrating a database takes this one lock.
+_MIGRATION_LOCK = 0x65706879746F
 
 
 class StoreError(EphytoError):
@@ -74,6 +80,26 @@ class Database:
         assert self._async is not None
         async with self._async.begin() as conn:
             return await conn.run_sync(fn)
+
+    async def migrate(self, migrations: Path) -> None:
+        """Bring the schema to the newest of the Alembic `migrations` (idempotent).
+
+        On PostgreSQL, under a transaction-scoped advisory lock: processes that start
+        together on a new database (hub replicas, say) would otherwise create the same
+        tables at once, and all but one would fail.
+        """
+
+        def upgrade(connection: Connection) -> None:
+            if self.dialect == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            config = Config()
+            config.set_main_option("script_location", str(migrations))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+        await self.write(upgrade)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         if self._sync is not None:

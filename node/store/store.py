@@ -23,8 +23,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Row, Select, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -166,7 +164,7 @@ class Store:
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
         try:
-            await self._db.write(_upgrade)
+            await self._db.migrate(_MIGRATIONS)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot migrate the store: {e}") from e
 
@@ -444,10 +442,3 @@ def _message(row: Any) -> StoredMessage:
         created_at=row.created_at,
         settled_at=row.settled_at,
     )
-
-
-def _upgrade(connection: Connection) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from node.store.store import NewMessage, NotFoundError, ReplayError, Store
-from tests.databases import database_url
+from tests.databases import database_url, postgres_database
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -321,3 +322,33 @@ def test_naive_times_are_refused() -> None:
 
     with pytest.raises(ValueError, match="naive"):
         UtcDateTime().process_bind_param(datetime(2026, 1, 1), None)
+
+
+def _migrate_in_a_process(url: str, which: str) -> None:
+    async def migrate() -> None:
+        from node.hub.store import HubStore
+
+        store = HubStore.open(url) if which == "hub" else Store.open(url)
+        await store.migrate()
+        await store.close()
+
+    asyncio.run(migrate())
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("which", ["node", "hub"])
+async def test_processes_that_migrate_a_new_postgres_database_at_once_all_succeed(
+    which: str,
+) -> None:
+    """Replicas started together on a new database: without a lock, all but one failed
+    creating the same tables."""
+    async for url in postgres_database("ephyto_migrate_test"):
+        spawn = multiprocessing.get_context("spawn")
+        processes = [
+            spawn.Process(target=_migrate_in_a_process, args=(url, which)) for _ in range(3)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            await asyncio.get_running_loop().run_in_executor(None, process.join, 60)
+        assert [process.exitcode for process in processes] == [0, 0, 0]
