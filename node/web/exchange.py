@@ -28,7 +28,7 @@ from node.envelope.receipt import MAX_FINDING_CHARS, MAX_FINDINGS, Outcome, Rece
 from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage
 from node.web.problems import UnsupportedMediaTypeError, problem_middleware
-from node.web.tls import is_hub, peer_certificate, require_sender, tls_client
+from node.web.tls import peer_certificate, require_sender, tls_caller
 
 ENVELOPES_PATH = "/ephyto/v1/envelopes"
 HEALTH_PATH = "/ephyto/v1/health"
@@ -71,9 +71,7 @@ async def post_envelope(request: web.Request) -> web.Response:
     certificate = _client_certificate(request)
     # The hub pushes what it relays: envelopes from others, whose own signatures (checked
     # by open_sealed, as for any envelope) say who sent them.
-    sender = (
-        None if is_hub(directory, certificate, now) else tls_client(directory, certificate, now)
-    )
+    sender = tls_caller(directory, certificate, now)
     data = await _read_envelope(request, runtime.max_envelope_bytes)
     if sender is not None:
         require_sender(sender, peek_header(data, max_bytes=runtime.max_envelope_bytes).from_country)

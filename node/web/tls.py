@@ -75,12 +75,18 @@ def peer_certificate(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> x509.C
     return x509.load_der_x509_certificate(der)
 
 
-def is_hub(directory: Directory, certificate: x509.Certificate, at: datetime) -> bool:
-    """Whether this TLS client is the directory's hub (which relays others' envelopes)."""
+def tls_caller(
+    directory: Directory, certificate: x509.Certificate, at: datetime
+) -> NppoEntry | None:
+    """`tls_client`, except that the directory's hub is answered with None: it relays
+    envelopes that other NPPOs signed (the hub's push)."""
+    pin = tls_pin(certificate)
     try:
-        return tls_pin(certificate) in directory.hub_tls_pins(at)
+        if pin in directory.hub_tls_pins(at):
+            return None
     except DirectoryError:
-        return False
+        pass  # no hub listed, or none with a pin valid now
+    return _nppo_for_pin(directory, pin, at)
 
 
 def tls_client(directory: Directory, certificate: x509.Certificate, at: datetime) -> NppoEntry:
@@ -88,7 +94,10 @@ def tls_client(directory: Directory, certificate: x509.Certificate, at: datetime
 
     Raises UnknownTlsClientError, or NppoNotActive for a suspended or revoked NPPO.
     """
-    pin = tls_pin(certificate)
+    return _nppo_for_pin(directory, tls_pin(certificate), at)
+
+
+def _nppo_for_pin(directory: Directory, pin: str, at: datetime) -> NppoEntry:
     try:
         return directory.nppo_for_tls_pin(pin, at)
     except UnknownKey as e:
