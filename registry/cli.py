@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import base64
 import getpass
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +15,15 @@ from node.cli.common import dir_argument
 from node.codelists.lists import bundled
 from node.directory import HubEntry
 from node.hub.request import MAX_HUB_REQUEST_BYTES, HubRequest
-from node.identity.enrolment import MAX_REQUEST_BYTES, EnrolmentRequest, format_time
+from node.identity.enrolment import (
+    MAX_REQUEST_BYTES,
+    EnrolmentRequest,
+    check_country,
+    format_time,
+)
+from registry.governance import Signer
 from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
-from registry.state import MAINTAINERS_FILE, RegistryState
+from registry.state import AUDIT_FILE, MAINTAINERS_FILE, Lifecycle, RegistryState
 
 DEFAULT_DIR = Path("ephyto-registry")
 
@@ -30,25 +37,77 @@ def add_parser(commands: Any) -> None:
     )
     sub = registry.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
 
-    init = _command(sub, "init", _init, "create a registry and its maintainer key")
+    init = _command(sub, "init", _init, "create a registry and its maintainers' keys")
     init.add_argument(
         "--threshold",
         type=int,
         default=1,
         metavar="N",
-        help="maintainer signatures a directory needs (default and, for now, only: 1)",
+        help="maintainers whose approval an enrolment needs, and whose signatures a directory"
+        " needs (default: 1)",
     )
     init.add_argument(
         "--maintainer",
-        default="maintainer-1",
+        action="append",
         metavar="NAME",
-        help="the maintainer's display name in the directory (default: maintainer-1)",
+        help="a maintainer's display name in the directory; repeat it for several maintainers,"
+        " each gets a key (default: one, maintainer-1)",
     )
 
     add = _command(
-        sub, "add", _add, "verify an NPPO's enrolment request and enrol it (not yet published)"
+        sub,
+        "add",
+        _add,
+        "verify an NPPO's enrolment request and enrol it at once, approved by every"
+        " maintainer whose key is here (the single-maintainer shortcut of enrol + approve)",
     )
     add.add_argument("request", type=Path, metavar="REQUEST", help="enrolment-request.json")
+
+    enrol = _command(
+        sub,
+        "enrol",
+        _enrol,
+        "verify an NPPO's enrolment request and queue it for the maintainers' approvals",
+    )
+    enrol.add_argument("request", type=Path, metavar="REQUEST", help="enrolment-request.json")
+    _maintainer_arguments(enrol, required=False)
+
+    _command(sub, "pending", _pending, "list the enrolment requests awaiting approvals")
+
+    approve = _command(
+        sub,
+        "approve",
+        _approve,
+        "approve a queued request, signed by your maintainer key; enrolled once a threshold"
+        " of maintainers approved it (published by the next publish)",
+    )
+    _country_argument(approve)
+    _maintainer_arguments(approve)
+
+    reject = _command(
+        sub, "reject", _reject, "take a queued request off the queue, the reason recorded"
+    )
+    _country_argument(reject)
+    _reason_argument(reject, required=True)
+    _maintainer_arguments(reject)
+
+    for name, func, text in (
+        ("suspend", _suspend, "suspend an enrolled NPPO: nodes refuse it after the next publish"),
+        ("reinstate", _reinstate, "make a suspended NPPO active again from the next publish"),
+        ("revoke", _revoke, "revoke an enrolled NPPO for good (final) from the next publish"),
+    ):
+        lifecycle = _command(sub, name, func, text)
+        _country_argument(lifecycle)
+        _reason_argument(lifecycle, required=name != "reinstate")
+        _maintainer_arguments(lifecycle)
+
+    log = _command(sub, "log", _log, "print the audit log: who did what, when and why")
+    log.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the hash chain and the maintainers' signatures; exit 1 and say where it breaks",
+    )
+    log.add_argument("--json", action="store_true", help="print the entries as JSON lines")
 
     set_hub = _command(
         sub,
@@ -71,7 +130,47 @@ def add_parser(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8400, help="port (default: 8400)")
 
-    _command(sub, "show", _show, "show the trust anchor (maintainer keys) and what is enrolled")
+    show = _command(
+        sub,
+        "show",
+        _show,
+        "show the trust anchor (maintainer keys) and what is enrolled, or one country in full",
+    )
+    show.add_argument(
+        "country",
+        nargs="?",
+        metavar="COUNTRY",
+        help="a queued or enrolled country (ISO 3166-1 alpha-2): show it in full",
+    )
+
+
+def _country_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("country", metavar="COUNTRY", help="ISO 3166-1 alpha-2 code, e.g. NL")
+
+
+def _reason_argument(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--reason",
+        required=required,
+        metavar="TEXT",
+        help="why, recorded in the audit log" + ("" if required else " (optional)"),
+    )
+
+
+def _maintainer_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument(
+        "--maintainer",
+        required=required,
+        metavar="NAME",
+        help="the maintainer acting (a name in the maintainer set); signs with their key"
+        + ("" if required else " (default: the first maintainer whose key is here)"),
+    )
+    parser.add_argument(
+        "--key",
+        type=Path,
+        metavar="FILE",
+        help="that maintainer's private key (default: maintainers/<key id>.key)",
+    )
 
 
 def _command(sub: Any, name: str, func: Any, text: str) -> argparse.ArgumentParser:
@@ -84,7 +183,7 @@ def _command(sub: Any, name: str, func: Any, text: str) -> argparse.ArgumentPars
 def _init(args: argparse.Namespace) -> int:
     state = RegistryState.init(
         args.directory,
-        maintainer=args.maintainer,
+        maintainer=args.maintainer or ["maintainer-1"],
         threshold=args.threshold,
         now=datetime.now(UTC),
         actor=_actor(),
@@ -109,6 +208,142 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enrol(args: argparse.Namespace) -> int:
+    state = RegistryState(args.directory)
+    signer = _signer(state, args)
+    with args.request.open("rb") as f:
+        raw = f.read(MAX_REQUEST_BYTES + 1)  # verify_request refuses what is larger
+    request = state.queue(raw, datetime.now(UTC), _actor(), signer)
+    threshold = state.maintainers.threshold
+    print(f"queued {request.country} ({request.name}); needs {threshold} maintainer approvals")
+    _print_request(request)
+    print(
+        "confirm the signing key id with the NPPO by another channel (phone, signed letter)"
+        f" before you approve: `ephyto registry approve {request.country} --maintainer NAME`"
+    )
+    return 0
+
+
+def _pending(args: argparse.Namespace) -> int:
+    state = RegistryState(args.directory)
+    queued = state.queued()
+    threshold = state.maintainers.threshold
+    print(f"pending enrolment requests: {len(queued)}")
+    for entry in queued.values():
+        request = entry.request
+        approvals = state.approvals(entry.raw)
+        names = ", ".join(sorted(a.name for a in approvals.values())) or "none"
+        print(f"  {request.country}  {request.name}")
+        _print_request(request, indent="      ")
+        print(f"      queued             {entry.queued} by {entry.actor}")
+        print(f"      approvals          {len(approvals)} of {threshold} ({names})")
+    return 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    state = RegistryState(args.directory)
+    country = _country(args.country)
+    signer = state.signer(args.maintainer, args.key)
+    result = state.approve(country, datetime.now(UTC), _actor(), signer)
+    count = len(result.approved_by)
+    print(
+        f"{signer.name} approved {country}: {count} of {result.threshold} approvals"
+        f" ({', '.join(result.approved_by)})"
+    )
+    if result.enrolled:
+        print(f"enrolled {country} ({result.request.name}); the next publish lists it")
+    else:
+        more = result.threshold - count
+        print(f"not enrolled yet: {more} more approval{'s' if more > 1 else ''} needed")
+    return 0
+
+
+def _reject(args: argparse.Namespace) -> int:
+    state = RegistryState(args.directory)
+    country = _country(args.country)
+    signer = state.signer(args.maintainer, args.key)
+    request = state.reject(country, args.reason, datetime.now(UTC), _actor(), signer)
+    print(f"{signer.name} rejected the request of {country} ({request.name}): {args.reason}")
+    return 0
+
+
+def _suspend(args: argparse.Namespace) -> int:
+    return _lifecycle(args, "suspend")
+
+
+def _reinstate(args: argparse.Namespace) -> int:
+    return _lifecycle(args, "reinstate")
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    return _lifecycle(args, "revoke")
+
+
+def _lifecycle(args: argparse.Namespace, action: Lifecycle) -> int:
+    state = RegistryState(args.directory)
+    country = _country(args.country)
+    signer = state.signer(args.maintainer, args.key)
+    status = state.change_status(country, action, args.reason, datetime.now(UTC), _actor(), signer)
+    print(f"{signer.name}: {country} is now {status}; effective in the next published directory")
+    print("run `ephyto registry publish` so that nodes and the hub learn it at their next refresh")
+    return 0
+
+
+def _log(args: argparse.Namespace) -> int:
+    state = RegistryState(args.directory)
+    names = {k.key_id: k.name for k in state.maintainers.keys}
+    lines = state.audit_lines()
+    for number, line in enumerate(lines, start=1):
+        if args.json:
+            print(line.decode("utf-8", "replace"))
+            continue
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            print(f"{number:>4}  (damaged line)")
+            continue
+        print(_log_line(number, entry, names))
+    if not args.verify:
+        return 0
+    report = state.verify_audit()
+    if report.problems:
+        print(f"audit log BROKEN: {len(report.problems)} problems in {report.entries} entries")
+        for problem in report.problems:
+            print(f"  {state.root / AUDIT_FILE} {problem}")
+        return 1
+    note = f", {report.unchained} before chaining began" if report.unchained else ""
+    print(
+        f"audit log intact: {report.entries} entries chained{note}, {report.signed} signed by"
+        f" a maintainer key; head sha256 {report.head}"
+    )
+    return 0
+
+
+def _log_line(number: int, entry: dict[str, Any], names: dict[str, str]) -> str:
+    maintainer = entry.get("maintainer")
+    who = names.get(str(maintainer), str(maintainer)) if maintainer else "no maintainer key"
+    details = entry.get("details")
+    parts = []
+    reason = None
+    if isinstance(details, dict):
+        for key, value in details.items():
+            if key == "reason":
+                reason = value
+            elif isinstance(value, list):
+                parts.append(f"{key}={','.join(map(str, value)) or '-'}")
+            elif isinstance(value, dict):
+                parts.append(f"{key}={json.dumps(value, sort_keys=True)}")
+            else:
+                parts.append(f"{key}={value}")
+    why = f'  reason: "{reason}"' if reason else ""
+    return (
+        f"{number:>4}  {entry.get('time')}  {entry.get('action')}  by {who}"
+        f" (user {entry.get('actor')}){why}\n        {' '.join(parts)}"
+    )
+
+
 def _set_hub(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
     with args.request.open("rb") as f:
@@ -129,7 +364,13 @@ def _publish(args: argparse.Namespace) -> int:
     directory, _ = state.publish(
         datetime.now(UTC), _actor(), code_lists=bundled().versions(), validity=validity
     )
-    countries = ", ".join(n.country for n in directory.nppos) or "none"
+    countries = (
+        ", ".join(
+            n.country if n.status == "active" else f"{n.country} ({n.status})"
+            for n in directory.nppos
+        )
+        or "none"
+    )
     print(f"published directory version {directory.version}")
     print(f"  NPPOs    {countries}")
     print(f"  hub      {_hub_line(directory.hub)}")
@@ -164,12 +405,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
+    if args.country is not None:
+        return _show_country(state, _country(args.country))
     _print_anchor(state)
     enrolled = state.enrolled()
+    statuses = state.statuses()
     print(f"enrolled NPPOs: {len(enrolled)}")
     for request, _ in enrolled.values():
-        print(f"  {request.country}  {request.name}")
+        status = statuses.get(request.country)
+        flag = f"  ({status[0].upper()}: {status[1]})" if status else ""
+        print(f"  {request.country}  {request.name}{flag}")
         _print_request(request, indent="      ")
+    if queued := state.queued():
+        print(f"awaiting approvals: {', '.join(queued)} (see `ephyto registry pending`)")
     hub = state.hub()
     if hub is None:
         print("hub: none recorded (run `ephyto registry set-hub hub-request.json`)")
@@ -192,6 +440,62 @@ def _show(args: argparse.Namespace) -> int:
     if hub is not None and (current.hub is None or current.hub.tls_pins[0].pin != hub.tls_pin):
         print("  the hub recorded is not published yet")
     return 0
+
+
+def _show_country(state: RegistryState, country: str) -> int:
+    threshold = state.maintainers.threshold
+    queued = state.queued().get(country)
+    enrolled = state.enrolled().get(country)
+    if queued is None and enrolled is None:
+        raise RegistryError(
+            f"{country} is neither queued nor enrolled (see `ephyto registry pending`)"
+        )
+    if queued is not None:
+        request, raw = queued.request, queued.raw
+        print(f"{country}  {request.name}: queued, awaiting approvals")
+        print(f"  queued             {queued.queued} by {queued.actor}")
+    else:
+        assert enrolled is not None
+        request, raw = enrolled
+        record = state.statuses().get(country)
+        status = "active" if record is None else record[0]
+        print(f"{country}  {request.name}: enrolled, {status}")
+        if record is not None:
+            print(f"  {status}          {record[2]} by {record[3]}: {record[1]}")
+        current = state.current()
+        listed = (
+            None
+            if current is None
+            else next((n for n in current.nppos if n.country == country), None)
+        )
+        published = (
+            "not yet"
+            if listed is None or current is None
+            else f"version {current.version}, as {listed.status}"
+        )
+        print(f"  published          {published}")
+    _print_request(request)
+    print(f"  encryption key     {_b64(request.encryption_key)}")
+    print(f"  signing key        {_b64(request.signing_key)}")
+    print(f"  request created    {format_time(request.created)}")
+    print(f"  request sha256     {hashlib.sha256(raw).hexdigest()}")
+    approvals = state.approvals(raw)
+    print(f"  approvals          {len(approvals)} of {threshold}")
+    for approval in approvals.values():
+        print(f"    {approval.name} ({approval.key_id}) at {approval.time}")
+    return 0
+
+
+def _country(text: str) -> str:
+    return check_country(text.strip().upper())
+
+
+def _signer(state: RegistryState, args: argparse.Namespace) -> Signer | None:
+    if args.maintainer is None:
+        if args.key is not None:
+            raise RegistryError("--key needs --maintainer (whose key it is)")
+        return None
+    return state.signer(args.maintainer, args.key)
 
 
 def _hub_line(hub: HubEntry | None) -> str:
@@ -235,7 +539,7 @@ def _b64(raw: bytes) -> str:
 
 
 def _actor() -> str:
-    # Who ran the command, for the audit log; a later release signs it with their key.
+    # Who ran the command (the system user), for the audit log; the maintainer's key signs.
     try:
         return getpass.getuser()
     except (KeyError, OSError):

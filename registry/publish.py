@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from node.directory import Directory, HubEntry, KeyEntry, MaintainerSet, NppoEntry, TlsPin
+from node.directory.model import Status
 from node.errors import EphytoError, InputError
 from node.hub.request import HubRequest
 from node.identity.enrolment import EnrolmentRequest, format_time
@@ -43,12 +44,15 @@ def check_admissible(
     raw: bytes,
     enrolled: Mapping[str, tuple[EnrolmentRequest, bytes]],
     now: datetime,
+    *,
+    check_age: bool = True,
 ) -> None:
     """Refuse (EnrolmentRefused) a verified `request` the registry must not enrol now.
 
     `enrolled` maps each enrolled country to its request and the exact bytes received.
     Changing an enrolled country (new keys, endpoint, name) is key rotation, a governed
-    change of a later release: refused here, never silently applied.
+    change of a later release: refused here, never silently applied. `check_age=False`
+    when admitting a request queued earlier (its age was checked when it was queued).
     """
     cc = request.country
     if cc in enrolled:
@@ -60,12 +64,12 @@ def check_admissible(
             f"{cc} is already enrolled with other keys or details; a change of an enrolled"
             " country (key rotation) is not supported yet: nothing was changed"
         )
-    if request.created > now + CLOCK_SKEW:
+    if check_age and request.created > now + CLOCK_SKEW:
         raise EnrolmentRefused(
             f"the request for {cc} was created at {format_time(request.created)}, in the"
             " future: check the clocks of the node and the registry"
         )
-    if now - request.created > MAX_REQUEST_AGE:
+    if check_age and now - request.created > MAX_REQUEST_AGE:
         raise EnrolmentRefused(
             f"the request for {cc} was created at {format_time(request.created)}, more than"
             f" {MAX_REQUEST_AGE.days} days ago: ask the NPPO for a fresh request"
@@ -128,11 +132,13 @@ def next_directory(
     code_lists: Mapping[str, str],
     validity: timedelta = DEFAULT_VALIDITY,
     hub: HubEntry | None = None,
+    statuses: Mapping[str, Status] | None = None,
 ) -> Directory:
     """The directory version after `previous`: issued `now`, expiring `now + validity`.
 
     Raises RegistryError for a validity out of range. The result is checked again by
     `sign_directory`, which refuses (MalformedDirectory) anything a node would refuse.
+    `statuses` gives the status of a suspended or revoked country (default: active).
     """
     if not timedelta(minutes=1) <= validity <= MAX_VALIDITY:
         raise RegistryError(
@@ -150,19 +156,24 @@ def next_directory(
         issued=issued,
         expires=issued + validity,
         maintainers=maintainers,
-        nppos=tuple(sorted((nppo_entry(r) for r in requests), key=lambda n: n.country)),
+        nppos=tuple(
+            sorted(
+                (nppo_entry(r, (statuses or {}).get(r.country, "active")) for r in requests),
+                key=lambda n: n.country,
+            )
+        ),
         hub=hub,
         code_lists=tuple(sorted(code_lists.items())),
     )
 
 
-def nppo_entry(request: EnrolmentRequest) -> NppoEntry:
-    """The directory entry of a newly enrolled NPPO: active, its keys for their window."""
+def nppo_entry(request: EnrolmentRequest, status: Status = "active") -> NppoEntry:
+    """The directory entry of an enrolled NPPO: `status`, its keys for their window."""
     window = (request.valid_from, request.valid_until)
     return NppoEntry(
         country=request.country,
         name=request.name,
-        status="active",
+        status=status,
         endpoint=request.endpoint.url if request.endpoint else None,
         keys=(
             KeyEntry("signing", request.signing_key, request.signing_key_id, *window),

@@ -6,25 +6,37 @@ Layout of a registry directory (docs/maintainers.md):
                                   anchor node operators configure; Part C `maintainers`)
     maintainers/<keyid>.key       a maintainer's Ed25519 private key, PKCS#8 PEM, 0600
     nppos/<CC>.json               each enrolled NPPO's request, the exact bytes received
+    queue/<CC>.json               a request awaiting approvals: when, by whom, its exact text
+    approvals/<sha256>/<keyid>.json  a maintainer's signed approval of the request with
+                                  that SHA-256 (one file per maintainer: one counts once)
+    rejected/<CC>-<sha>.json      a rejected queue entry, kept for the record
+    status/<CC>.json              a maintainer's signed decision: suspended or revoked
+                                  (absent: active), replaced atomically
     published/<version>.json      every signed directory version, never changed or removed
     current.json                  a copy of the newest published version (replaced atomically)
-    audit.log                     append-only JSON lines: time, action, actor, details
+    audit.log                     append-only JSON lines: time, action, actor, details,
+                                  hash-chained (prev) and signed by the maintainer's key
 
-Files are written once (O_EXCL) except current.json, so two maintainers racing to enrol
+Files are written once (O_EXCL) except current.json, hub.json, status/ and the queue
+(an entry leaves it when approved or rejected), so two maintainers racing to enrol
 one country or to publish one version cannot both succeed. Everything is recomputed from
 the files (requests re-verified on each read), so a hand-edited file is caught, not trusted.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -40,11 +52,21 @@ from node.directory import (
     sign_directory,
     verify_signatures,
 )
+from node.directory.model import Status
 from node.errors import EphytoError
 from node.hub.request import HubRequest, verify_hub_request
 from node.identity.enrolment import EnrolmentRequest, format_time, verify_request
 from node.identity.keys import load_signing_key, private_key_pem
 from node.identity.store import write_exclusive
+from registry.governance import (
+    ChainReport,
+    Signer,
+    audit_line,
+    check_reason,
+    sign_statement,
+    verify_chain,
+    verify_statement,
+)
 from registry.publish import (
     DEFAULT_VALIDITY,
     EnrolmentRefused,
@@ -60,6 +82,10 @@ CURRENT_FILE: Final = "current.json"
 HUB_FILE: Final = "hub.json"
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,18})\.json")
 _COUNTRY_FILE = re.compile(r"([A-Z]{2})\.json")
+_KEYID_FILE = re.compile(r"([0-9a-f]{32})\.json")
+LOCK_FILE: Final = ".lock"
+Lifecycle = Literal["suspend", "reinstate", "revoke"]
+_DONE: Final = {"suspend": "suspended", "reinstate": "reinstated", "revoke": "revoked again"}
 
 
 class NotARegistryError(RegistryError):
@@ -84,34 +110,54 @@ class RegistryState:
 
     @classmethod
     def init(
-        cls, root: Path, *, maintainer: str, threshold: int, now: datetime, actor: str
+        cls,
+        root: Path,
+        *,
+        maintainer: str | Sequence[str],
+        threshold: int,
+        now: datetime,
+        actor: str,
     ) -> RegistryState:
-        """Create a registry with one new maintainer key; RegistryExistsError, RegistryError."""
-        if threshold != 1:
-            # Needs as many keys as the threshold, each with its own maintainer: governance.
+        """Create a registry with a new key per maintainer; RegistryExistsError, RegistryError.
+
+        `threshold` of the maintainers must approve an enrolment and sign a directory.
+        """
+        names = [maintainer] if isinstance(maintainer, str) else list(maintainer)
+        if len(set(names)) != len(names):
+            raise RegistryError("each --maintainer needs a name of its own")
+        if not 1 <= threshold <= len(names):
             raise RegistryError(
-                f"threshold {threshold} needs {threshold} maintainer keys; this release makes"
-                " one: use --threshold 1"
+                f"threshold {threshold} needs 1 to {len(names)} (the number of --maintainer"
+                " names, each of which gets a key)"
             )
-        key = Ed25519PrivateKey.generate()
-        public = key.public_key().public_bytes_raw()
-        anchor = MaintainerSet(threshold, (MaintainerKey(maintainer, key_id(public), public),))
+        keys = [Ed25519PrivateKey.generate() for _ in names]
+        publics = [key.public_key().public_bytes_raw() for key in keys]
+        anchor = MaintainerSet(
+            threshold,
+            tuple(MaintainerKey(n, key_id(p), p) for n, p in zip(names, publics, strict=True)),
+        )
         # Round-trip through the strict parser, so init never writes what nodes refuse.
         try:
             MaintainerSet.from_plain(anchor.to_plain())
         except DirectoryError as exc:
-            raise RegistryError(f"maintainer name {maintainer!r}: {exc}") from None
+            raise RegistryError(f"maintainer names {names}: {exc}") from None
         maintainers = root / "maintainers"
         if maintainers.exists():
             raise RegistryExistsError(f"{maintainers} already exists: choose another --dir")
         for sub, mode in (("", 0o755), ("maintainers", 0o700), ("nppos", 0o755)):
             (root / sub).mkdir(mode=mode, parents=True, exist_ok=sub != "maintainers")
         (root / "published").mkdir(mode=0o755, exist_ok=True)
-        write_exclusive(maintainers / f"{key_id(public)}.key", private_key_pem(key), 0o600)
+        for key, public in zip(keys, publics, strict=True):
+            write_exclusive(maintainers / f"{key_id(public)}.key", private_key_pem(key), 0o600)
         # The anchor goes last: its presence marks a complete registry.
         write_exclusive(maintainers / MAINTAINERS_FILE, _json_file(anchor.to_plain()), 0o644)
         state = cls(root)
-        state.audit("init", actor, now, {"threshold": threshold, "maintainers": [key_id(public)]})
+        state.audit(
+            "init",
+            actor,
+            now,
+            {"threshold": threshold, "maintainers": [key_id(p) for p in publics]},
+        )
         return state
 
     @property
@@ -136,6 +182,41 @@ class RegistryState:
             keys.append(key)
         return keys
 
+    def signer(self, name: str, key_path: Path | None = None) -> Signer:
+        """Maintainer `name` with their private key (default maintainers/<key id>.key).
+
+        RegistryError when `name` is no maintainer of this registry or the key is not
+        theirs; nothing is signed for a name that is not in the maintainer set.
+        """
+        maintainers = self.maintainers
+        entry = next((k for k in maintainers.keys if k.name == name), None)
+        if entry is None:
+            known = ", ".join(k.name for k in maintainers.keys)
+            raise RegistryError(f"{name!r} is not a maintainer of this registry ({known})")
+        path = key_path or self.root / "maintainers" / f"{entry.key_id}.key"
+        if not path.is_file():
+            raise RegistryError(
+                f"the key of maintainer {name} ({entry.key_id}) is not at {path}: pass --key"
+            )
+        key = load_signing_key(path.read_bytes(), str(path))
+        if key.public_key().public_bytes_raw() != entry.public_key:
+            raise RegistryError(f"{path} is not the key {entry.key_id} of {name}")
+        return Signer(entry, key)
+
+    def local_signers(self) -> list[Signer]:
+        """The maintainers whose private key is held in maintainers/, in the set's order."""
+        held = {key.public_key().public_bytes_raw(): key for key in self.private_keys()}
+        return [
+            Signer(entry, held[entry.public_key])
+            for entry in self.maintainers.keys
+            if entry.public_key in held
+        ]
+
+    def default_signer(self) -> Signer | None:
+        """Who signs an audit entry no maintainer was named for: the first key held here."""
+        signers = self.local_signers()
+        return signers[0] if signers else None
+
     def enrolled(self) -> dict[str, tuple[EnrolmentRequest, bytes]]:
         """Country -> (verified request, bytes as received); RegistryError on a bad file."""
         result = {}
@@ -154,19 +235,323 @@ class RegistryState:
         return result
 
     def enrol(self, raw: bytes, now: datetime, actor: str) -> EnrolmentRequest:
-        """Verify and store a request; InputError (bad request, refused), nothing written."""
+        """`registry add`: verify a request and enrol it at once, approved by every maintainer
+        whose key is held here; InputError (bad request, refused), nothing written.
+
+        The single-maintainer shortcut of `queue` + `approve`: refused (RegistryError) when
+        the keys held here are fewer than the threshold.
+        """
         request = verify_request(raw)
+        with self._locked():
+            signers = self.local_signers()
+            threshold = self.maintainers.threshold
+            if len(signers) < threshold:
+                raise RegistryError(
+                    f"`add` needs the keys of {threshold} maintainers here, {len(signers)} held:"
+                    " use `ephyto registry enrol` and have the maintainers `approve`"
+                )
+            self._check_queueable(request, raw, now)
+            for signer in signers:
+                self._write_approval(request, raw, now, signer)
+            self._admit(request, raw)
+            details = _request_details(request, raw)
+            details["approved_by"] = [s.name for s in signers]
+            self.audit("enrol", actor, now, details, signers[0] if signers else None)
+        return request
+
+    def queue(
+        self, raw: bytes, now: datetime, actor: str, signer: Signer | None = None
+    ) -> EnrolmentRequest:
+        """`registry enrol`: verify a request and queue it for the maintainers' approvals.
+
+        InputError (malformed, tampered, refused): nothing is written.
+        """
+        request = verify_request(raw)
+        with self._locked():
+            self._check_queueable(request, raw, now)
+            queue = self.root / "queue"
+            queue.mkdir(mode=0o755, exist_ok=True)
+            entry = {
+                "queued": format_time(now),
+                "actor": actor,
+                "request": raw.decode("utf-8"),
+            }
+            path = queue / f"{request.country}.json"
+            try:
+                write_exclusive(path, canonical_bytes(entry), 0o644)
+            except FileExistsError:
+                raise RegistryError(f"{path} appeared meanwhile: another enrolment ran") from None
+            # Queueing decides nothing: signed only when a maintainer is named.
+            self.audit(
+                "queue", actor, now, _request_details(request, raw), signer, sign=signer is not None
+            )
+        return request
+
+    def _check_queueable(self, request: EnrolmentRequest, raw: bytes, now: datetime) -> None:
+        cc = request.country
+        if self.statuses().get(cc, ("active",))[0] == "revoked":
+            raise EnrolmentRefused(f"{cc} was revoked, and revocation is final: nothing changed")
+        queued = self.queued()
+        if cc in queued:
+            if queued[cc].raw == raw:
+                raise EnrolmentRefused(f"{cc} is already queued with this very request")
+            raise EnrolmentRefused(
+                f"a request for {cc} is already queued: approve or reject it first"
+            )
         check_admissible(request, raw, self.enrolled(), now)
         hub = self.hub()
         if hub is not None and hub.tls_pin == request.tls_pin:
             raise EnrolmentRefused(f"TLS pin {request.tls_pin} is the hub's")
+
+    def queued(self) -> dict[str, QueuedRequest]:
+        """Country -> the queued request (re-verified); RegistryError on a damaged file."""
+        result: dict[str, QueuedRequest] = {}
+        queue = self.root / "queue"
+        if not queue.is_dir():
+            return result
+        for path in sorted(queue.iterdir()):
+            match = _COUNTRY_FILE.fullmatch(path.name)
+            if match is None:
+                continue
+            try:
+                entry = json.loads(path.read_bytes())
+                raw = entry["request"].encode("utf-8")
+                queued_at, by = str(entry["queued"]), str(entry["actor"])
+                request = verify_request(raw)
+            except (ValueError, KeyError, TypeError, AttributeError, EphytoError) as exc:
+                raise RegistryError(f"{path} no longer verifies: {exc}") from None
+            if request.country != match[1]:
+                raise RegistryError(f"{path} holds the request of {request.country}")
+            result[request.country] = QueuedRequest(request, raw, queued_at, by)
+        return result
+
+    def approvals(self, raw: bytes) -> dict[str, Approval]:
+        """Key id -> the maintainers' verified approvals of the request `raw`."""
+        folder = self.root / "approvals" / _sha256(raw)
+        result: dict[str, Approval] = {}
+        if not folder.is_dir():
+            return result
+        maintainers = self.maintainers
+        for path in sorted(folder.iterdir()):
+            match = _KEYID_FILE.fullmatch(path.name)
+            if match is None:
+                continue
+            body, key = verify_statement(path.read_bytes(), maintainers, str(path))
+            if (
+                body.get("type") != "ephyto-registry-approval"
+                or body.get("request_sha256") != _sha256(raw)
+                or key.key_id != match[1]
+            ):
+                raise RegistryError(f"{path} is not an approval of this request by {match[1]}")
+            result[key.key_id] = Approval(key.name, key.key_id, str(body.get("time")))
+        return result
+
+    def approve(self, country: str, now: datetime, actor: str, signer: Signer) -> Approved:
+        """Record `signer`'s signed approval of the request queued for `country`; when the
+        approvals reach the threshold, enrol it (the next publish lists it).
+
+        RegistryError (not queued, approved twice by one maintainer, refused): nothing written.
+        """
+        with self._locked():
+            queued = self._queued_entry(country)
+            request, raw = queued.request, queued.raw
+            existing = self.approvals(raw)
+            if signer.key_id in existing:
+                raise RegistryError(
+                    f"{signer.name} has already approved {country} (an approval counts once):"
+                    " nothing changed"
+                )
+            threshold = self.maintainers.threshold
+            count = len(existing) + 1
+            admitted = count >= threshold
+            if admitted:
+                check_admissible(request, raw, self.enrolled(), now, check_age=False)
+                hub = self.hub()
+                if hub is not None and hub.tls_pin == request.tls_pin:
+                    raise EnrolmentRefused(f"TLS pin {request.tls_pin} is the hub's")
+            self._write_approval(request, raw, now, signer)
+            if admitted:
+                self._admit(request, raw)
+                (self.root / "queue" / f"{country}.json").unlink()
+            names = sorted([a.name for a in existing.values()] + [signer.name])
+            self.audit(
+                "approve",
+                actor,
+                now,
+                {
+                    "country": country,
+                    "request_sha256": _sha256(raw),
+                    "approvals": count,
+                    "threshold": threshold,
+                    "approved_by": names,
+                    "enrolled": admitted,
+                },
+                signer,
+            )
+        return Approved(request, tuple(names), threshold, admitted)
+
+    def reject(
+        self, country: str, reason: str, now: datetime, actor: str, signer: Signer
+    ) -> EnrolmentRequest:
+        """Take `country`'s request off the queue (kept in rejected/), the reason logged."""
+        reason = check_reason(reason)
+        with self._locked():
+            queued = self._queued_entry(country)
+            rejected = self.root / "rejected"
+            rejected.mkdir(mode=0o755, exist_ok=True)
+            sha = _sha256(queued.raw)
+            os.replace(
+                self.root / "queue" / f"{country}.json", rejected / f"{country}-{sha[:16]}.json"
+            )
+            # The approvals go with it (the audit log keeps them): if the same request is
+            # queued again, the maintainers approve it afresh.
+            shutil.rmtree(self.root / "approvals" / sha, ignore_errors=True)
+            self.audit(
+                "reject",
+                actor,
+                now,
+                {
+                    "country": country,
+                    "name": queued.request.name,
+                    "request_sha256": sha,
+                    "reason": reason,
+                },
+                signer,
+            )
+        return queued.request
+
+    def statuses(self) -> dict[str, tuple[Status, str, str, str]]:
+        """Country -> (status, reason, time, maintainer name) for every country not active.
+
+        Each record is a maintainer's signed statement, checked on every read.
+        """
+        folder = self.root / "status"
+        result: dict[str, tuple[Status, str, str, str]] = {}
+        if not folder.is_dir():
+            return result
+        maintainers = self.maintainers
+        for path in sorted(folder.iterdir()):
+            match = _COUNTRY_FILE.fullmatch(path.name)
+            if match is None:
+                continue
+            body, key = verify_statement(path.read_bytes(), maintainers, str(path))
+            status = body.get("status")
+            if (
+                body.get("type") != "ephyto-registry-status"
+                or body.get("country") != match[1]
+                or status not in ("active", "suspended", "revoked")
+            ):
+                raise RegistryError(f"{path} is not a status decision about {match[1]}")
+            if status != "active":
+                result[match[1]] = (
+                    cast(Status, status),
+                    str(body.get("reason")),
+                    str(body.get("time")),
+                    key.name,
+                )
+        return result
+
+    def change_status(
+        self,
+        country: str,
+        action: Lifecycle,
+        reason: str | None,
+        now: datetime,
+        actor: str,
+        signer: Signer,
+    ) -> Status:
+        """Suspend, reinstate or revoke an enrolled NPPO (effective at the next publish).
+
+        RegistryError when the country is not enrolled or the change does not apply
+        (revocation is final); nothing is written then. Returns the new status.
+        """
+        text = check_reason(reason) if reason is not None else None
+        if action != "reinstate" and text is None:
+            raise RegistryError(f"{action} needs --reason")
+        with self._locked():
+            if country not in self.enrolled():
+                where = " (it is queued: approve it first)" if country in self.queued() else ""
+                raise RegistryError(f"{country} is not an enrolled NPPO{where}: nothing changed")
+            before: Status = self.statuses().get(country, ("active", "", "", ""))[0]
+            if before == "revoked":
+                raise RegistryError(
+                    f"{country} is revoked, and revocation is final: it cannot be {_DONE[action]}"
+                )
+            after: Status
+            if action == "suspend":
+                if before == "suspended":
+                    raise RegistryError(f"{country} is already suspended: nothing changed")
+                after = "suspended"
+            elif action == "reinstate":
+                if before == "active":
+                    raise RegistryError(f"{country} is active: nothing to reinstate")
+                after = "active"
+            else:
+                after = "revoked"
+            folder = self.root / "status"
+            folder.mkdir(mode=0o755, exist_ok=True)
+            statement = {
+                "type": "ephyto-registry-status",
+                "country": country,
+                "status": after,
+                "reason": text or "",
+                "time": format_time(now),
+            }
+            _replace(folder / f"{country}.json", sign_statement(statement, signer))
+            self.audit(
+                action,
+                actor,
+                now,
+                {"country": country, "from": before, "to": after, "reason": text},
+                signer,
+            )
+        return after
+
+    def _queued_entry(self, country: str) -> QueuedRequest:
+        queued = self.queued()
+        if country in queued:
+            return queued[country]
+        if country in self.enrolled():
+            raise RegistryError(f"{country} is already enrolled: no request of it is queued")
+        raise RegistryError(f"no request for {country!r} is queued (see `ephyto registry pending`)")
+
+    def _write_approval(
+        self, request: EnrolmentRequest, raw: bytes, now: datetime, signer: Signer
+    ) -> None:
+        folder = self.root / "approvals" / _sha256(raw)
+        folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+        statement = {
+            "type": "ephyto-registry-approval",
+            "country": request.country,
+            "request_sha256": _sha256(raw),
+            "signing_key_id": request.signing_key_id,
+            "tls_pin": request.tls_pin,
+            "time": format_time(now),
+        }
+        path = folder / f"{signer.key_id}.json"
+        try:
+            write_exclusive(path, sign_statement(statement, signer), 0o644)
+        except FileExistsError:
+            raise RegistryError(
+                f"{signer.name} has already approved {request.country}: nothing changed"
+            ) from None
+
+    def _admit(self, request: EnrolmentRequest, raw: bytes) -> None:
         path = self.root / "nppos" / f"{request.country}.json"
         try:
             write_exclusive(path, raw, 0o644)
         except FileExistsError:
             raise RegistryError(f"{path} appeared meanwhile: another enrolment of it ran") from None
-        self.audit("enrol", actor, now, _request_details(request, raw))
-        return request
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # One change at a time: two maintainers approving at once cannot both enrol.
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def hub(self) -> HubRequest | None:
         """The hub's request as recorded (re-verified), or None; RegistryError when damaged."""
@@ -249,6 +634,7 @@ class RegistryState:
         if previous is not None and self.versions()[-1:] != [previous.version]:
             raise RegistryError(f"{self.root / CURRENT_FILE} is not the newest published version")
         requests = [request for request, _ in self.enrolled().values()]
+        statuses = {cc: record[0] for cc, record in self.statuses().items()}
         directory = next_directory(
             requests,
             maintainers,
@@ -257,6 +643,7 @@ class RegistryState:
             code_lists=code_lists,
             validity=validity,
             hub=_hub_entry(self.hub()),
+            statuses=statuses,
         )
         try:
             data = sign_directory(directory, keys)
@@ -276,36 +663,99 @@ class RegistryState:
                 "version": directory.version,
                 "expires": format_time(directory.expires),
                 "nppos": [n.country for n in directory.nppos],
+                "not_active": {
+                    n.country: n.status for n in directory.nppos if n.status != "active"
+                },
                 "hub": None if directory.hub is None else directory.hub.tls_pins[0].pin,
                 "sha256": _sha256(data),
             },
         )
         return directory, data
 
-    def audit(self, action: str, actor: str, now: datetime, details: dict[str, Any]) -> None:
-        """Append one line to audit.log (opened O_APPEND, never rewritten), then fsync."""
-        line = canonical_bytes(
-            {
-                "time": format_time(now.replace(microsecond=0)),
-                "action": action,
-                "actor": actor,
-                "details": details,
-            }
-        )
-        fd = os.open(self.root / AUDIT_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def audit(
+        self,
+        action: str,
+        actor: str,
+        now: datetime,
+        details: dict[str, Any],
+        signer: Signer | None = None,
+        *,
+        sign: bool = True,
+    ) -> None:
+        """Append one line to audit.log (O_APPEND, never rewritten), chained to the line
+        before and signed by `signer` (default: the first maintainer key held here; none
+        with `sign=False`), then fsync. An exclusive lock keeps the read of the last line
+        and the append together."""
+        if signer is None and sign:
+            signer = self.default_signer()
+        entry = {
+            "time": format_time(now.replace(microsecond=0)),
+            "action": action,
+            "actor": actor,
+            "details": details,
+        }
+        fd = os.open(self.root / AUDIT_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line + b"\n")  # one write of one line: appends never interleave
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            lines = _read_fd(fd).splitlines()
+            line = audit_line(entry, lines[-1] if lines else None, signer)
+            os.write(fd, line + b"\n")  # one write of one line
             os.fsync(fd)
         finally:
-            os.close(fd)
+            os.close(fd)  # releases the lock
+
+    def audit_lines(self) -> list[bytes]:
+        """The audit log's lines as written, oldest first."""
+        try:
+            data = (self.root / AUDIT_FILE).read_bytes()
+        except FileNotFoundError:
+            return []
+        return [line for line in data.split(b"\n") if line]
 
     def audit_entries(self) -> list[dict[str, Any]]:
         """The audit log, oldest first."""
-        try:
-            text = (self.root / AUDIT_FILE).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        return [json.loads(line) for line in text.splitlines() if line]
+        return [json.loads(line) for line in self.audit_lines()]
+
+    def verify_audit(self) -> ChainReport:
+        """The audit log's chain and signatures checked: where it breaks, if it does."""
+        return verify_chain(self.audit_lines(), self.maintainers)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRequest:
+    """An enrolment request awaiting the maintainers' approvals."""
+
+    request: EnrolmentRequest
+    raw: bytes
+    queued: str  # RFC 3339 time
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """One maintainer's verified approval of a queued request."""
+
+    name: str
+    key_id: str
+    time: str
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """The outcome of `approve`: who has approved, and whether it is now enrolled."""
+
+    request: EnrolmentRequest
+    approved_by: tuple[str, ...]
+    threshold: int
+    enrolled: bool
+
+
+def _read_fd(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 16, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def _hub_entry(request: HubRequest | None) -> HubEntry | None:
