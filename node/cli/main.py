@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from node import __version__
-from node.cli import bench, cert, codelists, demo, discover, hub, node
+from node.cli import bench, cert, codelists, demo, discover, doctor, hub, node
 from node.errors import EphytoError
 from registry import cli as registry_cli
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(commands)
     node.add_parser(commands)
     discover.add_parser(commands)
+    doctor.add_parser(commands)
     hub.add_parser(commands)
     registry_cli.add_parser(commands)
     return parser
