@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from node.certificate.validate import Report, Validator
 from node.clock import Clock
 from node.crypto.ids import key_id
-from node.directory import Directory
+from node.directory import Directory, DirectoryError
 from node.identity.config import NodeConfig
 from node.identity.keys import KeyFileError, load_encryption_key, load_signing_key
 from node.store.store import Store
@@ -77,6 +78,50 @@ class NodeRuntime:
     trusted_client_certs: Callable[[], Iterable[bytes]] = no_client_certificates
     tls_certificate: Path | None = None
     tls_key: Path | None = None
+    # The keys `ephyto node rotate-keys` made, held alongside the current ones: the node
+    # decrypts with whichever an envelope names and signs with the newest the directory
+    # lists as valid for it (docs/operations.md, "Rotating an NPPO's keys").
+    next_signing_key: Ed25519PrivateKey | None = None
+    next_encryption_key: X25519PrivateKey | None = None
+
+    def decryption_key(self, key_id_: str) -> tuple[X25519PrivateKey, str]:
+        """Our X25519 key named `key_id_` with its id; the current key if none is named so
+        (opening then refuses the envelope as sealed to another key)."""
+        if self.next_encryption_key is not None:
+            next_id = key_id(self.next_encryption_key.public_key().public_bytes_raw())
+            if next_id == key_id_:
+                return self.next_encryption_key, next_id
+        return self.encryption_key, self.encryption_key_id
+
+    def signing_key_at(self, directory: Directory, at: datetime) -> tuple[Ed25519PrivateKey, str]:
+        """The key to sign with at `at`: the newest of ours that `directory` lists as valid
+        for our country then, the current key when it lists neither (or none is held)."""
+        held = {self.signing_key_id: self.signing_key}
+        if self.next_signing_key is not None:
+            held[key_id(self.next_signing_key.public_key().public_bytes_raw())] = (
+                self.next_signing_key
+            )
+        try:
+            entry = directory.nppo(self.country)
+        except DirectoryError:
+            return self.signing_key, self.signing_key_id
+        valid = [
+            k for k in entry.keys if k.kind == "signing" and k.key_id in held and k.valid_at(at)
+        ]
+        if not valid:
+            return self.signing_key, self.signing_key_id
+        newest = max(valid, key=lambda k: (k.valid_from, k.key_id))
+        return held[newest.key_id], newest.key_id
+
+    def current_signing_key(self, at: datetime) -> Ed25519PrivateKey:
+        """`signing_key_at` with the directory trusted now; the current key without one."""
+        if self.next_signing_key is None:
+            return self.signing_key  # no rotation under way: nothing to look up
+        try:
+            directory = self.directory()
+        except DirectoryError:
+            return self.signing_key
+        return self.signing_key_at(directory, at)[0]
 
     def __post_init__(self) -> None:
         # A key id that names another key would sign receipts nobody can verify and
@@ -112,6 +157,13 @@ class NodeRuntime:
         encryption_path = config.path(config.keys.encryption)
         signing = load_signing_key(_read(signing_path), str(signing_path))
         encryption = load_encryption_key(_read(encryption_path), str(encryption_path))
+        next_signing = next_encryption = None
+        if config.keys.next_signing is not None:
+            path = config.path(config.keys.next_signing)
+            next_signing = load_signing_key(_read(path), str(path))
+        if config.keys.next_encryption is not None:
+            path = config.path(config.keys.next_encryption)
+            next_encryption = load_encryption_key(_read(path), str(path))
         return cls(
             country=config.country,
             signing_key=signing,
@@ -126,6 +178,8 @@ class NodeRuntime:
             trusted_client_certs=trusted_client_certs,
             tls_certificate=config.path(config.keys.tls_certificate),
             tls_key=config.path(config.keys.tls_key),
+            next_signing_key=next_signing,
+            next_encryption_key=next_encryption,
         )
 
 

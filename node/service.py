@@ -148,7 +148,7 @@ async def run_node(
             client,
             directory,
             country=config.country,
-            signing_key=runtime.signing_key,
+            signing_key=runtime.current_signing_key,
             clock=clock,
             backoff=Backoff(cap=timedelta(seconds=config.retry_cap_seconds)),
             hub=hub,

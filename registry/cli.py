@@ -7,7 +7,7 @@ import base64
 import getpass
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ from node.identity.enrolment import (
     check_country,
     format_time,
 )
+from node.identity.rotation import MAX_ROTATION_BYTES
 from registry.governance import Signer
 from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
-from registry.state import AUDIT_FILE, MAINTAINERS_FILE, Lifecycle, RegistryState
+from registry.state import AUDIT_FILE, MAINTAINERS_FILE, MAX_OVERLAP, Lifecycle, RegistryState
 
 DEFAULT_DIR = Path("ephyto-registry")
 
@@ -100,6 +101,23 @@ def add_parser(commands: Any) -> None:
         _country_argument(lifecycle)
         _reason_argument(lifecycle, required=name != "reinstate")
         _maintainer_arguments(lifecycle)
+
+    rotate = _command(
+        sub,
+        "rotate",
+        _rotate,
+        "record an NPPO's key rotation (rotation-request.json, signed by its current key):"
+        " the new keys valid from now, the old ones until now + --overlap, from the next"
+        " publish",
+    )
+    rotate.add_argument("request", type=Path, metavar="REQUEST", help="rotation-request.json")
+    rotate.add_argument(
+        "--overlap",
+        required=True,
+        metavar="HOURS",
+        help="how long the old keys stay valid next to the new ones (whole hours, 1 or more)",
+    )
+    _maintainer_arguments(rotate, required=False)
 
     log = _command(sub, "log", _log, "print the audit log: who did what, when and why")
     log.add_argument(
@@ -286,6 +304,34 @@ def _lifecycle(args: argparse.Namespace, action: Lifecycle) -> int:
     status = state.change_status(country, action, args.reason, datetime.now(UTC), _actor(), signer)
     print(f"{signer.name}: {country} is now {status}; effective in the next published directory")
     print("run `ephyto registry publish` so that nodes and the hub learn it at their next refresh")
+    return 0
+
+
+def _hours(text: str) -> timedelta:
+    """`--overlap`: whole hours, refused in one line (RegistryError) otherwise."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_OVERLAP.days * 24:
+        raise RegistryError(
+            f"--overlap {text!r}: expected whole hours, 1 to {MAX_OVERLAP.days * 24}"
+        )
+    return timedelta(hours=int(text))
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    overlap = _hours(args.overlap)
+    state = RegistryState(args.directory)
+    signer = _signer(state, args) or state.default_signer()
+    if signer is None:
+        raise RegistryError("no maintainer key is held here: name one with --maintainer, --key")
+    with args.request.open("rb") as f:
+        raw = f.read(MAX_ROTATION_BYTES + 1)  # the verification refuses what is larger
+    rotation = state.rotate(raw, overlap, datetime.now(UTC), _actor(), signer)
+    request = rotation.request
+    print(f"{signer.name} recorded the key rotation of {request.country}; not published yet")
+    print(f"  new signing key id     {request.signing_key_id}")
+    print(f"  new encryption key id  {request.encryption_key_id}")
+    print(f"  new keys valid from    {format_time(rotation.valid_from)}")
+    print(f"  old keys valid until   {format_time(rotation.old_until)}")
+    print("run `ephyto registry publish` so that nodes learn the new keys at their next refresh")
     return 0
 
 

@@ -8,13 +8,15 @@ Directory out, or a RegistryError saying what to do. Signing and files are the s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from node.crypto.ids import key_id
 from node.directory import Directory, HubEntry, KeyEntry, MaintainerSet, NppoEntry, TlsPin
 from node.directory.model import Status
 from node.errors import EphytoError, InputError
@@ -133,6 +135,7 @@ def next_directory(
     validity: timedelta = DEFAULT_VALIDITY,
     hub: HubEntry | None = None,
     statuses: Mapping[str, Status] | None = None,
+    rotations: Mapping[str, Sequence[KeyRotation]] | None = None,
 ) -> Directory:
     """The directory version after `previous`: issued `now`, expiring `now + validity`.
 
@@ -158,7 +161,14 @@ def next_directory(
         maintainers=maintainers,
         nppos=tuple(
             sorted(
-                (nppo_entry(r, (statuses or {}).get(r.country, "active")) for r in requests),
+                (
+                    nppo_entry(
+                        r,
+                        (statuses or {}).get(r.country, "active"),
+                        (rotations or {}).get(r.country, ()),
+                    )
+                    for r in requests
+                ),
                 key=lambda n: n.country,
             )
         ),
@@ -167,18 +177,51 @@ def next_directory(
     )
 
 
-def nppo_entry(request: EnrolmentRequest, status: Status = "active") -> NppoEntry:
-    """The directory entry of an enrolled NPPO: `status`, its keys for their window."""
+@dataclass(frozen=True, slots=True)
+class KeyRotation:
+    """A recorded key rotation: new keys valid from `valid_from`, the keys before them
+    until `old_until` (the overlap in which both verify)."""
+
+    signing_key: bytes
+    encryption_key: bytes
+    valid_from: datetime
+    old_until: datetime
+
+
+def nppo_entry(
+    request: EnrolmentRequest,
+    status: Status = "active",
+    rotations: Sequence[KeyRotation] = (),
+) -> NppoEntry:
+    """The directory entry of an enrolled NPPO: `status`, its keys for their window.
+
+    Each rotation (oldest first) caps the keys before it at its `old_until` and adds its
+    new keys from its `valid_from` to the end of the enrolment's window.
+    """
     window = (request.valid_from, request.valid_until)
+    keys = [
+        KeyEntry("signing", request.signing_key, request.signing_key_id, *window),
+        KeyEntry("encryption", request.encryption_key, request.encryption_key_id, *window),
+    ]
+    for rotation in rotations:
+        keys[-2:] = [
+            replace(k, valid_until=min(k.valid_until, rotation.old_until)) for k in keys[-2:]
+        ]
+        new_window = (rotation.valid_from, request.valid_until)
+        keys.append(
+            KeyEntry("signing", rotation.signing_key, key_id(rotation.signing_key), *new_window)
+        )
+        keys.append(
+            KeyEntry(
+                "encryption", rotation.encryption_key, key_id(rotation.encryption_key), *new_window
+            )
+        )
     return NppoEntry(
         country=request.country,
         name=request.name,
         status=status,
         endpoint=request.endpoint.url if request.endpoint else None,
-        keys=(
-            KeyEntry("signing", request.signing_key, request.signing_key_id, *window),
-            KeyEntry("encryption", request.encryption_key, request.encryption_key_id, *window),
-        ),
+        keys=tuple(keys),
         # Listed even without an endpoint: the hub knows its TLS clients by this pin.
         tls_pins=(TlsPin(request.tls_pin, *window, certificate=_pem(request.tls_certificate)),),
         schema_versions=SCHEMA_VERSIONS,

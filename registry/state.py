@@ -12,6 +12,8 @@ Layout of a registry directory (docs/maintainers.md):
     rejected/<CC>-<sha>.json      a rejected queue entry, kept for the record
     status/<CC>.json              a maintainer's signed decision: suspended or revoked
                                   (absent: active), replaced atomically
+    rotations/<CC>-<n>.json       a maintainer's signed record of an NPPO's key rotation
+                                  n = 1, 2, ...: the request, valid_from, old_until
     published/<version>.json      every signed directory version, never changed or removed
     current.json                  a copy of the newest published version (replaced atomically)
     audit.log                     append-only JSON lines: time, action, actor, details,
@@ -55,8 +57,9 @@ from node.directory import (
 from node.directory.model import Status
 from node.errors import EphytoError
 from node.hub.request import HubRequest, verify_hub_request
-from node.identity.enrolment import EnrolmentRequest, format_time, verify_request
+from node.identity.enrolment import EnrolmentRequest, format_time, parse_time, verify_request
 from node.identity.keys import load_signing_key, private_key_pem
+from node.identity.rotation import RotationRequest, verify_rotation_request
 from node.identity.store import write_exclusive
 from registry.governance import (
     ChainReport,
@@ -68,8 +71,11 @@ from registry.governance import (
     verify_statement,
 )
 from registry.publish import (
+    CLOCK_SKEW,
     DEFAULT_VALIDITY,
+    MAX_REQUEST_AGE,
     EnrolmentRefused,
+    KeyRotation,
     RegistryError,
     check_admissible,
     check_hub_admissible,
@@ -82,6 +88,9 @@ CURRENT_FILE: Final = "current.json"
 HUB_FILE: Final = "hub.json"
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,18})\.json")
 _COUNTRY_FILE = re.compile(r"([A-Z]{2})\.json")
+_ROTATION_FILE = re.compile(r"([A-Z]{2})-([1-9][0-9]{0,5})\.json")
+ROTATIONS_DIR: Final = "rotations"
+MAX_OVERLAP: Final = timedelta(days=90)
 _KEYID_FILE = re.compile(r"([0-9a-f]{32})\.json")
 LOCK_FILE: Final = ".lock"
 Lifecycle = Literal["suspend", "reinstate", "revoke"]
@@ -507,6 +516,126 @@ class RegistryState:
             )
         return after
 
+    def rotations(self) -> dict[str, list[Rotation]]:
+        """Country -> its recorded key rotations, oldest first, each re-verified on read:
+        a maintainer's signed record holding the NPPO's request, which must verify against
+        the signing key current before it (the enrolled one, then each rotation's)."""
+        folder = self.root / ROTATIONS_DIR
+        if not folder.is_dir():
+            return {}
+        enrolled = self.enrolled()
+        maintainers = self.maintainers
+        found: dict[str, dict[int, Path]] = {}
+        for path in folder.iterdir():
+            match = _ROTATION_FILE.fullmatch(path.name)
+            if match is not None:
+                found.setdefault(match[1], {})[int(match[2])] = path
+        result: dict[str, list[Rotation]] = {}
+        for country, numbered in sorted(found.items()):
+            if country not in enrolled:
+                raise RegistryError(f"{folder}: rotations of {country}, which is not enrolled")
+            if sorted(numbered) != list(range(1, len(numbered) + 1)):
+                raise RegistryError(f"{folder}: the rotations of {country} are not numbered 1..n")
+            current = enrolled[country][0].signing_key
+            chain: list[Rotation] = []
+            for number in sorted(numbered):
+                path = numbered[number]
+                body, key = verify_statement(path.read_bytes(), maintainers, str(path))
+                if body.get("type") != "ephyto-registry-rotation" or body.get("country") != country:
+                    raise RegistryError(f"{path} is not a key rotation of {country}")
+                try:
+                    request = verify_rotation_request(str(body["request"]).encode(), current)
+                    valid_from = parse_time(str(body["valid_from"]), f"{path}: valid_from")
+                    old_until = parse_time(str(body["old_until"]), f"{path}: old_until")
+                except (EphytoError, KeyError) as exc:
+                    raise RegistryError(f"{path} no longer verifies: {exc}") from None
+                chain.append(Rotation(request, valid_from, old_until, key.name))
+                current = request.signing_key
+            result[country] = chain
+        return result
+
+    def rotate(
+        self,
+        raw: bytes,
+        overlap: timedelta,
+        now: datetime,
+        actor: str,
+        signer: Signer,
+    ) -> Rotation:
+        """Record an NPPO's key rotation (effective at the next publish): its new keys valid
+        from `now`, its current keys until `now + overlap`. RegistryError (nothing written)
+        when the request does not verify against the NPPO's current signing key."""
+        if not timedelta(minutes=1) <= overlap <= MAX_OVERLAP:
+            raise RegistryError(
+                f"the overlap must be 1 minute to {MAX_OVERLAP.days} days, not {overlap}"
+            )
+        try:
+            country = json.loads(raw)["body"]["country"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            raise RegistryError("the rotation request is not a rotation request (JSON)") from None
+        if not isinstance(country, str) or not _COUNTRY_FILE.fullmatch(f"{country}.json"):
+            raise RegistryError("the rotation request names no country code")
+        now = now.replace(microsecond=0)
+        with self._locked():
+            enrolled = self.enrolled()
+            if country not in enrolled:
+                raise RegistryError(f"{country} is not an enrolled NPPO: nothing to rotate")
+            if self.statuses().get(country, ("active",))[0] == "revoked":
+                raise RegistryError(f"{country} is revoked: its keys cannot be rotated")
+            chain = self.rotations().get(country, [])
+            if chain and now < chain[-1].old_until:
+                raise RegistryError(
+                    f"the previous rotation of {country} overlaps until"
+                    f" {format_time(chain[-1].old_until)}: rotate again after that"
+                )
+            current = chain[-1].request.signing_key if chain else enrolled[country][0].signing_key
+            try:
+                request = verify_rotation_request(raw, current)
+            except EphytoError as exc:
+                raise RegistryError(f"rotation request refused: {exc}") from None
+            if request.created > now + CLOCK_SKEW or request.created < now - MAX_REQUEST_AGE:
+                raise RegistryError(
+                    f"the rotation request was created {format_time(request.created)}:"
+                    " not fresh (ask the NPPO for a new one)"
+                )
+            first = enrolled[country][0]
+            used = {first.signing_key, first.encryption_key}
+            for earlier in chain:
+                used |= {earlier.request.signing_key, earlier.request.encryption_key}
+            if request.signing_key in used or request.encryption_key in used:
+                raise RegistryError(f"the rotation request reuses a key {country} had before")
+            rotation = Rotation(request, now, now + overlap, signer.name)
+            folder = self.root / ROTATIONS_DIR
+            folder.mkdir(mode=0o755, exist_ok=True)
+            statement = {
+                "type": "ephyto-registry-rotation",
+                "country": country,
+                "request": raw.decode("ascii"),
+                "valid_from": format_time(rotation.valid_from),
+                "old_until": format_time(rotation.old_until),
+            }
+            path = folder / f"{country}-{len(chain) + 1}.json"
+            try:
+                write_exclusive(path, sign_statement(statement, signer), 0o644)
+            except FileExistsError:
+                raise RegistryError(f"{path} appeared meanwhile: another rotation ran") from None
+            self.audit(
+                "rotate",
+                actor,
+                now,
+                {
+                    "country": country,
+                    "old_signing_key_id": key_id(current),
+                    "signing_key_id": request.signing_key_id,
+                    "encryption_key_id": request.encryption_key_id,
+                    "valid_from": format_time(rotation.valid_from),
+                    "old_until": format_time(rotation.old_until),
+                    "request_sha256": _sha256(raw),
+                },
+                signer,
+            )
+        return rotation
+
     def _queued_entry(self, country: str) -> QueuedRequest:
         queued = self.queued()
         if country in queued:
@@ -635,6 +764,15 @@ class RegistryState:
             raise RegistryError(f"{self.root / CURRENT_FILE} is not the newest published version")
         requests = [request for request, _ in self.enrolled().values()]
         statuses = {cc: record[0] for cc, record in self.statuses().items()}
+        rotations = {
+            cc: [
+                KeyRotation(
+                    r.request.signing_key, r.request.encryption_key, r.valid_from, r.old_until
+                )
+                for r in chain
+            ]
+            for cc, chain in self.rotations().items()
+        }
         directory = next_directory(
             requests,
             maintainers,
@@ -644,6 +782,7 @@ class RegistryState:
             validity=validity,
             hub=_hub_entry(self.hub()),
             statuses=statuses,
+            rotations=rotations,
         )
         try:
             data = sign_directory(directory, keys)
@@ -719,6 +858,17 @@ class RegistryState:
     def verify_audit(self) -> ChainReport:
         """The audit log's chain and signatures checked: where it breaks, if it does."""
         return verify_chain(self.audit_lines(), self.maintainers)
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """A recorded key rotation: the NPPO's verified request, from when its new keys are
+    valid, until when its old ones still are, and the maintainer who recorded it."""
+
+    request: RotationRequest
+    valid_from: datetime
+    old_until: datetime
+    maintainer: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from node.clock import SystemClock
 from node.directory import DirectoryError, MaintainerSet
 from node.errors import InputError
 from node.identity.config import CONFIG_FILE, dump_config, load_config
-from node.identity.store import init_node
+from node.identity.store import init_node, rotate_keys
 
 ANCHOR_FILE = "maintainers.json"
 DEFAULT_DIR = Path("ephyto-node")
@@ -86,6 +86,18 @@ def add_parser(commands: Any) -> None:
     dir_argument(configure, DEFAULT_DIR, "node")
     configure.set_defaults(func=_configure)
 
+    rotate = sub.add_parser(
+        "rotate-keys",
+        help="make new signing and encryption keys and a rotation request for the registry",
+        description="Create the node's next Ed25519 signing and X25519 encryption keys next "
+        "to the current ones (mode 0600, never overwriting a file) and rotation-request.json, "
+        "signed by the CURRENT signing key. The node keeps using its current keys; once the "
+        "registry publishes the new ones it decrypts with either and signs with the newest "
+        "the directory lists as valid. node.toml gains [keys] next_signing, next_encryption.",
+    )
+    dir_argument(rotate, DEFAULT_DIR, "node")
+    rotate.set_defaults(func=_rotate_keys)
+
     serve = sub.add_parser(
         "serve",
         help="run the node: exchange (mutual TLS) and API listeners, outbox, directory refresh",
@@ -129,6 +141,20 @@ def _init(args: argparse.Namespace) -> int:
     print(
         f"next: send {result.request} to the registry maintainer, and confirm the "
         "signing key id to them by another channel (phone, signed letter)"
+    )
+    return 0
+
+
+def _rotate_keys(args: argparse.Namespace) -> int:
+    result = rotate_keys(args.directory, now=datetime.now(UTC))
+    for path in result.private_keys:
+        print(f"  private key      {path} (mode 0600)")
+    print(f"  rotation         {result.request}")
+    print(f"new signing key id     {result.signing_key_id}")
+    print(f"new encryption key id  {result.encryption_key_id}")
+    print(
+        f"next: send {result.request} to the registry maintainer (`ephyto registry rotate`);"
+        " the node keeps its current keys until the directory lists the new ones"
     )
     return 0
 

@@ -39,6 +39,10 @@ class KeyPaths:
     encryption: str = "keys/encryption.key"
     tls_key: str = "keys/tls.key"
     tls_certificate: str = "keys/tls.crt"
+    # Written by `ephyto node rotate-keys`: the keys the node rotates to. Absent (None)
+    # in a node that never rotated, so older files load unchanged.
+    next_signing: str | None = None
+    next_encryption: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,10 @@ def dump_config(config: NodeConfig) -> str:
         "tls_key": config.keys.tls_key,
         "tls_certificate": config.keys.tls_certificate,
     }
+    if config.keys.next_signing is not None:
+        document["keys"]["next_signing"] = config.keys.next_signing
+    if config.keys.next_encryption is not None:
+        document["keys"]["next_encryption"] = config.keys.next_encryption
     registry: dict[str, Any] = {"maintainer_keys": list(config.maintainer_keys)}
     if config.registry_url is not None:
         registry["url"] = config.registry_url
@@ -253,6 +261,10 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
             encryption=keys.relative_path("encryption"),
             tls_key=keys.relative_path("tls_key"),
             tls_certificate=keys.relative_path("tls_certificate"),
+            next_signing=keys.relative_path("next_signing") if keys.has("next_signing") else None,
+            next_encryption=(
+                keys.relative_path("next_encryption") if keys.has("next_encryption") else None
+            ),
         ),
         registry_url=registry.optional_string("url"),
         maintainer_keys=registry.strings("maintainer_keys"),

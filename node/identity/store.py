@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from node.crypto.ids import tls_pin
 from node.errors import EphytoError
-from node.identity.config import CONFIG_FILE, dump_config, new_config
+from node.identity.config import CONFIG_FILE, dump_config, load_config, new_config
 from node.identity.enrolment import build_request, check_country, check_name, parse_endpoint
 from node.identity.keys import (
+    KeyFileError,
     build_tls_certificate,
     certificate_pem,
     generate_keys,
+    load_signing_key,
     private_key_pem,
 )
+from node.identity.rotation import build_rotation_request
 
 REQUEST_FILE = "enrolment-request.json"
 DEFAULT_VALIDITY = timedelta(days=730)
@@ -152,3 +155,72 @@ def write_all(directory: Path, files: list[tuple[Path, bytes, int]]) -> None:
         for path in written:
             path.unlink(missing_ok=True)
         raise
+
+
+ROTATION_FILE = "rotation-request.json"
+NEXT_SIGNING = "keys/signing.next.key"
+NEXT_ENCRYPTION = "keys/encryption.next.key"
+
+
+@dataclass(frozen=True, slots=True)
+class RotateResult:
+    """What `rotate_keys` wrote, and the new key ids an operator confirms with the registry."""
+
+    request: Path
+    private_keys: tuple[Path, ...]
+    signing_key_id: str
+    encryption_key_id: str
+
+
+def rotate_keys(directory: Path, *, now: datetime) -> RotateResult:
+    """Make the node's next signing and encryption keys and the rotation request.
+
+    The request is signed by the current signing key. The node keeps using its current
+    keys; node.toml gains `[keys] next_signing` and `next_encryption`. Raises
+    IdentityExistsError when a rotation is already pending (nothing is overwritten),
+    ConfigError for a missing or broken identity.
+    """
+    config_path = directory / CONFIG_FILE
+    config = load_config(config_path)
+    if config.keys.next_signing is not None or config.keys.next_encryption is not None:
+        raise IdentityExistsError(
+            f"{config_path} already names next keys: a rotation is pending"
+            " (finish it before starting another)"
+        )
+    current_path = config.path(config.keys.signing)
+    try:
+        current = load_signing_key(current_path.read_bytes(), str(current_path))
+    except OSError as e:
+        raise KeyFileError(f"{current_path}: cannot read the key file: {e.strerror}") from None
+    keys = generate_keys()
+    request = build_rotation_request(
+        current, keys, country=config.country, created=now.replace(microsecond=0)
+    )
+    files: list[tuple[Path, bytes, int]] = [
+        (config.path(NEXT_SIGNING), private_key_pem(keys.signing), 0o600),
+        (config.path(NEXT_ENCRYPTION), private_key_pem(keys.encryption), 0o600),
+        (directory / ROTATION_FILE, request, 0o644),
+    ]
+    if existing := [path for path, _, _ in files if path.exists() or path.is_symlink()]:
+        raise IdentityExistsError(f"{existing[0]} already exists: it is never overwritten")
+    write_all(directory, files)
+    updated = replace(
+        config,
+        keys=replace(config.keys, next_signing=NEXT_SIGNING, next_encryption=NEXT_ENCRYPTION),
+    )
+    tmp = directory / (CONFIG_FILE + ".rotating")
+    try:
+        tmp.unlink(missing_ok=True)
+        write_exclusive(tmp, dump_config(updated).encode("utf-8"), 0o600)
+        os.replace(tmp, config_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        for path, _, _ in files:
+            path.unlink(missing_ok=True)
+        raise
+    return RotateResult(
+        request=directory / ROTATION_FILE,
+        private_keys=(files[0][0], files[1][0]),
+        signing_key_id=keys.signing_key_id,
+        encryption_key_id=keys.encryption_key_id,
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -55,7 +55,7 @@ class HubRoute:
         hub: HubRelay,
         *,
         country: str,
-        signing_key: Ed25519PrivateKey,
+        signing_key: Ed25519PrivateKey | Callable[[datetime], Ed25519PrivateKey],
         clock: Clock,
         retry: Callable[[OutboxItem, str], Awaitable[None]],
         recheck: timedelta = timedelta(seconds=30),
@@ -63,6 +63,8 @@ class HubRoute:
         self._store = store
         self._hub = hub
         self._country = country
+        # A key, or a function of the time (a node in a key rotation signs with the newest
+        # key the directory lists as valid for it then).
         self._signing_key = signing_key
         self._clock = clock
         self._retry = retry
@@ -81,7 +83,7 @@ class HubRoute:
                 sealed = seal_message(
                     message,
                     country=self._country,
-                    signing_key=self._signing_key,
+                    signing_key=signing_key_at(self._signing_key, now),
                     recipient_key=recipient_key,
                     now=now,
                 )
@@ -144,3 +146,10 @@ class HubRoute:
             )
         else:
             await self._store.recheck(message.id, next_check_at=now + self._recheck)
+
+
+def signing_key_at(
+    key: Ed25519PrivateKey | Callable[[datetime], Ed25519PrivateKey], now: datetime
+) -> Ed25519PrivateKey:
+    """The key to sign with at `now`: `key` itself, or what the function returns for `now`."""
+    return key if isinstance(key, Ed25519PrivateKey) else key(now)

@@ -40,7 +40,7 @@ from node.clock import Clock
 from node.directory import Directory, DirectoryError, UntrustedPeer
 from node.envelope.errors import EnvelopeError
 from node.envelope.receipt import Receipt, verify_receipt_from
-from node.outbox.hub_route import HubRelay, HubRoute
+from node.outbox.hub_route import HubRelay, HubRoute, signing_key_at
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.sealing import seal_message
 from node.store.store import OutboxItem, Store
@@ -76,7 +76,7 @@ class OutboxWorker:
         directory: Callable[[], Directory],
         *,
         country: str,
-        signing_key: Ed25519PrivateKey,
+        signing_key: Ed25519PrivateKey | Callable[[datetime], Ed25519PrivateKey],
         clock: Clock,
         backoff: Backoff = Backoff(),  # noqa: B008 - frozen, so one shared default is safe
         rng: random.Random | None = None,
@@ -112,6 +112,8 @@ class OutboxWorker:
         self._client = client
         self._directory = directory
         self._country = country
+        # A key, or a function of the time (a node in a key rotation signs with the newest
+        # key the directory lists as valid for it then).
         self._signing_key = signing_key
         self._clock = clock
         self._backoff = backoff
@@ -320,7 +322,7 @@ class OutboxWorker:
             envelope = seal_message(
                 message,
                 country=self._country,
-                signing_key=self._signing_key,
+                signing_key=signing_key_at(self._signing_key, now),
                 recipient_key=partner.encryption_key,
                 now=now,
             )

@@ -89,13 +89,21 @@ async def get_health(request: web.Request) -> web.Response:
 def open_sealed(
     runtime: NodeRuntime, directory: Directory, data: bytes, now: datetime
 ) -> OpenedEnvelope:
-    """`open_envelope` with our keys and the sender's key from `directory` at `now`."""
+    """`open_envelope` with our keys and the sender's key from `directory` at `now`.
+
+    During a key rotation the node holds two encryption keys: the (unverified) header
+    names the one the envelope is sealed to, which open_envelope then checks."""
+    private_key, private_key_id = runtime.encryption_key, runtime.encryption_key_id
+    if runtime.next_encryption_key is not None:
+        # Only then: reading the header again costs as much as verifying the signature.
+        named = peek_header(data, max_bytes=runtime.max_envelope_bytes).recipient_key_id
+        private_key, private_key_id = runtime.decryption_key(named)
     return open_envelope(
         data,
         max_bytes=runtime.max_envelope_bytes,
         recipient_country=runtime.country,
-        recipient_private_key=runtime.encryption_key,
-        recipient_key_id=runtime.encryption_key_id,
+        recipient_private_key=private_key,
+        recipient_key_id=private_key_id,
         resolve_sender_key=lambda country, key: directory.signing_key(country, key, now),
     )
 
@@ -146,7 +154,7 @@ async def store_once(
             outcome=outcome,
             findings=findings,
         ),
-        receiver_signing_key=runtime.signing_key,
+        receiver_signing_key=runtime.current_signing_key(now),
     )
     received = await runtime.store.receive(
         new, now=now, make_receipt=lambda: (str(outcome), receipt)
