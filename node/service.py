@@ -32,10 +32,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from node import __version__
 from node.api.app import ApiContext, create_api_app
 from node.clock import Clock
-from node.directory import Directory, DirectoryError, HubEntry, MaintainerSet
+from node.directory import Directory, DirectoryError, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
-from node.hub.soap import SERVICE_PATH
 from node.identity.config import NodeConfig
 from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
@@ -44,7 +43,7 @@ from node.runtime import NodeRuntime, ValidationThread
 from node.serving import Tasks, bound_port, serve, shutdown_scheduler, url_host
 from node.store.store import Store
 from node.transport.client import DeliveryClient
-from node.transport.hub_client import HubClient, HubError, HubUnavailable
+from node.transport.hub_client import HubError, node_hub_client
 from node.web.exchange import create_exchange_app
 from node.web.tls import server_ssl_context
 
@@ -142,7 +141,7 @@ async def run_node(
                 tls_key=config.path(config.keys.tls_key),
             )
         )
-        hub = await stack.enter_async_context(_hub_client(config, directory, clock))
+        hub = await stack.enter_async_context(node_hub_client(config, directory, clock))
         worker = OutboxWorker(
             store,
             client,
@@ -272,43 +271,6 @@ async def _announce(
     await announcer.async_register()
     stack.push_async_callback(announcer.async_close)
     log.info("announced by mDNS as %s", announcer.instance_name)
-
-
-def _hub_client(config: NodeConfig, directory: Callable[[], Directory], clock: Clock) -> HubClient:
-    """The configured hub (the IPPC Hub, trusted by a CA file), or else the directory's."""
-    certificate = config.path(config.keys.tls_certificate)
-    key = config.path(config.keys.tls_key)
-    if config.hub_url is not None:
-        assert config.hub_ca_file is not None  # the config refuses a URL without one
-        return HubClient(
-            config.hub_url,
-            tls_certificate=certificate,
-            tls_key=key,
-            ca_file=config.path(config.hub_ca_file),
-        )
-
-    def listed() -> HubEntry:
-        try:
-            hub = directory().hub
-        except DirectoryError as e:
-            raise HubUnavailable(f"no usable directory: {e}") from e
-        if hub is None:
-            raise HubUnavailable("the directory lists no hub")
-        return hub
-
-    def pins() -> frozenset[str]:
-        try:
-            return directory().hub_tls_pins(clock.now())
-        except DirectoryError as e:
-            raise HubUnavailable(f"no TLS pin for the hub: {e}") from e
-
-    def url() -> str:
-        # The directory lists where the hub is (`https://host:port`, the form every
-        # endpoint has there); its SOAP service is at SERVICE_PATH on it. Posting to the
-        # bare endpoint got the hub's 404 for every call: the hub route never worked.
-        return listed().endpoint.rstrip("/") + SERVICE_PATH
-
-    return HubClient(url, tls_certificate=certificate, tls_key=key, pins=pins)
 
 
 def _pulling(

@@ -1,16 +1,20 @@
-"""What several commands share: a `--dir` argument, atomic config writes, running a
-service until SIGINT or SIGTERM."""
+"""What several commands share: a `--dir` argument, the trust anchor file, atomic config
+writes, running a service until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from node.directory import DirectoryError, MaintainerSet
+from node.errors import InputError
 
 
 def dir_argument(parser: argparse.ArgumentParser, default: Path, what: str) -> None:
@@ -23,6 +27,19 @@ def dir_argument(parser: argparse.ArgumentParser, default: Path, what: str) -> N
         dest="directory",
         help=f"the {what} directory (default: ./{default})",
     )
+
+
+def read_anchor_file(path: Path) -> tuple[bytes, MaintainerSet]:
+    """The maintainers' trust anchor file (the registry's maintainers/maintainers.json):
+    its bytes, to copy as they are, and what it says."""
+    data = path.read_bytes()
+    try:
+        return data, MaintainerSet.from_plain(json.loads(data))
+    except (ValueError, DirectoryError) as e:
+        raise InputError(
+            f"{path}: not a maintainers trust anchor (the registry's "
+            f"maintainers/maintainers.json): {e}"
+        ) from None
 
 
 def write_replacing(path: Path, data: bytes, mode: int) -> None:

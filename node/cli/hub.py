@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -13,9 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from node.cli.common import dir_argument, run_until_signalled, write_replacing
+from node.cli.common import dir_argument, read_anchor_file, run_until_signalled, write_replacing
 from node.clock import SystemClock
-from node.directory import DirectoryError, MaintainerSet
 from node.errors import InputError
 from node.hub.accounts import (
     AccountPolicy,
@@ -176,14 +174,7 @@ def _configure(args: argparse.Namespace) -> int:
     url = urlsplit(args.registry)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
-    data = args.anchor.read_bytes()
-    try:
-        anchor = MaintainerSet.from_plain(json.loads(data))
-    except (ValueError, DirectoryError) as e:
-        raise InputError(
-            f"{args.anchor}: not a maintainers trust anchor (the registry's "
-            f"maintainers/maintainers.json): {e}"
-        ) from None
+    data, anchor = read_anchor_file(args.anchor)
     write_replacing(args.directory / ANCHOR_FILE, data, 0o644)
     config = replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE)
     write_replacing(path, dump_hub_config(config).encode("utf-8"), 0o600)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from node.cli.common import dir_argument, run_until_signalled, write_replacing
+from node.cli.common import dir_argument, read_anchor_file, run_until_signalled, write_replacing
 from node.clock import SystemClock
-from node.directory import DirectoryError, MaintainerSet
 from node.errors import InputError
 from node.identity.config import CONFIG_FILE, dump_config, load_config
 from node.identity.store import init_node, rotate_keys
@@ -169,14 +167,7 @@ def _configure(args: argparse.Namespace) -> int:
         raise InputError(f"--api-port {args.api_port} is not a port (1-65535)")
     if args.retry_cap is not None and args.retry_cap < 1:
         raise InputError(f"--retry-cap {args.retry_cap}: must be 1 second or more")
-    data = args.anchor.read_bytes()
-    try:
-        anchor = MaintainerSet.from_plain(json.loads(data))
-    except (ValueError, DirectoryError) as e:
-        raise InputError(
-            f"{args.anchor}: not a maintainers trust anchor (the registry's "
-            f"maintainers/maintainers.json): {e}"
-        ) from None
+    data, anchor = read_anchor_file(args.anchor)
     target = args.directory / ANCHOR_FILE
     write_replacing(target, data, 0o644)
     config = replace(

@@ -37,13 +37,12 @@ import aiohttp
 from node.clock import SystemClock
 from node.demo.bench_exchange import certificates, cpu_seconds, peak_rss_mb
 from node.demo.network import READY_TIMEOUT, DemoError, Network
-from node.directory import Directory, DirectoryError
+from node.directory import Directory
 from node.directory.refresh import DirectoryRefresher, load
 from node.envelope.envelope import EnvelopeHeader as SealedHeader
 from node.envelope.envelope import seal
 from node.hub.config import CONFIG_FILE, dump_hub_config, load_hub_config
 from node.hub.soap import (
-    SERVICE_PATH,
     Envelope,
     EnvelopeHeader,
     GetProfile,
@@ -52,7 +51,7 @@ from node.hub.soap import (
 from node.identity.config import NodeConfig, load_config
 from node.identity.keys import load_encryption_key, load_signing_key
 from node.service import read_anchor
-from node.transport.hub_client import HubClient, HubError, HubUnavailable
+from node.transport.hub_client import HubClient, HubError, HubUnavailable, node_hub_client
 
 SENDER = "NL"
 RECEIVER = "KE"
@@ -461,26 +460,7 @@ async def _directory(net: Network, country: str) -> Callable[[], Directory]:
 
 def _hub_client(config: NodeConfig, directory: Callable[[], Directory]) -> HubClient:
     """The directory's hub, trusted by its pins, as a node's HubClient reaches it."""
-    clock = SystemClock()
-
-    def url() -> str:
-        hub = directory().hub
-        if hub is None:
-            raise HubUnavailable("the directory lists no hub")
-        return hub.endpoint.rstrip("/") + SERVICE_PATH
-
-    def pins() -> frozenset[str]:
-        try:
-            return directory().hub_tls_pins(clock.now())
-        except DirectoryError as e:
-            raise HubUnavailable(f"no TLS pin for the hub: {e}") from e
-
-    return HubClient(
-        url,
-        tls_certificate=config.path(config.keys.tls_certificate),
-        tls_key=config.path(config.keys.tls_key),
-        pins=pins,
-    )
+    return node_hub_client(config, directory, SystemClock())
 
 
 def _calls(calls: dict[str, int]) -> str:

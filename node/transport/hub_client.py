@@ -19,9 +19,12 @@ from typing import Final, TypeVar
 
 import aiohttp
 
+from node.clock import Clock
+from node.directory import Directory, DirectoryError
 from node.errors import ConfigError, EphytoError
 from node.hub.soap import (
     CONTENT_TYPE,
+    SERVICE_PATH,
     AcknowledgeEnvelopeReceipt,
     AcknowledgeEnvelopeReceiptResponse,
     AcknowledgeFailedEnvelopeReceipt,
@@ -47,6 +50,7 @@ from node.hub.soap import (
     parse_response,
     soap_action,
 )
+from node.identity.config import NodeConfig
 from node.transport.client import pinned_context, read_at_most, request_body
 
 R = TypeVar("R", bound=HubResponse)
@@ -227,3 +231,44 @@ class HubClient:
         except (OSError, ssl.SSLError) as e:
             raise ConfigError(f"cannot set up TLS to the hub with CA file {ca_file}: {e}") from e
         return context
+
+
+def node_hub_client(
+    config: NodeConfig,
+    directory: Callable[[], Directory],
+    clock: Clock,
+    *,
+    url: str | None = None,
+) -> HubClient:
+    """A node's hub: the one its config names (the IPPC Hub, trusted by a CA file), or
+    else the directory's, trusted by the directory's pins for it. `url` aims at one hub
+    process among several sharing that identity (tests, benchmarks)."""
+    certificate = config.path(config.keys.tls_certificate)
+    key = config.path(config.keys.tls_key)
+    if config.hub_url is not None:
+        assert config.hub_ca_file is not None  # the config refuses a URL without one
+        return HubClient(
+            url or config.hub_url,
+            tls_certificate=certificate,
+            tls_key=key,
+            ca_file=config.path(config.hub_ca_file),
+        )
+
+    def pins() -> frozenset[str]:
+        try:
+            return directory().hub_tls_pins(clock.now())
+        except DirectoryError as e:
+            raise HubUnavailable(f"no TLS pin for the hub: {e}") from e
+
+    def listed_url() -> str:
+        try:
+            hub = directory().hub
+        except DirectoryError as e:
+            raise HubUnavailable(f"no usable directory: {e}") from e
+        if hub is None:
+            raise HubUnavailable("the directory lists no hub")
+        # The directory lists where the hub is (`https://host:port`, the form every
+        # endpoint has there); its SOAP service is at SERVICE_PATH on it.
+        return hub.endpoint.rstrip("/") + SERVICE_PATH
+
+    return HubClient(url or listed_url, tls_certificate=certificate, tls_key=key, pins=pins)

@@ -25,7 +25,7 @@ from node.cli.cert import sample_model_bytes
 from node.clock import SystemClock
 from node.demo.network import Network, free_port
 from node.demo.scenario import routed
-from node.directory import Directory, DirectoryError
+from node.directory import Directory
 from node.directory.refresh import DirectoryRefresher, load
 from node.envelope.envelope import EnvelopeHeader as SealedHeader
 from node.envelope.envelope import seal
@@ -34,7 +34,7 @@ from node.hub.soap import SERVICE_PATH, Envelope, EnvelopeHeader
 from node.identity.config import NodeConfig, load_config
 from node.identity.keys import load_encryption_key, load_signing_key
 from node.service import read_anchor
-from node.transport.hub_client import HubClient, HubUnavailable
+from node.transport.hub_client import HubClient, node_hub_client
 
 
 def hub_service_url(net: Network) -> str:
@@ -80,21 +80,7 @@ def hub_client(
     net: Network, country: str, url: str, directory: Callable[[], Directory]
 ) -> HubClient:
     """`country`'s client for the hub process at `url`, trusting the directory's hub pins."""
-    config = node_config(net, country)
-    clock = SystemClock()
-
-    def pins() -> frozenset[str]:
-        try:
-            return directory().hub_tls_pins(clock.now())
-        except DirectoryError as e:
-            raise HubUnavailable(f"no TLS pin for the hub: {e}") from e
-
-    return HubClient(
-        url,
-        tls_certificate=config.path(config.keys.tls_certificate),
-        tls_key=config.path(config.keys.tls_key),
-        pins=pins,
-    )
+    return node_hub_client(node_config(net, country), directory, SystemClock(), url=url)
 
 
 def sealed_envelopes(

@@ -3,8 +3,8 @@
 Every identity comes from `init_node` / `init_hub`, the directory from the registry's
 own `publish` (NL and US with endpoints, KE hub-only, the hub listed), and each node is
 what `run_node` builds, driven by hand instead of by the scheduler: a SQLite store, a
-`NodeRuntime`, the `HubClient` of `node.service._hub_client` (the directory's hub, trusted
-by its pins), the `HubPuller` and, for the sender, the `OutboxWorker` with a real
+`NodeRuntime`, the `HubClient` of `node_hub_client` (the directory's hub, trusted by
+its pins), the `HubPuller` and, for the sender, the `OutboxWorker` with a real
 `DeliveryClient`. Endpoints are sockets bound before the directory is published (so its
 URLs are known), which refuse connections until a server takes them: a partner or a hub
 that is down is simply one not started.
@@ -37,10 +37,9 @@ from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import Deliverer, OutboxWorker
 from node.runtime import NodeRuntime, ValidationThread
-from node.service import _hub_client
 from node.store.store import Store
 from node.transport.client import DeliveryClient
-from node.transport.hub_client import HubClient
+from node.transport.hub_client import HubClient, node_hub_client
 from node.web.exchange import create_exchange_app
 from node.web.tls import server_ssl_context
 from registry.state import RegistryState
@@ -257,7 +256,7 @@ async def open_network(
         client = await stack.enter_async_context(
             DeliveryClient(tls_certificate=party.cert_path, tls_key=party.key_path, timeout=10)
         )
-        hub_client = await stack.enter_async_context(_hub_client(config, usable, clock))
+        hub_client = await stack.enter_async_context(node_hub_client(config, usable, clock))
         validation = ValidationThread(runtime.validator)
         stack.callback(validation.close)
         puller = HubPuller(runtime, hub_client, validation)
