@@ -19,12 +19,14 @@ from node.directory.errors import (
     UntrustedPeer,
 )
 from node.directory.model import (
+    CodeListFile,
     Directory,
     HubEntry,
     KeyEntry,
     MaintainerKey,
     MaintainerSet,
     NppoEntry,
+    SchemaVersion,
     TlsPin,
 )
 from node.directory.signing import (
@@ -40,6 +42,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DOMAIN",
     "BadSignature",
+    "CodeListFile",
     "Directory",
     "DirectoryError",
     "ExpiredError",
@@ -54,6 +57,7 @@ __all__ = [
     "NppoNotActive",
     "RollbackError",
     "RotationGap",
+    "SchemaVersion",
     "ThresholdNotMet",
     "TlsPin",
     "TooLarge",

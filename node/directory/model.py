@@ -7,6 +7,7 @@ built by hand is checked by parsing its `to_plain()` before it is signed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,6 +165,36 @@ class HubEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class CodeListFile:
+    """Where a node checks a code list it fetches: the file's SHA-256 and length.
+
+    The version is the directory's `code_lists` entry of the same name; the registry
+    serves the file at /codelists/<name>/<version>.json (docs/protocol.md, Part F).
+    """
+
+    name: str
+    sha256: str  # lowercase hex
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    """An SPSCertificate schema version the network accepts, and its transition dates.
+
+    In force from `valid_from`; retired at `valid_until` (None: no end announced).
+    """
+
+    version: str
+    valid_from: datetime
+    valid_until: datetime | None
+
+    def in_force(self, at: datetime) -> bool:
+        return self.valid_from <= _aware(at) and (
+            self.valid_until is None or _aware(at) < self.valid_until
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Directory:
     """The content of one directory version (the "signed" part); lookups refuse untrusted peers.
 
@@ -178,6 +209,10 @@ class Directory:
     hub: HubEntry | None
     code_lists: tuple[tuple[str, str], ...]  # (name, version), ascending name
     format: int = FORMAT
+    # The optional members (docs/protocol.md, Part C): absent from the wire when empty.
+    timestamp_keys: MaintainerSet | None = None  # who signs timestamp.json; None: no role
+    code_list_files: tuple[CodeListFile, ...] = ()  # ascending name, each in code_lists
+    schemas: tuple[SchemaVersion, ...] = ()  # network-wide; () sets no constraint
 
     def nppo(self, country: str) -> NppoEntry:
         """The entry for `country`; UnknownNppo."""
@@ -264,7 +299,8 @@ class Directory:
     def from_plain(cls, value: object) -> Directory:
         """Parse the "signed" object strictly; MalformedDirectory naming the field."""
         p = "signed"
-        doc = _obj(value, p, set(_DIRECTORY_FIELDS))
+        present = set(value) & _OPTIONAL_FIELDS if isinstance(value, dict) else set()
+        doc = _obj(value, p, set(_DIRECTORY_FIELDS) | present)
         fmt = _int(doc["format"], f"{p}.format", 0, 2**31)
         if fmt != FORMAT:
             raise MalformedDirectory(f"{p}.format: {fmt} is not the supported format {FORMAT}")
@@ -280,6 +316,9 @@ class Directory:
         _unique([t.pin for n in nppos for t in n.tls_pins], f"{p}.nppos", "TLS pin")
         hub = None if doc["hub"] is None else _hub(doc["hub"], f"{p}.hub")
         code_lists = _obj(doc["code_lists"], f"{p}.code_lists", set(), any_keys=True)
+        timestamp_keys = None
+        if "timestamp_keys" in doc:
+            timestamp_keys = MaintainerSet.from_plain(doc["timestamp_keys"], f"{p}.timestamp_keys")
         for name, version in code_lists.items():
             if not _NAME_RE.fullmatch(name):
                 raise MalformedDirectory(f"{p}.code_lists: {name!r} is not a code list name")
@@ -296,6 +335,9 @@ class Directory:
             hub=hub,
             code_lists=tuple(sorted(code_lists.items())),
             format=fmt,
+            timestamp_keys=timestamp_keys,
+            code_list_files=_code_list_files(doc, p, set(code_lists)),
+            schemas=_schemas(doc, p),
         )
 
     def to_plain(self) -> dict[str, Any]:
@@ -315,7 +357,26 @@ class Directory:
                 "tls_pins": _pins_plain(hub.tls_pins),
             },
             "code_lists": dict(self.code_lists),
-        }
+        } | self._optional_plain()
+
+    def _optional_plain(self) -> dict[str, Any]:
+        optional: dict[str, Any] = {}
+        if self.timestamp_keys is not None:
+            optional["timestamp_keys"] = self.timestamp_keys.to_plain()
+        if self.code_list_files:
+            optional["code_list_files"] = {
+                f.name: {"sha256": f.sha256, "length": f.length} for f in self.code_list_files
+            }
+        if self.schemas:
+            optional["schemas"] = [
+                {
+                    "version": s.version,
+                    "valid_from": _time_text(s.valid_from),
+                    "valid_until": None if s.valid_until is None else _time_text(s.valid_until),
+                }
+                for s in self.schemas
+            ]
+        return optional
 
     def to_signed_bytes(self) -> bytes:
         """The canonical bytes of "signed" (what the maintainers sign)."""
@@ -325,6 +386,12 @@ class Directory:
 _DIRECTORY_FIELDS: Final = (
     "format", "version", "issued", "expires", "maintainers", "nppos", "hub", "code_lists"
 )  # fmt: skip
+# Optional: a directory without them is still format 1 (and the test vector has none).
+# When present they must not be empty, so each content has one byte form.
+_OPTIONAL_FIELDS: Final = frozenset({"timestamp_keys", "code_list_files", "schemas"})
+# A code list file is at most node.codelists.lists.MAX_BYTES; this bound only stops nonsense.
+_MAX_CODE_LIST_LENGTH: Final = 16 * 1024 * 1024
+_SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _NPPO_FIELDS: Final = frozenset(
     {"country", "name", "status", "endpoint", "keys", "tls_pins", "schema_versions"}
 )
@@ -414,6 +481,46 @@ def _schema(value: object, path: str) -> str:
     if not _SCHEMA_RE.fullmatch(text):
         raise MalformedDirectory(f"{path}: {text!r} is not a schema version")
     return text
+
+
+def _code_list_files(doc: dict[str, Any], p: str, names: set[str]) -> tuple[CodeListFile, ...]:
+    if "code_list_files" not in doc:
+        return ()
+    path = f"{p}.code_list_files"
+    files = _obj(doc["code_list_files"], path, set(), any_keys=True)
+    if not files:
+        raise MalformedDirectory(f"{path}: empty (omit the member instead)")
+    parsed = []
+    for name, value in sorted(files.items()):
+        if name not in names:
+            raise MalformedDirectory(f"{path}: {name!r} has no version in {p}.code_lists")
+        entry = _obj(value, f"{path}.{name}", {"sha256", "length"})
+        digest = _str(entry["sha256"], f"{path}.{name}.sha256", 64)
+        if not _SHA256_RE.fullmatch(digest):
+            raise MalformedDirectory(f"{path}.{name}.sha256: not 64 lowercase hex digits")
+        length = _int(entry["length"], f"{path}.{name}.length", 1, _MAX_CODE_LIST_LENGTH)
+        parsed.append(CodeListFile(name, digest, length))
+    return tuple(parsed)
+
+
+def _schemas(doc: dict[str, Any], p: str) -> tuple[SchemaVersion, ...]:
+    if "schemas" not in doc:
+        return ()
+    path = f"{p}.schemas"
+    schemas = _items(doc["schemas"], path, _schema_version)
+    if not schemas:
+        raise MalformedDirectory(f"{path}: empty (omit the member instead)")
+    _unique([s.version for s in schemas], path, "version")
+    return schemas
+
+
+def _schema_version(value: object, path: str) -> SchemaVersion:
+    doc = _obj(value, path, {"version", "valid_from", "valid_until"})
+    start = _time(doc["valid_from"], f"{path}.valid_from")
+    end = None if doc["valid_until"] is None else _time(doc["valid_until"], f"{path}.valid_until")
+    if end is not None and end <= start:
+        raise MalformedDirectory(f"{path}.valid_until: not after valid_from")
+    return SchemaVersion(_schema(doc["version"], f"{path}.version"), start, end)
 
 
 def _nppo_plain(n: NppoEntry) -> dict[str, Any]:

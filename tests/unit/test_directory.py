@@ -609,3 +609,72 @@ def test_a_certificate_that_does_not_match_its_pin_is_refused() -> None:
     )
     with pytest.raises(MalformedDirectory, match="not a PEM"):
         sign_directory(_plain(nppos=[garbage]), OLD[:2])
+
+
+# --- optional members: timestamp keys, code list files, network schema versions -----------
+
+
+def _optional() -> dict[str, Any]:
+    return {
+        "timestamp_keys": _maintainers(NEW[:1], 1),
+        "code_list_files": {"countries": {"sha256": "ab" * 32, "length": 1234}},
+        "schemas": [
+            {"version": "D16B", "valid_from": Y26, "valid_until": "2026-06-01T00:00:00Z"},
+            {"version": "D17A", "valid_from": Y26, "valid_until": None},
+        ],
+    }
+
+
+def test_optional_members_round_trip() -> None:
+    plain = _plain(**_optional())
+    data = sign_directory(plain, OLD[:2])
+    directory = verify_signatures(data, ANCHOR)
+    assert directory.to_plain() == plain
+    assert directory.timestamp_keys == MaintainerSet.from_plain(_maintainers(NEW[:1], 1))
+    assert [(f.name, f.length) for f in directory.code_list_files] == [("countries", 1234)]
+    d16b, d17a = directory.schemas
+    june = datetime(2026, 6, 1, tzinfo=UTC)
+    assert d16b.in_force(june - timedelta(seconds=1)) and not d16b.in_force(june)
+    assert d17a.in_force(june) and d17a.valid_until is None
+
+
+def test_without_optional_members_nothing_is_added() -> None:
+    directory = verify_signatures(_signed(), ANCHOR)
+    assert (directory.timestamp_keys, directory.code_list_files, directory.schemas) == (
+        None,
+        (),
+        (),
+    )
+    assert not {"timestamp_keys", "code_list_files", "schemas"} & set(directory.to_plain())
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "message"),
+    [
+        ("code_list_files", {}, "empty"),
+        ("schemas", [], "empty"),
+        ("timestamp_keys", {"threshold": 1, "keys": []}, "more than 0 keys"),
+        ("code_list_files", {"units": {"sha256": "ab" * 32, "length": 1}}, "has no version"),
+        ("code_list_files", {"countries": {"sha256": "AB" * 32, "length": 1}}, "64 lowercase"),
+        ("code_list_files", {"countries": {"sha256": "ab" * 32, "length": 0}}, "outside"),
+        ("code_list_files", {"countries": {"sha256": "ab" * 32}}, "missing field 'length'"),
+        ("schemas", [{"version": "D17A", "valid_from": Y26}], "missing field 'valid_until'"),
+        (
+            "schemas",
+            [{"version": "D17A", "valid_from": Y27, "valid_until": Y26}],
+            "not after valid_from",
+        ),
+        (
+            "schemas",
+            [{"version": "D17A", "valid_from": Y26, "valid_until": None}] * 2,
+            "duplicate version",
+        ),
+        ("schemas", [{"version": "D 17", "valid_from": Y26, "valid_until": None}], "schema"),
+    ],
+)
+def test_malformed_optional_members_refused(member: str, value: Any, message: str) -> None:
+    plain = _plain(**{member: value})
+    with pytest.raises(MalformedDirectory, match=message):
+        Directory.from_plain(plain)
+    with pytest.raises(MalformedDirectory, match=message):
+        sign_directory(plain, OLD)
