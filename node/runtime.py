@@ -24,6 +24,7 @@ from node.clock import Clock
 from node.crypto.ids import key_id
 from node.directory import Directory, DirectoryError
 from node.identity.config import NodeConfig
+from node.identity.keyring import HeldKeys, Keyring
 from node.identity.keys import KeyFileError, load_encryption_key, load_signing_key
 from node.store.store import Store
 
@@ -83,44 +84,58 @@ class NodeRuntime:
     # lists as valid for it (docs/operations.md, "Rotating an NPPO's keys").
     next_signing_key: Ed25519PrivateKey | None = None
     next_encryption_key: X25519PrivateKey | None = None
+    # What the node holds now: seeded from the keys above at start, replaced by
+    # node.identity.next_keys.reload_keys when a directory refresh lists keys of ours that
+    # node.toml has gained since (after `rotate-keys`), so no restart is needed.
+    keyring: Keyring | None = None
 
-    def decryption_key(self, key_id_: str) -> tuple[X25519PrivateKey, str]:
+    @property
+    def held_keys(self) -> HeldKeys:
+        """The keys held now (one snapshot: read it once per decision)."""
+        assert self.keyring is not None  # set by __post_init__
+        return self.keyring.held
+
+    @property
+    def rotating(self) -> bool:
+        """More than one encryption key is held: an envelope's header says which it needs."""
+        return len(self.held_keys.encryption) > 1
+
+    def decryption_key(self, key_id_: str | None) -> tuple[X25519PrivateKey, str]:
         """Our X25519 key named `key_id_` with its id; the current key if none is named so
         (opening then refuses the envelope as sealed to another key)."""
-        if self.next_encryption_key is not None:
-            next_id = key_id(self.next_encryption_key.public_key().public_bytes_raw())
-            if next_id == key_id_:
-                return self.next_encryption_key, next_id
-        return self.encryption_key, self.encryption_key_id
+        held = self.held_keys
+        if key_id_ is not None and (key := held.encryption.get(key_id_)) is not None:
+            return key, key_id_
+        return held.encryption[held.encryption_id], held.encryption_id
 
     def signing_key_at(self, directory: Directory, at: datetime) -> tuple[Ed25519PrivateKey, str]:
         """The key to sign with at `at`: the newest of ours that `directory` lists as valid
         for our country then, the current key when it lists neither (or none is held)."""
-        held = {self.signing_key_id: self.signing_key}
-        if self.next_signing_key is not None:
-            held[key_id(self.next_signing_key.public_key().public_bytes_raw())] = (
-                self.next_signing_key
-            )
+        held = self.held_keys
+        current = held.signing[held.signing_id], held.signing_id
         try:
             entry = directory.nppo(self.country)
         except DirectoryError:
-            return self.signing_key, self.signing_key_id
+            return current
         valid = [
-            k for k in entry.keys if k.kind == "signing" and k.key_id in held and k.valid_at(at)
+            k
+            for k in entry.keys
+            if k.kind == "signing" and k.key_id in held.signing and k.valid_at(at)
         ]
         if not valid:
-            return self.signing_key, self.signing_key_id
+            return current
         newest = max(valid, key=lambda k: (k.valid_from, k.key_id))
-        return held[newest.key_id], newest.key_id
+        return held.signing[newest.key_id], newest.key_id
 
     def current_signing_key(self, at: datetime) -> Ed25519PrivateKey:
         """`signing_key_at` with the directory trusted now; the current key without one."""
-        if self.next_signing_key is None:
-            return self.signing_key  # no rotation under way: nothing to look up
+        held = self.held_keys
+        if len(held.signing) == 1:
+            return held.signing[held.signing_id]  # no rotation under way: nothing to look up
         try:
             directory = self.directory()
         except DirectoryError:
-            return self.signing_key
+            return held.signing[held.signing_id]
         return self.signing_key_at(directory, at)[0]
 
     def __post_init__(self) -> None:
@@ -136,6 +151,14 @@ class NodeRuntime:
             )
         if self.max_envelope_bytes < 1:
             raise ValueError("max_envelope_bytes must be positive")
+        if self.keyring is None:
+            held = HeldKeys.of(
+                self.signing_key,
+                self.encryption_key,
+                self.next_signing_key,
+                self.next_encryption_key,
+            )
+            object.__setattr__(self, "keyring", Keyring(held))  # frozen: set once, here
 
     @classmethod
     def from_config(

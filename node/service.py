@@ -31,11 +31,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 
 from node import __version__
 from node.api.app import ApiContext, create_api_app
+from node.certificate.validate import Validator
 from node.clock import Clock
+from node.codelists.fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.directory import Directory, DirectoryError, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
-from node.identity.config import NodeConfig
+from node.identity.config import CONFIG_FILE, NodeConfig
+from node.identity.next_keys import reload_keys
 from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import OutboxWorker
@@ -128,13 +131,40 @@ async def run_node(
             except DirectoryError:
                 return ()  # no usable directory: no peer gets in (fail closed)
 
+        # The code lists: bundled, then the newer ones fetched from the registry before.
+        validator = Validator.default(codelists=installed_lists(config.path(CODELISTS_DIR)))
         runtime = NodeRuntime.from_config(
             config,
             directory=directory,
             store=store,
             clock=clock,
             trusted_client_certs=trusted_client_certs,
+            validator=validator,
         )
+        code_lists = CodeListUpdater(
+            config.registry_url, config.path(CODELISTS_DIR), validator.codelists,
+            aiohttp.ClientSession, validator.use_codelists,
+        )  # fmt: skip
+        config_path = config.directory / CONFIG_FILE
+
+        def reload_keys_if_listed() -> None:
+            # After `rotate-keys` on a running node: once the directory lists the new keys,
+            # read them from node.toml here, off the request path (which reads no files).
+            now = clock.now()
+            try:
+                listed = refresher.current(now)
+            except DirectoryError:
+                return
+            assert runtime.keyring is not None
+            reload_keys(runtime.keyring, config_path, config.country, listed, now)
+
+        async def refresh() -> None:
+            await refresher.refresh()
+            reload_keys_if_listed()
+            await code_lists.update(refresher.trusted.current)  # logs; never raises
+
+        reload_keys_if_listed()  # the directory may list keys node.toml gained while down
+        await code_lists.update(refresher.trusted.current)  # lists published while down
         client = await stack.enter_async_context(
             DeliveryClient(
                 tls_certificate=config.path(config.keys.tls_certificate),
@@ -204,12 +234,12 @@ async def run_node(
             timedelta(seconds=config.hub_poll_seconds), "hub-pull",
             next_run_time=datetime.now(UTC),  # at start too: what waited while we were down
         )  # fmt: skip
-        tasks.every(scheduler, refresher.refresh, interval, "directory-refresh")
+        tasks.every(scheduler, refresh, interval, "directory-refresh")
         if refresher.trusted.current is None:
 
             async def bootstrap() -> None:
                 if refresher.trusted.current is None:
-                    await refresher.refresh()
+                    await refresh()
                 if refresher.trusted.current is not None:
                     scheduler.remove_job("directory-bootstrap")
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.common import dir_argument
-from node.codelists.lists import bundled
 from node.directory import HubEntry
+from node.directory.fingerprint import maintainer_fingerprint
 from node.hub.request import MAX_HUB_REQUEST_BYTES, HubRequest
+from node.identity.endpoint_change import MAX_ENDPOINT_CHANGE_BYTES
 from node.identity.enrolment import (
     MAX_REQUEST_BYTES,
     EnrolmentRequest,
@@ -22,6 +23,13 @@ from node.identity.enrolment import (
     format_time,
 )
 from node.identity.rotation import MAX_ROTATION_BYTES
+from registry.cli_codelists import add_parsers as add_codelists_parsers
+from registry.cli_signing import add_parsers as add_signing_parsers
+from registry.cli_signing import publish_signed_command
+from registry.cli_timestamp import add_parsers as add_timestamp_parsers
+from registry.cli_timestamp import add_serve_arguments as add_timestamp_serve_arguments
+from registry.cli_timestamp import serve_schedule
+from registry.endpoints import describe as describe_endpoint_change
 from registry.governance import Signer
 from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
 from registry.state import AUDIT_FILE, MAINTAINERS_FILE, MAX_OVERLAP, Lifecycle, RegistryState
@@ -119,6 +127,18 @@ def add_parser(commands: Any) -> None:
     )
     _maintainer_arguments(rotate, required=False)
 
+    set_endpoint = _command(
+        sub,
+        "set-endpoint",
+        _set_endpoint,
+        "record an NPPO's endpoint change (endpoint-change-request.json, signed by its"
+        " current key): a new direct endpoint, or hub only, from the next publish",
+    )
+    set_endpoint.add_argument(
+        "request", type=Path, metavar="REQUEST", help="endpoint-change-request.json"
+    )
+    _maintainer_arguments(set_endpoint, required=False)
+
     log = _command(sub, "log", _log, "print the audit log: who did what, when and why")
     log.add_argument(
         "--verify",
@@ -143,10 +163,42 @@ def add_parser(commands: Any) -> None:
         help="how long nodes may use this version: 7d, 36h, 90m (default: 7d); publish "
         "again well before it runs out",
     )
+    publish.add_argument(
+        "--signed",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="publish this proposal, signed in turn by the maintainers (`registry propose`,"
+        " `registry sign`), instead of signing here; repeat it to merge copies signed apart",
+    )
+    add_signing_parsers(sub, _command)
+    add_codelists_parsers(sub, _command)
+    add_timestamp_parsers(sub, _command)
 
     serve = _command(sub, "serve", _serve, "serve the signed directory over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8400, help="port (default: 8400)")
+    serve.add_argument(
+        "--announce",
+        action="append",
+        nargs="?",
+        const="",
+        metavar="IP",
+        help="announce the registry by mDNS (_ephyto-registry._tcp) on IP (repeatable; no IP:"
+        " all IPv4 interfaces), with its maintainer-set fingerprint; grants no trust",
+    )
+    serve.add_argument(
+        "--name", metavar="NAME", help="the registry's name in the announcement (optional)"
+    )
+    add_timestamp_serve_arguments(serve)
+
+    _command(
+        sub,
+        "fingerprint",
+        _fingerprint,
+        "print the maintainer-set fingerprint, to read out to node operators by another"
+        " channel (they confirm it in `ephyto node init --discover`)",
+    )
 
     show = _command(
         sub,
@@ -208,6 +260,7 @@ def _init(args: argparse.Namespace) -> int:
     )
     print(f"created registry in {state.root}")
     print(f"  private key  {state.root / 'maintainers'}/<key id>.key (mode 0600)")
+    print(f"  timestamp key (online)  {state.root / 'timestamp'}/<key id>.key (mode 0600)")
     _print_anchor(state)
     return 0
 
@@ -335,9 +388,23 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_endpoint(args: argparse.Namespace) -> int:
+    state = RegistryState(args.directory)
+    signer = _signer(state, args) or state.default_signer()
+    if signer is None:
+        raise RegistryError("no maintainer key is held here: name one with --maintainer, --key")
+    with args.request.open("rb") as f:
+        raw = f.read(MAX_ENDPOINT_CHANGE_BYTES + 1)  # the verification refuses what is larger
+    change = state.change_endpoint(raw, datetime.now(UTC), _actor(), signer).change
+    print(f"{signer.name} recorded the endpoint change of {change.country}; not published yet")
+    print(f"  endpoint  {change.endpoint or 'none: hub only'}")
+    print("run `ephyto registry publish` so that nodes learn it at their next refresh")
+    return 0
+
+
 def _log(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
-    names = {k.key_id: k.name for k in state.maintainers.keys}
+    names = {k.key_id: k.name for k in state.statement_maintainers().keys}
     lines = state.audit_lines()
     for number, line in enumerate(lines, start=1):
         if args.json:
@@ -405,11 +472,12 @@ def _set_hub(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
+    if args.signed:
+        return publish_signed_command(args)
     state = RegistryState(args.directory)
     validity = parse_duration(args.expires_in)
-    directory, _ = state.publish(
-        datetime.now(UTC), _actor(), code_lists=bundled().versions(), validity=validity
-    )
+    # The code lists are the registry's own (`registry codelists`), written out for nodes.
+    directory, _ = state.publish(datetime.now(UTC), _actor(), validity=validity)
     countries = (
         ", ".join(
             n.country if n.status == "active" else f"{n.country} ({n.status})"
@@ -426,27 +494,79 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fingerprint(args: argparse.Namespace) -> int:
+    from node.directory.fingerprint import format_fingerprint, maintainer_fingerprint
+
+    fingerprint = maintainer_fingerprint(RegistryState(args.directory).maintainers)
+    print(fingerprint)
+    print(f"read out: {format_fingerprint(fingerprint)}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
+    if args.announce is not None or args.name is not None:
+        return _serve_announced(args)
     from aiohttp import web
 
+    from registry.timestamp import resign_context
     from registry.web import create_registry_app
 
     state = RegistryState(args.directory)  # refuse to serve a directory that is no registry
     if not 0 < args.port < 65536:
         raise RegistryError(f"--port {args.port} is not a port (1-65535)")
     url = f"http://{args.host}:{args.port}"
+    app = create_registry_app(state.root)
+    if (schedule := serve_schedule(args)) is not None:
+        app.cleanup_ctx.append(resign_context(state.root, *schedule))
 
     def ready(*_: object, **__: object) -> None:
         print(f"serving {state.root} at {url}/directory.json (Ctrl-C to stop)", flush=True)
 
     web.run_app(
-        create_registry_app(state.root),
+        app,
         host=args.host,
         port=args.port,
         print=ready,
         access_log=None,
     )
     return 0
+
+
+def _serve_announced(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from node.cli.common import run_until_signalled
+    from node.directory.fingerprint import format_fingerprint
+    from registry.announce import announced_host, registry_announcement, serve_announced
+    from registry.timestamp import alongside, resign_forever
+
+    if args.announce is None:
+        raise RegistryError("--name is the name to announce: it needs --announce")
+    state = RegistryState(args.directory)  # refuse to serve a directory that is no registry
+    if not 0 < args.port < 65536:
+        raise RegistryError(f"--port {args.port} is not a port (1-65535)")
+    interfaces = [ip for ip in args.announce if ip]
+    announcement = registry_announcement(
+        state.maintainers, announced_host(args.host, interfaces), args.port, args.name
+    )
+
+    def ready(instance: str) -> None:
+        print(f"serving {state.root} at {announcement.url} (Ctrl-C to stop)", flush=True)
+        print(f"announced by mDNS as {instance}", flush=True)
+        print(f"  fingerprint {format_fingerprint(announcement.fingerprint)}", flush=True)
+
+    schedule = serve_schedule(args)
+
+    async def serve(stop: asyncio.Event) -> None:
+        job = serve_announced(
+            state.root, args.host, args.port, announcement, interfaces, stop=stop, ready=ready
+        )
+        if schedule is None:
+            return await job
+        async with alongside(resign_forever(state.root, *schedule)):
+            await job
+
+    return run_until_signalled(serve, verbose=False)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -520,6 +640,10 @@ def _show_country(state: RegistryState, country: str) -> int:
             else f"version {current.version}, as {listed.status}"
         )
         print(f"  published          {published}")
+        for moved in state.endpoint_changes().get(country, []):
+            when = format_time(moved.recorded)
+            print(f"  endpoint changed   {when} by {moved.maintainer}, to")
+            print(f"    {describe_endpoint_change(moved.change)}")
     _print_request(request)
     print(f"  encryption key     {_b64(request.encryption_key)}")
     print(f"  signing key        {_b64(request.signing_key)}")
@@ -529,6 +653,15 @@ def _show_country(state: RegistryState, country: str) -> int:
     print(f"  approvals          {len(approvals)} of {threshold}")
     for approval in approvals.values():
         print(f"    {approval.name} ({approval.key_id}) at {approval.time}")
+    rotations = state.rotations().get(country, []) if enrolled is not None else []
+    print(f"  key rotations      {len(rotations) or 'none'}")
+    for number, rotation in enumerate(rotations, 1):
+        new = rotation.request
+        print(f"    {number}. recorded by {rotation.maintainer}")
+        print(f"       new signing key id     {new.signing_key_id}")
+        print(f"       new encryption key id  {new.encryption_key_id}")
+        print(f"       new keys valid from    {format_time(rotation.valid_from)}")
+        print(f"       old keys valid until   {format_time(rotation.old_until)}")
     return 0
 
 
@@ -561,6 +694,8 @@ def _print_anchor(state: RegistryState) -> None:
     anchor = state.maintainers
     print(f"trust anchor for node operators: {state.root / 'maintainers' / MAINTAINERS_FILE}")
     print(f"  threshold {anchor.threshold} of {len(anchor.keys)} maintainer keys")
+    # What operators confirm when they find the registry by discovery (node init --discover).
+    print(f"  fingerprint  {maintainer_fingerprint(anchor)}")
     for key in anchor.keys:
         print(f"  maintainer {key.name}: key id {key.key_id}")
         print(f"    public key (base64) {_b64(key.public_key)}")

@@ -16,6 +16,8 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+# What a node of this release speaks: declared on the node side, listed for every NPPO.
+from node.certificate.versions import SCHEMA_VERSIONS
 from node.crypto.ids import key_id
 from node.directory import Directory, HubEntry, KeyEntry, MaintainerSet, NppoEntry, TlsPin
 from node.directory.model import Status
@@ -25,12 +27,17 @@ from node.identity.enrolment import EnrolmentRequest, format_time
 
 DEFAULT_VALIDITY: Final = timedelta(days=7)
 MAX_VALIDITY: Final = timedelta(days=366)
-# The SPSCertificate versions a node of this release speaks (docs/protocol.md, Part A).
-SCHEMA_VERSIONS: Final = ("D17A",)
 # A request is made by `ephyto node init` and sent on; one older than this is stale.
 MAX_REQUEST_AGE: Final = timedelta(days=30)
 # Clocks differ: a request "created" a little in the future is still accepted.
 CLOCK_SKEW: Final = timedelta(minutes=5)
+
+
+class _Enrolled:
+    """Stands for "the endpoint the enrolment request gave" (None already means hub only)."""
+
+
+_ENROLLED_ENDPOINT: Final = _Enrolled()
 
 
 class RegistryError(EphytoError):
@@ -136,12 +143,17 @@ def next_directory(
     hub: HubEntry | None = None,
     statuses: Mapping[str, Status] | None = None,
     rotations: Mapping[str, Sequence[KeyRotation]] | None = None,
+    endpoints: Mapping[str, str | None] | None = None,
+    timestamp_keys: MaintainerSet | None = None,
 ) -> Directory:
     """The directory version after `previous`: issued `now`, expiring `now + validity`.
 
     Raises RegistryError for a validity out of range. The result is checked again by
     `sign_directory`, which refuses (MalformedDirectory) anything a node would refuse.
     `statuses` gives the status of a suspended or revoked country (default: active).
+    `endpoints` gives the endpoint of a country that changed it since enrolment (None:
+    hub only). `timestamp_keys`: the online keys that sign timestamp.json (None: no
+    timestamp role, as a registry made before timestamps).
     """
     if not timedelta(minutes=1) <= validity <= MAX_VALIDITY:
         raise RegistryError(
@@ -166,6 +178,7 @@ def next_directory(
                         r,
                         (statuses or {}).get(r.country, "active"),
                         (rotations or {}).get(r.country, ()),
+                        (endpoints or {}).get(r.country, _ENROLLED_ENDPOINT),
                     )
                     for r in requests
                 ),
@@ -174,6 +187,7 @@ def next_directory(
         ),
         hub=hub,
         code_lists=tuple(sorted(code_lists.items())),
+        timestamp_keys=timestamp_keys,
     )
 
 
@@ -192,11 +206,13 @@ def nppo_entry(
     request: EnrolmentRequest,
     status: Status = "active",
     rotations: Sequence[KeyRotation] = (),
+    endpoint: str | _Enrolled | None = _ENROLLED_ENDPOINT,
 ) -> NppoEntry:
     """The directory entry of an enrolled NPPO: `status`, its keys for their window.
 
     Each rotation (oldest first) caps the keys before it at its `old_until` and adds its
-    new keys from its `valid_from` to the end of the enrolment's window.
+    new keys from its `valid_from` to the end of the enrolment's window. `endpoint`
+    replaces the enrolment's (None: hub only); by default the enrolment's stands.
     """
     window = (request.valid_from, request.valid_until)
     keys = [
@@ -220,7 +236,9 @@ def nppo_entry(
         country=request.country,
         name=request.name,
         status=status,
-        endpoint=request.endpoint.url if request.endpoint else None,
+        endpoint=(request.endpoint.url if request.endpoint else None)
+        if isinstance(endpoint, _Enrolled)
+        else endpoint,
         keys=tuple(keys),
         # Listed even without an endpoint: the hub knows its TLS clients by this pin.
         tls_pins=(TlsPin(request.tls_pin, *window, certificate=_pem(request.tls_certificate)),),

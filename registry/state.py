@@ -16,6 +16,8 @@ Layout of a registry directory (docs/maintainers.md):
                                   n = 1, 2, ...: the request, valid_from, old_until
     published/<version>.json      every signed directory version, never changed or removed
     current.json                  a copy of the newest published version (replaced atomically)
+    timestamp/<keyid>.key, timestamp.json  the online timestamp key(s) and the newest signed
+                                  timestamp naming current.json (registry/timestamp.py)
     audit.log                     append-only JSON lines: time, action, actor, details,
                                   hash-chained (prev) and signed by the maintainer's key
 
@@ -35,7 +37,7 @@ import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal, cast
@@ -55,12 +57,21 @@ from node.directory import (
     verify_signatures,
 )
 from node.directory.model import Status
+from node.directory.signing import parse_signed
 from node.errors import EphytoError
 from node.hub.request import HubRequest, verify_hub_request
 from node.identity.enrolment import EnrolmentRequest, format_time, parse_time, verify_request
 from node.identity.keys import load_signing_key, private_key_pem
 from node.identity.rotation import RotationRequest, verify_rotation_request
 from node.identity.store import write_exclusive
+from registry.codelists import directory_members, write_published
+from registry.endpoints import (
+    RecordedEndpoint,
+    all_signing_keys,
+    current_endpoint,
+    record_change,
+    recorded_changes,
+)
 from registry.governance import (
     ChainReport,
     Signer,
@@ -70,6 +81,16 @@ from registry.governance import (
     verify_chain,
     verify_statement,
 )
+from registry.maintainer_set import (
+    describe_change,
+    every_key,
+    held_keys,
+    read_pending,
+    retire,
+    retired_sets,
+    write_pending,
+)
+from registry.proposal import require_node_acceptance
 from registry.publish import (
     CLOCK_SKEW,
     DEFAULT_VALIDITY,
@@ -81,6 +102,10 @@ from registry.publish import (
     check_hub_admissible,
     next_directory,
 )
+from registry.schemas import schemas as schema_versions
+from registry.timestamp import create_key as create_timestamp_key
+from registry.timestamp import resign as resign_timestamp
+from registry.timestamp import timestamp_keys
 
 MAINTAINERS_FILE: Final = "maintainers.json"
 AUDIT_FILE: Final = "audit.log"
@@ -161,11 +186,18 @@ class RegistryState:
         # The anchor goes last: its presence marks a complete registry.
         write_exclusive(maintainers / MAINTAINERS_FILE, _json_file(anchor.to_plain()), 0o644)
         state = cls(root)
+        # The online key that re-signs timestamp.json (registry/timestamp.py); after the
+        # anchor, so a crash before it leaves a registry that publishes without one.
+        timestamp_key = create_timestamp_key(root)
         state.audit(
             "init",
             actor,
             now,
-            {"threshold": threshold, "maintainers": [key_id(p) for p in publics]},
+            {
+                "threshold": threshold,
+                "maintainers": [key_id(p) for p in publics],
+                "timestamp_key": timestamp_key,
+            },
         )
         return state
 
@@ -340,7 +372,7 @@ class RegistryState:
         result: dict[str, Approval] = {}
         if not folder.is_dir():
             return result
-        maintainers = self.maintainers
+        maintainers = self.statement_maintainers()  # a retired maintainer's too
         for path in sorted(folder.iterdir()):
             match = _KEYID_FILE.fullmatch(path.name)
             if match is None:
@@ -364,7 +396,9 @@ class RegistryState:
         with self._locked():
             queued = self._queued_entry(country)
             request, raw = queued.request, queued.raw
-            existing = self.approvals(raw)
+            # Only the current maintainers' approvals count toward the current threshold.
+            current = self.maintainers
+            existing = {k: a for k, a in self.approvals(raw).items() if current.key(k) is not None}
             if signer.key_id in existing:
                 raise RegistryError(
                     f"{signer.name} has already approved {country} (an approval counts once):"
@@ -438,7 +472,7 @@ class RegistryState:
         result: dict[str, tuple[Status, str, str, str]] = {}
         if not folder.is_dir():
             return result
-        maintainers = self.maintainers
+        maintainers = self.statement_maintainers()  # a retired maintainer's too
         for path in sorted(folder.iterdir()):
             match = _COUNTRY_FILE.fullmatch(path.name)
             if match is None:
@@ -524,7 +558,7 @@ class RegistryState:
         if not folder.is_dir():
             return {}
         enrolled = self.enrolled()
-        maintainers = self.maintainers
+        maintainers = self.statement_maintainers()  # a retired maintainer's too
         found: dict[str, dict[int, Path]] = {}
         for path in folder.iterdir():
             match = _ROTATION_FILE.fullmatch(path.name)
@@ -635,6 +669,70 @@ class RegistryState:
                 signer,
             )
         return rotation
+
+    def key_rotations(self) -> dict[str, list[KeyRotation]]:
+        """Country -> its rotations as the directory lists them (registry.publish)."""
+        return {
+            cc: [
+                KeyRotation(
+                    r.request.signing_key, r.request.encryption_key, r.valid_from, r.old_until
+                )
+                for r in chain
+            ]
+            for cc, chain in self.rotations().items()
+        }
+
+    def endpoint_changes(self) -> dict[str, list[RecordedEndpoint]]:
+        """Country -> its recorded endpoint changes, oldest first, each re-verified."""
+        enrolled = self.enrolled()
+        rotations = self.key_rotations()
+        keys = {
+            cc: all_signing_keys(request, rotations.get(cc, ()))
+            for cc, (request, _) in enrolled.items()
+        }
+        return recorded_changes(self.root, self.statement_maintainers(), enrolled, keys)
+
+    def endpoints(self) -> dict[str, str | None]:
+        """Country -> the endpoint its last recorded change set (None: hub only)."""
+        return {cc: chain[-1].change.endpoint for cc, chain in self.endpoint_changes().items()}
+
+    def change_endpoint(
+        self, raw: bytes, now: datetime, actor: str, signer: Signer
+    ) -> RecordedEndpoint:
+        """Record an NPPO's signed endpoint change, effective at the next publish;
+        RegistryError (nothing written) when it is refused."""
+        with self._locked():
+            enrolled = self.enrolled()
+            earlier = self.endpoint_changes()
+            recorded, path = record_change(
+                self.root,
+                raw,
+                now=now,
+                signer=signer,
+                enrolled=enrolled,
+                statuses={cc: record[0] for cc, record in self.statuses().items()},
+                rotations=self.key_rotations(),
+                earlier=earlier,
+            )
+            change = recorded.change
+            chain = earlier.get(change.country, [])
+            self.audit(
+                "set-endpoint",
+                actor,
+                now,
+                {
+                    "country": change.country,
+                    "from": current_endpoint(
+                        enrolled[change.country][0], chain[-1].change if chain else None
+                    ),
+                    "to": change.endpoint,
+                    "signed_by_key_id": change.current_key_id,
+                    "statement": path.name,
+                    "request_sha256": _sha256(raw),
+                },
+                signer,
+            )
+        return recorded
 
     def _queued_entry(self, country: str) -> QueuedRequest:
         queued = self.queued()
@@ -750,50 +848,126 @@ class RegistryState:
         now: datetime,
         actor: str,
         *,
-        code_lists: Mapping[str, str],
+        code_lists: Mapping[str, str] | None = None,
         validity: timedelta = DEFAULT_VALIDITY,
     ) -> tuple[Directory, bytes]:
-        """Sign and publish the next version; RegistryError when it cannot (nothing written)."""
-        maintainers, keys = self.maintainers, self.private_keys()
-        if len(keys) < maintainers.threshold:
-            raise RegistryError(
-                f"{len(keys)} maintainer keys here, {maintainers.threshold} needed to sign"
-            )
+        """Sign and publish the next version; RegistryError when it cannot (nothing written).
+
+        With a pending maintainer-set change the keys held here must meet the threshold
+        of the current set and of the new one (or use propose, sign, publish --signed).
+        """
+        keys = self._publish_keys()
+        directory = self.build_next(now, code_lists=code_lists, validity=validity)
+        try:
+            data = sign_directory(directory, keys)
+        except DirectoryError as exc:
+            raise RegistryError(f"the directory would not be valid: {exc}") from None
+        # Checked as a node will check it, by the same code: the rotation rule included.
+        require_node_acceptance(data, self.maintainers, self.current_bytes(), now)
+        self.record_published(directory, data, now, actor)
+        return directory, data
+
+    def next_maintainers(self) -> MaintainerSet:
+        """The set the next directory carries: the pending change, else the current set."""
+        return read_pending(self.root / "maintainers") or self.maintainers
+
+    def statement_maintainers(self) -> MaintainerSet:
+        """Every key of the current and retired sets, for checking statements and audit
+        lines: what a maintainer signed before a rotation retired them stays valid."""
+        folder = self.root / "maintainers"
+        return every_key([self.maintainers, *reversed(retired_sets(folder))])
+
+    def _publish_keys(self) -> list[Ed25519PrivateKey]:
+        current, new = self.maintainers, self.next_maintainers()
+        keys = held_keys(self.root / "maintainers", [current, new])
+        held = {key_id(k.public_key().public_bytes_raw()) for k in keys}
+        for label, maintainers in (("", current), (" of the new maintainer set", new)):
+            count = len(held & {k.key_id for k in maintainers.keys})
+            if count < maintainers.threshold:
+                raise RegistryError(
+                    f"{count} maintainer keys{label} here, {maintainers.threshold} needed to"
+                    " sign: run `ephyto registry propose` and have the maintainers sign it"
+                    " with `ephyto registry sign` on their own machines"
+                )
+        return keys
+
+    def build_next(
+        self,
+        now: datetime,
+        *,
+        code_lists: Mapping[str, str] | None = None,
+        validity: timedelta = DEFAULT_VALIDITY,
+    ) -> Directory:
+        """The next version as `publish` builds it from the files, unsigned; RegistryError.
+
+        Deterministic for a given `now` and `validity`: `publish --signed` rebuilds a
+        proposal this way to prove the registry has not changed since it was proposed.
+        """
+        maintainers = self.next_maintainers()
         previous = self.current()
         if previous is not None and self.versions()[-1:] != [previous.version]:
             raise RegistryError(f"{self.root / CURRENT_FILE} is not the newest published version")
         requests = [request for request, _ in self.enrolled().values()]
         statuses = {cc: record[0] for cc, record in self.statuses().items()}
-        rotations = {
-            cc: [
-                KeyRotation(
-                    r.request.signing_key, r.request.encryption_key, r.valid_from, r.old_until
-                )
-                for r in chain
-            ]
-            for cc, chain in self.rotations().items()
-        }
+        kept, files = directory_members(self.root)
         directory = next_directory(
             requests,
             maintainers,
             previous,
             now,
-            code_lists=code_lists,
+            code_lists=kept if code_lists is None else code_lists,
             validity=validity,
             hub=_hub_entry(self.hub()),
             statuses=statuses,
-            rotations=rotations,
+            rotations=self.key_rotations(),
+            endpoints=self.endpoints(),
+            timestamp_keys=timestamp_keys(self.root),
         )
-        try:
-            data = sign_directory(directory, keys)
-        except DirectoryError as exc:
-            raise RegistryError(f"the directory would not be valid: {exc}") from None
+        # The registry's own code lists (registry/codelists.py) unless the caller names
+        # versions (then no files: nodes have nothing to fetch); the schema versions always.
+        if code_lists is not None:
+            files = ()
+        return replace(directory, code_list_files=files, schemas=schema_versions(self))
+
+    def record_published(
+        self,
+        directory: Directory,
+        data: bytes,
+        now: datetime,
+        actor: str,
+        *,
+        via: str | None = None,
+    ) -> None:
+        """Write `data` (checked by the caller) as the next version; a maintainer-set
+        change it carries becomes effective (the old set kept as maintainers.<n>.json)."""
+        write_published(self.root, directory.code_list_files)  # before a node can see them
         path = self.root / "published" / f"{directory.version}.json"
         try:
             write_exclusive(path, data, 0o644)
         except FileExistsError:
             raise RegistryError(f"{path} appeared meanwhile: another publish ran") from None
         _replace(self.root / CURRENT_FILE, data)
+        # After current.json: it verifies against the old set and the new one alike, so a
+        # crash between the two files leaves a registry that still opens.
+        old = self.maintainers
+        if directory.maintainers != old:
+            folder = self.root / "maintainers"
+            kept = retire(folder, old)
+            _replace(folder / MAINTAINERS_FILE, _json_file(directory.maintainers.to_plain()))
+            write_pending(folder, None)
+            self.audit(
+                "maintainers-rotated",
+                actor,
+                now,
+                {
+                    "version": directory.version,
+                    "changes": describe_change(old, directory.maintainers),
+                    "threshold": directory.maintainers.threshold,
+                    "maintainers": [k.key_id for k in directory.maintainers.keys],
+                    "previous_set": kept.name,
+                },
+            )
+        signed_by = sorted(parse_signed(data).signers(every_key([old, directory.maintainers])))
         self.audit(
             "publish",
             actor,
@@ -807,9 +981,12 @@ class RegistryState:
                 },
                 "hub": None if directory.hub is None else directory.hub.tls_pins[0].pin,
                 "sha256": _sha256(data),
+                "signed_by": signed_by,
+                **({"via": via} if via else {}),
             },
         )
-        return directory, data
+        # Nodes that trust the previous version learn of this one through the timestamp.
+        resign_timestamp(self.root, now)
 
     def audit(
         self,
@@ -857,7 +1034,7 @@ class RegistryState:
 
     def verify_audit(self) -> ChainReport:
         """The audit log's chain and signatures checked: where it breaks, if it does."""
-        return verify_chain(self.audit_lines(), self.maintainers)
+        return verify_chain(self.audit_lines(), self.statement_maintainers())
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,14 @@ from typing import Final
 
 from aiohttp import web
 
+from registry.codelists import published_path
 from registry.state import CURRENT_FILE
+from registry.timestamp import TIMESTAMP_FILE
 
 CURRENT_PATH: Final = "/directory.json"
 VERSION_PATH: Final = "/directory/{version}.json"
+CODE_LIST_PATH: Final = "/codelists/{name}/{version}.json"
+TIMESTAMP_PATH: Final = "/timestamp.json"
 _VERSION = re.compile(r"[1-9][0-9]{0,18}")
 
 
@@ -29,6 +33,8 @@ def create_registry_app(state_dir: Path) -> web.Application:
     handlers = _Handlers(state_dir)
     app.router.add_get(CURRENT_PATH, handlers.current)
     app.router.add_get(VERSION_PATH, handlers.version)
+    app.router.add_get(CODE_LIST_PATH, handlers.code_list)
+    app.router.add_get(TIMESTAMP_PATH, handlers.timestamp)
     return app
 
 
@@ -55,6 +61,22 @@ class _Handlers:
         if data is None:
             raise web.HTTPNotFound(text=f"version {text} was never published\n")
         # A published version never changes, so it may be cached for good.
+        return _document(request, data, "public, max-age=31536000, immutable")
+
+    async def timestamp(self, request: web.Request) -> web.StreamResponse:
+        data = await asyncio.to_thread(_read, self._root / TIMESTAMP_FILE)
+        if data is None:
+            raise web.HTTPNotFound(text="no timestamp is signed (yet)\n")
+        # Re-signed every hour or so: a cache must ask again, or nodes see it as frozen.
+        return _document(request, data, "no-cache")
+
+    async def code_list(self, request: web.Request) -> web.StreamResponse:
+        name, version = request.match_info["name"], request.match_info["version"]
+        path = published_path(self._root, name, version)  # None: not a name or version
+        data = None if path is None else await asyncio.to_thread(_read, path)
+        if data is None:
+            raise web.HTTPNotFound(text=f"code list {name} version {version} is not published\n")
+        # Never overwritten once published (registry/codelists.py): cacheable for good.
         return _document(request, data, "public, max-age=31536000, immutable")
 
 

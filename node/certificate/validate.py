@@ -99,6 +99,15 @@ class Validator:
         """Our bundled schema and code lists, or an official XSD set on disk."""
         return cls(load_schema(schema_dir), codelists or bundled(), limits)
 
+    def use_codelists(self, codelists: CodeLists) -> None:
+        """Validate with `codelists` from now on: a running node's update from the registry.
+
+        The one change a validator allows, so that every holder of it (the exchange, the
+        API, the hub puller) sees newer lists without a restart. One reference is
+        replaced, which is atomic: a validation under way keeps the lists it started with.
+        """
+        object.__setattr__(self, "codelists", codelists)
+
     def validate(self, data: bytes) -> Report:
         """All four layers on `data`; never raises for bad input, it reports it."""
         try:

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from node.cli import init_discover
 from node.cli.common import dir_argument, read_anchor_file, run_until_signalled, write_replacing
 from node.clock import SystemClock
 from node.errors import InputError
 from node.identity.config import CONFIG_FILE, dump_config, load_config
-from node.identity.store import init_node, rotate_keys
+from node.identity.store import init_node, request_endpoint_change, rotate_keys
 
 ANCHOR_FILE = "maintainers.json"
 DEFAULT_DIR = Path("ephyto-node")
@@ -53,6 +54,7 @@ def add_parser(commands: Any) -> None:
         dest="directory",
         help="where to create the identity (default: ./ephyto-node)",
     )
+    init_discover.add_arguments(init)
     init.set_defaults(func=_init)
 
     configure = sub.add_parser(
@@ -91,10 +93,39 @@ def add_parser(commands: Any) -> None:
         "to the current ones (mode 0600, never overwriting a file) and rotation-request.json, "
         "signed by the CURRENT signing key. The node keeps using its current keys; once the "
         "registry publishes the new ones it decrypts with either and signs with the newest "
-        "the directory lists as valid. node.toml gains [keys] next_signing, next_encryption.",
+        "the directory lists as valid. node.toml gains [keys] next_signing, next_encryption. "
+        "A running node loads them at the directory refresh that lists them (no restart). "
+        "With --finish, once the node's directory no longer lists the old keys as valid "
+        "(the overlap is over): the next keys become the current ones, the old private keys "
+        "are kept in keys/retired/, and another rotation can start.",
     )
     dir_argument(rotate, DEFAULT_DIR, "node")
+    rotate.add_argument(
+        "--finish",
+        action="store_true",
+        help="after the overlap: make the next keys the current ones (refused, changing "
+        "nothing, while the directory still lists the old keys as valid)",
+    )
     rotate.set_defaults(func=_rotate_keys)
+
+    change = sub.add_parser(
+        "change-endpoint",
+        help="ask the registry to move this node's direct endpoint, or to list it hub-only",
+        description="Write endpoint-change-request.json, signed by the node's current "
+        "signing key, for the registry maintainer (`ephyto registry set-endpoint`). The TLS "
+        "key and pin stay: partners pin the key, not the host name. Until the registry "
+        "publishes the change, partners keep using the endpoint listed now, so keep it "
+        "answering until then.",
+    )
+    where = change.add_mutually_exclusive_group(required=True)
+    where.add_argument("--endpoint", metavar="https://HOST:PORT", help="the new direct endpoint")
+    where.add_argument(
+        "--hub-only",
+        action="store_true",
+        help="no direct endpoint: partners reach this node only through the hub",
+    )
+    dir_argument(change, DEFAULT_DIR, "node")
+    change.set_defaults(func=_change_endpoint)
 
     serve = sub.add_parser(
         "serve",
@@ -119,6 +150,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
+    discover_fingerprint = init_discover.check_arguments(args)  # before anything is created
     result = init_node(
         args.directory,
         country=args.country,
@@ -140,10 +172,14 @@ def _init(args: argparse.Namespace) -> int:
         f"next: send {result.request} to the registry maintainer, and confirm the "
         "signing key id to them by another channel (phone, signed letter)"
     )
+    if args.discover:
+        return init_discover.discover_and_configure(args, discover_fingerprint, _configure)
     return 0
 
 
 def _rotate_keys(args: argparse.Namespace) -> int:
+    if args.finish:
+        return _finish_rotation(args.directory)
     result = rotate_keys(args.directory, now=datetime.now(UTC))
     for path in result.private_keys:
         print(f"  private key      {path} (mode 0600)")
@@ -153,6 +189,48 @@ def _rotate_keys(args: argparse.Namespace) -> int:
     print(
         f"next: send {result.request} to the registry maintainer (`ephyto registry rotate`);"
         " the node keeps its current keys until the directory lists the new ones"
+    )
+    return 0
+
+
+def _change_endpoint(args: argparse.Namespace) -> int:
+    endpoint = None if args.hub_only else args.endpoint
+    path = request_endpoint_change(args.directory, endpoint, now=datetime.now(UTC))
+    print(f"  endpoint change  {path}")
+    print(f"  new endpoint     {endpoint or 'none: hub only'}")
+    print(
+        f"next: send {path} to the registry maintainer (`ephyto registry set-endpoint`);"
+        " partners use the new endpoint once the registry publishes it"
+    )
+    return 0
+
+
+def _finish_rotation(node_dir: Path) -> int:
+    from node.directory import DirectoryError
+    from node.directory.refresh import load
+    from node.identity.next_keys import RotationFinishError, finish_rotation
+    from node.service import DIRECTORY_CACHE, read_anchor
+
+    now = datetime.now(UTC)
+    config = load_config(node_dir / CONFIG_FILE)
+    # The node's own trusted copy decides, as it decides for the running node: the
+    # registry's word reaches the node only through a verified directory.
+    try:
+        directory = load(config.path(DIRECTORY_CACHE), read_anchor(config)).usable(now)
+    except DirectoryError as e:
+        raise RotationFinishError(
+            f"{e}: start the node (`ephyto node serve`) so it refreshes its directory, then"
+            " run --finish again; nothing changed"
+        ) from None
+    result = finish_rotation(node_dir, directory, now=now)
+    print(f"finished the key rotation of {config.country} (directory version {directory.version})")
+    print(f"current signing key id     {result.signing_key_id}")
+    print(f"current encryption key id  {result.encryption_key_id}")
+    for path in result.retired:
+        print(f"  old private key kept     {path} (mode 0600)")
+    print(
+        "a running node goes on with the keys it holds; a later `ephyto node rotate-keys`"
+        " can start the next rotation"
     )
     return 0
 

@@ -22,7 +22,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ import aiohttp
 
 from node.clock import SystemClock
 from node.demo.bench_exchange import certificates, cpu_seconds, peak_rss_mb
-from node.demo.network import READY_TIMEOUT, DemoError, Network
+from node.demo.network import EPHYTO, READY_TIMEOUT, DemoError, Network
 from node.directory import Directory
 from node.directory.refresh import DirectoryRefresher, load
 from node.envelope.envelope import EnvelopeHeader as SealedHeader
@@ -355,7 +354,7 @@ def restart_hub(net: Network, database_url: str) -> None:
     log_path = net.workdir / f"hub-{config.database_url.split(':', 1)[0].split('+')[0]}.log"
     with log_path.open("wb") as log:
         restarted = subprocess.Popen(
-            [sys.executable, "-m", "node.cli.main", "hub", "serve", "--dir", str(hub_dir)],
+            [*EPHYTO, "hub", "serve", "--dir", str(hub_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=net.workdir,

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from node.certificate.xml_build import to_xml_bytes
 from node.demo.scenario import COUNTRIES, NAMES, Step
@@ -33,6 +33,12 @@ from node.identity.config import load_config
 
 READY_TIMEOUT = 60.0
 DELIVERY_TIMEOUT = 90.0
+
+
+# The CLI as a child process. -P: never put the working directory on sys.path, since
+# the demo's working directory holds a folder named `registry` (the registry's files),
+# which would otherwise shadow the `registry` package.
+EPHYTO: Final = (sys.executable, "-P", "-m", "node.cli.main")
 
 
 class DemoError(EphytoError):
@@ -339,7 +345,7 @@ class Network:
             raise DemoError(f"node {node.country} API {method} {path}: {e}") from None
 
     def _ephyto(self, *args: str | Path) -> None:
-        command = [sys.executable, "-m", "node.cli.main", *map(str, args)]
+        command = [*EPHYTO, *map(str, args)]
         result = subprocess.run(command, capture_output=True, text=True, cwd=self.workdir)
         self.log.write(f"$ ephyto {' '.join(map(str, args))}\n{result.stdout}{result.stderr}")
         if result.returncode != 0:
@@ -350,7 +356,7 @@ class Network:
         log_path = self.workdir / (log_name or f"{name.replace(' ', '-')}.log")
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "node.cli.main", *map(str, args)],
+                [*EPHYTO, *map(str, args)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,

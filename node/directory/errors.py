@@ -37,6 +37,18 @@ class ExpiredError(DirectoryError):
     """The directory is past its expiry: refresh it from the registry."""
 
 
+class FrozenRegistry(ExpiredError):
+    """The registry's signed timestamp expired: it may be frozen, or someone holds it back.
+
+    The node keeps its directory until that directory's own expiry; ask the maintainers.
+    """
+
+
+class MixAndMatch(BadSignature):
+    """The directory fetched is not the one the signed timestamp names (hash, length or
+    version): a mirror mixing documents, or a publish in between; refresh again."""
+
+
 class NoTrustedDirectory(DirectoryError):
     """No directory has been trusted yet: fetch one from the registry."""
 

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from node.clock import Clock
-from node.directory.errors import DirectoryError, TooLarge
+from node.directory.errors import DirectoryError, RotationGap, TooLarge
 from node.directory.fields import _shown
 from node.directory.model import Directory, MaintainerSet
-from node.directory.signing import DEFAULT_MAX_BYTES
+from node.directory.signing import DEFAULT_MAX_BYTES, parse_signed
+from node.directory.timestamp import MAX_BYTES as TIMESTAMP_MAX_BYTES
+from node.directory.timestamp import TrustedTimestamp, require_match
 from node.directory.trust import TrustedDirectory
 from node.errors import EphytoError
 
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["updated", "unchanged", "unreachable", "refused"]
 DEFAULT_TIMEOUT = timedelta(seconds=30)
+# Versions fetched at most to follow a maintainer rotation the node missed.
+MAX_CHAIN = 1000
 
 
 class RegistryUnreachableError(EphytoError):
@@ -109,6 +113,33 @@ def load(
         ) from None
 
 
+def timestamp_path(cache_path: Path) -> Path:
+    """Where the trusted timestamp is kept: beside the cache, `<name>.timestamp.json`."""
+    return cache_path.with_name(f"{cache_path.stem}.timestamp.json")
+
+
+def load_timestamp(path: Path, directory: Directory | None) -> TrustedTimestamp:
+    """The persisted timestamp at `path` if the trusted `directory`'s timestamp keys signed
+    it, else none (and the next refresh fetches one).
+
+    Unlike the directory's, a copy that does not verify is dropped, not fatal: it happens
+    normally after the timestamp keys rotate (TUF drops it too), and losing it weakens
+    nothing the directory's own rollback rule does not still hold.
+    """
+    keys = None if directory is None else directory.timestamp_keys
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return TrustedTimestamp()
+    if keys is None:
+        return TrustedTimestamp()
+    try:
+        return TrustedTimestamp(data, keys)
+    except DirectoryError as exc:
+        log.info("not using the persisted timestamp %s: %s", path, exc)
+        return TrustedTimestamp()
+
+
 class DirectoryRefresher:
     """Fetches the directory from `url`, trusts it by the rules, persists it to `cache_path`."""
 
@@ -132,6 +163,10 @@ class DirectoryRefresher:
         self._max_bytes = max_bytes
         self._timeout = timeout.total_seconds()
         self._lock = asyncio.Lock()
+        # The registry's signed timestamp, persisted beside the cache (Part C "The
+        # timestamp"); consulted while the trusted directory declares timestamp keys.
+        self.timestamp_path = timestamp_path(cache_path)
+        self.timestamp = load_timestamp(self.timestamp_path, trusted.current)
 
     def current(self, now: datetime) -> Directory:
         """The directory to decide with now; NoTrustedDirectory or ExpiredError otherwise."""
@@ -143,7 +178,7 @@ class DirectoryRefresher:
         Raises CacheWriteError only when a trusted copy could not be persisted.
         """
         async with self._lock:  # a scheduled and a manual refresh must not interleave
-            result = await self._refresh()
+            result = await self._refresh_checked()
         self.last = result
         level = logging.INFO if result.ok else logging.WARNING
         log.log(level, "%s", result.message)
@@ -177,7 +212,10 @@ class DirectoryRefresher:
             return self._result("unchanged", "the registry has nothing newer")
         now = self._clock.now()
         try:
-            self.trusted.update(data, now)
+            try:
+                self.trusted.update(data, now)
+            except RotationGap:
+                await self._update_across_rotation(data, now)
         except DirectoryError as exc:
             return self._result("refused", f"refused the directory from {self.url}: {exc}", exc)
         after = self.trusted.trusted_bytes
@@ -191,7 +229,17 @@ class DirectoryRefresher:
             ) from exc
         return self._result("updated", "trusted a new directory")
 
-    async def _fetch(self, cached: bytes | None) -> tuple[int, bytes]:
+    async def _fetch(
+        self,
+        cached: bytes | None,
+        *,
+        url: str | None = None,
+        max_bytes: int | None = None,
+        what: str = "directory",
+    ) -> tuple[int, bytes]:
+        # `url`, `max_bytes`, `what`: the timestamp's (Part F) instead of the directory's.
+        url = self.url if url is None else url
+        limit = self._max_bytes if max_bytes is None else max_bytes
         headers = {"Accept": "application/json"}
         if cached is not None:
             headers["If-None-Match"] = f'"{hashlib.sha256(cached).hexdigest()}"'
@@ -199,30 +247,136 @@ class DirectoryRefresher:
             async with asyncio.timeout(self._timeout):
                 async with (
                     self._session_factory() as session,
-                    session.get(self.url, headers=headers) as response,
+                    session.get(url, headers=headers) as response,
                 ):
                     if response.status == 304 and cached is not None:
                         return 304, b""
                     if response.status != 200:
-                        raise RegistryUnreachableError(
-                            f"{self.url} answered HTTP {response.status}"
-                        )
+                        raise RegistryUnreachableError(f"{url} answered HTTP {response.status}")
                     length = response.headers.get("Content-Length", "")
-                    if length.isdecimal() and int(length) > self._max_bytes:
-                        raise TooLarge(_too_large(int(length), self._max_bytes))
-                    return 200, await _read_limited(response.content, self._max_bytes)
+                    if length.isdecimal() and int(length) > limit:
+                        raise TooLarge(_too_large(int(length), limit, what=what))
+                    return 200, await _read_limited(response.content, limit, what)
         except (EphytoError, asyncio.CancelledError):
             raise
         except TimeoutError:
             raise RegistryUnreachableError(
-                f"{self.url} did not answer within {self._timeout:g} s"
+                f"{url} did not answer within {self._timeout:g} s"
             ) from None
         # The client library is injected, so its errors are not known here by name: any
         # failure to get the bytes means "unreachable", and the cached copy stays.
         except Exception as exc:
             raise RegistryUnreachableError(
-                f"{self.url}: {type(exc).__name__}: {exc}".rstrip(": ")
+                f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")
             ) from exc
+
+    async def _update_across_rotation(self, data: bytes, now: datetime) -> None:
+        """Trust `data` through the versions between the trusted one and it, fetched from
+        the registry's `directory/<version>.json` (Part F) and applied as one chain (Part C,
+        rotation chain): a node that missed a maintainer rotation is not stuck for good.
+        Raises DirectoryError (RotationGap when a version cannot be fetched)."""
+        target = parse_signed(data, max_bytes=self._max_bytes).directory.version
+        trusted = self.trusted.current
+        first = 1 if trusted is None else trusted.version + 1
+        if target - first > MAX_CHAIN:
+            raise RotationGap(
+                f"version {target} rotates the maintainers and {target - first} versions lie"
+                f" between, more than {MAX_CHAIN}: start again from a new trust anchor"
+            )
+        chain: list[bytes] = []
+        for version in range(first, target):
+            url = version_url(self.url, version)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    async with (
+                        self._session_factory() as session,
+                        session.get(url, headers={"Accept": "application/json"}) as response,
+                    ):
+                        if response.status != 200:
+                            raise RegistryUnreachableError(f"HTTP {response.status}")
+                        chain.append(await _read_limited(response.content, self._max_bytes))
+            # The client library is injected (see _fetch): any failure means "not fetched".
+            except Exception as exc:
+                raise RotationGap(
+                    f"version {target} rotates the maintainers; version {version}, needed to"
+                    f" follow the rotation, could not be fetched from {url}: {exc}"
+                ) from exc
+        self.trusted.update_chain([*chain, data], now)
+
+    # --- the timestamp (docs/protocol.md, Part C "The timestamp" and Part F) -------------
+
+    @property
+    def timestamp_url(self) -> str:
+        """`timestamp.json` beside the directory URL (or beside `directory/`, for a node
+        pointed at `directory/<n>.json`)."""
+        base, _, name = self.url.rpartition("/")
+        if base.endswith("/directory") and name.removesuffix(".json").isdecimal():
+            base = base.removesuffix("/directory")
+        return f"{base}/timestamp.json"
+
+    def _timestamp_keys(self) -> MaintainerSet | None:
+        # An expired directory no longer vouches for its timestamp keys: fetch the
+        # directory itself, as on a first start, and judge the timestamp by the new one.
+        directory = self.trusted.current
+        if directory is None or self.trusted.is_expired(self._clock.now()):
+            return None
+        return directory.timestamp_keys
+
+    async def _refresh_checked(self) -> RefreshResult:
+        """The timestamp first when the trusted directory declares timestamp keys; else the
+        directory, then at once its timestamp if the new directory declares keys."""
+        if self._timestamp_keys() is not None:
+            return await self._refresh_by_timestamp()
+        result = await self._refresh()
+        if result.outcome != "updated" or self._timestamp_keys() is None:
+            return result
+        checked = await self._refresh_by_timestamp()
+        return result if checked.outcome == "unchanged" else checked
+
+    async def _refresh_by_timestamp(self) -> RefreshResult:
+        directory = self.trusted.current
+        assert directory is not None  # _timestamp_keys() said so
+        url, before = self.timestamp_url, self.timestamp.trusted_bytes
+        try:
+            status, data = await self._fetch(
+                before, url=url, max_bytes=TIMESTAMP_MAX_BYTES, what="timestamp"
+            )
+        except TooLarge as exc:
+            return self._result("refused", f"refused the timestamp from {url}: {exc}", exc)
+        except RegistryUnreachableError as exc:
+            return self._result("unreachable", f"registry unreachable: {exc}", exc)
+        now = self._clock.now()
+        try:
+            if status == 304:  # the one trusted: still it must not have expired (freeze)
+                timestamp = self.timestamp.require_fresh(now)
+            else:
+                timestamp = self.timestamp.update(data, directory, now)
+        except DirectoryError as exc:
+            return self._result("refused", f"refused the timestamp from {url}: {exc}", exc)
+        if (after := self.timestamp.trusted_bytes) is not None and after != before:
+            _persist(self.timestamp_path, after, "timestamp")
+        ref = timestamp.directory
+        fresh = f"timestamp version {timestamp.version} expires {_shown(timestamp.expires)}"
+        if ref.version <= directory.version:
+            return self._result("unchanged", f"the registry has nothing newer ({fresh})")
+        # Exactly the bytes the timestamp names, and no more than it says (endless data).
+        limit = min(ref.length, self._max_bytes)
+        try:
+            _, data = await self._fetch(None, max_bytes=limit)
+            require_match(timestamp, data, max_bytes=self._max_bytes)
+            try:
+                self.trusted.update(data, now)
+            except RotationGap:
+                await self._update_across_rotation(data, now)
+        except RegistryUnreachableError as exc:
+            return self._result("unreachable", f"registry unreachable: {exc}", exc)
+        except DirectoryError as exc:
+            what = f"refused the directory from {self.url} (named by {fresh})"
+            return self._result("refused", f"{what}: {exc}", exc)
+        trusted = self.trusted.trusted_bytes
+        assert trusted is not None
+        _persist(self.cache_path, trusted, "directory")
+        return self._result("updated", "trusted a new directory")  # as without a timestamp
 
     def _result(
         self, outcome: Outcome, what: str, error: EphytoError | None = None
@@ -248,21 +402,39 @@ class DirectoryRefresher:
         )
 
 
-async def _read_limited(body: ResponseBody, max_bytes: int) -> bytes:
+def version_url(url: str, version: int) -> str:
+    """Where the registry at `url` serves `version`: `directory/<version>.json` beside
+    `directory.json` (Part F), or beside a `directory/<n>.json` the node was pointed at."""
+    base, _, name = url.rpartition("/")
+    if base.endswith("/directory") and name.removesuffix(".json").isdecimal():
+        return f"{base}/{version}.json"
+    return f"{base}/directory/{version}.json"
+
+
+async def _read_limited(body: ResponseBody, max_bytes: int, what: str = "directory") -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await body.read(64 * 1024):
         size += len(chunk)
         if size > max_bytes:
             # Stop reading: a hostile or broken server must not fill the node's memory.
-            raise TooLarge(_too_large(size, max_bytes, at_least=True))
+            raise TooLarge(_too_large(size, max_bytes, at_least=True, what=what))
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(size: int, max_bytes: int, *, at_least: bool = False) -> str:
+def _too_large(
+    size: int, max_bytes: int, *, at_least: bool = False, what: str = "directory"
+) -> str:
     more = "at least " if at_least else ""
-    return f"directory is {more}{size} bytes, more than the limit of {max_bytes}"
+    return f"{what} is {more}{size} bytes, more than the limit of {max_bytes}"
+
+
+def _persist(path: Path, data: bytes, what: str) -> None:
+    try:
+        _write_atomic(path, data)
+    except OSError as exc:
+        raise CacheWriteError(f"trusted a new {what} but could not write {path}: {exc}") from exc
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -7,7 +7,7 @@ passes what it found here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
@@ -18,8 +18,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from node.crypto.ids import tls_pin
 from node.directory.model import Directory, KeyEntry, KeyKind, MaintainerSet
+from node.directory.timestamp import Timestamp
 from node.identity.config import NodeConfig
 from node.identity.enrolment import format_time
+from node.identity.keyring import rotation_stage
+from node.identity.store import ROTATION_FILE
 
 Status = Literal["ok", "warning", "problem"]
 STATUSES: Final[tuple[Status, ...]] = ("ok", "warning", "problem")
@@ -27,9 +30,15 @@ STATUSES: Final[tuple[Status, ...]] = ("ok", "warning", "problem")
 DEFAULT_TIMEOUT: Final = 2.0  # seconds for each partner's TLS connection
 CERTIFICATE_WARNING: Final = timedelta(days=30)
 DIRECTORY_WARNING: Final = timedelta(days=1)
+# The registry re-signs its day-long timestamp hourly: half a day left means it stopped.
+TIMESTAMP_WARNING: Final = timedelta(hours=12)
 SKEW_WARNING: Final = timedelta(seconds=30)
 SKEW_PROBLEM: Final = timedelta(minutes=5)
 CONFIGURE: Final = "run `ephyto node configure --dir {dir} --registry URL --anchor FILE`"
+FINISH: Final = (
+    "run `ephyto node rotate-keys --finish --dir {dir}`: the next keys become the current"
+    " ones, the old private keys are kept in keys/retired/"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +237,41 @@ def cached_directory(
     )
 
 
+def registry_timestamp(
+    path: str, directory: Directory, timestamp: Timestamp | None, now: datetime
+) -> Finding | None:
+    """The registry's signed timestamp the node trusts: fresh, expiring, or expired (a frozen
+    registry); None when the directory declares no timestamp keys."""
+    check = "timestamp"
+    if directory.timestamp_keys is None:
+        return None
+    running = "make sure the node runs and reaches the registry (see the registry check)"
+    if timestamp is None:
+        return warning(
+            check,
+            f"no trusted timestamp ({path}): the node has not yet confirmed that directory"
+            f" version {directory.version} is the registry's newest",
+            f"{running}; if it does and this stays, ask the maintainers about timestamp.json",
+        )
+    named = f"version {timestamp.version}, names directory version {timestamp.directory.version}"
+    if now >= timestamp.expires:
+        return problem(
+            check,
+            f"{named}, expired at {format_time(timestamp.expires)}: registry frozen or"
+            " unreachable timestamp; the node keeps its directory until that expires",
+            f"{running}; if it does, ask the maintainers: their timestamp is not re-signed,"
+            " or someone in between holds this node on old copies",
+        )
+    left = timestamp.expires - now
+    if left < TIMESTAMP_WARNING:
+        return warning(
+            check,
+            f"{named}, expires soon: {format_time(timestamp.expires)}, in {_hours(left)}",
+            f"{running}; if it does, ask the maintainers whether their timestamp job runs",
+        )
+    return ok(check, f"{named}, expires {format_time(timestamp.expires)}")
+
+
 @dataclass(frozen=True, slots=True)
 class OwnKeys:
     """This node's public identifiers, as far as its files could be read (None: unreadable)."""
@@ -235,6 +279,9 @@ class OwnKeys:
     signing_key_id: str | None
     encryption_key_id: str | None
     tls_pin: str | None
+    # The next keys of a rotation under way (node.toml [keys] next_*), when they load.
+    next_signing_key_id: str | None = None
+    next_encryption_key_id: str | None = None
 
 
 def own_entry(
@@ -278,13 +325,14 @@ def own_entry(
                 " the endpoint this node really has",
             )
         )
-    own_ids: tuple[tuple[KeyKind, str | None], ...] = (
-        ("signing", keys.signing_key_id),
-        ("encryption", keys.encryption_key_id),
+    own_ids: tuple[tuple[KeyKind, str | None, str | None], ...] = (
+        ("signing", keys.signing_key_id, keys.next_signing_key_id),
+        ("encryption", keys.encryption_key_id, keys.next_encryption_key_id),
     )
-    for kind, own in own_ids:
+    for kind, own, successor in own_ids:
         if own is not None:
-            findings.append(_key_listed(directory, kind, own, entry.keys, now, enrol))
+            finding = _key_listed(directory, kind, own, entry.keys, now, enrol)
+            findings.append(_retired_by(finding, own, successor, entry.keys, config, now))
     if keys.tls_pin is not None:
         pins = [p for p in entry.tls_pins if p.pin == keys.tls_pin]
         check = "TLS pin"
@@ -339,6 +387,103 @@ def _key_listed(
             "check this machine's clock; otherwise ask the maintainers",
         )
     return ok(check, f"{own}, as listed")
+
+
+def _retired_by(
+    finding: Finding,
+    own: str,
+    successor: str | None,
+    listed: Sequence[KeyEntry],
+    config: NodeConfig,
+    now: datetime,
+) -> Finding:
+    """A current key no longer valid because its rotation's overlap ended is no fault: the
+    next key is in use, and promoting it is what is left to do."""
+    if finding.status != "problem" or successor is None:
+        return finding
+    expired = [k for k in listed if k.key_id == own and k.valid_until <= now]
+    if not expired or not any(k.key_id == successor and k.valid_at(now) for k in listed):
+        return finding
+    return warning(
+        finding.check,
+        f"{own} retired at {format_time(max(k.valid_until for k in expired))} (the rotation's"
+        f" overlap ended); the next key {successor} is in use",
+        FINISH.format(dir=config.directory),
+    )
+
+
+# --- 3b. a key rotation under way ------------------------------------------------------------
+
+
+def next_key_loaded(check: str, path: str, error: str | None, mode: int | None) -> Finding:
+    """A next private key file (node.toml [keys] next_*): loaded, or why not."""
+    if error is not None:
+        return problem(
+            check,
+            f"{error}: node.toml names it as a next key (a rotation is under way)",
+            f"restore {path} from the backup made after `ephyto node rotate-keys`; if it is"
+            " lost and the registry has not published the rotation, tell the maintainers"
+            " not to, remove next_signing and next_encryption from node.toml and run"
+            " `ephyto node rotate-keys` again",
+        )
+    if mode is not None and (loose := private_file_mode(check, path, mode)) is not None:
+        return loose
+    shown = "" if mode is None else f" (mode {mode & 0o777:04o})"
+    return ok(check, f"{path} loads{shown}")
+
+
+def rotation_progress(
+    directory: Directory,
+    config: NodeConfig,
+    old_ids: Collection[str],
+    next_ids: Collection[str],
+    now: datetime,
+) -> Finding:
+    """Where the rotation to the next keys stands in the cached directory, and what to do."""
+    check, version, country = "key rotation", directory.version, config.country
+    entry = next((n for n in directory.nppos if n.country == country), None)
+    if entry is None:
+        return problem(
+            check,
+            f"{country} is not in directory version {version}: a rotation needs an enrolment",
+            "see the listed check",
+        )
+    stage = rotation_stage(entry.keys, old_ids, next_ids, now)
+    ids = ", ".join(sorted(next_ids))
+    if stage.stage == "unpublished":
+        return warning(
+            check,
+            f"the next keys ({ids}) are not in directory version {version} yet: partners go"
+            " on with the current keys",
+            f"send {config.directory / ROTATION_FILE} to the registry maintainers (`ephyto"
+            " registry rotate`) and ask them to publish; the running node loads the next keys"
+            " at the directory refresh that lists them",
+        )
+    if stage.stage == "mismatch":
+        foreign = ", ".join(f"{k.kind} {k.key_id}" for k in stage.foreign)
+        return problem(
+            check,
+            f"directory version {version} lists {foreign} for {country}, not this node's next"
+            f" keys ({ids}): partners seal to a key this node cannot open",
+            "restore the next key files of the rotation request the registry recorded"
+            " (keys/*.next.key, from backup), or ask the maintainers which request they"
+            " recorded",
+        )
+    assert stage.new_from is not None
+    until = "" if stage.old_until is None else format_time(stage.old_until)
+    if stage.stage in ("waiting", "overlap"):
+        return ok(
+            check,
+            f"the next keys ({ids}) are listed from {format_time(stage.new_from)}; the old"
+            f" keys stay valid until {until} (the overlap); then run"
+            " `ephyto node rotate-keys --finish`",
+        )
+    return warning(
+        check,
+        f"the overlap ended at {until}: the old keys are no longer valid, the next keys"
+        f" ({ids}) are in use",
+        FINISH.format(dir=config.directory),
+    )
 
 
 # --- 4. the registry ----------------------------------------------------------------------

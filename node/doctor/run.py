@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from node.clock import Clock
 from node.crypto.ids import key_id, tls_pin
 from node.directory import Directory, DirectoryError, MaintainerSet, TrustedDirectory
-from node.directory.refresh import load
+from node.directory.refresh import load, load_timestamp, timestamp_path
 from node.directory.signing import DEFAULT_MAX_BYTES
 from node.doctor.checks import (
     DEFAULT_TIMEOUT,
@@ -38,16 +38,20 @@ from node.doctor.checks import (
     clock_skew,
     connection,
     key_loaded,
+    next_key_loaded,
     no_pin,
     own_entry,
     private_file_mode,
     problem,
     registry_answer,
     registry_settings,
+    registry_timestamp,
+    rotation_progress,
     targets,
 )
 from node.errors import ConfigError, EphytoError
 from node.identity.config import CONFIG_FILE, NodeConfig, load_config
+from node.identity.keyring import encryption_id, signing_id
 from node.identity.keys import (
     load_certificate,
     load_encryption_key,
@@ -137,6 +141,17 @@ def _local_checks(
         config, "encryption key", config.keys.encryption, load_encryption_key, findings
     )
     tls_key = _private_key(config, "TLS key", config.keys.tls_key, load_tls_key, findings)
+    next_signing = next_encryption = None
+    if config.keys.next_signing is not None:
+        next_signing = _private_key(
+            config, "next signing key", config.keys.next_signing, load_signing_key, findings,
+            next_key_loaded,
+        )  # fmt: skip
+    if config.keys.next_encryption is not None:
+        next_encryption = _private_key(
+            config, "next encryption key", config.keys.next_encryption, load_encryption_key,
+            findings, next_key_loaded,
+        )  # fmt: skip
     pin, tls_usable = None, False
     cert_path = config.path(config.keys.tls_certificate)
     try:
@@ -171,6 +186,11 @@ def _local_checks(
         except OSError as e:
             error_text = _error_text(e, cache)
         findings.append(cached_directory(str(cache), directory, error_text, anchor, now))
+        if directory is not None:
+            stamp_path = timestamp_path(cache)
+            stamp = load_timestamp(stamp_path, directory).current
+            if (found := registry_timestamp(str(stamp_path), directory, stamp, now)) is not None:
+                findings.append(found)
     if directory is not None:
         own = OwnKeys(
             signing_key_id=None
@@ -180,8 +200,20 @@ def _local_checks(
             if encryption is None
             else key_id(encryption.public_key().public_bytes_raw()),
             tls_pin=pin,
+            next_signing_key_id=None if next_signing is None else signing_id(next_signing),
+            next_encryption_key_id=None
+            if next_encryption is None
+            else encryption_id(next_encryption),
         )
         findings.extend(own_entry(directory, config, own, now))
+        if own.next_signing_key_id is not None and own.next_encryption_key_id is not None:
+            pairs = (
+                (own.signing_key_id, own.next_signing_key_id),
+                (own.encryption_key_id, own.next_encryption_key_id),
+            )
+            old_ids = {old for old, new in pairs if old is not None and old != new}
+            next_ids = {new for _, new in pairs}
+            findings.append(rotation_progress(directory, config, old_ids, next_ids, now))
     return _Files(config, anchor, directory, tls_usable)
 
 
@@ -191,14 +223,15 @@ def _private_key(
     relative: str,
     loader: Callable[[bytes, str], _K],
     findings: list[Finding],
+    finding: Callable[[str, str, str | None, int | None], Finding] = key_loaded,
 ) -> _K | None:
     path = config.path(relative)
     try:
         key = loader(path.read_bytes(), str(path))
     except (OSError, EphytoError) as e:
-        findings.append(key_loaded(check, str(path), _error_text(e, path), None))
+        findings.append(finding(check, str(path), _error_text(e, path), None))
         return None
-    findings.append(key_loaded(check, str(path), None, _mode(path)))
+    findings.append(finding(check, str(path), None, _mode(path)))
     return key
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from node.crypto.ids import tls_pin
 from node.errors import EphytoError
 from node.identity.config import CONFIG_FILE, dump_config, load_config, new_config
+from node.identity.endpoint_change import build_endpoint_change
 from node.identity.enrolment import build_request, check_country, check_name, parse_endpoint
 from node.identity.keys import (
     KeyFileError,
@@ -158,6 +159,7 @@ def write_all(directory: Path, files: list[tuple[Path, bytes, int]]) -> None:
 
 
 ROTATION_FILE = "rotation-request.json"
+ENDPOINT_CHANGE_FILE = "endpoint-change-request.json"
 NEXT_SIGNING = "keys/signing.next.key"
 NEXT_ENCRYPTION = "keys/encryption.next.key"
 
@@ -170,6 +172,28 @@ class RotateResult:
     private_keys: tuple[Path, ...]
     signing_key_id: str
     encryption_key_id: str
+
+
+def request_endpoint_change(directory: Path, endpoint: str | None, *, now: datetime) -> Path:
+    """Write endpoint-change-request.json moving the node to `endpoint` (None: hub only),
+    signed by its current signing key; replaces an earlier request file (a request only
+    asks, and the registry refuses one older than the last it recorded). Returns its path.
+    ConfigError/KeyFileError for a missing or broken identity, InputError for a bad URL."""
+    config = load_config(directory / CONFIG_FILE)
+    current_path = config.path(config.keys.signing)
+    try:
+        current = load_signing_key(current_path.read_bytes(), str(current_path))
+    except OSError as e:
+        raise KeyFileError(f"{current_path}: cannot read the key file: {e.strerror}") from None
+    request = build_endpoint_change(
+        current, country=config.country, endpoint=endpoint, created=now.replace(microsecond=0)
+    )
+    path = directory / ENDPOINT_CHANGE_FILE
+    tmp = directory / (ENDPOINT_CHANGE_FILE + ".tmp")
+    tmp.unlink(missing_ok=True)
+    write_exclusive(tmp, request, 0o644)
+    os.replace(tmp, path)
+    return path
 
 
 def rotate_keys(directory: Path, *, now: datetime) -> RotateResult:
@@ -185,7 +209,8 @@ def rotate_keys(directory: Path, *, now: datetime) -> RotateResult:
     if config.keys.next_signing is not None or config.keys.next_encryption is not None:
         raise IdentityExistsError(
             f"{config_path} already names next keys: a rotation is pending"
-            " (finish it before starting another)"
+            " (after the overlap, `ephyto node rotate-keys --finish` ends it; then start"
+            " another)"
         )
     current_path = config.path(config.keys.signing)
     try:

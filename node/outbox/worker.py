@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -36,8 +36,10 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
+from node.certificate.versions import SCHEMA_VERSIONS
 from node.clock import Clock
 from node.directory import Directory, DirectoryError, UntrustedPeer
+from node.directory.schemas import NoCommonSchemaVersion, common_schema_version
 from node.envelope.errors import EnvelopeError
 from node.envelope.receipt import Receipt, verify_receipt_from
 from node.outbox.hub_route import HubRelay, HubRoute, signing_key_at
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 
 ROUTE_DIRECT = "direct"
 NO_DIRECT_ENDPOINT = "no-direct-endpoint"
+SCHEMA_VERSION = "schema-version"
 
 
 class Deliverer(Protocol):
@@ -87,12 +90,14 @@ class OutboxWorker:
         hub_listed: Callable[[Directory], bool] = lambda _: True,
         fallback: Fallback = Fallback(),  # noqa: B008 - frozen, as above
         hub_recheck: timedelta = timedelta(seconds=30),
+        schema_versions: Sequence[str] = SCHEMA_VERSIONS,
     ) -> None:
         """`directory` returns the current trusted directory or raises DirectoryError;
         without `hub`, every message goes direct (and waits for a partner without an
         endpoint)."""
         self._store = store
         self._fallback = fallback
+        self._schema_versions = tuple(schema_versions)  # what this node writes
         # Whether a hub is there to fall back to now (the directory may list none): if
         # not, a partner that is down is retried directly for as long as it takes.
         self._hub_listed = hub_listed
@@ -277,6 +282,8 @@ class OutboxWorker:
         except TransientDeliveryError as e:
             await self._retry(item, str(e))
             return str(e)
+        if not await self._schema_version(directory, item, now):
+            return None
         choice = self._fallback.choose(
             has_endpoint=partner.endpoint is not None,
             has_hub=self._hub is not None and self._hub_listed(directory),
@@ -331,6 +338,33 @@ class OutboxWorker:
             raise PermanentDeliveryError(f"cannot seal message {message.message_id}: {e}") from e
         data = await self._client.deliver(endpoint, envelope, pins=partner.pins)
         return _verified(data, item, partner, self._country), data
+
+    async def _schema_version(self, directory: Directory, item: OutboxItem, now: datetime) -> bool:
+        """Choose the SPSCertificate version for the partner; False when there is none and
+        the message was failed for good (only an upgrade or a network transition changes
+        that, so a retry cannot). The choice goes into the message's events once, at its
+        first attempt: this node writes one version today (node/certificate/versions.py).
+        """
+        message = item.message
+        try:
+            version = common_schema_version(
+                self._schema_versions,
+                directory.nppo(message.recipient),
+                directory.schemas,
+                now,
+                own_name=self._country,
+            )
+        except NoCommonSchemaVersion as e:
+            await self._store.fail(message.id, now=now, error=str(e))
+            return False
+        if item.attempts == 0:
+            await self._store.add_event(
+                message.id,
+                now=now,
+                kind=SCHEMA_VERSION,
+                detail={"to": message.recipient, "version": version},
+            )
+        return True
 
     async def _retry(self, item: OutboxItem, error: str) -> None:
         now = self._clock.now()

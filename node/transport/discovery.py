@@ -20,11 +20,11 @@ import ipaddress
 import logging
 import re
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Final
+from typing import Final, Self, TypeVar
 
 from zeroconf import Error as ZeroconfError
 from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, ServiceStateChange, Zeroconf
@@ -45,6 +45,7 @@ _KEYID_RE: Final = re.compile(r"[0-9a-f]{32}")
 _VERSION_RE: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+!_-]{0,31}")
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class DiscoveryError(EphytoError):
@@ -85,8 +86,7 @@ class Announcement:
         values = (
             TXT_VERSION, self.country, self.name, self.tls_pin, self.signing_key_id, self.version
         )  # fmt: skip
-        items = [f"{k}={v}".encode() for k, v in zip(_KEYS, values, strict=True)]
-        return b"".join(bytes((len(item),)) + item for item in items)
+        return txt_record(zip(_KEYS, values, strict=True))
 
     @classmethod
     def from_txt(cls, text: bytes, *, host: str | None, port: int | None) -> Announcement:
@@ -96,7 +96,7 @@ class Announcement:
         `txtvers=1`. Keys this version does not know are ignored (RFC 6763 section 6.4),
         so a later version can add some; none of them could ever grant trust.
         """
-        fields = _txt_fields(text)
+        fields = txt_fields(text)
         if missing := [k for k in _KEYS if k not in fields]:
             raise MalformedAnnouncement(f"TXT record has no {missing[0]!r}")
         if fields["txtvers"] != TXT_VERSION:
@@ -121,7 +121,7 @@ class Announcement:
     def from_service_info(cls, info: ServiceInfo) -> Announcement:
         """The announcement in a resolved ServiceInfo; MalformedAnnouncement naming it."""
         try:
-            return cls.from_txt(info.text or b"", host=_address(info), port=info.port)
+            return cls.from_txt(info.text or b"", host=service_address(info), port=info.port)
         except MalformedAnnouncement as e:
             raise MalformedAnnouncement(f"{info.name}: {e}") from None
 
@@ -151,22 +151,21 @@ def require_trusted(announcement: Announcement, directory: Directory, at: dateti
     return announcement.endpoint
 
 
-class Announcer:
-    """Announces one node on mDNS from `async_register` until `async_close`.
+class ServiceAnnouncer:
+    """Announces one DNS-SD service on mDNS from `async_register` until `async_close`.
 
-    `interfaces`: IP addresses to bind mDNS to (tests: ["127.0.0.1"]); None for all
-    IPv4 interfaces. A given `zeroconf` is used and left open; otherwise one is opened
-    and closed here. Use on the loop only; raises MdnsUnavailable.
+    Subclasses say what, in `service_info`. `interfaces`: IP addresses to bind mDNS to
+    (tests: ["127.0.0.1"]); None for all IPv4 interfaces. A given `zeroconf` is used and
+    left open; otherwise one is opened and closed here. Use on the loop only; raises
+    MdnsUnavailable.
     """
 
     def __init__(
         self,
-        announcement: Announcement,
         *,
         interfaces: Sequence[str] | None = None,
         zeroconf: AsyncZeroconf | None = None,
     ) -> None:
-        self.announcement = announcement
         self._interfaces = interfaces
         self._zeroconf = zeroconf
         self._owned = zeroconf is None
@@ -177,21 +176,17 @@ class Announcer:
         """The registered DNS-SD instance name (zeroconf renames on a clash), or None."""
         return None if self._info is None else self._info.name
 
+    def service_info(self) -> AsyncServiceInfo:
+        """The service to announce: type, instance name, address, port, TXT record."""
+        raise NotImplementedError
+
     async def async_register(self) -> None:
         """Probe for the name and announce the service; returns once it is announced."""
         if self._info is not None:
             return
-        a = self.announcement
+        info = self.service_info()
         if self._zeroconf is None:
-            self._zeroconf = _open(self._interfaces)
-        info = AsyncServiceInfo(
-            SERVICE_TYPE,
-            f"{instance_name(a.country, a.signing_key_id)}.{SERVICE_TYPE}",
-            addresses=[ipaddress.ip_address(a.host).packed],
-            port=a.port,
-            properties=a.to_txt(),
-            server=f"ephyto-{a.country.lower()}-{a.signing_key_id[:12]}.local.",
-        )
+            self._zeroconf = open_zeroconf(self._interfaces)
         try:
             await (await self._zeroconf.async_register_service(info, allow_name_change=True))
         except (ZeroconfError, OSError) as e:
@@ -217,7 +212,7 @@ class Announcer:
             if self._owned and zc is not None:
                 await zc.async_close()
 
-    async def __aenter__(self) -> Announcer:
+    async def __aenter__(self) -> Self:
         try:
             await self.async_register()
         except BaseException:
@@ -234,6 +229,31 @@ class Announcer:
         await self.async_close()
 
 
+class Announcer(ServiceAnnouncer):
+    """Announces one node (`_ephyto._tcp`); see ServiceAnnouncer."""
+
+    def __init__(
+        self,
+        announcement: Announcement,
+        *,
+        interfaces: Sequence[str] | None = None,
+        zeroconf: AsyncZeroconf | None = None,
+    ) -> None:
+        super().__init__(interfaces=interfaces, zeroconf=zeroconf)
+        self.announcement = announcement
+
+    def service_info(self) -> AsyncServiceInfo:
+        a = self.announcement
+        return AsyncServiceInfo(
+            SERVICE_TYPE,
+            f"{instance_name(a.country, a.signing_key_id)}.{SERVICE_TYPE}",
+            addresses=[ipaddress.ip_address(a.host).packed],
+            port=a.port,
+            properties=a.to_txt(),
+            server=f"ephyto-{a.country.lower()}-{a.signing_key_id[:12]}.local.",
+        )
+
+
 async def async_browse(
     timeout: float,
     interfaces: Sequence[str] | None = None,
@@ -247,7 +267,37 @@ async def async_browse(
     Malformed or unresolvable ones are skipped; `on_ignored(instance, reason)` hears of
     each. `interfaces` and `zeroconf` as for Announcer. Raises MdnsUnavailable.
     """
-    zc = _open(interfaces) if zeroconf is None else zeroconf
+    found = await browse_services(
+        SERVICE_TYPE,
+        lambda info: Announcement.from_txt(
+            info.text or b"", host=service_address(info), port=info.port
+        ),
+        timeout,
+        interfaces,
+        zeroconf=zeroconf,
+        resolve_timeout=resolve_timeout,
+        on_ignored=on_ignored,
+    )
+    return sorted(set(found), key=lambda a: (a.country, a.name, a.host, a.port, a.tls_pin))
+
+
+async def browse_services(
+    service_type: str,
+    parse: Callable[[ServiceInfo], T],
+    timeout: float,
+    interfaces: Sequence[str] | None = None,
+    *,
+    zeroconf: AsyncZeroconf | None = None,
+    resolve_timeout: float = 1.0,
+    on_ignored: Callable[[str, str], None] | None = None,
+) -> list[T]:
+    """What `parse` makes of each instance of `service_type` seen within `timeout` seconds.
+
+    In instance-name order. `parse` raises MalformedAnnouncement for what it refuses: that
+    instance, and any that does not resolve, is skipped with a log line and a call of
+    `on_ignored(instance, reason)`. Raises MdnsUnavailable.
+    """
+    zc = open_zeroconf(interfaces) if zeroconf is None else zeroconf
     try:
         names: set[str] = set()
 
@@ -260,27 +310,29 @@ async def async_browse(
                 names.add(name)
 
         try:
-            browser = AsyncServiceBrowser(zc.zeroconf, [SERVICE_TYPE], handlers=[on_change])
+            browser = AsyncServiceBrowser(zc.zeroconf, [service_type], handlers=[on_change])
         except (ZeroconfError, OSError) as e:
-            raise MdnsUnavailable(f"cannot browse {SERVICE_TYPE}: {e}") from e
+            raise MdnsUnavailable(f"cannot browse {service_type}: {e}") from e
         try:
             await asyncio.sleep(timeout)
         finally:
             await browser.async_cancel()
         pending = sorted(names)
-        found = await asyncio.gather(*(_resolve(zc, n, resolve_timeout) for n in pending))
+        found = await asyncio.gather(
+            *(_resolve(zc, service_type, n, resolve_timeout, parse) for n in pending)
+        )
     finally:
         if zeroconf is None:
             await zc.async_close()
-    result: set[Announcement] = set()
+    result: list[T] = []
     for name, item in zip(pending, found, strict=True):
-        if isinstance(item, Announcement):
-            result.add(item)
+        if not isinstance(item, _Ignored):
+            result.append(item)
             continue
-        _log.info("ignored mDNS announcement %s: %s", name, item)
+        _log.info("ignored mDNS announcement %s: %s", name, item.reason)
         if on_ignored is not None:
-            on_ignored(name, item)
-    return sorted(result, key=lambda a: (a.country, a.name, a.host, a.port, a.tls_pin))
+            on_ignored(name, item.reason)
+    return result
 
 
 def instance_name(country: str, signing_key_id: str) -> str:
@@ -295,23 +347,10 @@ def instance_name(country: str, signing_key_id: str) -> str:
 def _check(a: Announcement) -> None:
     try:
         check_country(a.country)
-        trimmed = check_name(a.name)
     except InputError as e:
         raise MalformedAnnouncement(str(e)) from None
-    if trimmed != a.name:
-        raise MalformedAnnouncement(f"name {a.name!r} has surrounding spaces")
-    if len(a.name.encode("utf-8")) > _MAX_NAME_BYTES:
-        raise MalformedAnnouncement(
-            f"name is longer than {_MAX_NAME_BYTES} bytes in UTF-8 (one TXT string)"
-        )
-    try:
-        ip = ipaddress.ip_address(a.host)
-    except ValueError:
-        raise MalformedAnnouncement(f"host {a.host!r} is not an IP address") from None
-    if str(ip) != a.host or ip.is_unspecified or ip.is_multicast:
-        raise MalformedAnnouncement(f"host {a.host!r} is not a unicast address in canonical form")
-    if isinstance(a.port, bool) or not isinstance(a.port, int) or not 1 <= a.port <= 65535:
-        raise MalformedAnnouncement(f"port {a.port!r} is outside 1..65535")
+    check_announced_name(a.name)
+    check_address(a.host, a.port)
     if not _PIN_RE.fullmatch(a.tls_pin):
         raise MalformedAnnouncement(f"tls_pin {a.tls_pin!r} is not sha256:<64 hex digits>")
     if not _KEYID_RE.fullmatch(a.signing_key_id):
@@ -322,7 +361,47 @@ def _check(a: Announcement) -> None:
         raise MalformedAnnouncement(f"version {a.version!r} is not a version string")
 
 
-def _txt_fields(text: bytes) -> dict[str, str]:
+def txt_record(pairs: Iterable[tuple[str, str]]) -> bytes:
+    """TXT record data: length-prefixed `key=value` strings, in the order given."""
+    items = [f"{k}={v}".encode() for k, v in pairs]
+    if too_long := [item for item in items if len(item) > 255]:
+        # A length is one byte: a longer string would corrupt the record, not shorten it.
+        raise MalformedAnnouncement(f"TXT string {too_long[0][:40]!r}... exceeds 255 bytes")
+    return b"".join(bytes((len(item),)) + item for item in items)
+
+
+def check_announced_name(name: str) -> None:
+    """An announced name: an NPPO-style name, untrimmed, that fits one TXT string."""
+    try:
+        trimmed = check_name(name)
+    except InputError as e:
+        raise MalformedAnnouncement(str(e)) from None
+    if trimmed != name:
+        raise MalformedAnnouncement(f"name {name!r} has surrounding spaces")
+    if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+        raise MalformedAnnouncement(
+            f"name is longer than {_MAX_NAME_BYTES} bytes in UTF-8 (one TXT string)"
+        )
+
+
+def check_address(host: str, port: int) -> None:
+    """An announced host and port: a unicast IP literal in canonical form, 1..65535."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise MalformedAnnouncement(f"host {host!r} is not an IP address") from None
+    if str(ip) != host or ip.is_unspecified or ip.is_multicast:
+        raise MalformedAnnouncement(f"host {host!r} is not a unicast address in canonical form")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise MalformedAnnouncement(f"port {port!r} is outside 1..65535")
+
+
+def txt_fields(text: bytes, keys: Sequence[str] = _KEYS) -> dict[str, str]:
+    """The values of `keys` in TXT data, strictly (RFC 6763 section 6); MalformedAnnouncement.
+
+    Every string well-formed, every key once (case-insensitively), keys of `keys` with a
+    UTF-8 value; other keys are skipped. Which keys must be present is the caller's rule.
+    """
     fields: dict[str, str] = {}
     pos = 0
     while pos < len(text):
@@ -339,7 +418,7 @@ def _txt_fields(text: bytes) -> dict[str, str]:
         if key in fields:
             # RFC 6763 keeps the first; for a record about trust, two values is a lie.
             raise MalformedAnnouncement(f"TXT record: {key!r} appears twice")
-        if key not in _KEYS:
+        if key not in keys:
             continue
         if not sep:
             raise MalformedAnnouncement(f"TXT record: {key!r} has no value")
@@ -350,7 +429,8 @@ def _txt_fields(text: bytes) -> dict[str, str]:
     return fields
 
 
-def _address(info: ServiceInfo) -> str | None:
+def service_address(info: ServiceInfo) -> str | None:
+    """The address to connect to: the lowest IPv4, else a routable IPv6 one, else None."""
     v4 = info.parsed_addresses(IPVersion.V4Only)
     if v4:
         return sorted(v4)[0]
@@ -360,7 +440,8 @@ def _address(info: ServiceInfo) -> str | None:
     return sorted(v6)[0] if v6 else None
 
 
-def _open(interfaces: Sequence[str] | None) -> AsyncZeroconf:
+def open_zeroconf(interfaces: Sequence[str] | None) -> AsyncZeroconf:
+    """AsyncZeroconf bound to `interfaces` (None: all IPv4); MdnsUnavailable."""
     choice: list[str] | InterfaceChoice = list(interfaces) if interfaces else InterfaceChoice.All
     where = ", ".join(interfaces) if interfaces else "all interfaces"
     try:
@@ -390,13 +471,25 @@ def _require_local(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
         raise MdnsUnavailable(f"{ip} is not an address of this host: {e.strerror or e}") from e
 
 
-async def _resolve(zc: AsyncZeroconf, name: str, timeout: float) -> Announcement | str:
-    info = AsyncServiceInfo(SERVICE_TYPE, name)
+async def _resolve(
+    zc: AsyncZeroconf,
+    service_type: str,
+    name: str,
+    timeout: float,
+    parse: Callable[[ServiceInfo], T],
+) -> T | _Ignored:
+    info = AsyncServiceInfo(service_type, name)
     try:
         if not await info.async_request(zc.zeroconf, timeout * 1000):
-            return f"no SRV/TXT/address answer within {timeout:g}s"
-        return Announcement.from_txt(info.text or b"", host=_address(info), port=info.port)
+            return _Ignored(f"no SRV/TXT/address answer within {timeout:g}s")
+        return parse(info)
     except MalformedAnnouncement as e:
-        return str(e)
+        return _Ignored(str(e))
     except (ZeroconfError, OSError) as e:
-        return f"cannot resolve: {e}"
+        return _Ignored(f"cannot resolve: {e}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Ignored:
+    # Why an instance was skipped; a class of its own, so no parsed value can look like it.
+    reason: str

@@ -93,11 +93,11 @@ def open_sealed(
 
     During a key rotation the node holds two encryption keys: the (unverified) header
     names the one the envelope is sealed to, which open_envelope then checks."""
-    private_key, private_key_id = runtime.encryption_key, runtime.encryption_key_id
-    if runtime.next_encryption_key is not None:
+    named = None
+    if runtime.rotating:
         # Only then: reading the header again costs as much as verifying the signature.
         named = peek_header(data, max_bytes=runtime.max_envelope_bytes).recipient_key_id
-        private_key, private_key_id = runtime.decryption_key(named)
+    private_key, private_key_id = runtime.decryption_key(named)
     return open_envelope(
         data,
         max_bytes=runtime.max_envelope_bytes,

@@ -324,7 +324,7 @@ async def test_happy_path_delivers_with_verified_receipt(world: World) -> None:
     assert stored.receipt == ke.receipts[stored.message_id]
     assert ke.payloads == [PAYLOAD]  # the partner really opened it
     assert ke.client_pins == [world.sender.pin]  # we presented our certificate (mTLS)
-    assert await _kinds(world.store, pk) == ["submitted", "delivered"]
+    assert await _kinds(world.store, pk) == ["submitted", "schema-version", "delivered"]
     assert await world.store.pending_count() == 0
 
 
@@ -335,10 +335,10 @@ async def test_server_down_is_transient_then_delivered_when_up(world: World) -> 
     assert await world.worker.run_once() == 1  # US is bound but not listening: refused
 
     events = await world.store.events(pk)
-    assert [e.kind for e in events] == ["submitted", "retry"]
-    assert "ClientConnectorError" in events[1].detail["error"]
+    assert [e.kind for e in events] == ["submitted", "schema-version", "retry"]
+    assert "ClientConnectorError" in events[2].detail["error"]
     expected = Backoff(base=timedelta(seconds=10)).next_attempt(1, T0, random.Random(7))
-    assert events[1].detail["next"] == expected.isoformat()
+    assert events[2].detail["next"] == expected.isoformat()
     assert await world.worker.run_once() == 0  # not due before the backoff
     assert (await world.store.message(pk)).state == "queued"
 
@@ -346,7 +346,7 @@ async def test_server_down_is_transient_then_delivered_when_up(world: World) -> 
     world.clock.advance(seconds=10)
     assert await world.worker.run_once() == 1
     assert (await world.store.message(pk)).state == "delivered"
-    assert await _kinds(world.store, pk) == ["submitted", "retry", "delivered"]
+    assert await _kinds(world.store, pk) == ["submitted", "schema-version", "retry", "delivered"]
 
 
 @pytest.mark.asyncio
@@ -375,7 +375,7 @@ async def test_4xx_is_permanent_with_the_reason(world: World, status: int, title
 
     assert (await world.store.message(pk)).state == "failed"
     events = await world.store.events(pk)
-    assert [e.kind for e in events] == ["submitted", "failed"]
+    assert [e.kind for e in events] == ["submitted", "schema-version", "failed"]
     assert f"HTTP {status}: {title}: see the protocol" in events[-1].detail["error"]
     assert await world.store.pending_count() == 0
 
@@ -471,7 +471,7 @@ async def test_pin_mismatch_in_the_worker_is_transient(world: World) -> None:
 
     assert ke.bodies == []
     events = await world.store.events(pk)
-    assert [e.kind for e in events] == ["submitted", "retry"]
+    assert [e.kind for e in events] == ["submitted", "schema-version", "retry"]
     assert "is not pinned for this partner" in events[-1].detail["error"]
     assert (await world.store.message(pk)).state == "queued"
 
@@ -606,9 +606,9 @@ async def test_partner_without_endpoint_stays_queued(world: World) -> None:
     assert (await world.store.message(pk)).state == "queued"
     assert await world.store.pending_count() == 1
     events = await world.store.events(pk)
-    assert [e.kind for e in events] == ["submitted", NO_DIRECT_ENDPOINT, "retry"]
-    assert events[1].detail == {"to": "FR"}
-    assert "no direct endpoint and no hub is set" in events[2].detail["error"]
+    assert [e.kind for e in events] == ["submitted", "schema-version", NO_DIRECT_ENDPOINT, "retry"]
+    assert events[2].detail == {"to": "FR"}
+    assert "no direct endpoint and no hub is set" in events[3].detail["error"]
 
 
 # --- running: kick and the scheduler ------------------------------------------------------

@@ -199,6 +199,7 @@ async def test_a_healthy_node_has_no_problem(world: World) -> None:
     ):  # fmt: skip
         assert check in checks, check
     assert "version 2" in checks["directory"].detail
+    assert "names directory version 2" in checks["timestamp"].detail  # fresh
     assert "partner KE" not in checks  # no endpoint: reached through the hub only
     assert "partner NL" not in checks  # not itself
     assert all(f.action is None for f in findings)

@@ -106,7 +106,7 @@ async def test_a_hub_only_partner_gets_it_through_the_hub_and_the_sender_settles
     relayed = await nl.store.message(pk)
     assert (relayed.state, relayed.route) == ("relayed", "hub")
     events = await nl.store.events(pk)
-    assert [e.kind for e in events] == ["submitted", "relayed"]
+    assert [e.kind for e in events] == ["submitted", "schema-version", "relayed"]
     assert events[-1].detail["why"] == "the partner has no direct endpoint"
     tracking = events[-1].detail["hub"]
     assert await _hub_state(net, "NL", tracking) == ("PendingDelivery", None)
@@ -127,7 +127,7 @@ async def test_a_hub_only_partner_gets_it_through_the_hub_and_the_sender_settles
     settled = await nl.store.message(pk)
     assert (settled.state, settled.route, settled.outcome) == ("delivered", "hub", "Delivered")
     assert settled.receipt is None  # a hub hands back no signed receipt
-    assert await _kinds(nl, pk) == ["submitted", "relayed", "delivered"]
+    assert await _kinds(nl, pk) == ["submitted", "schema-version", "relayed", "delivered"]
     assert await nl.store.pending_count() == 0
 
 
@@ -146,8 +146,10 @@ async def test_after_the_failed_direct_attempts_the_message_goes_through_the_hub
         assert await nl.worker.run_once() == 1
         assert (await nl.store.message(pk)).state == "queued", attempt
     events = await nl.store.events(pk)
-    assert [e.kind for e in events] == ["submitted"] + ["retry"] * FALLBACK_ATTEMPTS
-    assert all("127.0.0.1" in e.detail["error"] for e in events[1:])  # the partner's endpoint
+    assert [e.kind for e in events] == ["submitted", "schema-version"] + [
+        "retry"
+    ] * FALLBACK_ATTEMPTS
+    assert all("127.0.0.1" in e.detail["error"] for e in events[2:])  # the partner's endpoint
 
     assert await nl.worker.run_once() == 1
     relayed = await nl.store.message(pk)
@@ -335,7 +337,7 @@ async def test_while_the_hub_is_down_the_message_waits_and_goes_once_it_is_up(
     assert await nl.worker.run_once() == 1
     assert (await nl.store.message(pk)).state == "queued"
     events = await nl.store.events(pk)
-    assert [e.kind for e in events] == ["submitted", "retry"]
+    assert [e.kind for e in events] == ["submitted", "schema-version", "retry"]
     error = events[-1].detail["error"]
     assert error.startswith(f"through the hub: {net.hub.url}: "), error
     with pytest.raises(HubUnavailable):
@@ -349,7 +351,7 @@ async def test_while_the_hub_is_down_the_message_waits_and_goes_once_it_is_up(
     assert (await nl.store.message(pk)).state == "delivered"
     [received] = await _inbound(ke.store)
     assert received.payload == phyto_xml
-    assert await _kinds(nl, pk) == ["submitted", "retry", "relayed", "delivered"]
+    assert await _kinds(nl, pk) == ["submitted", "schema-version", "retry", "relayed", "delivered"]
 
 
 # --- 7. hostile content from the hub ---------------------------------------------------------

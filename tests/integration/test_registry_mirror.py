@@ -5,7 +5,9 @@ plain static file server holding copies of the published files is as good as the
 itself. The registry here is the real one (`ephyto registry ...`); the mirror is a folder
 served by aiohttp's `web.static` or by Python's `http.server`, never the registry's app;
 the node side is the real DirectoryRefresher. Each test copies the bytes it wants the
-mirror to serve: a faithful copy, an old version (rollback) or a tampered one.
+mirror to serve: a faithful copy, an old version (rollback) or a tampered one. The
+registry signs a timestamp (docs/protocol.md, Part C "The timestamp"), mirrored beside the
+directory like any other file; each test serves the timestamp of the state it plays.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ import pytest
 from aiohttp import web
 
 from node.clock import SystemClock
-from node.directory import MaintainerSet, MalformedDirectory, RollbackError, ThresholdNotMet
+from node.directory import (
+    MaintainerSet,
+    MalformedDirectory,
+    MixAndMatch,
+    RollbackError,
+    ThresholdNotMet,
+)
 from node.directory.refresh import DirectoryRefresher, load
 from registry.web import create_registry_app
 from tests.cli.test_cert_cli import ephyto
@@ -39,16 +47,19 @@ def _ok(*args: str | Path) -> None:
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real registry that published version 1 (NL) and then version 2 (NL and KE)."""
+    """A real registry that published version 1 (NL) and then version 2 (NL and KE); the
+    timestamp signed after each publish is kept as ../timestamps/<version>.json."""
     root = tmp_path_factory.mktemp("mirror")
     registry = root / "registry"
     _ok("registry", "init", "--dir", registry)
-    for cc, name in (("NL", "NVWA"), ("KE", "KEPHIS")):
+    (root / "timestamps").mkdir()
+    for version, (cc, name) in enumerate((("NL", "NVWA"), ("KE", "KEPHIS")), start=1):
         node = root / cc.lower()
         _ok("node", "init", "--country", cc, "--name", name, "--dir", node,
             "--endpoint", f"https://{cc.lower()}.example:8443")  # fmt: skip
         _ok("registry", "add", node / "enrolment-request.json", "--dir", registry)
         _ok("registry", "publish", "--dir", registry, "--expires-in", "1d")
+        shutil.copyfile(registry / "timestamp.json", root / "timestamps" / f"{version}.json")
     assert (registry / "published" / "2.json").read_bytes() == (
         registry / "current.json"
     ).read_bytes()
@@ -62,6 +73,11 @@ def _anchor(registry: Path) -> MaintainerSet:
 
 def _version(registry: Path, version: int) -> bytes:
     return (registry / "published" / f"{version}.json").read_bytes()
+
+
+def _timestamp(registry: Path, version: int) -> bytes:
+    """The timestamp the registry signed right after publishing `version`."""
+    return (registry.parent / "timestamps" / f"{version}.json").read_bytes()
 
 
 def _free_port() -> int:
@@ -144,6 +160,7 @@ async def test_a_static_mirror_is_as_good_as_the_registry(
     mirror = tmp_path / "mirror"
     (mirror / "directory").mkdir(parents=True)
     shutil.copyfile(published / "current.json", mirror / "directory.json")
+    shutil.copyfile(published / "timestamp.json", mirror / "timestamp.json")
     for version in (1, 2):
         shutil.copyfile(published / "published" / f"{version}.json",
                         mirror / "directory" / f"{version}.json")  # fmt: skip
@@ -174,22 +191,35 @@ async def test_a_static_mirror_is_as_good_as_the_registry(
 async def test_a_mirror_cannot_roll_a_node_back(published: Path, tmp_path: Path, kind: str) -> None:
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    served = mirror / "directory.json"
+    served, stamp = mirror / "directory.json", mirror / "timestamp.json"
     served.write_bytes(_version(published, 1))
+    stamp.write_bytes(_timestamp(published, 1))
     async with _mirror(kind, mirror) as base:
         node = _refresher(f"{base}/directory.json", published, tmp_path / "node.json")
         assert (await node.refresh()).version == 1
         served.write_bytes(_version(published, 2))
+        stamp.write_bytes(_timestamp(published, 2))
         assert (await node.refresh()).version == 2
 
         # A stale or hostile mirror serves the old, validly signed version again.
         served.write_bytes(_version(published, 1))
+        stamp.write_bytes(_timestamp(published, 1))
         result = await node.refresh()
 
         assert result.outcome == "refused" and isinstance(result.error, RollbackError)
-        assert "version 1 is older than the trusted 2" in result.message
+        assert "is older than the trusted" in result.message
         assert node.cache_path.read_bytes() == _version(published, 2)
         assert node.current(SystemClock().now()).version == 2
+
+        # With the new timestamp but the old directory: the timestamp says nothing is newer.
+        stamp.write_bytes(_timestamp(published, 2))
+        assert (await node.refresh()).outcome == "unchanged"
+
+        # A restarted node that lost its timestamp file: not rolled back either.
+        node.timestamp_path.unlink()
+        restarted = _refresher(f"{base}/directory.json", published, tmp_path / "node.json")
+        result = await restarted.refresh()
+        assert (result.outcome, result.version) == ("unchanged", 2), result.message
 
 
 @pytest.mark.parametrize("kind", MIRRORS)
@@ -202,9 +232,11 @@ async def test_a_tampered_mirror_is_refused_and_the_trusted_copy_kept(
     mirror.mkdir()
     served = mirror / "directory.json"
     served.write_bytes(_version(published, 1))
+    (mirror / "timestamp.json").write_bytes(_timestamp(published, 1))
     async with _mirror(kind, mirror) as base:
         node = _refresher(f"{base}/directory.json", published, tmp_path / "node.json")
         assert (await node.refresh()).version == 1
+        (mirror / "timestamp.json").write_bytes(_timestamp(published, 2))
 
         good = _version(published, 2)
         if attack == "tampered content":
@@ -217,7 +249,8 @@ async def test_a_tampered_mirror_is_refused_and_the_trusted_copy_kept(
         result = await node.refresh()
 
         assert result.outcome == "refused", result.message
-        assert isinstance(result.error, ThresholdNotMet | MalformedDirectory)
+        # The timestamp names version 2's hash: tampered bytes fail that before any parse.
+        assert isinstance(result.error, MixAndMatch | ThresholdNotMet | MalformedDirectory)
         assert "using cached version 1" in result.message
         assert node.cache_path.read_bytes() == _version(published, 1)
         assert node.current(SystemClock().now()).version == 1

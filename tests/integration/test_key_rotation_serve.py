@@ -1,0 +1,162 @@
+"""Key rotation on a node that keeps running: `ephyto node serve` in a real process.
+
+A registry and two nodes in subprocesses (real TLS, SQLite, HTTP on loopback), each node
+refreshing its directory every second. NL runs `ephyto node rotate-keys` while serving,
+the registry rotates and publishes, and then KE submits a certificate to NL: KE's outbox
+seals it to NL's NEW encryption key, and the very same NL process (no restart) opens it
+and answers with a receipt signed by its new signing key.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+from node.certificate.jsonmodel import certificate_from_json
+from node.certificate.model import Country, Text
+from node.certificate.xml_build import to_xml_bytes
+from node.cli.cert import sample_model_bytes
+from node.envelope.receipt import Receipt
+from node.identity.config import dump_config, load_config
+from tests.integration.test_node_serve import (
+    READY,
+    Server,
+    api,
+    free_port,
+    run,
+    servers,  # noqa: F401 (the fixture)
+)
+
+WAIT = 30.0
+
+
+def _certificate_ke_to_nl() -> bytes:
+    cert = certificate_from_json(sample_model_bytes("phyto"))
+    consignment = cert.consignment
+    consignee = consignment.consignee
+    assert consignee.address is not None
+    consignment = dataclasses.replace(
+        consignment,
+        export_country=Country(id="KE", names=(Text("Kenya"),)),
+        import_country=Country(id="NL", names=(Text("Netherlands"),)),
+        consignee=dataclasses.replace(
+            consignee, address=dataclasses.replace(consignee.address, country_id="NL")
+        ),
+    )
+    return to_xml_bytes(dataclasses.replace(cert, consignment=consignment))
+
+
+def _until(what: str, check: Callable[[], bool], *servers_: Server) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what}\n" + "\n".join(s.output() for s in servers_))
+
+
+def _receipt_key_id(node_dir: Path, message_id: str) -> str:
+    with closing(sqlite3.connect(node_dir / "node.db")) as db:
+        (wire,) = db.execute(
+            "SELECT receipt FROM messages WHERE direction = 'out' AND message_id = ?",
+            (message_id,),
+        ).fetchone()
+    body = json.loads(wire)["receipt"]
+    return Receipt.from_bytes(
+        base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    ).receiver_key_id
+
+
+def test_a_serving_node_rotates_without_restart(
+    tmp_path: Path,
+    servers: list[Server],  # noqa: F811
+) -> None:
+    registry_dir = tmp_path / "registry"
+    run("registry", "init", "--dir", registry_dir)
+    registry_port = free_port()
+    registry_url = f"http://127.0.0.1:{registry_port}/directory.json"
+    nodes: dict[str, Path] = {}
+    for country, name in (("NL", "NVWA"), ("KE", "KEPHIS")):
+        node_dir = tmp_path / country.lower()
+        run("node", "init", "--country", country, "--name", name, "--endpoint",
+            f"https://127.0.0.1:{free_port()}", "--dir", node_dir)  # fmt: skip
+        run("node", "configure", "--dir", node_dir, "--registry", registry_url,
+            "--anchor", registry_dir / "maintainers" / "maintainers.json",
+            "--api-port", str(free_port()))  # fmt: skip
+        config = load_config(node_dir / "node.toml")
+        # Refresh every second, so the test need not wait a minute for the new keys.
+        (node_dir / "node.toml").write_text(
+            dump_config(dataclasses.replace(config, refresh_seconds=1))
+        )
+        run("registry", "add", "--dir", registry_dir, node_dir / "enrolment-request.json")
+        nodes[country] = node_dir
+    run("registry", "publish", "--dir", registry_dir)
+    registry = Server(
+        "registry",
+        ["registry", "serve", "--dir", str(registry_dir), "--port", str(registry_port)],
+        tmp_path,
+    )
+    servers.append(registry)
+    registry.wait_for(re.compile(r"^serving "))
+    running = {}
+    for country, node_dir in nodes.items():
+        running[country] = Server(country, ["node", "serve", "--dir", str(node_dir)], tmp_path)
+        servers.append(running[country])
+    urls = {country: server.wait_for(READY) for country, server in running.items()}
+    nl, ke = running["NL"], running["KE"]
+    nl_pid = nl.process.pid
+
+    # NL rotates while it serves; the registry records and publishes the rotation.
+    rotated = run("node", "rotate-keys", "--dir", nodes["NL"])
+    new_signing = re.search(r"new signing key id\s+(\S+)", rotated)
+    new_encryption = re.search(r"new encryption key id\s+(\S+)", rotated)
+    assert new_signing is not None and new_encryption is not None
+    run("registry", "rotate", nodes["NL"] / "rotation-request.json", "--overlap", "1",
+        "--dir", registry_dir)  # fmt: skip
+    run("registry", "publish", "--dir", registry_dir)
+    shown = run("registry", "show", "NL", "--dir", registry_dir)
+    assert new_signing[1] in shown and "old keys valid until" in shown
+
+    # NL's refresh lists keys it lacks: it loads them from node.toml, still the same process.
+    _until(
+        "NL did not load its new keys",
+        lambda: "without a restart" in nl.stderr.read_text(errors="replace"),
+        nl,
+    )
+    # KE's refresh brings NL's new encryption key, which its outbox seals to.
+    _until(
+        "KE did not refresh its directory",
+        lambda: new_encryption[1].encode() in (nodes["KE"] / "directory.json").read_bytes(),
+        ke,
+    )
+    ke_token = load_config(nodes["KE"] / "node.toml").api_token
+    status, sent = api(urls["KE"]["api"], ke_token, "/api/v1/certificates", _certificate_ke_to_nl())
+    assert status == 202, sent
+    message: dict[str, str] = {}
+
+    def settled() -> bool:
+        nonlocal message
+        _, message = api(urls["KE"]["api"], ke_token, f"/api/v1/certificates/{sent['id']}")
+        return message["state"] in ("delivered", "failed")
+
+    _until("KE's certificate did not settle", settled, nl, ke)
+    assert (message["state"], message["route"], message["outcome"]) == (
+        "delivered", "direct", "accepted",
+    ), f"{message}\n{nl.output()}\n{ke.output()}"  # fmt: skip
+    assert _receipt_key_id(nodes["KE"], sent["message_id"]) == new_signing[1]
+    nl_token = load_config(nodes["NL"] / "node.toml").api_token
+    _, received = api(urls["NL"]["api"], nl_token, "/api/v1/certificates?direction=received")
+    assert [m["message_id"] for m in received["certificates"]] == [sent["message_id"]]
+
+    assert nl.process.poll() is None and nl.process.pid == nl_pid  # never restarted
+    for server in (nl, ke, registry):
+        assert server.terminate() == 0, server.output()
+    log = nl.stderr.read_text()
+    assert "Traceback" not in log and "does not hold" not in log, log
