@@ -345,7 +345,6 @@ def test_doctor_reports_the_timestamps_freshness() -> None:
     assert registry_timestamp("t.json", Directory.from_plain(plain), None, NOW) is None
 
 
-
 def test_vector_file() -> None:
     """tests/vectors/timestamp-v1.json, the vector docs/protocol.md gives other teams."""
     vectors = Path(__file__).resolve().parents[1] / "vectors"
