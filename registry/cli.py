@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import getpass
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -24,13 +23,13 @@ from node.identity.enrolment import (
 )
 from node.identity.rotation import MAX_ROTATION_BYTES
 from registry.cli_codelists import add_parsers as add_codelists_parsers
+from registry.cli_common import acting_signer, actor, named_signer, read_at_most
 from registry.cli_signing import add_parsers as add_signing_parsers
 from registry.cli_signing import publish_signed_command
 from registry.cli_timestamp import add_parsers as add_timestamp_parsers
 from registry.cli_timestamp import add_serve_arguments as add_timestamp_serve_arguments
 from registry.cli_timestamp import serve_schedule
 from registry.endpoints import describe as describe_endpoint_change
-from registry.governance import Signer
 from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
 from registry.state import AUDIT_FILE, MAINTAINERS_FILE, MAX_OVERLAP, Lifecycle, RegistryState
 
@@ -256,7 +255,7 @@ def _init(args: argparse.Namespace) -> int:
         maintainer=args.maintainer or ["maintainer-1"],
         threshold=args.threshold,
         now=datetime.now(UTC),
-        actor=_actor(),
+        actor=actor(),
     )
     print(f"created registry in {state.root}")
     print(f"  private key  {state.root / 'maintainers'}/<key id>.key (mode 0600)")
@@ -267,9 +266,8 @@ def _init(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
-    with args.request.open("rb") as f:
-        raw = f.read(MAX_REQUEST_BYTES + 1)  # verify_request refuses what is larger
-    request = state.enrol(raw, datetime.now(UTC), _actor())
+    raw = read_at_most(args.request, MAX_REQUEST_BYTES)
+    request = state.enrol(raw, datetime.now(UTC), actor())
     print(f"enrolled {request.country} ({request.name}); not published yet")
     _print_request(request)
     print(
@@ -281,10 +279,9 @@ def _add(args: argparse.Namespace) -> int:
 
 def _enrol(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
-    signer = _signer(state, args)
-    with args.request.open("rb") as f:
-        raw = f.read(MAX_REQUEST_BYTES + 1)  # verify_request refuses what is larger
-    request = state.queue(raw, datetime.now(UTC), _actor(), signer)
+    signer = named_signer(state, args)
+    raw = read_at_most(args.request, MAX_REQUEST_BYTES)
+    request = state.queue(raw, datetime.now(UTC), actor(), signer)
     threshold = state.maintainers.threshold
     print(f"queued {request.country} ({request.name}); needs {threshold} maintainer approvals")
     _print_request(request)
@@ -315,7 +312,7 @@ def _approve(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
     country = _country(args.country)
     signer = state.signer(args.maintainer, args.key)
-    result = state.approve(country, datetime.now(UTC), _actor(), signer)
+    result = state.approve(country, datetime.now(UTC), actor(), signer)
     count = len(result.approved_by)
     print(
         f"{signer.name} approved {country}: {count} of {result.threshold} approvals"
@@ -333,7 +330,7 @@ def _reject(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
     country = _country(args.country)
     signer = state.signer(args.maintainer, args.key)
-    request = state.reject(country, args.reason, datetime.now(UTC), _actor(), signer)
+    request = state.reject(country, args.reason, datetime.now(UTC), actor(), signer)
     print(f"{signer.name} rejected the request of {country} ({request.name}): {args.reason}")
     return 0
 
@@ -354,7 +351,7 @@ def _lifecycle(args: argparse.Namespace, action: Lifecycle) -> int:
     state = RegistryState(args.directory)
     country = _country(args.country)
     signer = state.signer(args.maintainer, args.key)
-    status = state.change_status(country, action, args.reason, datetime.now(UTC), _actor(), signer)
+    status = state.change_status(country, action, args.reason, datetime.now(UTC), actor(), signer)
     print(f"{signer.name}: {country} is now {status}; effective in the next published directory")
     print("run `ephyto registry publish` so that nodes and the hub learn it at their next refresh")
     return 0
@@ -372,12 +369,9 @@ def _hours(text: str) -> timedelta:
 def _rotate(args: argparse.Namespace) -> int:
     overlap = _hours(args.overlap)
     state = RegistryState(args.directory)
-    signer = _signer(state, args) or state.default_signer()
-    if signer is None:
-        raise RegistryError("no maintainer key is held here: name one with --maintainer, --key")
-    with args.request.open("rb") as f:
-        raw = f.read(MAX_ROTATION_BYTES + 1)  # the verification refuses what is larger
-    rotation = state.rotate(raw, overlap, datetime.now(UTC), _actor(), signer)
+    signer = acting_signer(state, args)
+    raw = read_at_most(args.request, MAX_ROTATION_BYTES)
+    rotation = state.rotate(raw, overlap, datetime.now(UTC), actor(), signer)
     request = rotation.request
     print(f"{signer.name} recorded the key rotation of {request.country}; not published yet")
     print(f"  new signing key id     {request.signing_key_id}")
@@ -390,12 +384,9 @@ def _rotate(args: argparse.Namespace) -> int:
 
 def _set_endpoint(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
-    signer = _signer(state, args) or state.default_signer()
-    if signer is None:
-        raise RegistryError("no maintainer key is held here: name one with --maintainer, --key")
-    with args.request.open("rb") as f:
-        raw = f.read(MAX_ENDPOINT_CHANGE_BYTES + 1)  # the verification refuses what is larger
-    change = state.change_endpoint(raw, datetime.now(UTC), _actor(), signer).change
+    signer = acting_signer(state, args)
+    raw = read_at_most(args.request, MAX_ENDPOINT_CHANGE_BYTES)
+    change = state.change_endpoint(raw, datetime.now(UTC), actor(), signer).change
     print(f"{signer.name} recorded the endpoint change of {change.country}; not published yet")
     print(f"  endpoint  {change.endpoint or 'none: hub only'}")
     print("run `ephyto registry publish` so that nodes learn it at their next refresh")
@@ -459,9 +450,8 @@ def _log_line(number: int, entry: dict[str, Any], names: dict[str, str]) -> str:
 
 def _set_hub(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
-    with args.request.open("rb") as f:
-        raw = f.read(MAX_HUB_REQUEST_BYTES + 1)  # verify_hub_request refuses what is larger
-    request = state.set_hub(raw, datetime.now(UTC), _actor())
+    raw = read_at_most(args.request, MAX_HUB_REQUEST_BYTES)
+    request = state.set_hub(raw, datetime.now(UTC), actor())
     print(f"recorded the hub {request.name}; not published yet")
     _print_hub(request)
     print(
@@ -477,7 +467,7 @@ def _publish(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
     validity = parse_duration(args.expires_in)
     # The code lists are the registry's own (`registry codelists`), written out for nodes.
-    directory, _ = state.publish(datetime.now(UTC), _actor(), validity=validity)
+    directory, _ = state.publish(datetime.now(UTC), actor(), validity=validity)
     countries = (
         ", ".join(
             n.country if n.status == "active" else f"{n.country} ({n.status})"
@@ -669,14 +659,6 @@ def _country(text: str) -> str:
     return check_country(text.strip().upper())
 
 
-def _signer(state: RegistryState, args: argparse.Namespace) -> Signer | None:
-    if args.maintainer is None:
-        if args.key is not None:
-            raise RegistryError("--key needs --maintainer (whose key it is)")
-        return None
-    return state.signer(args.maintainer, args.key)
-
-
 def _hub_line(hub: HubEntry | None) -> str:
     return "none" if hub is None else f"{hub.name} at {hub.endpoint} ({hub.tls_pins[0].pin})"
 
@@ -717,11 +699,3 @@ def _print_request(request: EnrolmentRequest, indent: str = "  ") -> None:
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
-
-
-def _actor() -> str:
-    # Who ran the command (the system user), for the audit log; the maintainer's key signs.
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -4,8 +4,6 @@ publishes besides the NPPOs: the harmonised code lists and the schema versions i
 from __future__ import annotations
 
 import argparse
-import getpass
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -15,13 +13,11 @@ from node.codelists.lists import MAX_BYTES
 from node.directory import SchemaVersion
 from node.errors import InputError
 from node.identity.enrolment import format_time, parse_time
+from registry.cli_common import Command, actor, named_signer, read_at_most
 from registry.codelists import import_code_list, kept_lists
-from registry.governance import Signer
 from registry.publish import RegistryError
 from registry.schemas import retire_schema, schemas, set_schema
 from registry.state import RegistryState
-
-Command = Callable[[Any, str, Any, str], argparse.ArgumentParser]
 
 
 def add_parsers(sub: Any, command: Command) -> None:
@@ -108,14 +104,6 @@ def _maintainer(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _signer(state: RegistryState, args: argparse.Namespace) -> Signer | None:
-    if args.maintainer is None:
-        if args.key is not None:
-            raise RegistryError("--key needs --maintainer (whose key it is)")
-        return None
-    return state.signer(args.maintainer, args.key)
-
-
 def _list_codelists(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
     current = state.current()
@@ -130,9 +118,8 @@ def _list_codelists(args: argparse.Namespace) -> int:
 
 def _import_codelist(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
-    with args.file.open("rb") as f:
-        data = f.read(MAX_BYTES + 1)  # the check refuses what is larger
-    kept = import_code_list(state, data, datetime.now(UTC), _actor(), _signer(state, args))
+    data = read_at_most(args.file, MAX_BYTES)
+    kept = import_code_list(state, data, datetime.now(UTC), actor(), named_signer(state, args))
     lst = kept.code_list
     print(f"kept code list {lst.name} version {lst.version} ({len(lst.codes)} codes)")
     print(f"  sha256   {kept.sha256}")
@@ -152,8 +139,8 @@ def _set_schema(args: argparse.Namespace) -> int:
     until = None if args.valid_until is None else _time(args.valid_until, "--until")
     now = datetime.now(UTC)
     change = set_schema(
-        state, args.version, _time(args.valid_from, "--from"), until, now, _actor(),
-        _signer(state, args),
+        state, args.version, _time(args.valid_from, "--from"), until, now, actor(),
+        named_signer(state, args),
     )  # fmt: skip
     print(f"recorded {args.version}; effective at the next publish")
     if args.version not in SCHEMA_VERSIONS:
@@ -169,7 +156,7 @@ def _retire_schema(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
     now = datetime.now(UTC)
     change = retire_schema(
-        state, args.version, _time(args.at, "--at"), now, _actor(), _signer(state, args)
+        state, args.version, _time(args.at, "--at"), now, actor(), named_signer(state, args)
     )
     print(f"retired {args.version}; effective at the next publish")
     _print_schemas(change, now)
@@ -197,11 +184,3 @@ def _time(text: str, option: str) -> datetime:
         return parse_time(text, option)
     except InputError:
         raise RegistryError(f"{option} {text!r}: expected {_DATE}") from None
-
-
-def _actor() -> str:
-    # Who ran the command (the system user), for the audit log; the maintainer's key signs.
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -9,9 +9,7 @@ the same way, as TUF rotates root. docs/maintainers.md has the procedures; ADR 0
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from node.crypto.ids import key_id
 from node.directory import Directory, DirectoryError, MaintainerSet, add_signatures
 from node.directory.signing import DEFAULT_MAX_BYTES, parse_signed, require_threshold
+from node.fileio import write_atomic, write_exclusive
 from node.identity.keys import load_signing_key, private_key_pem
-from node.identity.store import write_exclusive
-from registry.governance import Signer
+from registry.cli_common import Command, actor, named_signer, read_at_most
 from registry.maintainer_set import (
     PUBLIC_SUFFIX,
     add_key,
@@ -33,7 +31,6 @@ from registry.maintainer_set import (
     public_entry,
     read_pending,
     remove_key,
-    replace_file,
     retired_sets,
     with_threshold,
     write_pending,
@@ -50,7 +47,6 @@ from registry.proposal import (
 from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
 from registry.state import RegistryState
 
-Command = Callable[[Any, str, Any, str], argparse.ArgumentParser]
 MAINTAINER_ACTIONS = ("show", "add", "remove", "threshold", "cancel")
 
 
@@ -131,7 +127,7 @@ def publish_signed_command(args: argparse.Namespace) -> int:
     """`publish --signed FILE [--signed FILE ...]`."""
     state = RegistryState(args.directory)
     documents = [_read_document(path) for path in args.signed]
-    directory, _ = publish_signed(state, documents, datetime.now(UTC), _actor())
+    directory, _ = publish_signed(state, documents, datetime.now(UTC), actor())
     print(f"published directory version {directory.version} (signed in turn)")
     _print_published(state, directory)
     return 0
@@ -142,7 +138,7 @@ def _propose(args: argparse.Namespace) -> int:
     proposal = propose(
         state,
         datetime.now(UTC),
-        _actor(),
+        actor(),
         validity=parse_duration(args.expires_in),
     )
     print(f"proposed directory version {proposal.doc.directory.version}: {proposal.path}")
@@ -200,7 +196,7 @@ def _sign(args: argparse.Namespace) -> int:
         raise RegistryError("not signed: nothing changed (answer y, or pass --yes)")
     signed = add_signatures(data, [key])
     out: Path = args.out or args.file
-    replace_file(out, signed, 0o644)
+    write_atomic(out, signed, 0o644)
     after = parse_signed(signed)
     print(f"signed: {out}")
     if previous_set is not None and previous_set != own:
@@ -259,10 +255,10 @@ def _maintainers(args: argparse.Namespace) -> int:
         write_pending(folder, None)
         state.audit(
             "maintainers-cancel",
-            _actor(),
+            actor(),
             datetime.now(UTC),
             {"dropped": describe_change(current, pending)},
-            _signer(state, args),
+            named_signer(state, args),
         )
         print("the pending maintainer-set change is dropped; the set stays as it is")
         return 0
@@ -291,7 +287,9 @@ def _maintainers(args: argparse.Namespace) -> int:
         details["pending"] = describe_change(current, new)
         details["threshold"] = new.threshold
         details["maintainers"] = [k.key_id for k in new.keys]
-    state.audit("maintainers-change", _actor(), datetime.now(UTC), details, _signer(state, args))
+    state.audit(
+        "maintainers-change", actor(), datetime.now(UTC), details, named_signer(state, args)
+    )
     _show_sets(current, None if new == current else new, len(retired_sets(folder)))
     return 0
 
@@ -334,8 +332,7 @@ def _read_previous(path: Path | None) -> tuple[Directory | None, MaintainerSet |
 
 
 def _read_document(path: Path) -> bytes:
-    with path.open("rb") as f:
-        return f.read(DEFAULT_MAX_BYTES + 1)  # the parser refuses what is larger
+    return read_at_most(path, DEFAULT_MAX_BYTES)
 
 
 def _confirm(question: str) -> bool:
@@ -347,14 +344,6 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _signer(state: RegistryState, args: argparse.Namespace) -> Signer | None:
-    if args.maintainer is None:
-        if args.key is not None:
-            raise RegistryError("--key needs --maintainer (whose key it is)")
-        return None
-    return state.signer(args.maintainer, args.key)
-
-
 def _print_published(state: RegistryState, directory: Directory) -> None:
     countries = ", ".join(
         n.country if n.status == "active" else f"{n.country} ({n.status})" for n in directory.nppos
@@ -362,10 +351,3 @@ def _print_published(state: RegistryState, directory: Directory) -> None:
     print(f"  NPPOs        {countries or 'none'}")
     print(f"  maintainers  {describe_set(directory.maintainers)}")
     print(f"  file         {state.root / 'published' / f'{directory.version}.json'}")
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -9,12 +9,11 @@ another web server or a static mirror.
 from __future__ import annotations
 
 import argparse
-import getpass
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from node.identity.enrolment import format_time
+from registry.cli_common import Command, actor
 from registry.publish import RegistryError, parse_duration
 from registry.state import RegistryState
 from registry.timestamp import (
@@ -26,8 +25,6 @@ from registry.timestamp import (
     resign,
     timestamp_keys,
 )
-
-Command = Callable[[Any, str, Any, str], argparse.ArgumentParser]
 
 
 def add_parsers(sub: Any, command: Command) -> None:
@@ -88,7 +85,7 @@ def _timestamp(args: argparse.Namespace) -> int:
         kid = create_key(state.root)
         # Logged: who vouches for freshness changed. The re-signs themselves are not (hourly,
         # they would drown the decisions the audit log is for).
-        state.audit("timestamp-key", _actor(), now, {"key_id": kid, "listed_from": "next publish"})
+        state.audit("timestamp-key", actor(), now, {"key_id": kid, "listed_from": "next publish"})
         print(f"created timestamp key {kid} in {state.root / 'timestamp'} (mode 0600)")
         print("  listed in timestamp_keys from the next `ephyto registry publish`")
     signed = resign(state.root, now, validity)
@@ -115,10 +112,3 @@ def _text(delta: timedelta) -> str:
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 from node.codelists.lists import MAX_BYTES, CodeList, version_key
 from node.directory import CodeListFile
 from node.errors import InputError
-from node.identity.store import write_exclusive
+from node.fileio import write_exclusive
 from registry.governance import Signer
 from registry.publish import RegistryError
 

@@ -11,7 +11,6 @@ Shell: files under the registry root. The rules are the pure functions at the bo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,19 +19,19 @@ from typing import Final
 
 from node.directory.model import MaintainerSet, Status
 from node.errors import EphytoError
+from node.fileio import write_exclusive
 from node.identity.endpoint_change import (
     EndpointChange,
     endpoint_change_country,
     verify_endpoint_change,
 )
 from node.identity.enrolment import EnrolmentRequest, format_time, parse_time
-from node.identity.store import write_exclusive
 from registry.governance import Signer, sign_statement, verify_statement
+from registry.numbered import numbered_files
 from registry.publish import CLOCK_SKEW, MAX_REQUEST_AGE, KeyRotation, RegistryError, nppo_entry
 
 ENDPOINTS_DIR: Final = "endpoints"
 STATEMENT_TYPE: Final = "ephyto-registry-endpoint"
-_FILE: Final = re.compile(r"([A-Z]{2})-([1-9][0-9]{0,5})\.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,25 +55,11 @@ def recorded_changes(
     signing key each NPPO has had (a change stays valid after the key that signed it
     retired).
     """
-    folder = root / ENDPOINTS_DIR
-    if not folder.is_dir():
-        return {}
-    found: dict[str, dict[int, Path]] = {}
-    for path in folder.iterdir():
-        match = _FILE.fullmatch(path.name)
-        if match is not None:
-            found.setdefault(match[1], {})[int(match[2])] = path
     result: dict[str, list[RecordedEndpoint]] = {}
-    for country, numbered in sorted(found.items()):
-        if country not in enrolled:
-            raise RegistryError(f"{folder}: endpoint changes of {country}, which is not enrolled")
-        if sorted(numbered) != list(range(1, len(numbered) + 1)):
-            raise RegistryError(
-                f"{folder}: the endpoint changes of {country} are not numbered 1..n"
-            )
+    files = numbered_files(root / ENDPOINTS_DIR, enrolled, "endpoint changes")
+    for country, paths in files.items():
         chain = []
-        for number in sorted(numbered):
-            path = numbered[number]
+        for path in paths:
             body, key = verify_statement(path.read_bytes(), maintainers, str(path))
             if body.get("type") != STATEMENT_TYPE or body.get("country") != country:
                 raise RegistryError(f"{path} is not an endpoint change of {country}")

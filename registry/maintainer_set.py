@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.crypto.ids import key_id
 from node.directory import DirectoryError, MaintainerKey, MaintainerSet
+from node.fileio import write_atomic, write_exclusive
 from node.identity.keys import load_signing_key
-from node.identity.store import write_exclusive
 from registry.publish import RegistryError
 
 PENDING_FILE: Final = "maintainers.pending.json"
@@ -176,7 +175,7 @@ def write_pending(folder: Path, maintainers: MaintainerSet | None) -> None:
     if maintainers is None:
         path.unlink(missing_ok=True)
         return
-    replace_file(path, _json(maintainers.to_plain()), 0o644)
+    write_atomic(path, _json(maintainers.to_plain()), 0o644)
 
 
 def retired_sets(folder: Path) -> list[MaintainerSet]:
@@ -213,19 +212,6 @@ def held_keys(folder: Path, sets: Iterable[MaintainerSet]) -> list[Ed25519Privat
                 raise RegistryError(f"{path} is not the key {entry.key_id} of {entry.name}")
             keys[entry.key_id] = key
     return list(keys.values())
-
-
-def replace_file(path: Path, data: bytes, mode: int) -> None:
-    """Write `path` atomically: readers see the old file or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    write_exclusive(tmp, data, mode)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _read_set(path: Path, data: bytes) -> MaintainerSet:

@@ -35,8 +35,9 @@ from node.directory import (
 )
 from node.directory.fields import _b64e
 from node.directory.signing import SignedDirectory, parse_signed
+from node.fileio import write_atomic
 from node.identity.enrolment import format_time
-from registry.maintainer_set import describe_change, describe_set, held_keys, replace_file
+from registry.maintainer_set import describe_change, describe_set, held_keys
 from registry.publish import RegistryError
 
 if TYPE_CHECKING:
@@ -334,7 +335,7 @@ def propose(
     proposed = state.root / PROPOSED_DIR
     proposed.mkdir(mode=0o755, exist_ok=True)
     path = proposed / f"{directory.version}.json"
-    replace_file(path, data, 0o644)
+    write_atomic(path, data, 0o644)
     doc = parse_signed(data)
     state.audit(
         "propose",

@@ -12,7 +12,6 @@ registry publishes DEFAULT_SCHEMAS.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -21,8 +20,8 @@ from typing import TYPE_CHECKING, Final
 from node.directory import SchemaVersion
 from node.directory.schemas import ordered, schema_version_key
 from node.errors import EphytoError, InputError
+from node.fileio import write_atomic
 from node.identity.enrolment import format_time, parse_time
-from node.identity.store import write_exclusive
 from registry.governance import Signer, sign_statement, verify_statement
 from registry.publish import RegistryError
 
@@ -152,10 +151,7 @@ def record(
         "schemas": [_plain(s) for s in change],
     }
     path = state.root / SCHEMAS_FILE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    write_exclusive(tmp, sign_statement(statement, signer), 0o644)
-    os.replace(tmp, path)  # readers see the old file or the new one
+    write_atomic(path, sign_statement(statement, signer), 0o644)  # never half a file
     state.audit(action, actor, now, {**details, "schemas": statement["schemas"]}, signer)
 
 

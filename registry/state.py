@@ -59,11 +59,11 @@ from node.directory import (
 from node.directory.model import Status
 from node.directory.signing import parse_signed
 from node.errors import EphytoError
+from node.fileio import write_atomic, write_exclusive
 from node.hub.request import HubRequest, verify_hub_request
 from node.identity.enrolment import EnrolmentRequest, format_time, parse_time, verify_request
 from node.identity.keys import load_signing_key, private_key_pem
 from node.identity.rotation import RotationRequest, verify_rotation_request
-from node.identity.store import write_exclusive
 from registry.codelists import directory_members, write_published
 from registry.endpoints import (
     RecordedEndpoint,
@@ -90,6 +90,7 @@ from registry.maintainer_set import (
     retired_sets,
     write_pending,
 )
+from registry.numbered import numbered_files
 from registry.proposal import require_node_acceptance
 from registry.publish import (
     CLOCK_SKEW,
@@ -113,7 +114,6 @@ CURRENT_FILE: Final = "current.json"
 HUB_FILE: Final = "hub.json"
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,18})\.json")
 _COUNTRY_FILE = re.compile(r"([A-Z]{2})\.json")
-_ROTATION_FILE = re.compile(r"([A-Z]{2})-([1-9][0-9]{0,5})\.json")
 ROTATIONS_DIR: Final = "rotations"
 MAX_OVERLAP: Final = timedelta(days=90)
 _KEYID_FILE = re.compile(r"([0-9a-f]{32})\.json")
@@ -540,7 +540,7 @@ class RegistryState:
                 "reason": text or "",
                 "time": format_time(now),
             }
-            _replace(folder / f"{country}.json", sign_statement(statement, signer))
+            write_atomic(folder / f"{country}.json", sign_statement(statement, signer), 0o644)
             self.audit(
                 action,
                 actor,
@@ -559,21 +559,11 @@ class RegistryState:
             return {}
         enrolled = self.enrolled()
         maintainers = self.statement_maintainers()  # a retired maintainer's too
-        found: dict[str, dict[int, Path]] = {}
-        for path in folder.iterdir():
-            match = _ROTATION_FILE.fullmatch(path.name)
-            if match is not None:
-                found.setdefault(match[1], {})[int(match[2])] = path
         result: dict[str, list[Rotation]] = {}
-        for country, numbered in sorted(found.items()):
-            if country not in enrolled:
-                raise RegistryError(f"{folder}: rotations of {country}, which is not enrolled")
-            if sorted(numbered) != list(range(1, len(numbered) + 1)):
-                raise RegistryError(f"{folder}: the rotations of {country} are not numbered 1..n")
+        for country, paths in numbered_files(folder, enrolled, "rotations").items():
             current = enrolled[country][0].signing_key
             chain: list[Rotation] = []
-            for number in sorted(numbered):
-                path = numbered[number]
+            for path in paths:
                 body, key = verify_statement(path.read_bytes(), maintainers, str(path))
                 if body.get("type") != "ephyto-registry-rotation" or body.get("country") != country:
                     raise RegistryError(f"{path} is not a key rotation of {country}")
@@ -799,7 +789,7 @@ class RegistryState:
         """
         request = verify_hub_request(raw)
         check_hub_admissible(request, self.hub(), self.enrolled(), now)
-        _replace(self.root / HUB_FILE, raw)
+        write_atomic(self.root / HUB_FILE, raw, 0o644)
         self.audit(
             "set-hub",
             actor,
@@ -946,14 +936,16 @@ class RegistryState:
             write_exclusive(path, data, 0o644)
         except FileExistsError:
             raise RegistryError(f"{path} appeared meanwhile: another publish ran") from None
-        _replace(self.root / CURRENT_FILE, data)
+        write_atomic(self.root / CURRENT_FILE, data, 0o644)
         # After current.json: it verifies against the old set and the new one alike, so a
         # crash between the two files leaves a registry that still opens.
         old = self.maintainers
         if directory.maintainers != old:
             folder = self.root / "maintainers"
             kept = retire(folder, old)
-            _replace(folder / MAINTAINERS_FILE, _json_file(directory.maintainers.to_plain()))
+            write_atomic(
+                folder / MAINTAINERS_FILE, _json_file(directory.maintainers.to_plain()), 0o644
+            )
             write_pending(folder, None)
             self.audit(
                 "maintainers-rotated",
@@ -1117,16 +1109,3 @@ def _json_file(value: object) -> bytes:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _replace(path: Path, data: bytes) -> None:
-    # Readers (the web server) see the old file or the new one, never half of one.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    write_exclusive(tmp, data, 0o644)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -38,8 +38,8 @@ from node.crypto.ids import key_id
 from node.directory import DirectoryError, MaintainerKey, MaintainerSet
 from node.directory.signing import parse_signed
 from node.directory.timestamp import DirectoryRef, Timestamp, parse_timestamp, sign_timestamp
+from node.fileio import write_atomic, write_exclusive
 from node.identity.keys import load_signing_key, private_key_pem
-from node.identity.store import write_exclusive
 from registry.publish import RegistryError
 
 TIMESTAMP_DIR: Final = "timestamp"
@@ -68,7 +68,7 @@ def create_key(root: Path) -> str:
     key = Ed25519PrivateKey.generate()
     kid = key_id(key.public_key().public_bytes_raw())
     write_exclusive(folder / f"{kid}.key", private_key_pem(key), 0o600)
-    _replace(folder / ACTIVE_FILE, kid.encode("ascii") + b"\n", 0o644)
+    write_atomic(folder / ACTIVE_FILE, kid.encode("ascii") + b"\n", 0o644)
     return kid
 
 
@@ -162,7 +162,7 @@ def resign(
             log.warning("%s is damaged (%s): signing a new one", path, exc)
         timestamp = next_timestamp(previous, version, data, now, validity)
         signed = sign_timestamp(timestamp, keys)
-        _replace(path, signed, 0o644)
+        write_atomic(path, signed, 0o644)
     return timestamp, signed
 
 
@@ -235,16 +235,3 @@ def _locked(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _replace(path: Path, data: bytes, mode: int) -> None:
-    # The web server reads timestamp.json per request: the old file or the new, never half.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    write_exclusive(tmp, data, mode)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

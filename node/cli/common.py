@@ -1,5 +1,5 @@
-"""What several commands share: a `--dir` argument, the trust anchor file, atomic config
-writes, running a service until SIGINT or SIGTERM."""
+"""What several commands share: a `--dir` argument, the trust anchor file, running a
+service until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -40,21 +39,6 @@ def read_anchor_file(path: Path) -> tuple[bytes, MaintainerSet]:
             f"{path}: not a maintainers trust anchor (the registry's "
             f"maintainers/maintainers.json): {e}"
         ) from None
-
-
-def write_replacing(path: Path, data: bytes, mode: int) -> None:
-    """Write `path` through a temporary file and a rename: never a half-written config."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def run_until_signalled(

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from node.cli.common import dir_argument, read_anchor_file, run_until_signalled, write_replacing
+from node.cli.common import dir_argument, read_anchor_file, run_until_signalled
 from node.clock import SystemClock
 from node.errors import InputError
+from node.fileio import write_atomic
 from node.hub.accounts import (
     AccountPolicy,
     LedgerEntry,
@@ -175,9 +176,9 @@ def _configure(args: argparse.Namespace) -> int:
     if url.scheme not in ("http", "https") or not url.hostname:
         raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
     data, anchor = read_anchor_file(args.anchor)
-    write_replacing(args.directory / ANCHOR_FILE, data, 0o644)
+    write_atomic(args.directory / ANCHOR_FILE, data, 0o644)
     config = replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE)
-    write_replacing(path, dump_hub_config(config).encode("utf-8"), 0o600)
+    write_atomic(path, dump_hub_config(config).encode("utf-8"), 0o600)
     print(f"configured {path}")
     print(f"  registry      {args.registry}")
     print(f"  trust anchor  {args.directory / ANCHOR_FILE}: threshold {anchor.threshold}")

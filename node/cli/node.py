@@ -10,9 +10,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.cli import init_discover
-from node.cli.common import dir_argument, read_anchor_file, run_until_signalled, write_replacing
+from node.cli.common import dir_argument, read_anchor_file, run_until_signalled
 from node.clock import SystemClock
 from node.errors import InputError
+from node.fileio import write_atomic
 from node.identity.config import CONFIG_FILE, dump_config, load_config
 from node.identity.store import init_node, request_endpoint_change, rotate_keys
 
@@ -247,7 +248,7 @@ def _configure(args: argparse.Namespace) -> int:
         raise InputError(f"--retry-cap {args.retry_cap}: must be 1 second or more")
     data, anchor = read_anchor_file(args.anchor)
     target = args.directory / ANCHOR_FILE
-    write_replacing(target, data, 0o644)
+    write_atomic(target, data, 0o644)
     config = replace(
         config,
         registry_url=args.registry,
@@ -255,7 +256,7 @@ def _configure(args: argparse.Namespace) -> int:
         api_port=config.api_port if args.api_port is None else args.api_port,
         retry_cap_seconds=config.retry_cap_seconds if args.retry_cap is None else args.retry_cap,
     )
-    write_replacing(path, dump_config(config).encode("utf-8"), 0o600)
+    write_atomic(path, dump_config(config).encode("utf-8"), 0o600)
     print(f"configured {path}")
     print(f"  registry      {args.registry}")
     print(f"  trust anchor  {target}: threshold {anchor.threshold} of {len(anchor.keys)} keys")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +27,7 @@ from node.codelists.lists import MAX_BYTES, CodeList, CodeLists, bundled, versio
 from node.directory.model import Directory
 from node.directory.refresh import ResponseBody, SessionFactory
 from node.errors import EphytoError, InputError
+from node.fileio import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class CodeListUpdater:
             data = await self._fetch(url, min(wanted.length, MAX_BYTES))
             code_list = check_fetched(wanted, data)
             lists = self.lists.updated_with(code_list)
-            await asyncio.to_thread(_write_atomic, self.folder / f"{wanted.name}.json", data)
+            await asyncio.to_thread(_save, self.folder / f"{wanted.name}.json", data)
         except EphytoError as exc:
             log.warning("code list %s %s not installed: %s", wanted.name, wanted.version, exc)
             return False
@@ -225,21 +225,7 @@ def _too_large(url: str, size: int, cap: int, *, at_least: bool = False) -> str:
     return f"{url} is {more}{size} bytes, more than the {cap} the signed directory names"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _save(path: Path, data: bytes) -> None:
     # The node loads this folder at start: a crash must leave the old file or the new one.
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, data, 0o644)

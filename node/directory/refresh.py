@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from node.directory.timestamp import MAX_BYTES as TIMESTAMP_MAX_BYTES
 from node.directory.timestamp import TrustedTimestamp, require_match
 from node.directory.trust import TrustedDirectory
 from node.errors import EphytoError
+from node.fileio import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -221,12 +221,7 @@ class DirectoryRefresher:
         after = self.trusted.trusted_bytes
         if after is None or after == before:
             return self._result("unchanged", "the registry has nothing newer")
-        try:
-            _write_atomic(self.cache_path, after)
-        except OSError as exc:
-            raise CacheWriteError(
-                f"trusted a new directory but could not write {self.cache_path}: {exc}"
-            ) from exc
+        _persist(self.cache_path, after, "directory")
         return self._result("updated", "trusted a new directory")
 
     async def _fetch(
@@ -431,27 +426,9 @@ def _too_large(
 
 
 def _persist(path: Path, data: bytes, what: str) -> None:
-    try:
-        _write_atomic(path, data)
-    except OSError as exc:
-        raise CacheWriteError(f"trusted a new {what} but could not write {path}: {exc}") from exc
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
     # A crash leaves the old copy or the new one, never a torn file: the cache is what a
     # restarting node trusts.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        write_atomic(path, data, 0o644)
+    except OSError as exc:
+        raise CacheWriteError(f"trusted a new {what} but could not write {path}: {exc}") from exc

@@ -47,19 +47,25 @@ class SignedDirectory:
 
     def signers(self, maintainers: MaintainerSet) -> frozenset[str]:
         """The distinct key ids of `maintainers` with a valid signature here."""
-        message = signing_input(self.signed_bytes)
-        valid: set[str] = set()
-        for signature in self.signatures:
-            key = maintainers.key(signature.key_id)
-            # Unknown keys are ignored, and a key counts once however often it signed.
-            if key is None or key.key_id in valid:
-                continue
-            try:
-                key.ed25519().verify(signature.sig, message)
-            except InvalidSignature:
-                continue
-            valid.add(key.key_id)
-        return frozenset(valid)
+        return valid_signers(self.signatures, maintainers, signing_input(self.signed_bytes))
+
+
+def valid_signers(
+    signatures: Iterable[Signature], keys: MaintainerSet, message: bytes
+) -> frozenset[str]:
+    """The distinct key ids of `keys` with a valid signature over `message` among
+    `signatures`. Unknown keys are ignored, and a key counts once however often it signed."""
+    valid: set[str] = set()
+    for signature in signatures:
+        key = keys.key(signature.key_id)
+        if key is None or key.key_id in valid:
+            continue
+        try:
+            key.ed25519().verify(signature.sig, message)
+        except InvalidSignature:
+            continue
+        valid.add(key.key_id)
+    return frozenset(valid)
 
 
 def signing_input(signed_bytes: bytes) -> bytes:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.crypto.canonical import canonical_bytes
@@ -47,7 +46,13 @@ from node.directory.fields import (
     load_canonical_json,
 )
 from node.directory.model import Directory, MaintainerSet
-from node.directory.signing import DEFAULT_MAX_BYTES, Signature, _signature, parse_signed
+from node.directory.signing import (
+    DEFAULT_MAX_BYTES,
+    Signature,
+    _signature,
+    parse_signed,
+    valid_signers,
+)
 
 # Never the directory's domain ("ephyto-directory-v1\0"): one signature, one meaning.
 DOMAIN: Final = b"ephyto-timestamp-v1\x00"
@@ -143,18 +148,7 @@ class SignedTimestamp:
 
     def signers(self, keys: MaintainerSet) -> frozenset[str]:
         """The distinct key ids of `keys` with a valid signature here (others ignored)."""
-        message = DOMAIN + self.signed_bytes
-        valid: set[str] = set()
-        for signature in self.signatures:
-            key = keys.key(signature.key_id)
-            if key is None or key.key_id in valid:
-                continue
-            try:
-                key.ed25519().verify(signature.sig, message)
-            except InvalidSignature:
-                continue
-            valid.add(key.key_id)
-        return frozenset(valid)
+        return valid_signers(self.signatures, keys, DOMAIN + self.signed_bytes)
 
 
 def parse_timestamp(data: bytes, *, max_bytes: int = MAX_BYTES) -> SignedTimestamp:

@@ -16,15 +16,15 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.crypto.canonical import CanonicalJsonError, canonical_bytes
+from node.crypto.canonical import canonical_bytes
 from node.crypto.ids import key_id
 from node.identity.enrolment import (
     EnrolmentError,
-    _no_duplicates,
     _proof,
     b64_text,
     check_country,
     format_time,
+    load_canonical_request,
     parse_endpoint,
     parse_time,
     read_object,
@@ -84,22 +84,12 @@ def endpoint_change_country(data: bytes) -> str:
 def verify_endpoint_change(data: bytes, signing_keys: Iterable[bytes]) -> EndpointChange:
     """The request in `data`, signed by one of `signing_keys` (raw Ed25519: the NPPO's
     signing keys valid now); EndpointChangeError saying what failed otherwise."""
-    if len(data) > MAX_ENDPOINT_CHANGE_BYTES:
-        raise EndpointChangeError(
-            f"endpoint change request is {len(data)} bytes, over {MAX_ENDPOINT_CHANGE_BYTES}"
-        )
-    try:
-        document = json.loads(data, object_pairs_hook=_no_duplicates)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise EndpointChangeError("endpoint change request is not JSON") from None
-    try:
-        canonical = canonical_bytes(document)
-    except CanonicalJsonError:
-        canonical = b""
-    if canonical != data:
-        raise EndpointChangeError(
-            "endpoint change request is not canonical JSON: send the file unchanged"
-        )
+    document = load_canonical_request(
+        data,
+        max_bytes=MAX_ENDPOINT_CHANGE_BYTES,
+        what="endpoint change request",
+        error=EndpointChangeError,
+    )
     try:
         top = read_object(document, {"body", "proofs"}, "request")
         body = read_object(top["body"], _BODY_FIELDS, "body")

@@ -387,6 +387,27 @@ def _proof(proofs: dict[str, Any], field: str) -> bytes:
     return _unb64(read_string(proofs, field, "proofs"), f"proofs.{field}")
 
 
+def load_canonical_request(
+    data: bytes, *, max_bytes: int, what: str, error: type[EnrolmentError]
+) -> object:
+    """`data` as JSON, refused with `error` unless it is at most `max_bytes`, names no key
+    twice in an object and is canonical (one byte form, the one that was signed); `what`
+    names the request in the message."""
+    if len(data) > max_bytes:
+        raise error(f"{what} is {len(data)} bytes, over {max_bytes}")
+    try:
+        document = json.loads(data, object_pairs_hook=_no_duplicates)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise error(f"{what} is not JSON") from None
+    try:
+        canonical = canonical_bytes(document)
+    except CanonicalJsonError:  # a float, say: never canonical
+        canonical = b""
+    if canonical != data:
+        raise error(f"{what} is not canonical JSON: send the file unchanged")
+    return document
+
+
 def read_object(value: object, fields: frozenset[str] | set[str], where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise EnrolmentError(f"{where}: expected an object")

@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from node.cli.common import write_replacing
 from node.directory import Directory, DirectoryError
 from node.directory.model import KeyEntry
 from node.errors import ConfigError, EphytoError
+from node.fileio import write_atomic, write_exclusive
 from node.identity.config import CONFIG_FILE, NodeConfig, dump_config, load_config
 from node.identity.enrolment import format_time
 from node.identity.keyring import (
@@ -35,7 +35,7 @@ from node.identity.keyring import (
     unheld,
 )
 from node.identity.keys import KeyFileError, load_encryption_key, load_signing_key
-from node.identity.store import NEXT_ENCRYPTION, NEXT_SIGNING, ROTATION_FILE, write_exclusive
+from node.identity.store import NEXT_ENCRYPTION, NEXT_SIGNING, ROTATION_FILE
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +219,9 @@ def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> F
         _write_once(_retired_request(config, ids["signing"][1]), request.read_bytes(), 0o644)
     for kind, (old, new) in ids.items():
         if old != new:
-            write_replacing(paths[kind][0], data[kind][1], 0o600)
+            write_atomic(paths[kind][0], data[kind][1], 0o600)
     updated = replace(config, keys=replace(keys, next_signing=None, next_encryption=None))
-    write_replacing(config_path, dump_config(updated).encode("utf-8"), 0o600)
+    write_atomic(config_path, dump_config(updated).encode("utf-8"), 0o600)
     for _, next_path in paths.values():
         next_path.unlink(missing_ok=True)
     request.unlink(missing_ok=True)

@@ -14,23 +14,22 @@ key is not rotated here. Pure: the caller passes the time and the current key.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.crypto.canonical import CanonicalJsonError, canonical_bytes
+from node.crypto.canonical import canonical_bytes
 from node.crypto.ids import key_id
 from node.identity.enrolment import (
     EnrolmentError,
     _key,
     _key_entry,
-    _no_duplicates,
     _proof,
     b64_text,
     check_country,
     format_time,
+    load_canonical_request,
     parse_time,
     read_object,
 )
@@ -107,18 +106,9 @@ def build_rotation_request(
 def verify_rotation_request(data: bytes, current_signing_key: bytes) -> RotationRequest:
     """The request in `data`, authorised by `current_signing_key` (raw Ed25519) and every
     possession proof checked; RotationError saying what failed otherwise."""
-    if len(data) > MAX_ROTATION_BYTES:
-        raise RotationError(f"rotation request is {len(data)} bytes, over {MAX_ROTATION_BYTES}")
-    try:
-        document = json.loads(data, object_pairs_hook=_no_duplicates)
-    except (ValueError, UnicodeDecodeError):
-        raise RotationError("rotation request is not JSON") from None
-    try:
-        canonical = canonical_bytes(document)
-    except CanonicalJsonError:
-        canonical = b""
-    if canonical != data:
-        raise RotationError("rotation request is not canonical JSON: send the file unchanged")
+    document = load_canonical_request(
+        data, max_bytes=MAX_ROTATION_BYTES, what="rotation request", error=RotationError
+    )
     try:
         top = read_object(document, {"body", "proofs"}, "request")
         body = read_object(top["body"], _BODY_FIELDS, "body")

@@ -7,7 +7,6 @@ so they are never readable by others, not even for an instant, and never overwri
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from node.crypto.ids import tls_pin
 from node.errors import EphytoError
+from node.fileio import write_atomic, write_exclusive
 from node.identity.config import CONFIG_FILE, dump_config, load_config, new_config
 from node.identity.endpoint_change import build_endpoint_change
 from node.identity.enrolment import build_request, check_country, check_name, parse_endpoint
@@ -121,21 +121,6 @@ def init_node(
     )
 
 
-def write_exclusive(path: Path, data: bytes, mode: int) -> None:
-    """Write a new file with `mode` from the start; FileExistsError if it is there."""
-    # O_NOFOLLOW: a planted symlink must not redirect a private key elsewhere.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may have narrowed it; never widens past `mode`
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_all(directory: Path, files: list[tuple[Path, bytes, int]]) -> None:
     """Create every file (never overwriting one), or none of them."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -189,10 +174,7 @@ def request_endpoint_change(directory: Path, endpoint: str | None, *, now: datet
         current, country=config.country, endpoint=endpoint, created=now.replace(microsecond=0)
     )
     path = directory / ENDPOINT_CHANGE_FILE
-    tmp = directory / (ENDPOINT_CHANGE_FILE + ".tmp")
-    tmp.unlink(missing_ok=True)
-    write_exclusive(tmp, request, 0o644)
-    os.replace(tmp, path)
+    write_atomic(path, request, 0o644)
     return path
 
 
@@ -233,13 +215,9 @@ def rotate_keys(directory: Path, *, now: datetime) -> RotateResult:
         config,
         keys=replace(config.keys, next_signing=NEXT_SIGNING, next_encryption=NEXT_ENCRYPTION),
     )
-    tmp = directory / (CONFIG_FILE + ".rotating")
     try:
-        tmp.unlink(missing_ok=True)
-        write_exclusive(tmp, dump_config(updated).encode("utf-8"), 0o600)
-        os.replace(tmp, config_path)
+        write_atomic(config_path, dump_config(updated).encode("utf-8"), 0o600)
     except BaseException:
-        tmp.unlink(missing_ok=True)
         for path, _, _ in files:
             path.unlink(missing_ok=True)
         raise

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Final, Self, TypeVar
+from typing import Final, Generic, Protocol, Self, TypeVar
 
 from zeroconf import Error as ZeroconfError
 from zeroconf import InterfaceChoice, IPVersion, ServiceInfo, ServiceStateChange, Zeroconf
@@ -46,6 +46,19 @@ _VERSION_RE: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+!_-]{0,31}")
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class Announced(Protocol):
+    """What an announcer announces: where the service listens and its TXT record."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def to_txt(self) -> bytes: ...
+
+
+A = TypeVar("A", bound=Announced)
 
 
 class DiscoveryError(EphytoError):
@@ -96,17 +109,9 @@ class Announcement:
         `txtvers=1`. Keys this version does not know are ignored (RFC 6763 section 6.4),
         so a later version can add some; none of them could ever grant trust.
         """
-        fields = txt_fields(text)
-        if missing := [k for k in _KEYS if k not in fields]:
-            raise MalformedAnnouncement(f"TXT record has no {missing[0]!r}")
-        if fields["txtvers"] != TXT_VERSION:
-            raise MalformedAnnouncement(
-                f"TXT record version {fields['txtvers']!r} is not the supported {TXT_VERSION!r}"
-            )
-        if host is None:
-            raise MalformedAnnouncement("no usable address (A/AAAA record)")
-        if port is None:
-            raise MalformedAnnouncement("no port (SRV record)")
+        fields, host, port = announced_fields(
+            text, keys=_KEYS, required=_KEYS, version=TXT_VERSION, host=host, port=port
+        )
         return cls(
             country=fields["country"],
             name=fields["name"],
@@ -151,10 +156,11 @@ def require_trusted(announcement: Announcement, directory: Directory, at: dateti
     return announcement.endpoint
 
 
-class ServiceAnnouncer:
-    """Announces one DNS-SD service on mDNS from `async_register` until `async_close`.
+class ServiceAnnouncer(Generic[A]):
+    """Announces `announcement` as one DNS-SD service on mDNS from `async_register` until
+    `async_close`.
 
-    Subclasses say what, in `service_info`. `interfaces`: IP addresses to bind mDNS to
+    Subclasses say under which names, in `service_info`. `interfaces`: IP addresses to bind mDNS to
     (tests: ["127.0.0.1"]); None for all IPv4 interfaces. A given `zeroconf` is used and
     left open; otherwise one is opened and closed here. Use on the loop only; raises
     MdnsUnavailable.
@@ -162,10 +168,12 @@ class ServiceAnnouncer:
 
     def __init__(
         self,
+        announcement: A,
         *,
         interfaces: Sequence[str] | None = None,
         zeroconf: AsyncZeroconf | None = None,
     ) -> None:
+        self.announcement = announcement
         self._interfaces = interfaces
         self._zeroconf = zeroconf
         self._owned = zeroconf is None
@@ -229,29 +237,32 @@ class ServiceAnnouncer:
         await self.async_close()
 
 
-class Announcer(ServiceAnnouncer):
+class Announcer(ServiceAnnouncer[Announcement]):
     """Announces one node (`_ephyto._tcp`); see ServiceAnnouncer."""
-
-    def __init__(
-        self,
-        announcement: Announcement,
-        *,
-        interfaces: Sequence[str] | None = None,
-        zeroconf: AsyncZeroconf | None = None,
-    ) -> None:
-        super().__init__(interfaces=interfaces, zeroconf=zeroconf)
-        self.announcement = announcement
 
     def service_info(self) -> AsyncServiceInfo:
         a = self.announcement
-        return AsyncServiceInfo(
+        return announced_service(
             SERVICE_TYPE,
-            f"{instance_name(a.country, a.signing_key_id)}.{SERVICE_TYPE}",
-            addresses=[ipaddress.ip_address(a.host).packed],
-            port=a.port,
-            properties=a.to_txt(),
+            instance_name(a.country, a.signing_key_id),
+            a,
             server=f"ephyto-{a.country.lower()}-{a.signing_key_id[:12]}.local.",
         )
+
+
+def announced_service(
+    service_type: str, instance: str, announcement: Announced, *, server: str
+) -> AsyncServiceInfo:
+    """The DNS-SD service `instance`.`service_type` on host `server`, where `announcement`
+    listens, with its TXT record."""
+    return AsyncServiceInfo(
+        service_type,
+        f"{instance}.{service_type}",
+        addresses=[ipaddress.ip_address(announcement.host).packed],
+        port=announcement.port,
+        properties=announcement.to_txt(),
+        server=server,
+    )
 
 
 async def async_browse(
@@ -394,6 +405,32 @@ def check_address(host: str, port: int) -> None:
         raise MalformedAnnouncement(f"host {host!r} is not a unicast address in canonical form")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise MalformedAnnouncement(f"port {port!r} is outside 1..65535")
+
+
+def announced_fields(
+    text: bytes,
+    *,
+    keys: Sequence[str],
+    required: Sequence[str],
+    version: str,
+    host: str | None,
+    port: int | None,
+) -> tuple[dict[str, str], str, int]:
+    """The fields of TXT data (as txt_fields), the address and the port of an announcement;
+    MalformedAnnouncement unless every `required` key is there, `txtvers` is `version`, and
+    the service resolved to an address and a port."""
+    fields = txt_fields(text, keys)
+    if missing := [k for k in required if k not in fields]:
+        raise MalformedAnnouncement(f"TXT record has no {missing[0]!r}")
+    if fields["txtvers"] != version:
+        raise MalformedAnnouncement(
+            f"TXT record version {fields['txtvers']!r} is not the supported {version!r}"
+        )
+    if host is None:
+        raise MalformedAnnouncement("no usable address (A/AAAA record)")
+    if port is None:
+        raise MalformedAnnouncement("no port (SRV record)")
+    return fields, host, port
 
 
 def txt_fields(text: bytes, keys: Sequence[str] = _KEYS) -> dict[str, str]:

@@ -15,7 +15,6 @@ interface handling and MdnsUnavailable.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,11 +27,12 @@ from node.directory.fingerprint import FINGERPRINT_RE, PREFIX
 from node.transport.discovery import (
     MalformedAnnouncement,
     ServiceAnnouncer,
+    announced_fields,
+    announced_service,
     browse_services,
     check_address,
     check_announced_name,
     service_address,
-    txt_fields,
     txt_record,
 )
 
@@ -95,17 +95,9 @@ class RegistryAnnouncement:
         Strict as discovery.Announcement.from_txt: each key once, with a UTF-8 value,
         `txtvers=1`; `name` optional; unknown keys ignored (RFC 6763 section 6.4).
         """
-        fields = txt_fields(text, _KEYS)
-        if missing := [k for k in _REQUIRED if k not in fields]:
-            raise MalformedAnnouncement(f"TXT record has no {missing[0]!r}")
-        if fields["txtvers"] != TXT_VERSION:
-            raise MalformedAnnouncement(
-                f"TXT record version {fields['txtvers']!r} is not the supported {TXT_VERSION!r}"
-            )
-        if host is None:
-            raise MalformedAnnouncement("no usable address (A/AAAA record)")
-        if port is None:
-            raise MalformedAnnouncement("no port (SRV record)")
+        fields, host, port = announced_fields(
+            text, keys=_KEYS, required=_REQUIRED, version=TXT_VERSION, host=host, port=port
+        )
         return cls(
             host=host,
             port=port,
@@ -120,28 +112,13 @@ class RegistryAnnouncement:
         return cls.from_txt(info.text or b"", host=service_address(info), port=info.port)
 
 
-class RegistryAnnouncer(ServiceAnnouncer):
+class RegistryAnnouncer(ServiceAnnouncer[RegistryAnnouncement]):
     """Announces one registry (`_ephyto-registry._tcp`); see discovery.ServiceAnnouncer."""
-
-    def __init__(
-        self,
-        announcement: RegistryAnnouncement,
-        *,
-        interfaces: Sequence[str] | None = None,
-        zeroconf: AsyncZeroconf | None = None,
-    ) -> None:
-        super().__init__(interfaces=interfaces, zeroconf=zeroconf)
-        self.announcement = announcement
 
     def service_info(self) -> AsyncServiceInfo:
         a = self.announcement
-        return AsyncServiceInfo(
-            SERVICE_TYPE,
-            f"{a.instance_name}.{SERVICE_TYPE}",
-            addresses=[ipaddress.ip_address(a.host).packed],
-            port=a.port,
-            properties=a.to_txt(),
-            server=f"{a.instance_name}.local.",
+        return announced_service(
+            SERVICE_TYPE, a.instance_name, a, server=f"{a.instance_name}.local."
         )
 
 

@@ -12,14 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import shared_dir, shared_samples
-
-
-def ephyto(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).parent / "ephyto"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "node.cli.main"]
-    return subprocess.run(
-        [*command, *map(str, args)], capture_output=True, text=True, timeout=120, cwd=cwd
-    )
+from tests.ephyto_cli import ephyto
 
 
 def _no_traceback(result: subprocess.CompletedProcess[str]) -> None:

@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from tests.cli.test_cert_cli import ephyto
+from tests.ephyto_cli import ephyto, ok
 
 
 def test_help_names_finish() -> None:
@@ -15,19 +15,13 @@ def test_help_names_finish() -> None:
     assert "--finish" in result.stdout and "keys/retired/" in result.stdout
 
 
-def _ok(*args: str | Path) -> str:
-    result = ephyto(*args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_finish_is_refused_in_one_line_until_due_and_show_lists_rotations(tmp_path: Path) -> None:
     node, registry = tmp_path / "n", tmp_path / "r"
-    _ok("node", "init", "--country", "NL", "--name", "N", "--dir", node)
-    _ok("registry", "init", "--dir", registry)
-    _ok("registry", "add", node / "enrolment-request.json", "--dir", registry)
-    _ok("registry", "publish", "--dir", registry)
-    _ok("node", "configure", "--dir", node, "--registry", "http://127.0.0.1:9/directory.json",
+    ok("node", "init", "--country", "NL", "--name", "N", "--dir", node)
+    ok("registry", "init", "--dir", registry)
+    ok("registry", "add", node / "enrolment-request.json", "--dir", registry)
+    ok("registry", "publish", "--dir", registry)
+    ok("node", "configure", "--dir", node, "--registry", "http://127.0.0.1:9/directory.json",
         "--anchor", registry / "maintainers" / "maintainers.json")  # fmt: skip
 
     # No directory cached yet: refused, saying how to get one.
@@ -39,7 +33,7 @@ def test_finish_is_refused_in_one_line_until_due_and_show_lists_rotations(tmp_pa
     result = ephyto("node", "rotate-keys", "--finish", "--dir", node)
     assert result.returncode == 2 and "no rotation to finish" in result.stderr
 
-    rotated = _ok("node", "rotate-keys", "--dir", node)
+    rotated = ok("node", "rotate-keys", "--dir", node)
     new_id = re.search(r"new signing key id\s+(\S+)", rotated)
     assert new_id is not None
     before = (node / "node.toml").read_bytes()
@@ -47,11 +41,11 @@ def test_finish_is_refused_in_one_line_until_due_and_show_lists_rotations(tmp_pa
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "send" in result.stderr and "rotation-request.json" in result.stderr
 
-    shown = _ok("registry", "show", "NL", "--dir", registry)
+    shown = ok("registry", "show", "NL", "--dir", registry)
     assert "key rotations      none" in shown
-    _ok("registry", "rotate", node / "rotation-request.json", "--overlap", "2", "--dir", registry)
-    _ok("registry", "publish", "--dir", registry)
-    shown = _ok("registry", "show", "NL", "--dir", registry)
+    ok("registry", "rotate", node / "rotation-request.json", "--overlap", "2", "--dir", registry)
+    ok("registry", "publish", "--dir", registry)
+    shown = ok("registry", "show", "NL", "--dir", registry)
     assert "key rotations      1" in shown
     assert re.search(rf"new signing key id\s+{new_id[1]}", shown)
     assert "new keys valid from" in shown and "old keys valid until" in shown

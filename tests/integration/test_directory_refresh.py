@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.clock import FixedClock, SystemClock
 from node.crypto.ids import key_id
+from node.demo.network import free_port
 from node.directory import (
     ExpiredError,
     MaintainerSet,
@@ -102,7 +102,7 @@ class Registry:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.statuses: list[int] = []
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/directory.json"
         self._runner: web.AppRunner | None = None
 
@@ -142,13 +142,6 @@ async def _huge(request: web.Request) -> web.StreamResponse:
     for _ in range(64):
         await response.write(b"x" * 1024)
     return response
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest_asyncio.fixture

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.clock import FixedClock, SystemClock
 from node.crypto.ids import key_id
+from node.demo.network import free_port
 from node.directory import (
     ExpiredError,
     FrozenRegistry,
@@ -49,29 +49,9 @@ from registry.timestamp import (
     timestamp_keys,
 )
 from registry.web import create_registry_app
+from tests.timestamp_keys import INTRUDER, MAINTAINER, NOW, ONLINE, SECOND, key_set, time_text
 
-NOW = datetime(2026, 3, 2, tzinfo=UTC)
-MAINTAINER = Ed25519PrivateKey.from_private_bytes(bytes([7]) * 32)
-ONLINE = Ed25519PrivateKey.from_private_bytes(bytes([9]) * 32)
-SECOND = Ed25519PrivateKey.from_private_bytes(bytes([10]) * 32)
-INTRUDER = Ed25519PrivateKey.from_private_bytes(bytes([11]) * 32)
-
-
-def _set(keys: list[Ed25519PrivateKey], threshold: int = 1) -> dict[str, Any]:
-    entries = []
-    for i, key in enumerate(keys):
-        raw = key.public_key().public_bytes_raw()
-        entries.append(
-            {"name": f"k{i}", "keyid": key_id(raw), "public_key": base64.b64encode(raw).decode()}
-        )
-    return {"threshold": threshold, "keys": entries}
-
-
-ANCHOR = MaintainerSet.from_plain(_set([MAINTAINER]))
-
-
-def _text(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+ANCHOR = MaintainerSet.from_plain(key_set([MAINTAINER]))
 
 
 def directory(version: int, *, keys: dict[str, Any] | None = None, name: str = "KE") -> bytes:
@@ -97,13 +77,13 @@ def directory(version: int, *, keys: dict[str, Any] | None = None, name: str = "
     plain = {
         "format": 1,
         "version": version,
-        "issued": _text(NOW - timedelta(days=1)),
-        "expires": _text(NOW + timedelta(days=6)),
-        "maintainers": _set([MAINTAINER]),
+        "issued": time_text(NOW - timedelta(days=1)),
+        "expires": time_text(NOW + timedelta(days=6)),
+        "maintainers": key_set([MAINTAINER]),
         "nppos": [nppo],
         "hub": None,
         "code_lists": {},
-        "timestamp_keys": _set([ONLINE]) if keys is None else keys,
+        "timestamp_keys": key_set([ONLINE]) if keys is None else keys,
     }
     return sign_directory(plain, [MAINTAINER])
 
@@ -131,9 +111,7 @@ class Registry:
         self.paths: list[str] = []
         self.override: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         self.sent: dict[str, int] = {}  # bytes an overriding handler managed to write
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._runner: web.AppRunner | None = None
 
@@ -334,7 +312,7 @@ async def test_arbitrary_key_a_timestamp_the_directory_does_not_vouch_for_is_ref
 async def test_threshold_not_met_one_of_two_timestamp_keys_is_not_enough(
     registry: Registry, tmp_path: Path
 ) -> None:
-    v1 = directory(1, keys=_set([ONLINE, SECOND], threshold=2))
+    v1 = directory(1, keys=key_set([ONLINE, SECOND], threshold=2))
     registry.serve(v1, timestamp(10, v1, 1, keys=[ONLINE]))
     refresher = node(registry, tmp_path, FixedClock(NOW))
 

@@ -9,51 +9,26 @@ scheduled refresh alone and delivers there; its process is the same throughout.
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
 import time
 from pathlib import Path
 
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.xml_build import to_xml_bytes
 from node.cli.cert import sample_model_bytes
-from node.demo.network import Network, free_port_pair, network
+from node.demo.network import free_port_pair, network
 from node.demo.scenario import routed
 from node.identity.config import dump_config, load_config
 from node.identity.enrolment import parse_endpoint
-from node.service import DIRECTORY_CACHE
-from tests.cli.test_cert_cli import ephyto
-
-WAIT = 90.0  # seconds: a bound on each wait, not a timing under test
-
-
-def _refresh_every_second(directory: Path) -> None:
-    path = directory / "node.toml"
-    config = dataclasses.replace(load_config(path), refresh_seconds=1)
-    path.write_text(dump_config(config), encoding="utf-8")
+from tests.ephyto_cli import ok
+from tests.integration.running_network import WAIT, delivered, refresh_every_second, trusted_nppos
 
 
 def _listed_endpoint(directory: Path, country: str) -> str | None:
-    try:
-        plain = json.loads((directory / DIRECTORY_CACHE).read_bytes())
-    except (FileNotFoundError, ValueError):
+    nppos = trusted_nppos(directory)
+    if nppos is None:
         return None
-    entry = next(e for e in plain["signed"]["nppos"] if e["country"] == country)
+    entry = next(e for e in nppos if e["country"] == country)
     return str(entry["endpoint"])
-
-
-def _delivered(net: Network, sender: str, message: int) -> dict[str, object]:
-    deadline = time.monotonic() + WAIT
-    while True:
-        body: dict[str, object] = net.api(sender, "GET", f"/certificates/{message}")
-        if body["state"] in ("delivered", "failed") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
-
-
-def _ok(*args: str | Path) -> None:
-    result: subprocess.CompletedProcess[str] = ephyto(*args)
-    assert result.returncode == 0, result.stderr
 
 
 def test_partners_follow_a_moved_endpoint_without_a_restart(tmp_path: Path) -> None:
@@ -63,7 +38,7 @@ def test_partners_follow_a_moved_endpoint_without_a_restart(tmp_path: Path) -> N
         network(tmp_path, log, ("NL", "US"), deferred=("NL", "US")) as net,
     ):
         for country in ("NL", "US"):
-            _refresh_every_second(net.nodes[country].directory)
+            refresh_every_second(net.nodes[country].directory)
             net.restart(country)
         nl_pid = net.pid("NL")
         us = net.nodes["US"]
@@ -73,11 +48,11 @@ def test_partners_follow_a_moved_endpoint_without_a_restart(tmp_path: Path) -> N
         # US moves: asks, the maintainer records and publishes, US restarts on the new port.
         port = free_port_pair()
         new = f"https://127.0.0.1:{port}"
-        _ok("node", "change-endpoint", "--endpoint", new, "--dir", us.directory)
+        ok("node", "change-endpoint", "--endpoint", new, "--dir", us.directory)
         registry = tmp_path / "registry"
-        _ok("registry", "set-endpoint", us.directory / "endpoint-change-request.json",
+        ok("registry", "set-endpoint", us.directory / "endpoint-change-request.json",
             "--dir", registry)  # fmt: skip
-        _ok("registry", "publish", "--dir", registry, "--expires-in", "1d")
+        ok("registry", "publish", "--dir", registry, "--expires-in", "1d")
         net.kill("US")
         path = us.directory / "node.toml"
         config = load_config(path)
@@ -95,7 +70,7 @@ def test_partners_follow_a_moved_endpoint_without_a_restart(tmp_path: Path) -> N
 
         to_us = routed(phyto, exporter="NL", importer="US", number="NL-MOVED-0001")
         sent = net.api("NL", "POST", "/certificates", to_xml_bytes(to_us))
-        body = _delivered(net, "NL", sent["id"])
+        body = delivered(net, "NL", sent["id"])
         assert (body["state"], body["outcome"], body["route"]) == (
             "delivered",
             "accepted",

@@ -10,7 +10,6 @@ and the sender's side as the outbox worker does it (`_partner`, `seal_message`,
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import stat
 from collections.abc import AsyncIterator
@@ -31,6 +30,7 @@ from node.certificate.validate import Validator
 from node.clock import FixedClock
 from node.crypto.canonical import canonical_bytes
 from node.crypto.ids import key_id
+from node.demo.network import free_port
 from node.directory import KeyNotValid, TrustedDirectory
 from node.envelope.errors import BadSignatureError
 from node.envelope.receipt import Outcome, Receipt, make_receipt, verify_receipt_from
@@ -85,13 +85,6 @@ def _identity(root: Path, country: str, port: int) -> tuple[Identity, bytes]:
     return identity, made.request.read_bytes()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class World:
     registry: RegistryState
@@ -106,8 +99,8 @@ def world(tmp_path: Path) -> World:
     registry = RegistryState.init(
         tmp_path / "registry", maintainer="m1", threshold=1, now=T0, actor="test"
     )
-    nl, nl_request = _identity(tmp_path, "NL", _free_port())
-    ke, ke_request = _identity(tmp_path, "KE", _free_port())
+    nl, nl_request = _identity(tmp_path, "NL", free_port())
+    ke, ke_request = _identity(tmp_path, "KE", free_port())
     registry.enrol(nl_request, T0, "test")
     registry.enrol(ke_request, T0, "test")
     _, data = registry.publish(T0, "test", code_lists={})

@@ -10,7 +10,6 @@ sealed to keys made after it started, once the directory refresh lists them
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import stat
 from collections.abc import AsyncIterator
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from node.certificate.validate import Validator
 from node.clock import FixedClock
 from node.crypto.ids import key_id
+from node.demo.network import free_port
 from node.directory import Directory, TrustedDirectory
 from node.envelope.receipt import Receipt, verify_receipt_from
 from node.identity.config import load_config
@@ -53,13 +53,6 @@ T1 = T0 + timedelta(hours=1)  # the first rotation
 OVERLAP = timedelta(hours=24)
 T2 = T1 + OVERLAP + timedelta(hours=1)  # after the first overlap: the second rotation
 PAYLOAD = b'<?xml version="1.0" encoding="UTF-8"?><rsm:SPSCertificate/>'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -103,7 +96,7 @@ def world(tmp_path: Path) -> World:
             tmp_path / country,
             country=country,
             name=f"NPPO {country}",
-            endpoint=f"https://127.0.0.1:{_free_port()}",
+            endpoint=f"https://127.0.0.1:{free_port()}",
             now=T0,
         )
         registry.enrol(made.request.read_bytes(), T0, "test")
@@ -409,7 +402,7 @@ def test_a_finish_cut_short_is_completed_by_running_it_again(
     world.at(T1)
     world.rotate(world.nl, T1)
     new_ids = _ids(world.nl, next_=True)
-    real = next_keys.write_replacing
+    real = next_keys.write_atomic
 
     def crash_at_the_config(path: Path, data: bytes, mode: int) -> None:
         if path.name == "node.toml":
@@ -417,12 +410,12 @@ def test_a_finish_cut_short_is_completed_by_running_it_again(
         real(path, data, mode)
 
     # Cut short after the key files were replaced, before node.toml was.
-    monkeypatch.setattr(next_keys, "write_replacing", crash_at_the_config)
+    monkeypatch.setattr(next_keys, "write_atomic", crash_at_the_config)
     now = T1 + OVERLAP
     with pytest.raises(OSError, match="No space"):
         finish_rotation(world.nl, world.directory(), now=now)
     assert _ids(world.nl, next_=False) == new_ids == _ids(world.nl, next_=True)
-    monkeypatch.setattr(next_keys, "write_replacing", real)
+    monkeypatch.setattr(next_keys, "write_atomic", real)
     # Run again: the overlap check is not fooled, the retired copies are the OLD keys.
     result = finish_rotation(world.nl, world.directory(), now=now)
     assert (result.signing_key_id, result.encryption_key_id) == new_ids

@@ -19,38 +19,19 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from node.certificate.jsonmodel import certificate_from_json
-from node.certificate.model import Country, Text
-from node.certificate.xml_build import to_xml_bytes
-from node.cli.cert import sample_model_bytes
 from node.envelope.receipt import Receipt
 from node.identity.config import dump_config, load_config
 from tests.integration.test_node_serve import (
     READY,
     Server,
     api,
+    certificate_between,
     free_port,
     run,
     servers,  # noqa: F401 (the fixture)
 )
 
 WAIT = 30.0
-
-
-def _certificate_ke_to_nl() -> bytes:
-    cert = certificate_from_json(sample_model_bytes("phyto"))
-    consignment = cert.consignment
-    consignee = consignment.consignee
-    assert consignee.address is not None
-    consignment = dataclasses.replace(
-        consignment,
-        export_country=Country(id="KE", names=(Text("Kenya"),)),
-        import_country=Country(id="NL", names=(Text("Netherlands"),)),
-        consignee=dataclasses.replace(
-            consignee, address=dataclasses.replace(consignee.address, country_id="NL")
-        ),
-    )
-    return to_xml_bytes(dataclasses.replace(cert, consignment=consignment))
 
 
 def _until(what: str, check: Callable[[], bool], *servers_: Server) -> None:
@@ -137,7 +118,9 @@ def test_a_serving_node_rotates_without_restart(
         ke,
     )
     ke_token = load_config(nodes["KE"] / "node.toml").api_token
-    status, sent = api(urls["KE"]["api"], ke_token, "/api/v1/certificates", _certificate_ke_to_nl())
+    status, sent = api(
+        urls["KE"]["api"], ke_token, "/api/v1/certificates", certificate_between("KE", "NL")
+    )
     assert status == 202, sent
     message: dict[str, str] = {}
 

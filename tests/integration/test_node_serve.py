@@ -100,17 +100,21 @@ def api(url: str, token: str, path: str, body: bytes | None = None) -> tuple[int
         return e.code, json.loads(e.read() or b"null")
 
 
-def certificate_nl_to_ke() -> bytes:
+_COUNTRY_NAMES = {"NL": "Netherlands", "KE": "Kenya"}
+
+
+def certificate_between(exporter: str, importer: str) -> bytes:
+    """The sample certificate as XML, from `exporter` to a consignee in `importer` (NL, KE)."""
     cert = certificate_from_json(sample_model_bytes("phyto"))
     consignment = cert.consignment
     consignee = consignment.consignee
     assert consignee.address is not None
     consignment = dataclasses.replace(
         consignment,
-        export_country=Country(id="NL", names=(Text("Netherlands"),)),
-        import_country=Country(id="KE", names=(Text("Kenya"),)),
+        export_country=Country(id=exporter, names=(Text(_COUNTRY_NAMES[exporter]),)),
+        import_country=Country(id=importer, names=(Text(_COUNTRY_NAMES[importer]),)),
         consignee=dataclasses.replace(
-            consignee, address=dataclasses.replace(consignee.address, country_id="KE")
+            consignee, address=dataclasses.replace(consignee.address, country_id=importer)
         ),
     )
     return to_xml_bytes(dataclasses.replace(cert, consignment=consignment))
@@ -171,7 +175,9 @@ def test_two_nodes_exchange_a_certificate(tmp_path: Path, servers: list[Server])
 
     nl_token = load_config(nodes["NL"] / "node.toml").api_token
     ke_token = load_config(nodes["KE"] / "node.toml").api_token
-    status, sent = api(urls["NL"]["api"], nl_token, "/api/v1/certificates", certificate_nl_to_ke())
+    status, sent = api(
+        urls["NL"]["api"], nl_token, "/api/v1/certificates", certificate_between("NL", "KE")
+    )
     assert status == 202, sent
 
     deadline = time.monotonic() + DELIVERY_TIMEOUT
@@ -231,7 +237,11 @@ async def test_run_node_without_a_directory_serves_the_api_and_stops_clean(
         await asyncio.sleep(0.05)
     assert ready, node.result()
     status, sent = await asyncio.to_thread(
-        api, ready[0].api_url, config.api_token, "/api/v1/certificates", certificate_nl_to_ke()
+        api,
+        ready[0].api_url,
+        config.api_token,
+        "/api/v1/certificates",
+        certificate_between("NL", "KE"),
     )
     assert status == 202, sent  # accepted and held: no directory to route by yet
     await asyncio.sleep(0.5)

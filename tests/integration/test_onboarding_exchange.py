@@ -8,35 +8,21 @@ ways between NL and US.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from pathlib import Path
 
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.xml_build import to_xml_bytes
 from node.cli.cert import sample_model_bytes
-from node.demo.network import Network, NodeHandle, free_port_pair, network
+from node.demo.network import NodeHandle, free_port_pair, network
 from node.demo.scenario import NAMES, routed
-from node.identity.config import dump_config, load_config
-from node.service import DIRECTORY_CACHE
-
-WAIT = 90.0  # seconds: a bound on each wait, not a timing under test
-
-
-def _refresh_every_second(directory: Path) -> None:
-    path = directory / "node.toml"
-    config = dataclasses.replace(load_config(path), refresh_seconds=1)
-    path.write_text(dump_config(config), encoding="utf-8")
+from node.identity.config import load_config
+from tests.integration.running_network import WAIT, delivered, refresh_every_second, trusted_nppos
 
 
 def _countries_known(directory: Path) -> set[str]:
     """The countries in the node's persisted (trusted) copy of the directory."""
-    try:
-        plain = json.loads((directory / DIRECTORY_CACHE).read_bytes())
-    except (FileNotFoundError, ValueError):
-        return set()
-    return {entry["country"] for entry in plain["signed"]["nppos"]}
+    return {entry["country"] for entry in trusted_nppos(directory) or []}
 
 
 def _wait_until_known(directory: Path, country: str) -> None:
@@ -44,15 +30,6 @@ def _wait_until_known(directory: Path, country: str) -> None:
     while country not in _countries_known(directory):
         assert time.monotonic() < deadline, f"{directory.name} never trusted a copy with {country}"
         time.sleep(0.2)
-
-
-def _delivered(net: Network, sender: str, message: int) -> dict[str, object]:
-    deadline = time.monotonic() + WAIT
-    while True:
-        body: dict[str, object] = net.api(sender, "GET", f"/certificates/{message}")
-        if body["state"] in ("delivered", "failed") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.1)
 
 
 def test_a_newly_published_country_exchanges_without_any_restart(tmp_path: Path) -> None:
@@ -63,7 +40,7 @@ def test_a_newly_published_country_exchanges_without_any_restart(tmp_path: Path)
         network(tmp_path, log, ("NL", "KE"), deferred=("NL", "KE")) as net,
     ):
         for country in ("NL", "KE"):
-            _refresh_every_second(net.nodes[country].directory)
+            refresh_every_second(net.nodes[country].directory)
             net.restart(country)
         pids = {country: net.pid(country) for country in ("NL", "KE")}
         assert _countries_known(net.nodes["NL"].directory) == {"NL", "KE"}
@@ -78,7 +55,7 @@ def test_a_newly_published_country_exchanges_without_any_restart(tmp_path: Path)
         net._ephyto("registry", "publish", "--dir", registry, "--expires-in", "1d")
         net._ephyto("node", "configure", "--dir", us.directory, "--registry", net.registry_url,
                     "--anchor", registry / "maintainers" / "maintainers.json")  # fmt: skip
-        _refresh_every_second(us.directory)
+        refresh_every_second(us.directory)
         us.api_token = load_config(us.directory / "node.toml").api_token
         net.nodes["US"] = us
         net.restart("US")  # its first start
@@ -91,8 +68,8 @@ def test_a_newly_published_country_exchanges_without_any_restart(tmp_path: Path)
         to_nl = routed(phyto, exporter="US", importer="NL", number="US-ONBOARD-0001")
         back = net.api("US", "POST", "/certificates", to_xml_bytes(to_nl))
 
-        nl_to_us = _delivered(net, "NL", sent["id"])
-        us_to_nl = _delivered(net, "US", back["id"])
+        nl_to_us = delivered(net, "NL", sent["id"])
+        us_to_nl = delivered(net, "US", back["id"])
         assert (nl_to_us["state"], nl_to_us["outcome"]) == ("delivered", "accepted"), nl_to_us
         assert (us_to_nl["state"], us_to_nl["outcome"]) == ("delivered", "accepted"), us_to_nl
         assert nl_to_us["route"] == us_to_nl["route"] == "direct"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -31,28 +30,17 @@ from node.cli.cert import sample_model_bytes
 from node.clock import SystemClock
 from node.codelists.fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.codelists.lists import bundled
+from node.demo.network import free_port
 from node.demo.scenario import routed
 from node.directory import MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.identity.config import load_config
 from node.service import Listening, run_node
 from registry.web import create_registry_app
-from tests.cli.test_cert_cli import ephyto
+from tests.ephyto_cli import ok
 
 WAIT = 30.0  # seconds: a bound on each wait, not a timing under test
 NEW_CODE = "XK"  # Kosovo: a user-assigned code, not in the bundled ISO 3166 list
-
-
-def _ok(*args: str | Path) -> str:
-    result = ephyto(*args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _newer_countries(path: Path) -> bytes:
@@ -72,11 +60,11 @@ def _newer_countries(path: Path) -> bytes:
 
 def _registry(root: Path) -> Path:
     registry = root / "registry"
-    _ok("registry", "init", "--dir", registry)
-    _ok("node", "init", "--country", "NL", "--name", "NVWA", "--dir", root / "nl",
-        "--endpoint", f"https://127.0.0.1:{_free_port()}")  # fmt: skip
-    _ok("registry", "add", root / "nl" / "enrolment-request.json", "--dir", registry)
-    _ok("registry", "publish", "--dir", registry, "--expires-in", "1d")
+    ok("registry", "init", "--dir", registry)
+    ok("node", "init", "--country", "NL", "--name", "NVWA", "--dir", root / "nl",
+        "--endpoint", f"https://127.0.0.1:{free_port()}")  # fmt: skip
+    ok("registry", "add", root / "nl" / "enrolment-request.json", "--dir", registry)
+    ok("registry", "publish", "--dir", registry, "--expires-in", "1d")
     return registry
 
 
@@ -85,7 +73,7 @@ async def _serving(registry: Path) -> AsyncIterator[str]:
     """The registry's web app on loopback; the directory URL."""
     runner = web.AppRunner(create_registry_app(registry))
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         yield f"http://127.0.0.1:{port}/directory.json"
@@ -125,9 +113,9 @@ async def test_a_running_node_takes_a_newer_list_without_a_restart(tmp_path: Pat
     )  # fmt: skip
     async with _serving(registry) as url:
         await asyncio.to_thread(
-            _ok, "node", "configure", "--dir", node_dir, "--registry", url,
+            ok, "node", "configure", "--dir", node_dir, "--registry", url,
             "--anchor", registry / "maintainers" / "maintainers.json",
-            "--api-port", str(_free_port()),
+            "--api-port", str(free_port()),
         )  # fmt: skip
         config = load_config(node_dir / "node.toml")
         stop, ready = asyncio.Event(), list[Listening]()
@@ -149,10 +137,10 @@ async def test_a_running_node_takes_a_newer_list_without_a_restart(tmp_path: Pat
 
             new = _newer_countries(tmp_path / "countries.json")
             await asyncio.to_thread(
-                _ok, "registry", "codelists", "import", tmp_path / "countries.json",
+                ok, "registry", "codelists", "import", tmp_path / "countries.json",
                 "--dir", registry,
             )  # fmt: skip
-            await asyncio.to_thread(_ok, "registry", "publish", "--dir", registry)
+            await asyncio.to_thread(ok, "registry", "publish", "--dir", registry)
 
             fetched = node_dir / CODELISTS_DIR / "countries.json"
             deadline = asyncio.get_running_loop().time() + WAIT
@@ -178,9 +166,9 @@ async def test_a_tampered_or_oversize_file_is_refused_and_the_old_list_stays(
     registry = await asyncio.to_thread(_registry, tmp_path)
     new = _newer_countries(tmp_path / "countries.json")
     await asyncio.to_thread(
-        _ok, "registry", "codelists", "import", tmp_path / "countries.json", "--dir", registry
+        ok, "registry", "codelists", "import", tmp_path / "countries.json", "--dir", registry
     )
-    await asyncio.to_thread(_ok, "registry", "publish", "--dir", registry)
+    await asyncio.to_thread(ok, "registry", "publish", "--dir", registry)
     version = json.loads(new)["version"]
     served = registry / "published" / "codelists" / "countries" / f"{version}.json"
     assert served.read_bytes() == new

@@ -30,6 +30,7 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from node.crypto.canonical import canonical_bytes
+from node.demo.network import free_port
 from node.directory import MaintainerSet
 from node.directory.fingerprint import maintainer_fingerprint
 from node.identity.config import load_config
@@ -101,17 +102,10 @@ def registries(tmp_path_factory: pytest.TempPathFactory) -> tuple[Registry, Regi
     return _make_registry(root / "real"), _make_registry(root / "rogue")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @contextmanager
 def _serve(registry: Registry, *extra: str) -> Iterator[str]:
     """`ephyto registry serve --announce 127.0.0.1` until announced; the directory's URL."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*_command(), "registry", "serve", "--dir", str(registry.root), "--port", str(port),
          "--announce", "127.0.0.1", *extra],

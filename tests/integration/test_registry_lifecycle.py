@@ -9,20 +9,7 @@ from pathlib import Path
 import pytest
 
 from node.directory import Directory, MaintainerSet, NppoNotActive, TrustedDirectory
-from tests.cli.test_cert_cli import ephyto
-
-
-def _ok(*args: str | Path) -> str:
-    result = ephyto(*args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def _refused(*args: str | Path) -> str:
-    result = ephyto(*args)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert result.stderr.startswith("ephyto: error: ") and len(result.stderr.splitlines()) == 1
-    return result.stderr
+from tests.ephyto_cli import ephyto, ok, refused
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +17,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A one-maintainer registry (`add`, as the demo uses it) with NL and KE published."""
     root = tmp_path_factory.mktemp("lifecycle")
     paths = {"registry": root / "registry"}
-    _ok("registry", "init", "--dir", paths["registry"], "--maintainer", "ops")
+    ok("registry", "init", "--dir", paths["registry"], "--maintainer", "ops")
     for cc, name in (("NL", "NVWA"), ("KE", "KEPHIS")):
         paths[cc] = root / cc.lower()
-        _ok("node", "init", "--country", cc, "--name", name, "--dir", paths[cc])
-        out = _ok(
+        ok("node", "init", "--country", cc, "--name", name, "--dir", paths[cc])
+        out = ok(
             "registry", "add", paths[cc] / "enrolment-request.json", "--dir", root / "registry"
         )
         assert f"enrolled {cc} ({name}); not published yet" in out
-    _ok("registry", "publish", "--dir", paths["registry"])
+    ok("registry", "publish", "--dir", paths["registry"])
     return paths
 
 
 def _published(reg: Path, trusted: TrustedDirectory) -> Directory:
-    _ok("registry", "publish", "--dir", reg)
+    ok("registry", "publish", "--dir", reg)
     return trusted.update((reg / "current.json").read_bytes(), datetime.now(UTC))
 
 
@@ -64,12 +51,12 @@ def _dir(world: dict[str, Path]) -> list[str | Path]:
 
 def test_suspend_then_reinstate(world: dict[str, Path], trusted: TrustedDirectory) -> None:
     reg = world["registry"]
-    out = _ok(
+    out = ok(
         "registry", "suspend", "NL", "--reason", "signing key reported lost",
         "--maintainer", "ops", *_dir(world),
     )  # fmt: skip
     assert "NL is now suspended" in out
-    assert "suspended" in _ok("registry", "show", "NL", *_dir(world))
+    assert "suspended" in ok("registry", "show", "NL", *_dir(world))
     # Not before the next publish: the directory published stays as it was.
     assert trusted.current is not None and trusted.current.nppo("NL").status == "active"
 
@@ -81,14 +68,12 @@ def test_suspend_then_reinstate(world: dict[str, Path], trusted: TrustedDirector
         directory.signing_key("NL", directory.nppo("NL").keys[0].key_id, datetime.now(UTC))
     assert directory.active_nppo("KE").status == "active"
 
-    assert "already suspended" in _refused(
+    assert "already suspended" in refused(
         "registry", "suspend", "NL", "--reason", "again", "--maintainer", "ops", *_dir(world)
     )
-    assert "is now active" in _ok(
-        "registry", "reinstate", "NL", "--maintainer", "ops", *_dir(world)
-    )
+    assert "is now active" in ok("registry", "reinstate", "NL", "--maintainer", "ops", *_dir(world))
     assert _published(reg, trusted).active_nppo("NL").country == "NL"
-    assert "nothing to reinstate" in _refused(
+    assert "nothing to reinstate" in refused(
         "registry", "reinstate", "NL", "--maintainer", "ops", *_dir(world)
     )
 
@@ -96,7 +81,7 @@ def test_suspend_then_reinstate(world: dict[str, Path], trusted: TrustedDirector
 def test_revoke_is_final(world: dict[str, Path], trusted: TrustedDirectory) -> None:
     reg = world["registry"]
     assert "--reason" in _refused_argparse("registry", "revoke", "KE", "--maintainer", "ops")
-    _ok(
+    ok(
         "registry",
         "revoke",
         "KE",
@@ -113,11 +98,11 @@ def test_revoke_is_final(world: dict[str, Path], trusted: TrustedDirectory) -> N
 
     before = (reg / "status/KE.json").read_bytes(), (reg / "audit.log").read_bytes()
     for action in (["reinstate"], ["suspend", "--reason", "x"], ["revoke", "--reason", "x"]):
-        error = _refused(
+        error = refused(
             "registry", action[0], "KE", *action[1:], "--maintainer", "ops", *_dir(world)
         )
         assert "revocation is final" in error
-    assert "revocation is final" in _refused(
+    assert "revocation is final" in refused(
         "registry", "enrol", world["KE"] / "enrolment-request.json", *_dir(world)
     )
     assert ((reg / "status/KE.json").read_bytes(), (reg / "audit.log").read_bytes()) == before
@@ -126,15 +111,15 @@ def test_revoke_is_final(world: dict[str, Path], trusted: TrustedDirectory) -> N
 def test_lifecycle_refusals_and_the_log(world: dict[str, Path]) -> None:
     reg = world["registry"]
     audit = (reg / "audit.log").read_bytes()
-    assert "not a maintainer" in _refused(
+    assert "not a maintainer" in refused(
         "registry", "suspend", "NL", "--reason", "x", "--maintainer", "eve", *_dir(world)
     )
-    assert "not an enrolled NPPO" in _refused(
+    assert "not an enrolled NPPO" in refused(
         "registry", "suspend", "US", "--reason", "x", "--maintainer", "ops", *_dir(world)
     )
     assert (reg / "audit.log").read_bytes() == audit
 
-    log = _ok("registry", "log", "--verify", *_dir(world))
+    log = ok("registry", "log", "--verify", *_dir(world))
     assert "suspend  by ops" in log and 'reason: "signing key reported lost"' in log
     assert "reinstate  by ops" in log
     assert "revoke  by ops" in log and 'reason: "NPPO dissolved"' in log
@@ -144,7 +129,7 @@ def test_lifecycle_refusals_and_the_log(world: dict[str, Path]) -> None:
     saved = status.read_bytes()
     status.write_bytes(saved.replace(b'"revoked"', b'"active"'))
     try:
-        assert "does not verify" in _refused("registry", "publish", *_dir(world))
+        assert "does not verify" in refused("registry", "publish", *_dir(world))
     finally:
         status.write_bytes(saved)
 

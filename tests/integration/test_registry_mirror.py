@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -28,6 +27,7 @@ import pytest
 from aiohttp import web
 
 from node.clock import SystemClock
+from node.demo.network import free_port
 from node.directory import (
     MaintainerSet,
     MalformedDirectory,
@@ -37,12 +37,7 @@ from node.directory import (
 )
 from node.directory.refresh import DirectoryRefresher, load
 from registry.web import create_registry_app
-from tests.cli.test_cert_cli import ephyto
-
-
-def _ok(*args: str | Path) -> None:
-    result = ephyto(*args)
-    assert result.returncode == 0, result.stdout + result.stderr
+from tests.ephyto_cli import ok
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +46,14 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     timestamp signed after each publish is kept as ../timestamps/<version>.json."""
     root = tmp_path_factory.mktemp("mirror")
     registry = root / "registry"
-    _ok("registry", "init", "--dir", registry)
+    ok("registry", "init", "--dir", registry)
     (root / "timestamps").mkdir()
     for version, (cc, name) in enumerate((("NL", "NVWA"), ("KE", "KEPHIS")), start=1):
         node = root / cc.lower()
-        _ok("node", "init", "--country", cc, "--name", name, "--dir", node,
+        ok("node", "init", "--country", cc, "--name", name, "--dir", node,
             "--endpoint", f"https://{cc.lower()}.example:8443")  # fmt: skip
-        _ok("registry", "add", node / "enrolment-request.json", "--dir", registry)
-        _ok("registry", "publish", "--dir", registry, "--expires-in", "1d")
+        ok("registry", "add", node / "enrolment-request.json", "--dir", registry)
+        ok("registry", "publish", "--dir", registry, "--expires-in", "1d")
         shutil.copyfile(registry / "timestamp.json", root / "timestamps" / f"{version}.json")
     assert (registry / "published" / "2.json").read_bytes() == (
         registry / "current.json"
@@ -78,12 +73,6 @@ def _version(registry: Path, version: int) -> bytes:
 def _timestamp(registry: Path, version: int) -> bytes:
     """The timestamp the registry signed right after publishing `version`."""
     return (registry.parent / "timestamps" / f"{version}.json").read_bytes()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -112,7 +101,7 @@ async def _aiohttp_static(folder: Path) -> AsyncIterator[str]:
     app.router.add_static("/", folder)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         yield f"http://127.0.0.1:{port}"
@@ -134,7 +123,7 @@ async def _mirror(kind: str, folder: Path) -> AsyncIterator[str]:
 async def _registry_app(registry: Path) -> AsyncIterator[str]:
     runner = web.AppRunner(create_registry_app(registry))
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         yield f"http://127.0.0.1:{port}"

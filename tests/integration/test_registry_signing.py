@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, redirect_stderr, redirect_stdout
@@ -25,6 +24,7 @@ from aiohttp import web
 
 from node.cli.main import main
 from node.clock import SystemClock
+from node.demo.network import free_port
 from node.directory import MaintainerSet, RotationGap, ThresholdNotMet, TrustedDirectory
 from node.directory.refresh import DirectoryRefresher, load
 from node.directory.signing import parse_signed
@@ -459,17 +459,11 @@ def test_keygen_never_overwrites(tmp_path: Path) -> None:
 # --- a node refreshing over HTTP across a rotation ------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def _registry_app(registry: Path) -> AsyncIterator[str]:
     runner = web.AppRunner(create_registry_app(registry))
     await runner.setup()
-    port = _free_port()
+    port = free_port()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         yield f"http://127.0.0.1:{port}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,46 +44,27 @@ from node.directory.timestamp import (
 from node.doctor.checks import registry_timestamp
 from registry.publish import RegistryError
 from registry.timestamp import next_timestamp
-
-NOW = datetime(2026, 3, 2, tzinfo=UTC)
-MAINTAINER = Ed25519PrivateKey.from_private_bytes(bytes([7]) * 32)
-ONLINE = Ed25519PrivateKey.from_private_bytes(bytes([9]) * 32)
-SECOND = Ed25519PrivateKey.from_private_bytes(bytes([10]) * 32)
-INTRUDER = Ed25519PrivateKey.from_private_bytes(bytes([11]) * 32)
-
-
-def _set(keys: list[Ed25519PrivateKey], threshold: int = 1) -> dict[str, Any]:
-    entries = []
-    for i, key in enumerate(keys):
-        raw = key.public_key().public_bytes_raw()
-        entries.append(
-            {"name": f"k{i}", "keyid": key_id(raw), "public_key": base64.b64encode(raw).decode()}
-        )
-    return {"threshold": threshold, "keys": entries}
-
-
-def _text(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+from tests.timestamp_keys import INTRUDER, MAINTAINER, NOW, ONLINE, SECOND, key_set, time_text
 
 
 def _directory_bytes(version: int, timestamp_keys: dict[str, Any] | None = None) -> bytes:
     plain: dict[str, Any] = {
         "format": 1,
         "version": version,
-        "issued": _text(NOW - timedelta(days=1)),
-        "expires": _text(NOW + timedelta(days=6)),
-        "maintainers": _set([MAINTAINER]),
+        "issued": time_text(NOW - timedelta(days=1)),
+        "expires": time_text(NOW + timedelta(days=6)),
+        "maintainers": key_set([MAINTAINER]),
         "nppos": [],
         "hub": None,
         "code_lists": {},
-        "timestamp_keys": timestamp_keys or _set([ONLINE]),
+        "timestamp_keys": timestamp_keys or key_set([ONLINE]),
     }
     return sign_directory(plain, [MAINTAINER])
 
 
 def _directory(version: int = 1, timestamp_keys: dict[str, Any] | None = None) -> Directory:
     return verify_signatures(
-        _directory_bytes(version, timestamp_keys), MaintainerSet.from_plain(_set([MAINTAINER]))
+        _directory_bytes(version, timestamp_keys), MaintainerSet.from_plain(key_set([MAINTAINER]))
     )
 
 
@@ -130,7 +111,7 @@ def _resign(signed: dict[str, Any], keys: list[Ed25519PrivateKey]) -> bytes:
 def test_a_signed_timestamp_round_trips_canonically() -> None:
     data = _signed()
     assert data.startswith(b'{"signatures":[{"keyid":"') and data == canonical_bytes(_plain(data))
-    timestamp = verify_timestamp(data, MaintainerSet.from_plain(_set([ONLINE])))
+    timestamp = verify_timestamp(data, MaintainerSet.from_plain(key_set([ONLINE])))
     assert timestamp == _timestamp()
     assert _plain(data)["signed"]["type"] == "timestamp"
     assert sign_timestamp(_timestamp(), [ONLINE]) == data  # Ed25519 is deterministic
@@ -144,7 +125,7 @@ def test_the_domain_is_not_the_directorys() -> None:
     sig = ONLINE.sign(DIRECTORY_DOMAIN + doc.signed_bytes)
     plain["signatures"][0]["sig"] = base64.b64encode(sig).decode()
     with pytest.raises(ThresholdNotMet):
-        verify_timestamp(canonical_bytes(plain), MaintainerSet.from_plain(_set([ONLINE])))
+        verify_timestamp(canonical_bytes(plain), MaintainerSet.from_plain(key_set([ONLINE])))
     # ...and a timestamp signature never verifies as a directory signature.
     directory = _plain(_directory_bytes(1))
     body = canonical_bytes(directory["signed"])
@@ -153,7 +134,7 @@ def test_the_domain_is_not_the_directorys() -> None:
         {"keyid": kid, "sig": base64.b64encode(ONLINE.sign(DOMAIN + body)).decode()}
     ]
     with pytest.raises(ThresholdNotMet):
-        verify_signatures(canonical_bytes(directory), MaintainerSet.from_plain(_set([ONLINE])))
+        verify_signatures(canonical_bytes(directory), MaintainerSet.from_plain(key_set([ONLINE])))
 
 
 def test_a_non_canonical_timestamp_is_refused() -> None:
@@ -209,11 +190,11 @@ def test_bad_signature_entries_are_refused() -> None:
 
 def test_an_unknown_key_is_ignored_so_the_threshold_is_not_met() -> None:
     with pytest.raises(ThresholdNotMet, match="0 valid signatures"):
-        verify_timestamp(_signed(keys=[INTRUDER]), MaintainerSet.from_plain(_set([ONLINE])))
+        verify_timestamp(_signed(keys=[INTRUDER]), MaintainerSet.from_plain(key_set([ONLINE])))
 
 
 def test_a_threshold_of_two_needs_two_distinct_keys() -> None:
-    keys = MaintainerSet.from_plain(_set([ONLINE, SECOND], threshold=2))
+    keys = MaintainerSet.from_plain(key_set([ONLINE, SECOND], threshold=2))
     with pytest.raises(ThresholdNotMet, match="1 valid signatures by the directory's timestamp"):
         verify_timestamp(_signed(keys=[ONLINE]), keys)
     # The same key twice still counts once.
@@ -280,12 +261,12 @@ def test_rotating_the_timestamp_keys_resets_the_version_count() -> None:
     trusted.update(_signed(2**40), _directory(1), NOW)
     with pytest.raises(RollbackError):
         trusted.update(_signed(7, 1), _directory(1), NOW)
-    rotated = _directory(2, _set([SECOND]))
+    rotated = _directory(2, key_set([SECOND]))
     assert trusted.update(_signed(7, 2, keys=[SECOND]), rotated, NOW).version == 7
 
 
 def test_a_persisted_timestamp_must_verify_against_the_keys() -> None:
-    keys = MaintainerSet.from_plain(_set([ONLINE]))
+    keys = MaintainerSet.from_plain(key_set([ONLINE]))
     assert TrustedTimestamp(_signed(3), keys).current == _timestamp(3)
     with pytest.raises(ThresholdNotMet):
         TrustedTimestamp(_signed(3, keys=[INTRUDER]), keys)
@@ -298,7 +279,7 @@ def test_the_directory_must_be_the_one_named_byte_for_byte() -> None:
     timestamp = _timestamp(1, 2)
     assert require_match(timestamp, data) == 2
     with pytest.raises(MixAndMatch, match="is not the one timestamp version 1 names"):
-        require_match(timestamp, _directory_bytes(2, _set([SECOND])))  # another version 2
+        require_match(timestamp, _directory_bytes(2, key_set([SECOND])))  # another version 2
     with pytest.raises(MixAndMatch):
         require_match(timestamp, data + b" ")  # longer
     with pytest.raises(MixAndMatch):
