@@ -105,6 +105,21 @@ class HubRoute:
         )
         try:
             tracking = await self._hub.deliver(envelope)
+        except HubRefusal as e:
+            if e.refuses_the_request and recipient_key is None:
+                # A partner our directory does not list, refused by the hub as well: no
+                # route is left, so say so now rather than retry for ever. A node partner
+                # (sealed content) is retried instead: a hub whose directory is older
+                # than ours does not know a country just onboarded yet.
+                await self._store.fail(
+                    message.id,
+                    now=self._clock.now(),
+                    error=f"{message.recipient} is not in the directory and the hub refuses"
+                    f" it ({e}): no route is left, nothing was delivered",
+                )
+                return
+            await self._retry(item, f"through the hub: {e}")
+            return
         except HubError as e:
             await self._retry(item, f"through the hub: {e}")
             return

@@ -35,6 +35,7 @@ from node.hub.soap import (
     DeliverEnvelopeResponse,
     Envelope,
     EnvelopeHeader,
+    FaultCode,
     GetEnvelopeTrackingInfo,
     GetEnvelopeTrackingInfoResponse,
     GetImportEnvelopeHeaders,
@@ -68,11 +69,22 @@ class HubUnavailable(HubError):
 
 
 class HubRefusal(HubError):
-    """The hub answered with a SOAP Fault; the message is the hub's own reason."""
+    """The hub answered with a SOAP Fault; the message is the hub's own reason.
 
-    def __init__(self, operation: str, reason: str) -> None:
+    `fault_code` is the fault's code (SOAP 1.1 section 4.4.1): `Client` when the hub
+    refuses the request itself (sending it again changes nothing), `Server` when the hub
+    could not process it now.
+    """
+
+    def __init__(self, operation: str, reason: str, fault_code: str = "Server") -> None:
         super().__init__(f"the hub refused {operation}: {reason}")
         self.reason = reason
+        self.fault_code = fault_code
+
+    @property
+    def refuses_the_request(self) -> bool:
+        """A Client fault: the same request will be refused again."""
+        return self.fault_code == FaultCode.CLIENT.value
 
 
 class HubClient:
@@ -205,7 +217,7 @@ class HubClient:
         try:
             return parse_response(response_type, body)
         except HubFault as e:
-            raise HubRefusal(operation, str(e)) from e
+            raise HubRefusal(operation, str(e), e.fault_code) from e
         except SoapError as e:
             raise HubUnavailable(
                 f"{url}: unreadable answer to {operation} (HTTP {status}): {e}"

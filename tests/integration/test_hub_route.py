@@ -24,6 +24,7 @@ from node.certificate.validate import Validator
 from node.clock import FixedClock
 from node.envelope.envelope import EnvelopeHeader as SealedHeader
 from node.envelope.envelope import seal
+from node.hub.accounts import AccountPolicy, Prepaid
 from node.hub.push import HubPusher
 from node.hub.soap import DeliverEnvelope, Envelope, EnvelopeHeader
 from node.outbox.policy import Backoff
@@ -293,22 +294,51 @@ async def test_plain_ephyto_xml_through_the_hub_is_stored_under_the_tracking_num
 
 
 @pytest.mark.asyncio
-async def test_to_an_nppo_outside_the_directory_nl_hands_plain_xml_to_the_hub(
+async def test_to_an_nppo_outside_the_directory_and_refused_by_the_hub_fails_saying_why(
     net: Network, phyto_xml: bytes
 ) -> None:
     """The node's side of the plain route: our hub carries only to NPPOs of the
-    directory, so it refuses, and the message waits (nothing lost) saying why."""
+    directory, so it refuses the request itself (a Client fault). No route is left, so
+    the message fails at once with the hub's reason instead of being retried for ever."""
     nl = net.nodes["NL"]
     await net.hub.start()
     pk = await _submit(net, "FR", phyto_xml)
     assert await nl.worker.run_once() == 1
-    assert (await nl.store.message(pk)).state == "queued"
+    failed = await nl.store.message(pk)
+    assert failed.state == "failed"
+    last = (await nl.store.events(pk))[-1]
+    assert last.kind == "failed"
+    assert last.detail["error"].startswith(
+        "FR is not in the directory and the hub refuses it (the hub refused DeliverEnvelope:"
+        " To 'FR' is not an active NPPO"
+    ), last.detail
+    assert last.detail["error"].endswith("no route is left, nothing was delivered")
+    assert await nl.store.pending_count() == 0
+
+
+@pytest.mark.asyncio
+async def test_a_refusal_for_a_node_partner_is_retried_and_goes_once_resolved(
+    net: Network, phyto_xml: bytes
+) -> None:
+    """A Client fault for a partner our directory lists (here: NL's prepaid balance is
+    used up) may clear (a credit, the hub's directory catching up): kept and retried."""
+    nl = net.nodes["NL"]
+    await net.hub.start()
+    assert net.hub.store is not None
+    await net.hub.store.set_policy("NL", AccountPolicy("EUR", Prepaid(150)), net.clock.now())
+    pk = await _submit(net, "KE", phyto_xml)
+    assert await nl.worker.run_once() == 1
+    waiting = await nl.store.message(pk)
+    assert waiting.state == "queued"
     last = (await nl.store.events(pk))[-1]
     assert last.kind == "retry"
-    assert last.detail["error"].startswith(
-        "through the hub: the hub refused DeliverEnvelope: To 'FR' is not an active NPPO"
-    ), last.detail
-    assert await nl.store.pending_count() == 1
+    assert "insufficient balance" in last.detail["error"], last.detail
+
+    await net.hub.store.credit("NL", 150, net.clock.now())
+    net.clock.advance(seconds=3600)  # past any backoff
+    assert await nl.worker.run_once() == 1
+    relayed = await nl.store.message(pk)
+    assert relayed.route == "hub" and relayed.state != "failed"
 
 
 def _envelope(sender: str, to: str, content: str, number: str = "US-2026-1") -> Envelope:
