@@ -60,7 +60,7 @@ class Confirmed:
 
 
 def add_arguments(init: argparse.ArgumentParser) -> None:
-    """`--discover` and its options, on `ephyto node init`."""
+    """`--discover` and its options, on `ephyto node init` and `ephyto node configure`."""
     init.add_argument(
         "--discover",
         action="store_true",
@@ -123,7 +123,7 @@ def discover_and_configure(
     """
     timeout = 3.0 if args.timeout is None else args.timeout
     where = ", ".join(args.interfaces) if args.interfaces else "all IPv4 interfaces"
-    left = _left_as_is(args.directory)
+    left = _left_as_is(args)
     print(f"looking for registries announced within {timeout:g}s on {where} ...", flush=True)
     try:
         found = asyncio.run(
@@ -250,17 +250,31 @@ def _configure(
         from node.cli.main import build_parser
 
         command = ["node", "configure", "--dir", str(args.directory)]
+        # `node configure --discover` may carry configure's own options: keep them.
+        for flag, value in (
+            ("--api-port", getattr(args, "api_port", None)),
+            ("--retry-cap", getattr(args, "retry_cap", None)),
+        ):
+            if value is not None:
+                command += [flag, str(value)]
         configure_args = build_parser().parse_args(
             [*command, "--registry", confirmed.url, "--anchor", str(path)]
         )
         return configure(configure_args)
 
 
-def _left_as_is(directory: Path) -> str:
+def _left_as_is(args: argparse.Namespace) -> str:
+    directory = args.directory
+    if getattr(args, "node_command", None) == "configure":
+        return (
+            f"node.toml in {directory} is unchanged: try again, or configure by hand with"
+            f" `ephyto node configure --dir {directory} --registry URL --anchor FILE`"
+        )
     return (
         f"node.toml in {directory} points at no registry (the identity just created stays):"
-        f" configure it with `ephyto node configure --dir {directory} --registry URL --anchor"
-        " FILE` with the anchor from a maintainer"
+        f" try `ephyto node configure --dir {directory} --discover` again, or configure it"
+        f" with `ephyto node configure --dir {directory} --registry URL --anchor FILE` with"
+        " the anchor from a maintainer"
     )
 
 

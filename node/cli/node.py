@@ -67,11 +67,17 @@ def add_parser(commands: Any) -> None:
         f"channel). The anchor is copied into the node directory as {ANCHOR_FILE}.",
     )
     configure.add_argument(
-        "--registry", required=True, metavar="URL", help="the URL of the registry's directory.json"
+        "--registry",
+        metavar="URL",
+        help="the URL of the registry's directory.json (required unless --discover)",
     )
     configure.add_argument(
-        "--anchor", required=True, type=Path, metavar="FILE", help="the maintainers' JSON file"
+        "--anchor",
+        type=Path,
+        metavar="FILE",
+        help="the maintainers' JSON file (required unless --discover)",
     )
+    init_discover.add_arguments(configure)
     configure.add_argument(
         "--api-port",
         type=int,
@@ -237,6 +243,16 @@ def _finish_rotation(node_dir: Path) -> int:
 
 
 def _configure(args: argparse.Namespace) -> int:
+    digits = init_discover.check_arguments(args)
+    if args.discover:
+        if args.registry is not None or args.anchor is not None:
+            raise InputError(
+                "--discover finds the registry and its anchor: drop --registry and --anchor"
+            )
+        load_config(args.directory / CONFIG_FILE)  # an identity to configure, before browsing
+        return init_discover.discover_and_configure(args, digits, _configure)
+    if args.registry is None or args.anchor is None:
+        raise InputError("give --registry URL and --anchor FILE, or --discover")
     path = args.directory / CONFIG_FILE
     config = load_config(path)
     url = urlsplit(args.registry)

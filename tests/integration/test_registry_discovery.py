@@ -432,3 +432,31 @@ def test_several_registries_and_no_one_to_answer_is_refused(served: Served, tmp_
     assert "registries found and no fingerprint confirmed (no input)" in result.stderr
     assert "pass --fingerprint FP" in result.stderr
     _assert_not_configured(node, result)
+
+
+def test_after_a_failed_discovery_configure_discover_tries_again(
+    served: Served, tmp_path: Path
+) -> None:
+    """init --discover refused (a mistyped fingerprint): the identity stays, and
+    `node configure --discover` configures it later, keeping configure's own options."""
+    node = tmp_path / "ke"
+    _assert_not_configured(node, _init(node, "--fingerprint", _random_fingerprint()))
+    result = ephyto(
+        "node", "configure", "--dir", node, "--discover", "--interface", "127.0.0.1",
+        "--timeout", BROWSE, "--fingerprint", served.real.fingerprint, "--api-port", "18999",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    _assert_configured(node, served.real_url, served.real)
+    assert load_config(node / "node.toml").api_port == 18999
+
+
+def test_configure_discover_refusals(tmp_path: Path) -> None:
+    both = ephyto("node", "configure", "--dir", tmp_path, "--discover", "--registry", "http://x/")
+    assert both.returncode == 2 and "drop --registry and --anchor" in both.stderr
+    neither = ephyto("node", "configure", "--dir", tmp_path)
+    assert neither.returncode == 2 and "--registry URL and --anchor FILE, or --discover" in (
+        neither.stderr
+    )
+    # Nothing to configure: refused before any browsing.
+    missing = ephyto("node", "configure", "--dir", tmp_path / "none", "--discover")
+    assert missing.returncode == 2 and "node.toml" in missing.stderr
