@@ -1,9 +1,10 @@
 """The hub's code-list look-ups (GetPackageTypes, ...) answered from our harmonised lists.
 
-Pure: a CodeLists in, one response per look-up out. Each hub list maps to the bundled
-list that holds the same codes; the hub's entries carry more than our lists do (who
-changed an entry and when, a treatment's parent), so those fields stay empty. Two
-look-ups have no list of ours behind them and answer with no entries (docs/hub-soap.md).
+Pure: a CodeLists in, one response per look-up out (rebuilt when newer lists come
+in). Each hub list maps to the list of ours that holds the same codes; the hub's
+entries carry more than our lists do (who changed an entry and when, a treatment's
+parent), so those fields stay empty. Two look-ups have no list of ours behind them and
+answer with no entries (docs/hub-soap.md).
 """
 
 from __future__ import annotations
@@ -84,17 +85,31 @@ SOURCES: dict[type[LookupRequest], str | None] = {
 
 
 class CodeListAnswers:
-    """Every look-up's response, built once from `lists` (they never change while serving)."""
+    """Every look-up's response, built once from `lists`, and again from newer ones.
+
+    A running hub that fetches newer lists from the registry (node.codelists.fetch) hands
+    them to `use_codelists`: the answers are rebuilt aside and swapped in as one reference,
+    so a look-up never waits on a lock and never sees half of an update.
+    """
 
     def __init__(self, lists: CodeLists) -> None:
-        self._answers: dict[type[LookupRequest], Any] = {}
-        for request, source in SOURCES.items():
-            code_list = lists.lists.get(source) if source else None
-            self._answers[request] = _answer(request, code_list)
+        self._answers = _answers(lists)
+
+    def use_codelists(self, lists: CodeLists) -> None:
+        """Answer from `lists` from now on (one reference replaced, which is atomic)."""
+        self._answers = _answers(lists)
 
     def answer(self, request: LookupRequest) -> Any:
         """The response to a code-list look-up (one of the Get...Response classes)."""
         return self._answers[type(request)]
+
+
+def _answers(lists: CodeLists) -> dict[type[LookupRequest], Any]:
+    answers: dict[type[LookupRequest], Any] = {}
+    for request, source in SOURCES.items():
+        code_list = lists.lists.get(source) if source else None
+        answers[request] = _answer(request, code_list)
+    return answers
 
 
 def _answer(request: type[LookupRequest], code_list: CodeList | None) -> Any:

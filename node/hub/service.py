@@ -4,8 +4,10 @@ Wired like a node (node.service): the directory is refreshed from the registry o
 schedule and cached; the listener speaks TLS only with clients whose certificate the
 current directory lists for an active NPPO (the hub's own is left out), and looks each
 caller up by pin. Without a trusted directory the hub still starts, lets nobody in, and
-asks the registry every few seconds. Everything started is stopped again, in reverse
-order, before `run_hub` returns.
+asks the registry every few seconds. Its code lists follow the registry's as a node's do
+(node.codelists.fetch): `<hub dir>/codelists/` over the bundled lists at start, newer
+ones fetched after each refresh and swapped into the validator and the look-ups at
+once. Everything started is stopped again, in reverse order, before `run_hub` returns.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from datetime import datetime, timedelta
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
+from node.certificate.validate import Validator
 from node.clock import Clock
+from node.codelists.fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
+from node.codelists.lists import CodeLists
 from node.directory import Directory, DirectoryError, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
+from node.hub.codelists import CodeListAnswers
 from node.hub.config import CONFIG_FILE, HubConfig
 from node.hub.push import HubPusher
 from node.hub.records import HubSettings
@@ -75,6 +81,18 @@ def hub_client_certificates(directory: Directory, now: datetime) -> tuple[bytes,
     return tuple(c for c in directory.tls_certificates(now) if c not in own)
 
 
+def code_list_swap(validator: Validator, answers: CodeListAnswers) -> Callable[[CodeLists], None]:
+    """What CodeListUpdater calls with newer lists: the validator (ValidatePhytoXML,
+    ValidateAndDeliverEnvelope) and the look-ups (GetPackageTypes, ...) both use them
+    from then on. Each takes them as one reference swap: no lock on the request path."""
+
+    def use_codelists(lists: CodeLists) -> None:
+        validator.use_codelists(lists)
+        answers.use_codelists(lists)
+
+    return use_codelists
+
+
 def read_hub_anchor(config: HubConfig) -> MaintainerSet:
     """The maintainers' trust anchor `hub.toml` names; ConfigError saying what to do."""
     source = config.directory / CONFIG_FILE
@@ -105,8 +123,9 @@ async def run_hub(
 ) -> None:
     """Serve the hub until `stop` is set, then shut everything down.
 
-    Raises ConfigError (no registry configured), DirectoryError (a damaged cache),
-    HubStoreError, or OSError (a port in use, unreadable TLS files) before serving.
+    Raises ConfigError (no registry configured, a malformed file in `codelists/`),
+    DirectoryError (a damaged cache), HubStoreError, or OSError (a port in use,
+    unreadable TLS files) before serving.
     """
     anchor = read_hub_anchor(config)
     assert config.registry_url is not None  # read_hub_anchor refuses a config without
@@ -125,6 +144,19 @@ async def run_hub(
             config.registry_url, load(cache, anchor), cache, clock, aiohttp.ClientSession
         )
         await refresher.refresh()  # logs its own line; never raises for the network
+        # The code lists: bundled, then the newer ones fetched from the registry before.
+        validator = Validator.default(codelists=installed_lists(config.path(CODELISTS_DIR)))
+        answers = CodeListAnswers(validator.codelists)
+        code_lists = CodeListUpdater(
+            config.registry_url, config.path(CODELISTS_DIR), validator.codelists,
+            aiohttp.ClientSession, code_list_swap(validator, answers),
+        )  # fmt: skip
+
+        async def refresh() -> None:
+            await refresher.refresh()
+            await code_lists.update(refresher.trusted.current)  # logs; never raises
+
+        await code_lists.update(refresher.trusted.current)  # lists published while down
 
         def directory() -> Directory:
             return refresher.current(clock.now())
@@ -165,6 +197,8 @@ async def run_hub(
                 directory=directory,
                 clock=clock,
                 default_policy=config.default_policy,
+                validator=validator,
+                code_lists=answers,
                 delivered=pushing,
             )
         )
@@ -185,11 +219,11 @@ async def run_hub(
 
         async def bootstrap() -> None:
             if refresher.trusted.current is None:
-                await refresher.refresh()
+                await refresh()
             if refresher.trusted.current is not None:
                 scheduler.remove_job("directory-bootstrap")
 
-        tasks.every(scheduler, refresher.refresh, interval, "directory-refresh")
+        tasks.every(scheduler, refresh, interval, "directory-refresh")
         tasks.every(scheduler, expire, expire_interval, "expire")
         tasks.every(scheduler, pusher.run_once, push_interval, "push")
         if refresher.trusted.current is None:

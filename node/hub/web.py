@@ -21,7 +21,6 @@ from cryptography import x509
 
 from node.certificate.validate import Report, Validator
 from node.clock import Clock
-from node.codelists.lists import CodeLists, bundled
 from node.directory import Directory, DirectoryError, NppoNotActive
 from node.errors import InputError
 from node.hub import records
@@ -57,7 +56,9 @@ class HubContext:
     clock: Clock
     default_policy: AccountPolicy | None
     validator: Validator | None = None  # None: Validator.default()
-    code_lists: CodeLists | None = None  # None: the bundled lists
+    # The look-ups' answers; None: from the validator's lists. A running hub passes its
+    # own, so that newer lists from the registry reach both (node.hub.service).
+    code_lists: CodeListAnswers | None = None
     max_body_bytes: int = SOAP_LIMITS.max_bytes
     # Called after an envelope is taken in, so push mode posts it at once.
     delivered: Callable[[], None] = lambda: None
@@ -180,7 +181,7 @@ async def _pools(app: web.Application) -> AsyncIterator[None]:
         context.store,
         clock=context.clock,
         validate=validate,
-        code_lists=CodeListAnswers(context.code_lists or bundled()),
+        code_lists=context.code_lists or CodeListAnswers(validator.codelists),
         default_policy=context.default_policy,
         delivered=context.delivered,
     )
