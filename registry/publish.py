@@ -59,8 +59,9 @@ def check_admissible(
     """Refuse (EnrolmentRefused) a verified `request` the registry must not enrol now.
 
     `enrolled` maps each enrolled country to its request and the exact bytes received.
-    Changing an enrolled country (new keys, endpoint, name) is key rotation, a governed
-    change of a later release: refused here, never silently applied. `check_age=False`
+    An enrolled country changes through its own signed requests (key rotation, endpoint
+    change; registry.state, registry.endpoints), never through a second enrolment:
+    refused here, never silently applied. `check_age=False`
     when admitting a request queued earlier (its age was checked when it was queued).
     """
     cc = request.country
@@ -70,8 +71,10 @@ def check_admissible(
                 f"{cc} is already enrolled with this very request: nothing to do"
             )
         raise EnrolmentRefused(
-            f"{cc} is already enrolled with other keys or details; a change of an enrolled"
-            " country (key rotation) is not supported yet: nothing was changed"
+            f"{cc} is already enrolled with other keys or details: nothing was changed. An"
+            " enrolled NPPO changes keys with `ephyto node rotate-keys` (then `registry"
+            " rotate`) and its endpoint with `ephyto node change-endpoint` (then `registry"
+            " set-endpoint`)"
         )
     if check_age and request.created > now + CLOCK_SKEW:
         raise EnrolmentRefused(
