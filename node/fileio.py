@@ -1,9 +1,13 @@
 """Writing files safely: a new file never overwrites one, a replaced file is never seen half
-written. Standard library only, so the pure core's shells may use it too."""
+written, a lock file serialises writers. Standard library only, so the pure core's shells
+may use it too."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -46,3 +50,15 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def exclusive_lock(path: Path, mode: int) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created with `mode`) for the block: writers in
+    other processes (cron, a server, a maintainer's command) wait their turn."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -15,7 +15,6 @@ few file helpers at the end take the `maintainers/` folder and are used by the s
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from node.crypto.ids import key_id
 from node.directory import DirectoryError, MaintainerKey, MaintainerSet
 from node.fileio import write_atomic, write_exclusive
+from node.identity.enrolment import b64_text
 from node.identity.keys import load_signing_key
 from registry.publish import RegistryError
 
@@ -46,9 +46,10 @@ def public_entry(name: str, public_key: bytes) -> bytes:
     RegistryError when `name` is not a name the directory accepts (checked here, on the
     maintainer's machine, rather than later at the registry).
     """
-    plain = {"name": name, "keyid": key_id(public_key), "public_key": _b64(public_key)}
-    key = parse_public_entry(_json(plain), "the new key")
-    return _json({"name": key.name, "keyid": key.key_id, "public_key": _b64(key.public_key)})
+    plain = {"name": name, "keyid": key_id(public_key), "public_key": b64_text(public_key)}
+    data = json_file(plain)
+    parse_public_entry(data, "the new key")  # refuses what the registry would refuse
+    return data
 
 
 def parse_public_entry(data: bytes, where: str) -> MaintainerKey:
@@ -166,7 +167,7 @@ def read_pending(folder: Path) -> MaintainerSet | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    return _read_set(path, data)
+    return read_set(path, data)
 
 
 def write_pending(folder: Path, maintainers: MaintainerSet | None) -> None:
@@ -175,7 +176,7 @@ def write_pending(folder: Path, maintainers: MaintainerSet | None) -> None:
     if maintainers is None:
         path.unlink(missing_ok=True)
         return
-    write_atomic(path, _json(maintainers.to_plain()), 0o644)
+    write_atomic(path, json_file(maintainers.to_plain()), 0o644)
 
 
 def retired_sets(folder: Path) -> list[MaintainerSet]:
@@ -185,7 +186,7 @@ def retired_sets(folder: Path) -> list[MaintainerSet]:
         match = _RETIRED_FILE.fullmatch(path.name)
         if match is not None:
             found.append((int(match[1]), path))
-    return [_read_set(path, path.read_bytes()) for _, path in sorted(found)]
+    return [read_set(path, path.read_bytes()) for _, path in sorted(found)]
 
 
 def retire(folder: Path, old: MaintainerSet) -> Path:
@@ -194,7 +195,7 @@ def retire(folder: Path, old: MaintainerSet) -> Path:
         int(m[1]) for p in folder.iterdir() if (m := _RETIRED_FILE.fullmatch(p.name)) is not None
     ]
     path = folder / f"maintainers.{max(numbers, default=0) + 1}.json"
-    write_exclusive(path, _json(old.to_plain()), 0o644)
+    write_exclusive(path, json_file(old.to_plain()), 0o644)
     return path
 
 
@@ -214,16 +215,14 @@ def held_keys(folder: Path, sets: Iterable[MaintainerSet]) -> list[Ed25519Privat
     return list(keys.values())
 
 
-def _read_set(path: Path, data: bytes) -> MaintainerSet:
+def read_set(path: Path, data: bytes) -> MaintainerSet:
+    """The maintainer set in `data`, read from `path`; RegistryError naming it."""
     try:
         return MaintainerSet.from_plain(json.loads(data))
     except (ValueError, DirectoryError) as exc:
         raise RegistryError(f"{path}: not a maintainer set: {exc}") from None
 
 
-def _json(value: object) -> bytes:
+def json_file(value: object) -> bytes:
+    """How the registry writes its JSON files (maintainers.json and the rest): readable."""
     return json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")

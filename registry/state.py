@@ -59,7 +59,7 @@ from node.directory import (
 from node.directory.model import Status
 from node.directory.signing import parse_signed
 from node.errors import EphytoError
-from node.fileio import write_atomic, write_exclusive
+from node.fileio import exclusive_lock, write_atomic, write_exclusive
 from node.hub.request import HubRequest, verify_hub_request
 from node.identity.enrolment import EnrolmentRequest, format_time, parse_time, verify_request
 from node.identity.keys import load_signing_key, private_key_pem
@@ -85,7 +85,9 @@ from registry.maintainer_set import (
     describe_change,
     every_key,
     held_keys,
+    json_file,
     read_pending,
+    read_set,
     retire,
     retired_sets,
     write_pending,
@@ -184,7 +186,7 @@ class RegistryState:
         for key, public in zip(keys, publics, strict=True):
             write_exclusive(maintainers / f"{key_id(public)}.key", private_key_pem(key), 0o600)
         # The anchor goes last: its presence marks a complete registry.
-        write_exclusive(maintainers / MAINTAINERS_FILE, _json_file(anchor.to_plain()), 0o644)
+        write_exclusive(maintainers / MAINTAINERS_FILE, json_file(anchor.to_plain()), 0o644)
         state = cls(root)
         # The online key that re-signs timestamp.json (registry/timestamp.py); after the
         # anchor, so a crash before it leaves a registry that publishes without one.
@@ -205,10 +207,7 @@ class RegistryState:
     def maintainers(self) -> MaintainerSet:
         """The maintainer set from maintainers.json; RegistryError when it is damaged."""
         path = self.root / "maintainers" / MAINTAINERS_FILE
-        try:
-            return MaintainerSet.from_plain(json.loads(path.read_bytes()))
-        except (ValueError, DirectoryError) as exc:
-            raise RegistryError(f"{path}: not a maintainer set: {exc}") from None
+        return read_set(path, path.read_bytes())
 
     def private_keys(self) -> list[Ed25519PrivateKey]:
         """The maintainer private keys present here (of keys in the set); RegistryError."""
@@ -554,11 +553,18 @@ class RegistryState:
         """Country -> its recorded key rotations, oldest first, each re-verified on read:
         a maintainer's signed record holding the NPPO's request, which must verify against
         the signing key current before it (the enrolled one, then each rotation's)."""
-        folder = self.root / ROTATIONS_DIR
-        if not folder.is_dir():
+        if not (self.root / ROTATIONS_DIR).is_dir():
             return {}
-        enrolled = self.enrolled()
-        maintainers = self.statement_maintainers()  # a retired maintainer's too
+        return self._rotations(self.enrolled(), self.statement_maintainers())
+
+    def _rotations(
+        self,
+        enrolled: Mapping[str, tuple[EnrolmentRequest, bytes]],
+        maintainers: MaintainerSet,
+    ) -> dict[str, list[Rotation]]:
+        # `rotations` with what the caller read already: each read verifies every file.
+        # `maintainers`: the statement_maintainers(), a retired maintainer's keys too.
+        folder = self.root / ROTATIONS_DIR
         result: dict[str, list[Rotation]] = {}
         for country, paths in numbered_files(folder, enrolled, "rotations").items():
             current = enrolled[country][0].signing_key
@@ -606,7 +612,7 @@ class RegistryState:
                 raise RegistryError(f"{country} is not an enrolled NPPO: nothing to rotate")
             if self.statuses().get(country, ("active",))[0] == "revoked":
                 raise RegistryError(f"{country} is revoked: its keys cannot be rotated")
-            chain = self.rotations().get(country, [])
+            chain = self._rotations(enrolled, self.statement_maintainers()).get(country, [])
             if chain and now < chain[-1].old_until:
                 raise RegistryError(
                     f"the previous rotation of {country} overlaps until"
@@ -660,31 +666,24 @@ class RegistryState:
             )
         return rotation
 
-    def key_rotations(self) -> dict[str, list[KeyRotation]]:
-        """Country -> its rotations as the directory lists them (registry.publish)."""
-        return {
-            cc: [
-                KeyRotation(
-                    r.request.signing_key, r.request.encryption_key, r.valid_from, r.old_until
-                )
-                for r in chain
-            ]
-            for cc, chain in self.rotations().items()
-        }
-
     def endpoint_changes(self) -> dict[str, list[RecordedEndpoint]]:
         """Country -> its recorded endpoint changes, oldest first, each re-verified."""
-        enrolled = self.enrolled()
-        rotations = self.key_rotations()
+        enrolled, maintainers = self.enrolled(), self.statement_maintainers()
+        rotations = _key_rotations(self._rotations(enrolled, maintainers))
+        return self._endpoint_changes(enrolled, rotations, maintainers)
+
+    def _endpoint_changes(
+        self,
+        enrolled: Mapping[str, tuple[EnrolmentRequest, bytes]],
+        rotations: Mapping[str, Sequence[KeyRotation]],
+        maintainers: MaintainerSet,
+    ) -> dict[str, list[RecordedEndpoint]]:
+        # `endpoint_changes` with what the caller read already (see _rotations).
         keys = {
             cc: all_signing_keys(request, rotations.get(cc, ()))
             for cc, (request, _) in enrolled.items()
         }
-        return recorded_changes(self.root, self.statement_maintainers(), enrolled, keys)
-
-    def endpoints(self) -> dict[str, str | None]:
-        """Country -> the endpoint its last recorded change set (None: hub only)."""
-        return {cc: chain[-1].change.endpoint for cc, chain in self.endpoint_changes().items()}
+        return recorded_changes(self.root, maintainers, enrolled, keys)
 
     def change_endpoint(
         self, raw: bytes, now: datetime, actor: str, signer: Signer
@@ -692,8 +691,9 @@ class RegistryState:
         """Record an NPPO's signed endpoint change, effective at the next publish;
         RegistryError (nothing written) when it is refused."""
         with self._locked():
-            enrolled = self.enrolled()
-            earlier = self.endpoint_changes()
+            enrolled, maintainers = self.enrolled(), self.statement_maintainers()
+            rotations = _key_rotations(self._rotations(enrolled, maintainers))
+            earlier = self._endpoint_changes(enrolled, rotations, maintainers)
             recorded, path = record_change(
                 self.root,
                 raw,
@@ -701,7 +701,7 @@ class RegistryState:
                 signer=signer,
                 enrolled=enrolled,
                 statuses={cc: record[0] for cc, record in self.statuses().items()},
-                rotations=self.key_rotations(),
+                rotations=rotations,
                 earlier=earlier,
             )
             change = recorded.change
@@ -763,12 +763,8 @@ class RegistryState:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         # One change at a time: two maintainers approving at once cannot both enrol.
-        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive_lock(self.root / LOCK_FILE, 0o644):
             yield
-        finally:
-            os.close(fd)
 
     def hub(self) -> HubRequest | None:
         """The hub's request as recorded (re-verified), or None; RegistryError when damaged."""
@@ -897,8 +893,16 @@ class RegistryState:
         previous = self.current()
         if previous is not None and self.versions()[-1:] != [previous.version]:
             raise RegistryError(f"{self.root / CURRENT_FILE} is not the newest published version")
-        requests = [request for request, _ in self.enrolled().values()]
+        # Read and verified once here: rotations and endpoint changes are checked against
+        # the enrolments and the maintainers' keys.
+        enrolled, signers = self.enrolled(), self.statement_maintainers()
+        requests = [request for request, _ in enrolled.values()]
         statuses = {cc: record[0] for cc, record in self.statuses().items()}
+        rotations = _key_rotations(self._rotations(enrolled, signers))
+        endpoints = {
+            cc: chain[-1].change.endpoint
+            for cc, chain in self._endpoint_changes(enrolled, rotations, signers).items()
+        }
         kept, files = directory_members(self.root)
         directory = next_directory(
             requests,
@@ -909,8 +913,8 @@ class RegistryState:
             validity=validity,
             hub=_hub_entry(self.hub()),
             statuses=statuses,
-            rotations=self.key_rotations(),
-            endpoints=self.endpoints(),
+            rotations=rotations,
+            endpoints=endpoints,
             timestamp_keys=timestamp_keys(self.root),
         )
         # The registry's own code lists (registry/codelists.py) unless the caller names
@@ -944,7 +948,7 @@ class RegistryState:
             folder = self.root / "maintainers"
             kept = retire(folder, old)
             write_atomic(
-                folder / MAINTAINERS_FILE, _json_file(directory.maintainers.to_plain()), 0o644
+                folder / MAINTAINERS_FILE, json_file(directory.maintainers.to_plain()), 0o644
             )
             write_pending(folder, None)
             self.audit(
@@ -1103,8 +1107,15 @@ def _request_details(request: EnrolmentRequest, raw: bytes) -> dict[str, Any]:
     }
 
 
-def _json_file(value: object) -> bytes:
-    return json.dumps(value, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+def _key_rotations(rotations: Mapping[str, list[Rotation]]) -> dict[str, list[KeyRotation]]:
+    """Country -> its rotations as the directory lists them (registry.publish)."""
+    return {
+        cc: [
+            KeyRotation(r.request.signing_key, r.request.encryption_key, r.valid_from, r.old_until)
+            for r in chain
+        ]
+        for cc, chain in rotations.items()
+    }
 
 
 def _sha256(data: bytes) -> str:

@@ -22,11 +22,9 @@ This module does not import registry.state (which imports it): it works on the f
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
-import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -38,7 +36,8 @@ from node.crypto.ids import key_id
 from node.directory import DirectoryError, MaintainerKey, MaintainerSet
 from node.directory.signing import parse_signed
 from node.directory.timestamp import DirectoryRef, Timestamp, parse_timestamp, sign_timestamp
-from node.fileio import write_atomic, write_exclusive
+from node.fileio import exclusive_lock, write_atomic, write_exclusive
+from node.identity.keyring import signing_id
 from node.identity.keys import load_signing_key, private_key_pem
 from registry.publish import RegistryError
 
@@ -79,7 +78,7 @@ def timestamp_keys(root: Path) -> MaintainerSet | None:
         kid = (root / TIMESTAMP_DIR / ACTIVE_FILE).read_text("ascii").strip()
     except FileNotFoundError:
         return None
-    key = next((k for k in held_keys(root) if _kid(k) == kid), None)
+    key = next((k for k in held_keys(root) if signing_id(k) == kid), None)
     if key is None:
         raise RegistryError(
             f"{root / TIMESTAMP_DIR / ACTIVE_FILE} names key {kid!r}, which is not held in"
@@ -97,8 +96,8 @@ def held_keys(root: Path) -> list[Ed25519PrivateKey]:
     keys = []
     for path in sorted(folder.glob("*.key")):
         key = load_signing_key(path.read_bytes(), str(path))
-        if _kid(key) != path.stem:
-            raise RegistryError(f"{path} holds key {_kid(key)}, not {path.stem}")
+        if signing_id(key) != path.stem:
+            raise RegistryError(f"{path} holds key {signing_id(key)}, not {path.stem}")
         keys.append(key)
     return keys
 
@@ -140,7 +139,8 @@ def resign(
     keys = held_keys(root)
     if not keys:
         return None
-    with _locked(root / TIMESTAMP_DIR / ".lock"):  # cron and `serve` may re-sign at once
+    # cron and `serve` may re-sign at once
+    with exclusive_lock(root / TIMESTAMP_DIR / ".lock", 0o600):
         try:
             data = (root / _CURRENT).read_bytes()
         except FileNotFoundError:
@@ -221,17 +221,3 @@ async def alongside(job: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
-
-
-def _kid(key: Ed25519PrivateKey) -> str:
-    return key_id(key.public_key().public_bytes_raw())
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

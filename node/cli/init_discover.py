@@ -18,10 +18,10 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import Final, TextIO
 
 from node.cli.discover import _seconds
-from node.directory.errors import DirectoryError, TooLarge
+from node.directory.errors import DirectoryError
 from node.directory.fingerprint import (
     MIN_CONFIRM_DIGITS,
     confirms,
@@ -30,13 +30,11 @@ from node.directory.fingerprint import (
     parse_fingerprint,
 )
 from node.directory.model import Directory
+from node.directory.refresh import RegistryUnreachableError, fetch, refuse_over
 from node.directory.signing import DEFAULT_MAX_BYTES
 from node.errors import EphytoError, InputError
 from node.transport.discovery import DiscoveryError
 from node.transport.registry_discovery import RegistryAnnouncement, async_browse_registries
-
-if TYPE_CHECKING:
-    import aiohttp
 
 FETCH_TIMEOUT: Final = 30.0
 NOTE: Final = (
@@ -202,40 +200,26 @@ async def _first_trusted(
     import aiohttp
 
     refused: list[str] = []
-    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        for announcement in candidates:
-            url = announcement.url
-            try:
-                data = await _fetch(session, url)
-                directory, fingerprint = directory_confirmed_by(data, digits)
-            except DirectoryError as e:
-                refused.append(f"refused {url}: {e}")
-            except (aiohttp.ClientError, TimeoutError, _Unreachable) as e:
-                refused.append(f"cannot fetch {url}: {e or type(e).__name__}")
-            else:
-                return Confirmed(url, directory, fingerprint)
-            print(f"ephyto: {refused[-1]}", file=sys.stderr)
+    for announcement in candidates:
+        url = announcement.url
+        try:
+            # Bounded as a refresh is: a rogue registry must not fill memory.
+            _, data = await fetch(
+                aiohttp.ClientSession,
+                url,
+                timeout=FETCH_TIMEOUT,
+                limit=DEFAULT_MAX_BYTES,
+                too_large=refuse_over(DEFAULT_MAX_BYTES),
+            )
+            directory, fingerprint = directory_confirmed_by(data, digits)
+        except DirectoryError as e:
+            refused.append(f"refused {url}: {e}")
+        except RegistryUnreachableError as e:
+            refused.append(f"cannot fetch {url}: {e}")
+        else:
+            return Confirmed(url, directory, fingerprint)
+        print(f"ephyto: {refused[-1]}", file=sys.stderr)
     return refused
-
-
-class _Unreachable(Exception):
-    """The registry answered, but not with a document."""
-
-
-async def _fetch(session: aiohttp.ClientSession, url: str) -> bytes:
-    async with session.get(url, headers={"Accept": "application/json"}) as response:
-        if response.status != 200:
-            raise _Unreachable(f"HTTP {response.status}")
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await response.content.read(64 * 1024):
-            size += len(chunk)
-            if size > DEFAULT_MAX_BYTES:
-                # Stop reading: a rogue registry must not fill memory (as refresh.py does).
-                raise TooLarge(f"directory is more than the limit of {DEFAULT_MAX_BYTES} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def _configure(

@@ -25,7 +25,7 @@ from pathlib import Path
 from node.codelists.directory import load_directory
 from node.codelists.lists import MAX_BYTES, CodeList, CodeLists, bundled, version_key
 from node.directory.model import Directory
-from node.directory.refresh import ResponseBody, SessionFactory
+from node.directory.refresh import SessionFactory, fetch
 from node.errors import EphytoError, InputError
 from node.fileio import write_atomic
 
@@ -182,42 +182,17 @@ class CodeListUpdater:
         return True
 
     async def _fetch(self, url: str, cap: int) -> bytes:
-        """The body of `url`, at most `cap` bytes; CodeListRefused or _Unreachable."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                async with (
-                    self._session_factory() as session,
-                    session.get(url, headers={"Accept": "application/json"}) as response,
-                ):
-                    if response.status != 200:
-                        raise _Unreachable(f"{url} answered HTTP {response.status}")
-                    length = response.headers.get("Content-Length", "")
-                    if length.isdecimal() and int(length) > cap:
-                        raise CodeListRefused(_too_large(url, int(length), cap))
-                    return await _read_limited(response.content, url, cap)
-        except (EphytoError, asyncio.CancelledError):
-            raise
-        except TimeoutError:
-            raise _Unreachable(f"{url} did not answer within {self._timeout:g} s") from None
-        # The client library is injected, so its errors are not known here by name.
-        except Exception as exc:
-            raise _Unreachable(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
-
-
-class _Unreachable(EphytoError):
-    """The registry did not answer with the file; tried again after the next refresh."""
-
-
-async def _read_limited(body: ResponseBody, url: str, cap: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await body.read(64 * 1024):
-        size += len(chunk)
-        if size > cap:
-            # Stop reading: the directory said how long the file is; more is not it.
-            raise CodeListRefused(_too_large(url, size, cap, at_least=True))
-        chunks.append(chunk)
-    return b"".join(chunks)
+        """The body of `url`, at most `cap` bytes; CodeListRefused or RegistryUnreachableError."""
+        _, data = await fetch(
+            self._session_factory,
+            url,
+            timeout=self._timeout,
+            limit=cap,
+            too_large=lambda size, at_least: CodeListRefused(
+                _too_large(url, size, cap, at_least=at_least)
+            ),
+        )
+        return data
 
 
 def _too_large(url: str, size: int, cap: int, *, at_least: bool = False) -> str:

@@ -233,37 +233,15 @@ class DirectoryRefresher:
         what: str = "directory",
     ) -> tuple[int, bytes]:
         # `url`, `max_bytes`, `what`: the timestamp's (Part F) instead of the directory's.
-        url = self.url if url is None else url
         limit = self._max_bytes if max_bytes is None else max_bytes
-        headers = {"Accept": "application/json"}
-        if cached is not None:
-            headers["If-None-Match"] = f'"{hashlib.sha256(cached).hexdigest()}"'
-        try:
-            async with asyncio.timeout(self._timeout):
-                async with (
-                    self._session_factory() as session,
-                    session.get(url, headers=headers) as response,
-                ):
-                    if response.status == 304 and cached is not None:
-                        return 304, b""
-                    if response.status != 200:
-                        raise RegistryUnreachableError(f"{url} answered HTTP {response.status}")
-                    length = response.headers.get("Content-Length", "")
-                    if length.isdecimal() and int(length) > limit:
-                        raise TooLarge(_too_large(int(length), limit, what=what))
-                    return 200, await _read_limited(response.content, limit, what)
-        except (EphytoError, asyncio.CancelledError):
-            raise
-        except TimeoutError:
-            raise RegistryUnreachableError(
-                f"{url} did not answer within {self._timeout:g} s"
-            ) from None
-        # The client library is injected, so its errors are not known here by name: any
-        # failure to get the bytes means "unreachable", and the cached copy stays.
-        except Exception as exc:
-            raise RegistryUnreachableError(
-                f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")
-            ) from exc
+        return await fetch(
+            self._session_factory,
+            self.url if url is None else url,
+            timeout=self._timeout,
+            limit=limit,
+            too_large=refuse_over(limit, what),
+            cached=cached,
+        )
 
     async def _update_across_rotation(self, data: bytes, now: datetime) -> None:
         """Trust `data` through the versions between the trusted one and it, fetched from
@@ -282,16 +260,9 @@ class DirectoryRefresher:
         for version in range(first, target):
             url = version_url(self.url, version)
             try:
-                async with asyncio.timeout(self._timeout):
-                    async with (
-                        self._session_factory() as session,
-                        session.get(url, headers={"Accept": "application/json"}) as response,
-                    ):
-                        if response.status != 200:
-                            raise RegistryUnreachableError(f"HTTP {response.status}")
-                        chain.append(await _read_limited(response.content, self._max_bytes))
-            # The client library is injected (see _fetch): any failure means "not fetched".
-            except Exception as exc:
+                chain.append((await self._fetch(None, url=url))[1])
+            # Unreachable or too large alike: the rotation cannot be followed from here.
+            except EphytoError as exc:
                 raise RotationGap(
                     f"version {target} rotates the maintainers; version {version}, needed to"
                     f" follow the rotation, could not be fetched from {url}: {exc}"
@@ -304,10 +275,7 @@ class DirectoryRefresher:
     def timestamp_url(self) -> str:
         """`timestamp.json` beside the directory URL (or beside `directory/`, for a node
         pointed at `directory/<n>.json`)."""
-        base, _, name = self.url.rpartition("/")
-        if base.endswith("/directory") and name.removesuffix(".json").isdecimal():
-            base = base.removesuffix("/directory")
-        return f"{base}/timestamp.json"
+        return f"{_registry_base(self.url)}/timestamp.json"
 
     def _timestamp_keys(self) -> MaintainerSet | None:
         # An expired directory no longer vouches for its timestamp keys: fetch the
@@ -400,22 +368,78 @@ class DirectoryRefresher:
 def version_url(url: str, version: int) -> str:
     """Where the registry at `url` serves `version`: `directory/<version>.json` beside
     `directory.json` (Part F), or beside a `directory/<n>.json` the node was pointed at."""
+    return f"{_registry_base(url)}/directory/{version}.json"
+
+
+def _registry_base(url: str) -> str:
+    """The folder the registry serves directory.json, timestamp.json and directory/ from:
+    the directory URL without its last segment, or without `directory/<n>.json`."""
     base, _, name = url.rpartition("/")
     if base.endswith("/directory") and name.removesuffix(".json").isdecimal():
-        return f"{base}/{version}.json"
-    return f"{base}/directory/{version}.json"
+        return base.removesuffix("/directory")
+    return base
 
 
-async def _read_limited(body: ResponseBody, max_bytes: int, what: str = "directory") -> bytes:
+async def fetch(
+    session_factory: SessionFactory,
+    url: str,
+    *,
+    timeout: float,
+    limit: int,
+    too_large: Callable[[int, bool], EphytoError],
+    cached: bytes | None = None,
+) -> tuple[int, bytes]:
+    """GET `url`: (304, b"") when the server still has `cached` (by its SHA-256 ETag), else
+    (200, the body). RegistryUnreachableError for any other answer or failure;
+    `too_large(size, at_least)` when the body is, or announces, more than `limit` bytes.
+
+    Shared by the directory, the timestamp, the code lists (node/codelists/fetch.py) and
+    `init --discover`, so every fetch from a registry is bounded the same way.
+    """
+    headers = {"Accept": "application/json"}
+    if cached is not None:
+        headers["If-None-Match"] = f'"{hashlib.sha256(cached).hexdigest()}"'
+    try:
+        async with asyncio.timeout(timeout):
+            async with (
+                session_factory() as session,
+                session.get(url, headers=headers) as response,
+            ):
+                if response.status == 304 and cached is not None:
+                    return 304, b""
+                if response.status != 200:
+                    raise RegistryUnreachableError(f"{url} answered HTTP {response.status}")
+                length = response.headers.get("Content-Length", "")
+                if length.isdecimal() and int(length) > limit:
+                    raise too_large(int(length), False)
+                return 200, await _read_limited(response.content, limit, too_large)
+    except (EphytoError, asyncio.CancelledError):
+        raise
+    except TimeoutError:
+        raise RegistryUnreachableError(f"{url} did not answer within {timeout:g} s") from None
+    # The client library is injected, so its errors are not known here by name: any
+    # failure to get the bytes means "unreachable", and the cached copy stays.
+    except Exception as exc:
+        raise RegistryUnreachableError(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+
+
+async def _read_limited(
+    body: ResponseBody, limit: int, too_large: Callable[[int, bool], EphytoError]
+) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await body.read(64 * 1024):
         size += len(chunk)
-        if size > max_bytes:
+        if size > limit:
             # Stop reading: a hostile or broken server must not fill the node's memory.
-            raise TooLarge(_too_large(size, max_bytes, at_least=True, what=what))
+            raise too_large(size, True)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def refuse_over(limit: int, what: str = "directory") -> Callable[[int, bool], TooLarge]:
+    """`fetch`'s `too_large` for a document of the registry: TooLarge naming `what`."""
+    return lambda size, at_least: TooLarge(_too_large(size, limit, at_least=at_least, what=what))
 
 
 def _too_large(

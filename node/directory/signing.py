@@ -82,7 +82,7 @@ def sign_directory(
     signed_bytes = Directory.from_plain(plain).to_signed_bytes()
     if canonical_bytes(plain) != signed_bytes:
         raise MalformedDirectory("signed: the content does not survive a parse unchanged")
-    return _assemble(signed_bytes, _sign(signed_bytes, maintainer_private_keys, ()))
+    return _assemble(signed_bytes, _sign(signing_input(signed_bytes), maintainer_private_keys, ()))
 
 
 def add_signatures(
@@ -94,7 +94,8 @@ def add_signatures(
     """`data` with signatures by more keys (maintainers sign one after another)."""
     doc = parse_signed(data, max_bytes=max_bytes)
     return _assemble(
-        doc.signed_bytes, _sign(doc.signed_bytes, maintainer_private_keys, doc.signatures)
+        doc.signed_bytes,
+        _sign(signing_input(doc.signed_bytes), maintainer_private_keys, doc.signatures),
     )
 
 
@@ -159,10 +160,10 @@ def _signature(value: object, path: str) -> Signature:
 
 
 def _sign(
-    signed_bytes: bytes, keys: Iterable[Ed25519PrivateKey], existing: Iterable[Signature]
+    message: bytes, keys: Iterable[Ed25519PrivateKey], existing: Iterable[Signature]
 ) -> list[Signature]:
+    # `message`: the domain and the signed bytes (signing_input; the timestamp's own domain).
     by_key = {s.key_id: s for s in existing}
-    message = signing_input(signed_bytes)
     for private in keys:
         kid = key_id(private.public_key().public_bytes_raw())
         by_key[kid] = Signature(kid, private.sign(message))

@@ -25,7 +25,6 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.crypto.canonical import canonical_bytes
-from node.crypto.ids import key_id
 from node.directory.errors import (
     FrozenRegistry,
     MalformedDirectory,
@@ -35,7 +34,6 @@ from node.directory.errors import (
     TooLarge,
 )
 from node.directory.fields import (
-    _b64e,
     _int,
     _list,
     _obj,
@@ -49,6 +47,8 @@ from node.directory.model import Directory, MaintainerSet
 from node.directory.signing import (
     DEFAULT_MAX_BYTES,
     Signature,
+    _assemble,
+    _sign,
     _signature,
     parse_signed,
     valid_signers,
@@ -173,12 +173,7 @@ def sign_timestamp(timestamp: Timestamp, keys: Iterable[Ed25519PrivateKey]) -> b
     # Parse what will be signed, so the registry never serves what nodes refuse.
     if Timestamp.from_plain(timestamp.to_plain()) != timestamp:
         raise MalformedDirectory("timestamp: the content does not survive a parse unchanged")
-    by_key: dict[str, Signature] = {}
-    for private in keys:
-        kid = key_id(private.public_key().public_bytes_raw())
-        by_key[kid] = Signature(kid, private.sign(DOMAIN + signed_bytes))
-    sigs = [{"keyid": s.key_id, "sig": _b64e(s.sig)} for s in sorted(by_key.values(), key=_kid)]
-    return b'{"signatures":' + canonical_bytes(sigs) + b',"signed":' + signed_bytes + b"}"
+    return _assemble(signed_bytes, _sign(DOMAIN + signed_bytes, keys, ()))
 
 
 def verify_timestamp(data: bytes, keys: MaintainerSet) -> Timestamp:
@@ -189,10 +184,6 @@ def verify_timestamp(data: bytes, keys: MaintainerSet) -> Timestamp:
     doc = parse_timestamp(data)
     _require_threshold(doc, keys)
     return doc.timestamp
-
-
-def _kid(signature: Signature) -> str:
-    return signature.key_id
 
 
 def _require_threshold(doc: SignedTimestamp, keys: MaintainerSet) -> None:

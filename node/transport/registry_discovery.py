@@ -38,7 +38,6 @@ from node.transport.discovery import (
 
 SERVICE_TYPE: Final = "_ephyto-registry._tcp.local."
 TXT_VERSION: Final = "1"
-DIRECTORY_PATH: Final = "/directory.json"
 # TXT keys, written in this order; "name" only when the registry has one.
 _KEYS: Final = ("txtvers", "path", "fingerprint", "name")
 _REQUIRED: Final = ("txtvers", "path", "fingerprint")

@@ -208,3 +208,11 @@ def test_a_gap_between_two_versions_is_refused() -> None:
 def test_coverage_is_judged_from_now_only() -> None:
     past = (SchemaVersion("D16B", datetime(2019, 1, 1, tzinfo=UTC), NOW), *DEFAULT_SCHEMAS)
     check_coverage(past, NOW)  # a version that ended before now changes nothing
+    # A gap that lies before now is history; the same gap still ahead is refused.
+    gap = (
+        SchemaVersion("D16B", datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 6, 1, tzinfo=UTC)),
+        SchemaVersion("D17A", datetime(2020, 1, 1, tzinfo=UTC), None),
+    )
+    check_coverage(gap, NOW)
+    with pytest.raises(SchemaChangeRefused, match="in force from 2019-06-01T00:00:00Z"):
+        check_coverage(gap, datetime(2019, 3, 1, tzinfo=UTC))
