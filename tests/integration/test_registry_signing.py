@@ -320,6 +320,9 @@ def test_rotation_end_to_end(world: World) -> None:
     old_anchor = world.anchor()
     skipper = TrustedDirectory(old_anchor, world.version(1))  # will miss the rotation
     follower = TrustedDirectory(old_anchor, world.version(1))
+    # Carol announces a schema transition before she is rotated out: it must stay valid.
+    _ok("registry", "schemas", "set", "D20B", "--from", "2030-01-01", "--maintainer", "carol",
+        "--key", world.keys["carol"], "--dir", world.reg)  # fmt: skip
     _rotate_carol_to_dave(world)
     assert world.anchor() == old_anchor  # pending, not effective
 
@@ -371,8 +374,14 @@ def test_rotation_end_to_end(world: World) -> None:
     err = _refused("registry", "publish", "--dir", world.reg)
     assert "0 maintainer keys here, 2 needed" in err
 
-    # The registry still reads what carol signed before (her suspend, the audit log).
+    # The registry still reads what carol signed before (her suspend, her schema
+    # transition, the audit log), and still builds the next version from them.
     _ok("registry", "show", "--dir", world.reg)
+    assert "D20B" in _ok("registry", "schemas", "--dir", world.reg)
+    assert [s.version for s in parse_signed(world.propose().read_bytes()).directory.schemas] == [
+        "D17A",
+        "D20B",
+    ]
     assert "audit log intact" in _ok("registry", "log", "--verify", "--dir", world.reg)
 
 
