@@ -30,6 +30,7 @@ from node.certificate.model import Country, Text
 from node.certificate.xml_build import to_xml_bytes
 from node.cli.cert import sample_model_bytes
 from node.clock import SystemClock
+from node.demo.network import free_port
 from node.errors import ConfigError
 from node.identity.config import load_config, parse_config
 from node.service import Listening, run_node
@@ -40,12 +41,6 @@ READY = re.compile(
 )
 START_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from node.clock import SystemClock
+from node.demo.network import free_port
 from node.directory import MaintainerSet, TrustedDirectory
 from node.directory.refresh import DirectoryRefresher
 from tests.cli.test_cert_cli import ephyto
@@ -168,9 +169,7 @@ def test_commands_refuse_a_directory_without_a_registry(tmp_path: Path) -> None:
 @pytest.fixture
 def server(world: dict[str, Path]) -> Iterator[str]:
     """`ephyto registry serve` in a real subprocess on a free loopback port; its base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     script = Path(sys.executable).parent / "ephyto"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "node.cli.main"]
     process = subprocess.Popen(
