@@ -23,9 +23,12 @@ from node.certificate.validate import Report, Validator
 from node.clock import Clock
 from node.crypto.ids import key_id
 from node.directory import Directory, DirectoryError
+from node.directory.model import in_use
 from node.identity.config import NodeConfig
 from node.identity.keyring import HeldKeys, Keyring
 from node.identity.keys import KeyFileError, load_encryption_key, load_signing_key
+from node.identity.next_keys import load_tls_identity
+from node.identity.tls_choice import HeldTls, TlsHolder
 from node.store.store import Store
 
 # An 8 MiB document (the payload limit of Part A) is about 11 MiB once sealed and
@@ -80,14 +83,19 @@ class NodeRuntime:
     tls_certificate: Path | None = None
     tls_key: Path | None = None
     # The keys `ephyto node rotate-keys` made, held alongside the current ones: the node
-    # decrypts with whichever an envelope names and signs with the newest the directory
-    # lists as valid for it (docs/operations.md, "Rotating an NPPO's keys").
+    # decrypts with whichever an envelope names and signs with the one in use
+    # (node.directory.model.in_use; docs/operations.md, "Rotating an NPPO's keys").
     next_signing_key: Ed25519PrivateKey | None = None
     next_encryption_key: X25519PrivateKey | None = None
     # What the node holds now: seeded from the keys above at start, replaced by
     # node.identity.next_keys.reload_keys when a directory refresh lists keys of ours that
     # node.toml has gained since (after `rotate-keys`), so no restart is needed.
     keyring: Keyring | None = None
+    # The TLS identities the node holds and the one it presents, as server and as client:
+    # seeded with the current certificate at start, then kept by
+    # node.identity.next_keys.reload_tls after each directory refresh (None: a runtime
+    # built without TLS files).
+    tls: TlsHolder | None = None
 
     @property
     def held_keys(self) -> HeldKeys:
@@ -109,23 +117,21 @@ class NodeRuntime:
         return held.encryption[held.encryption_id], held.encryption_id
 
     def signing_key_at(self, directory: Directory, at: datetime) -> tuple[Ed25519PrivateKey, str]:
-        """The key to sign with at `at`: the newest of ours that `directory` lists as valid
-        for our country then, the current key when it lists neither (or none is held)."""
+        """The key to sign with at `at`: of ours that `directory` lists as valid for our
+        country then, the one in use (node.directory.model.in_use: during a rotation the
+        new key from halfway through the overlap, so that partners have refreshed and know
+        it); the current key when it lists none of them (or none is held)."""
         held = self.held_keys
         current = held.signing[held.signing_id], held.signing_id
         try:
             entry = directory.nppo(self.country)
         except DirectoryError:
             return current
-        valid = [
-            k
-            for k in entry.keys
-            if k.kind == "signing" and k.key_id in held.signing and k.valid_at(at)
-        ]
-        if not valid:
+        ours = (k for k in entry.keys if k.kind == "signing" and k.key_id in held.signing)
+        chosen = in_use(ours, at)
+        if chosen is None:
             return current
-        newest = max(valid, key=lambda k: (k.valid_from, k.key_id))
-        return held.signing[newest.key_id], newest.key_id
+        return held.signing[chosen.key_id], chosen.key_id
 
     def current_signing_key(self, at: datetime) -> Ed25519PrivateKey:
         """`signing_key_at` with the directory trusted now; the current key without one."""
@@ -187,6 +193,11 @@ class NodeRuntime:
         if config.keys.next_encryption is not None:
             path = config.path(config.keys.next_encryption)
             next_encryption = load_encryption_key(_read(path), str(path))
+        # The next TLS identity is not read here: a wrong file must not stop the node, which
+        # can serve with its current one; reload_tls reads it once the directory lists it.
+        tls = load_tls_identity(
+            config.path(config.keys.tls_certificate), config.path(config.keys.tls_key)
+        )
         return cls(
             country=config.country,
             signing_key=signing,
@@ -199,10 +210,11 @@ class NodeRuntime:
             clock=clock,
             max_envelope_bytes=max_envelope_bytes,
             trusted_client_certs=trusted_client_certs,
-            tls_certificate=config.path(config.keys.tls_certificate),
-            tls_key=config.path(config.keys.tls_key),
+            tls_certificate=tls.certificate,
+            tls_key=tls.key,
             next_signing_key=next_signing,
             next_encryption_key=next_encryption,
+            tls=TlsHolder(HeldTls(tls)),
         )
 
 

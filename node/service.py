@@ -38,7 +38,7 @@ from node.directory import Directory, DirectoryError, MaintainerSet
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
 from node.identity.config import CONFIG_FILE, NodeConfig
-from node.identity.next_keys import reload_keys
+from node.identity.next_keys import reload_keys, reload_tls
 from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import OutboxWorker
@@ -48,7 +48,7 @@ from node.store.store import Store
 from node.transport.client import DeliveryClient
 from node.transport.hub_client import HubError, node_hub_client
 from node.web.exchange import create_exchange_app
-from node.web.tls import server_ssl_context
+from node.web.tls import presenting_server_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +146,21 @@ async def run_node(
             aiohttp.ClientSession, validator.use_codelists,
         )  # fmt: skip
         config_path = config.directory / CONFIG_FILE
+        assert runtime.keyring is not None and runtime.tls is not None  # from_config sets them
+        keyring, tls = runtime.keyring, runtime.tls
 
         def reload_keys_if_listed() -> None:
             # After `rotate-keys` on a running node: once the directory lists the new keys,
             # read them from node.toml here, off the request path (which reads no files).
+            # The TLS certificate presented, as server and as client, is chosen here too:
+            # it changes halfway through the overlap (node.identity.tls_choice).
             now = clock.now()
             try:
                 listed = refresher.current(now)
             except DirectoryError:
                 return
-            assert runtime.keyring is not None
-            reload_keys(runtime.keyring, config_path, config.country, listed, now)
+            reload_keys(keyring, config_path, config.country, listed, now)
+            reload_tls(tls, config_path, config.country, listed, now)
 
         async def refresh() -> None:
             await refresher.refresh()
@@ -165,13 +169,10 @@ async def run_node(
 
         reload_keys_if_listed()  # the directory may list keys node.toml gained while down
         await code_lists.update(refresher.trusted.current)  # lists published while down
-        client = await stack.enter_async_context(
-            DeliveryClient(
-                tls_certificate=config.path(config.keys.tls_certificate),
-                tls_key=config.path(config.keys.tls_key),
-            )
+        client = await stack.enter_async_context(DeliveryClient(presented=tls))
+        hub = await stack.enter_async_context(
+            node_hub_client(config, directory, clock, presented=tls)
         )
-        hub = await stack.enter_async_context(node_hub_client(config, directory, clock))
         worker = OutboxWorker(
             store,
             client,
@@ -198,11 +199,7 @@ async def run_node(
         tasks = Tasks("outbox or directory run(s)")
         stack.push_async_callback(tasks.finish)
 
-        ssl_context = server_ssl_context(
-            config.path(config.keys.tls_certificate),
-            config.path(config.keys.tls_key),
-            trusted_client_certs=trusted_client_certs,
-        )
+        ssl_context = presenting_server_ssl_context(tls, trusted_client_certs=trusted_client_certs)
         # A node without an endpoint is reached through the hub only: nobody may connect
         # to it, so it opens no exchange listener (and holds no port for one).
         exchange = None
@@ -281,19 +278,18 @@ async def _announce(
     Announcing grants nothing: a peer uses the endpoint only if the announced pin is in
     the signed directory, and pins the connection to the directory's pins anyway.
     """
-    from node.crypto.ids import tls_pin
-    from node.identity.keys import load_certificate
     from node.transport.discovery import Announcement, Announcer
 
-    certificate_path = config.path(config.keys.tls_certificate)
-    certificate = load_certificate(certificate_path.read_bytes(), str(certificate_path))
+    assert runtime.tls is not None  # from_config sets it
     host = interfaces[0] if interfaces else config.listen_host
     announcement = Announcement(
         country=config.country,
         name=config.name,
         host="127.0.0.1" if host in ("0.0.0.0", "localhost") else host,
         port=port,
-        tls_pin=tls_pin(certificate),
+        # The pin presented at start: the announcement is made once, and a peer checks
+        # whatever it announces against the directory's pins anyway.
+        tls_pin=runtime.tls.presented.pin,
         signing_key_id=runtime.signing_key_id,
         version=__version__,
     )

@@ -8,7 +8,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from node.cli.common import dir_argument
 from node.directory import HubEntry
@@ -31,7 +31,14 @@ from registry.cli_timestamp import add_serve_arguments as add_timestamp_serve_ar
 from registry.cli_timestamp import serve_schedule
 from registry.endpoints import describe as describe_endpoint_change
 from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
-from registry.state import AUDIT_FILE, MAINTAINERS_FILE, MAX_OVERLAP, Lifecycle, RegistryState
+from registry.state import (
+    AUDIT_FILE,
+    MAINTAINERS_FILE,
+    MAX_OVERLAP,
+    Lifecycle,
+    RegistryState,
+    Rotation,
+)
 
 DEFAULT_DIR = Path("ephyto-registry")
 
@@ -121,8 +128,10 @@ def add_parser(commands: Any) -> None:
     rotate.add_argument(
         "--overlap",
         required=True,
-        metavar="HOURS",
-        help="how long the old keys stay valid next to the new ones (whole hours, 1 or more)",
+        metavar="DURATION",
+        help="how long the old keys stay valid next to the new ones: whole hours (48) or a"
+        " duration (2d, 36h, 90m); the node presents its new TLS certificate from halfway"
+        " through it",
     )
     _maintainer_arguments(rotate, required=False)
 
@@ -357,27 +366,34 @@ def _lifecycle(args: argparse.Namespace, action: Lifecycle) -> int:
     return 0
 
 
-def _hours(text: str) -> timedelta:
-    """`--overlap`: whole hours, refused in one line (RegistryError) otherwise."""
-    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_OVERLAP.days * 24:
+MIN_OVERLAP: Final = timedelta(minutes=1)
+
+
+def _overlap(text: str) -> timedelta:
+    """`--overlap`: whole hours (`48`), or a duration (`2d`, `36h`, `90m`, `600s`), from
+    1 minute to MAX_OVERLAP; refused in one line (RegistryError) otherwise."""
+    text = text.strip()
+    try:
+        overlap = timedelta(hours=int(text)) if text.isdigit() else parse_duration(text)
+    except (RegistryError, OverflowError):
+        overlap = timedelta(0)  # refused below, with the same message
+    if not MIN_OVERLAP <= overlap <= MAX_OVERLAP:
         raise RegistryError(
-            f"--overlap {text!r}: expected whole hours, 1 to {MAX_OVERLAP.days * 24}"
+            f"--overlap {text!r}: expected whole hours (1 to {MAX_OVERLAP.days * 24}) or a"
+            f" duration such as 2d, 36h or 90m, from 1 minute to {MAX_OVERLAP.days} days"
         )
-    return timedelta(hours=int(text))
+    return overlap
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    overlap = _hours(args.overlap)
+    overlap = _overlap(args.overlap)
     state = RegistryState(args.directory)
     signer = acting_signer(state, args)
     raw = read_at_most(args.request, MAX_ROTATION_BYTES)
     rotation = state.rotate(raw, overlap, datetime.now(UTC), actor(), signer)
     request = rotation.request
     print(f"{signer.name} recorded the key rotation of {request.country}; not published yet")
-    print(f"  new signing key id     {request.signing_key_id}")
-    print(f"  new encryption key id  {request.encryption_key_id}")
-    print(f"  new keys valid from    {format_time(rotation.valid_from)}")
-    print(f"  old keys valid until   {format_time(rotation.old_until)}")
+    _print_rotation(rotation, "  ")
     print("run `ephyto registry publish` so that nodes learn the new keys at their next refresh")
     return 0
 
@@ -646,13 +662,20 @@ def _show_country(state: RegistryState, country: str) -> int:
     rotations = state.rotations().get(country, []) if enrolled is not None else []
     print(f"  key rotations      {len(rotations) or 'none'}")
     for number, rotation in enumerate(rotations, 1):
-        new = rotation.request
         print(f"    {number}. recorded by {rotation.maintainer}")
-        print(f"       new signing key id     {new.signing_key_id}")
-        print(f"       new encryption key id  {new.encryption_key_id}")
-        print(f"       new keys valid from    {format_time(rotation.valid_from)}")
-        print(f"       old keys valid until   {format_time(rotation.old_until)}")
+        _print_rotation(rotation, "       ")
     return 0
+
+
+def _print_rotation(rotation: Rotation, indent: str) -> None:
+    new = rotation.request
+    print(f"{indent}new signing key id     {new.signing_key_id}")
+    print(f"{indent}new encryption key id  {new.encryption_key_id}")
+    print(f"{indent}new TLS pin            {new.tls_pin or 'none: the TLS key stays'}")
+    print(f"{indent}new keys valid from    {format_time(rotation.valid_from)}")
+    until = "as the keys before" if new.valid_until is None else format_time(new.valid_until)
+    print(f"{indent}new keys valid until   {until}")
+    print(f"{indent}old keys valid until   {format_time(rotation.old_until)}")
 
 
 def _country(text: str) -> str:

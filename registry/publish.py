@@ -11,14 +11,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 # What a node of this release speaks: declared on the node side, listed for every NPPO.
 from node.certificate.versions import SCHEMA_VERSIONS
-from node.crypto.ids import key_id
+from node.crypto.ids import key_id, tls_pin
 from node.directory import Directory, HubEntry, KeyEntry, MaintainerSet, NppoEntry, TlsPin
 from node.directory.model import Status
 from node.errors import EphytoError, InputError
@@ -203,6 +203,10 @@ class KeyRotation:
     encryption_key: bytes
     valid_from: datetime
     old_until: datetime
+    # A rotation of version 2 renews the window and the TLS key; None: version 1, the
+    # window ends where the one before it did, and the TLS key stays.
+    valid_until: datetime | None = None
+    tls_certificate: x509.Certificate | None = None
 
 
 def nppo_entry(
@@ -214,19 +218,22 @@ def nppo_entry(
     """The directory entry of an enrolled NPPO: `status`, its keys for their window.
 
     Each rotation (oldest first) caps the keys before it at its `old_until` and adds its
-    new keys from its `valid_from` to the end of the enrolment's window. `endpoint`
-    replaces the enrolment's (None: hub only); by default the enrolment's stands.
+    new keys from its `valid_from` to its `valid_until` (a version 1 rotation: to the end
+    of the window before it); one that rotates the TLS key does the same with the pins.
+    `endpoint` replaces the enrolment's (None: hub only); by default the enrolment's stands.
     """
-    window = (request.valid_from, request.valid_until)
+    window_end = request.valid_until
+    window = (request.valid_from, window_end)
     keys = [
         KeyEntry("signing", request.signing_key, request.signing_key_id, *window),
         KeyEntry("encryption", request.encryption_key, request.encryption_key_id, *window),
     ]
+    # Listed even without an endpoint: the hub knows its TLS clients by this pin.
+    pins = [TlsPin(request.tls_pin, *window, certificate=_pem(request.tls_certificate))]
     for rotation in rotations:
-        keys[-2:] = [
-            replace(k, valid_until=min(k.valid_until, rotation.old_until)) for k in keys[-2:]
-        ]
-        new_window = (rotation.valid_from, request.valid_until)
+        keys[-2:] = [_capped(k, rotation.old_until) for k in keys[-2:]]
+        window_end = rotation.valid_until or window_end
+        new_window = (rotation.valid_from, window_end)
         keys.append(
             KeyEntry("signing", rotation.signing_key, key_id(rotation.signing_key), *new_window)
         )
@@ -235,6 +242,10 @@ def nppo_entry(
                 "encryption", rotation.encryption_key, key_id(rotation.encryption_key), *new_window
             )
         )
+        if rotation.tls_certificate is not None:
+            pins[-1] = _capped(pins[-1], rotation.old_until)
+            certificate = rotation.tls_certificate
+            pins.append(TlsPin(tls_pin(certificate), *new_window, _pem(certificate)))
     return NppoEntry(
         country=request.country,
         name=request.name,
@@ -243,10 +254,16 @@ def nppo_entry(
         if isinstance(endpoint, _Enrolled)
         else endpoint,
         keys=tuple(keys),
-        # Listed even without an endpoint: the hub knows its TLS clients by this pin.
-        tls_pins=(TlsPin(request.tls_pin, *window, certificate=_pem(request.tls_certificate)),),
+        tls_pins=tuple(pins),
         schema_versions=SCHEMA_VERSIONS,
     )
+
+
+_Windowed = TypeVar("_Windowed", KeyEntry, TlsPin)
+
+
+def _capped(entry: _Windowed, until: datetime) -> _Windowed:
+    return replace(entry, valid_until=min(entry.valid_until, until))
 
 
 def parse_duration(text: str) -> timedelta:

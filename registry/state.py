@@ -338,10 +338,28 @@ class RegistryState:
             raise EnrolmentRefused(
                 f"a request for {cc} is already queued: approve or reject it first"
             )
-        check_admissible(request, raw, self.enrolled(), now)
+        enrolled = self.enrolled()
+        check_admissible(request, raw, enrolled, now)
+        self._check_pin_free(request.tls_pin, enrolled)
+
+    def _check_pin_free(
+        self,
+        pin: str,
+        enrolled: Mapping[str, tuple[EnrolmentRequest, bytes]],
+        chains: Mapping[str, list[Rotation]] | None = None,
+    ) -> None:
+        """EnrolmentRefused when `pin` is any party's, now or before: a TLS client is
+        known by its pin, so one pin must only ever name one party."""
+        if chains is None:
+            chains = self._rotations(enrolled, self.statement_maintainers())
+        used = {request.tls_pin: cc for cc, (request, _) in enrolled.items()}
+        for cc, chain in chains.items():
+            used |= {r.request.tls_pin: cc for r in chain if r.request.tls_pin is not None}
         hub = self.hub()
-        if hub is not None and hub.tls_pin == request.tls_pin:
-            raise EnrolmentRefused(f"TLS pin {request.tls_pin} is the hub's")
+        if hub is not None:
+            used[hub.tls_pin] = "the hub"
+        if (holder := used.get(pin)) is not None:
+            raise EnrolmentRefused(f"TLS pin {pin} is already enrolled for {holder}")
 
     def queued(self) -> dict[str, QueuedRequest]:
         """Country -> the queued request (re-verified); RegistryError on a damaged file."""
@@ -407,10 +425,9 @@ class RegistryState:
             count = len(existing) + 1
             admitted = count >= threshold
             if admitted:
-                check_admissible(request, raw, self.enrolled(), now, check_age=False)
-                hub = self.hub()
-                if hub is not None and hub.tls_pin == request.tls_pin:
-                    raise EnrolmentRefused(f"TLS pin {request.tls_pin} is the hub's")
+                enrolled = self.enrolled()
+                check_admissible(request, raw, enrolled, now, check_age=False)
+                self._check_pin_free(request.tls_pin, enrolled)
             self._write_approval(request, raw, now, signer)
             if admitted:
                 self._admit(request, raw)
@@ -612,7 +629,8 @@ class RegistryState:
                 raise RegistryError(f"{country} is not an enrolled NPPO: nothing to rotate")
             if self.statuses().get(country, ("active",))[0] == "revoked":
                 raise RegistryError(f"{country} is revoked: its keys cannot be rotated")
-            chain = self._rotations(enrolled, self.statement_maintainers()).get(country, [])
+            chains = self._rotations(enrolled, self.statement_maintainers())
+            chain = chains.get(country, [])
             if chain and now < chain[-1].old_until:
                 raise RegistryError(
                     f"the previous rotation of {country} overlaps until"
@@ -634,6 +652,17 @@ class RegistryState:
                 used |= {earlier.request.signing_key, earlier.request.encryption_key}
             if request.signing_key in used or request.encryption_key in used:
                 raise RegistryError(f"the rotation request reuses a key {country} had before")
+            if request.valid_until is not None and request.valid_until <= now + overlap:
+                raise RegistryError(
+                    f"the new keys are valid until {format_time(request.valid_until)}, not"
+                    f" beyond the overlap ({format_time(now + overlap)}): ask the NPPO for a"
+                    " request with a longer validity, or choose a shorter overlap"
+                )
+            if request.tls_pin is not None:
+                try:
+                    self._check_pin_free(request.tls_pin, enrolled, chains)
+                except EnrolmentRefused as exc:
+                    raise RegistryError(f"rotation request refused: {exc}") from None
             rotation = Rotation(request, now, now + overlap, signer.name)
             folder = self.root / ROTATIONS_DIR
             folder.mkdir(mode=0o755, exist_ok=True)
@@ -658,8 +687,12 @@ class RegistryState:
                     "old_signing_key_id": key_id(current),
                     "signing_key_id": request.signing_key_id,
                     "encryption_key_id": request.encryption_key_id,
+                    "tls_pin": request.tls_pin,
                     "valid_from": format_time(rotation.valid_from),
                     "old_until": format_time(rotation.old_until),
+                    "valid_until": None
+                    if request.valid_until is None
+                    else format_time(request.valid_until),
                     "request_sha256": _sha256(raw),
                 },
                 signer,
@@ -1111,7 +1144,14 @@ def _key_rotations(rotations: Mapping[str, list[Rotation]]) -> dict[str, list[Ke
     """Country -> its rotations as the directory lists them (registry.publish)."""
     return {
         cc: [
-            KeyRotation(r.request.signing_key, r.request.encryption_key, r.valid_from, r.old_until)
+            KeyRotation(
+                r.request.signing_key,
+                r.request.encryption_key,
+                r.valid_from,
+                r.old_until,
+                valid_until=r.request.valid_until,
+                tls_certificate=r.request.tls_certificate,
+            )
             for r in chain
         ]
         for cc, chain in rotations.items()

@@ -15,6 +15,7 @@ from node.clock import SystemClock
 from node.errors import InputError
 from node.fileio import write_atomic
 from node.identity.config import CONFIG_FILE, dump_config, load_config
+from node.identity.enrolment import format_time
 from node.identity.store import init_node, request_endpoint_change, rotate_keys
 
 ANCHOR_FILE = "maintainers.json"
@@ -95,16 +96,19 @@ def add_parser(commands: Any) -> None:
 
     rotate = sub.add_parser(
         "rotate-keys",
-        help="make new signing and encryption keys and a rotation request for the registry",
-        description="Create the node's next Ed25519 signing and X25519 encryption keys next "
-        "to the current ones (mode 0600, never overwriting a file) and rotation-request.json, "
-        "signed by the CURRENT signing key. The node keeps using its current keys; once the "
-        "registry publishes the new ones it decrypts with either and signs with the newest "
-        "the directory lists as valid. node.toml gains [keys] next_signing, next_encryption. "
-        "A running node loads them at the directory refresh that lists them (no restart). "
-        "With --finish, once the node's directory no longer lists the old keys as valid "
-        "(the overlap is over): the next keys become the current ones, the old private keys "
-        "are kept in keys/retired/, and another rotation can start.",
+        help="make new signing, encryption and TLS keys and a rotation request for the registry",
+        description="Create the node's next Ed25519 signing, X25519 encryption and ECDSA "
+        "P-256 TLS keys (with the TLS key's self-signed certificate) next to the current ones "
+        "(mode 0600, never overwriting a file) and rotation-request.json, signed by the "
+        "CURRENT signing key; the new keys are valid for two years. The node keeps using its "
+        "current keys; once the registry publishes the new ones it decrypts with either, "
+        "and from halfway through the overlap it signs with the new key and presents its "
+        "new TLS certificate (so that partners have time to refresh). node.toml gains "
+        "[keys] next_signing, next_encryption, next_tls_key, next_tls_certificate. A running "
+        "node loads them at the directory refresh that lists them (no restart). With "
+        "--finish, once the node's directory no longer lists the old "
+        "keys as valid (the overlap is over): the next keys become the current ones, the old "
+        "private keys are kept in keys/retired/, and another rotation can start.",
     )
     dir_argument(rotate, DEFAULT_DIR, "node")
     rotate.add_argument(
@@ -193,9 +197,12 @@ def _rotate_keys(args: argparse.Namespace) -> int:
     print(f"  rotation         {result.request}")
     print(f"new signing key id     {result.signing_key_id}")
     print(f"new encryption key id  {result.encryption_key_id}")
+    print(f"new TLS pin            {result.tls_pin}")
+    print(f"new keys valid until   {format_time(result.valid_until)}")
     print(
         f"next: send {result.request} to the registry maintainer (`ephyto registry rotate`);"
-        " the node keeps its current keys until the directory lists the new ones"
+        " the node keeps using its current keys until halfway through the overlap the"
+        " registry sets"
     )
     return 0
 
@@ -233,11 +240,19 @@ def _finish_rotation(node_dir: Path) -> int:
     print(f"finished the key rotation of {config.country} (directory version {directory.version})")
     print(f"current signing key id     {result.signing_key_id}")
     print(f"current encryption key id  {result.encryption_key_id}")
+    if result.tls_pin is not None:
+        print(f"current TLS pin            {result.tls_pin}")
     for path in result.retired:
-        print(f"  old private key kept     {path} (mode 0600)")
+        if path.suffix == ".crt":
+            print(f"  old certificate kept     {path} (mode 0644)")
+        else:
+            print(f"  old private key kept     {path} (mode 0600)")
+    # A running node holds its keys in memory, but reads its TLS files: it follows the
+    # moved files at its next directory refresh (node.identity.next_keys.reload_tls).
+    tls = " and finds its TLS files in their new place at its next directory refresh"
     print(
-        "a running node goes on with the keys it holds; a later `ephyto node rotate-keys`"
-        " can start the next rotation"
+        f"a running node goes on with the keys it holds{tls if result.tls_pin else ''};"
+        " a later `ephyto node rotate-keys` can start the next rotation"
     )
     return 0
 

@@ -142,6 +142,35 @@ class TlsPin:
         return self.valid_from <= _aware(at) < self.valid_until
 
 
+_Windowed = TypeVar("_Windowed", KeyEntry, TlsPin)
+
+
+def switch_time(new: KeyEntry | TlsPin, old: KeyEntry | TlsPin) -> datetime:
+    """Halfway through the overlap of `old` and its successor `new`: when the successor
+    takes over (docs/protocol.md, Part B, "Which key is in use during the overlap")."""
+    return new.valid_from + (old.valid_until - new.valid_from) / 2
+
+
+def in_use(entries: Iterable[_Windowed], at: datetime) -> _Windowed | None:
+    """Of `entries` (one kind of key, or TLS pins, of one NPPO) valid at `at`, the one in
+    use: the newest, once halfway through its overlap with the one before; that one
+    until then. None when none is valid.
+
+    Why not the newest at once: each node refreshes its directory on its own schedule, so
+    when a rotation is published some partners know the new key and some do not yet, and
+    the rotating node itself may not hold it yet. Using the old key through the first half
+    of the overlap gives every party half the overlap to refresh; the old key stays valid
+    to the end, so a party that switches late is still understood.
+    """
+    valid = sorted((e for e in entries if e.valid_at(at)), key=lambda e: e.valid_from)
+    if not valid:
+        return None
+    newest = valid[-1]
+    if len(valid) > 1 and _aware(at) < switch_time(newest, valid[-2]):
+        return valid[-2]
+    return newest
+
+
 @dataclass(frozen=True, slots=True)
 class NppoEntry:
     """One NPPO: who it is, whether it is trusted, how to reach it, its keys."""
@@ -244,13 +273,14 @@ class Directory:
         return key.ed25519()
 
     def encryption_key(self, country: str, at: datetime) -> KeyEntry:
-        """The newest X25519 key of active `country` valid at `at`; UntrustedPeer."""
+        """The X25519 key of active `country` to seal to at `at` (`in_use`: during a
+        rotation the old key until halfway through the overlap, then the new one, so the
+        old one can retire); UntrustedPeer."""
         entry = self.active_nppo(country)
-        valid = [k for k in entry.keys if k.kind == "encryption" and k.valid_at(at)]
-        if not valid:
+        key = in_use((k for k in entry.keys if k.kind == "encryption"), at)
+        if key is None:
             raise KeyNotValid(f"NPPO {country} has no encryption key valid at {_shown(at)}")
-        # During a rotation two keys overlap: seal to the newer so the old one can retire.
-        return max(valid, key=lambda k: (k.valid_from, k.key_id))
+        return key
 
     def tls_pins(self, country: str, at: datetime) -> frozenset[str]:
         """The TLS pins of active `country` valid at `at` (at least one); UntrustedPeer."""

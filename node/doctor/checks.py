@@ -17,12 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from node.crypto.ids import tls_pin
-from node.directory.model import Directory, KeyEntry, KeyKind, MaintainerSet
+from node.directory.model import Directory, KeyEntry, KeyKind, MaintainerSet, TlsPin, switch_time
 from node.directory.timestamp import Timestamp
 from node.identity.config import NodeConfig
 from node.identity.enrolment import format_time
-from node.identity.keyring import rotation_stage
+from node.identity.keyring import Listed, listed_id, listed_name, rotation_stage
 from node.identity.store import ROTATION_FILE
+from node.identity.tls_choice import presented_pin
 
 Status = Literal["ok", "warning", "problem"]
 STATUSES: Final[tuple[Status, ...]] = ("ok", "warning", "problem")
@@ -147,10 +148,14 @@ def key_loaded(check: str, path: str, error: str | None, mode: int | None) -> Fi
 
 
 def certificate_validity(
-    path: str, certificate: x509.Certificate, tls_public_key_der: bytes | None, now: datetime
+    path: str,
+    certificate: x509.Certificate,
+    tls_public_key_der: bytes | None,
+    now: datetime,
+    check: str = "TLS certificate",
 ) -> Finding:
-    """The TLS certificate: for the TLS key, valid now, and not about to expire."""
-    check = "TLS certificate"
+    """The TLS certificate (or the next one, by `check`): for the TLS key, valid now, and
+    not about to expire."""
     if tls_public_key_der is not None and _spki(certificate) != tls_public_key_der:
         return problem(
             check,
@@ -160,8 +165,8 @@ def certificate_validity(
     start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
     pin = tls_pin(certificate)
     renew = (
-        "a new identity must be made and enrolled before then (`ephyto node init` in a new"
-        " directory, then send its enrolment request to the registry maintainers)"
+        "renew the keys before then: `ephyto node rotate-keys` makes new ones (TLS included,"
+        " valid two years), then send rotation-request.json to the registry maintainers"
     )
     if now < start:
         return problem(
@@ -173,7 +178,10 @@ def certificate_validity(
         return problem(
             check,
             f"{path} expired at {format_time(end)}: partners refuse this node",
-            renew.replace("before then", "now"),
+            "run `ephyto node rotate-keys` and send rotation-request.json to the registry"
+            " maintainers, confirming it by another channel (the key that signs it has"
+            " expired); they may ask for a new enrolment (`ephyto node init` in a new"
+            " directory) instead",
         )
     left = end - now
     if left < CERTIFICATE_WARNING:
@@ -282,6 +290,7 @@ class OwnKeys:
     # The next keys of a rotation under way (node.toml [keys] next_*), when they load.
     next_signing_key_id: str | None = None
     next_encryption_key_id: str | None = None
+    next_tls_pin: str | None = None
 
 
 def own_entry(
@@ -334,30 +343,33 @@ def own_entry(
             finding = _key_listed(directory, kind, own, entry.keys, now, enrol)
             findings.append(_retired_by(finding, own, successor, entry.keys, config, now))
     if keys.tls_pin is not None:
-        pins = [p for p in entry.tls_pins if p.pin == keys.tls_pin]
-        check = "TLS pin"
-        if not pins:
-            listed = ", ".join(p.pin for p in entry.tls_pins) or "none"
-            findings.append(
-                problem(
-                    check,
-                    f"this node's TLS pin {keys.tls_pin} is not the one listed for {country}"
-                    f" ({listed}): partners refuse its connections",
-                    f"use the TLS key and certificate that were enrolled, or {enrol}",
-                )
-            )
-        elif not any(p.valid_at(now) for p in pins):
-            findings.append(
-                problem(
-                    check,
-                    f"{keys.tls_pin} is listed but not valid now"
-                    f" ({format_time(pins[0].valid_from)} to {format_time(pins[0].valid_until)})",
-                    "check this machine's clock; otherwise ask the maintainers",
-                )
-            )
-        else:
-            findings.append(ok(check, f"{keys.tls_pin}, as listed"))
+        finding = _pin_listed(keys.tls_pin, entry.tls_pins, country, now, enrol)
+        findings.append(_retired_by(finding, keys.tls_pin, keys.next_tls_pin, entry.tls_pins,
+                                    config, now))  # fmt: skip
     return findings
+
+
+def _pin_listed(
+    own: str, listed: Sequence[TlsPin], country: str, now: datetime, enrol: str
+) -> Finding:
+    check = "TLS pin"
+    pins = [p for p in listed if p.pin == own]
+    if not pins:
+        shown = ", ".join(p.pin for p in listed) or "none"
+        return problem(
+            check,
+            f"this node's TLS pin {own} is not the one listed for {country}"
+            f" ({shown}): partners refuse its connections",
+            f"use the TLS key and certificate that were enrolled, or {enrol}",
+        )
+    if not any(p.valid_at(now) for p in pins):
+        return problem(
+            check,
+            f"{own} is listed but not valid now"
+            f" ({format_time(pins[0].valid_from)} to {format_time(pins[0].valid_until)})",
+            "check this machine's clock; otherwise ask the maintainers",
+        )
+    return ok(check, f"{own}, as listed")
 
 
 def _key_listed(
@@ -393,16 +405,16 @@ def _retired_by(
     finding: Finding,
     own: str,
     successor: str | None,
-    listed: Sequence[KeyEntry],
+    listed: Sequence[Listed],
     config: NodeConfig,
     now: datetime,
 ) -> Finding:
-    """A current key no longer valid because its rotation's overlap ended is no fault: the
-    next key is in use, and promoting it is what is left to do."""
+    """A current key (or TLS pin) no longer valid because its rotation's overlap ended is
+    no fault: the next one is in use, and promoting it is what is left to do."""
     if finding.status != "problem" or successor is None:
         return finding
-    expired = [k for k in listed if k.key_id == own and k.valid_until <= now]
-    if not expired or not any(k.key_id == successor and k.valid_at(now) for k in listed):
+    expired = [k for k in listed if listed_id(k) == own and k.valid_until <= now]
+    if not expired or not any(listed_id(k) == successor and k.valid_at(now) for k in listed):
         return finding
     return warning(
         finding.check,
@@ -423,7 +435,7 @@ def next_key_loaded(check: str, path: str, error: str | None, mode: int | None) 
             f"{error}: node.toml names it as a next key (a rotation is under way)",
             f"restore {path} from the backup made after `ephyto node rotate-keys`; if it is"
             " lost and the registry has not published the rotation, tell the maintainers"
-            " not to, remove next_signing and next_encryption from node.toml and run"
+            " not to, remove the next_* entries of [keys] from node.toml and run"
             " `ephyto node rotate-keys` again",
         )
     if mode is not None and (loose := private_file_mode(check, path, mode)) is not None:
@@ -460,7 +472,7 @@ def rotation_progress(
             " at the directory refresh that lists them",
         )
     if stage.stage == "mismatch":
-        foreign = ", ".join(f"{k.kind} {k.key_id}" for k in stage.foreign)
+        foreign = ", ".join(listed_name(k) for k in stage.foreign)
         return problem(
             check,
             f"directory version {version} lists {foreign} for {country}, not this node's next"
@@ -482,6 +494,66 @@ def rotation_progress(
         check,
         f"the overlap ended at {until}: the old keys are no longer valid, the next keys"
         f" ({ids}) are in use",
+        FINISH.format(dir=config.directory),
+    )
+
+
+def tls_rotation_progress(
+    directory: Directory, config: NodeConfig, own: str, successor: str, now: datetime
+) -> Finding:
+    """Where the rotation to the next TLS certificate stands in the cached directory, which
+    certificate the node presents (node.identity.tls_choice), and what to do."""
+    check, version, country = "TLS rotation", directory.version, config.country
+    entry = next((n for n in directory.nppos if n.country == country), None)
+    if entry is None:
+        return problem(
+            check,
+            f"{country} is not in directory version {version}: a rotation needs an enrolment",
+            "see the listed check",
+        )
+    stage = rotation_stage(entry.tls_pins, {own} - {successor}, {successor}, now)
+    if stage.stage == "unpublished":
+        return warning(
+            check,
+            f"the next TLS certificate (pin {successor}) is not in directory version {version}"
+            " yet: the node presents its current one, which partners know",
+            f"send {config.directory / ROTATION_FILE} to the registry maintainers (`ephyto"
+            " registry rotate`) and ask them to publish; the running node loads the next"
+            " certificate at the directory refresh that lists it",
+        )
+    if stage.stage == "mismatch":
+        foreign = ", ".join(listed_name(k) for k in stage.foreign)
+        return problem(
+            check,
+            f"directory version {version} lists {foreign} for {country}, not this node's next"
+            f" TLS certificate (pin {successor}): partners will refuse this node once its"
+            " current pin expires",
+            "restore the next TLS key and certificate of the rotation request the registry"
+            " recorded (keys/tls.next.key, keys/tls.next.crt, from backup), or ask the"
+            " maintainers which request they recorded",
+        )
+    assert stage.new_from is not None
+    until = "" if stage.old_until is None else format_time(stage.old_until)
+    if stage.stage in ("waiting", "overlap"):
+        new = next(p for p in entry.tls_pins if p.pin == successor)
+        old = next((p for p in entry.tls_pins if p.pin == own), None)
+        switch = format_time(new.valid_from if old is None else switch_time(new, old))
+        presents = (
+            f"presents it since {switch}"
+            if presented_pin(own, successor, entry.tls_pins, now) == successor
+            else f"presents its current one until {switch}"
+        )
+        return ok(
+            check,
+            f"the next TLS certificate (pin {successor}) is listed from"
+            f" {format_time(stage.new_from)}; the node {presents} (halfway through the"
+            f" overlap, so that every partner has refreshed its directory); the old pin stays"
+            f" valid until {until}; then run `ephyto node rotate-keys --finish`",
+        )
+    return warning(
+        check,
+        f"the overlap ended at {until}: the old TLS pin is no longer valid, the node presents"
+        f" its next TLS certificate (pin {successor})",
         FINISH.format(dir=config.directory),
     )
 

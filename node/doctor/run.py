@@ -19,6 +19,7 @@ from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from node.clock import Clock
@@ -48,6 +49,7 @@ from node.doctor.checks import (
     registry_timestamp,
     rotation_progress,
     targets,
+    tls_rotation_progress,
 )
 from node.errors import ConfigError, EphytoError
 from node.identity.config import CONFIG_FILE, NodeConfig, load_config
@@ -58,6 +60,7 @@ from node.identity.keys import (
     load_signing_key,
     load_tls_key,
 )
+from node.identity.tls_choice import HeldTls, TlsIdentity, presented
 from node.service import DIRECTORY_CACHE, read_anchor
 from node.transport.client import pinned_context
 
@@ -74,7 +77,9 @@ class _Files:
     config: NodeConfig
     anchor: MaintainerSet | None
     directory: Directory | None
-    tls_usable: bool  # the TLS key and certificate load and belong together
+    # What the node presents now, as the running node chooses it (node.identity.tls_choice);
+    # None when its TLS key and certificate do not load or do not belong together.
+    tls: TlsIdentity | None
 
 
 async def diagnose(
@@ -106,11 +111,9 @@ async def diagnose(
     jobs = []
     if config.registry_url is not None and files.anchor is not None:
         jobs.append(_registry(config, config.registry_url, files, clock, timeout))
-    if files.directory is not None and files.tls_usable:
-        certificate = config.path(config.keys.tls_certificate)
-        key = config.path(config.keys.tls_key)
+    if files.directory is not None and files.tls is not None:
         for target in targets(files.directory, config.country, clock.now()):
-            jobs.append(_connect(target, certificate, key, timeout))
+            jobs.append(_connect(target, files.tls, timeout))
     for found in await asyncio.gather(*jobs):
         findings.extend(found)
     return findings
@@ -152,28 +155,13 @@ def _local_checks(
             config, "next encryption key", config.keys.next_encryption, load_encryption_key,
             findings, next_key_loaded,
         )  # fmt: skip
-    pin, tls_usable = None, False
-    cert_path = config.path(config.keys.tls_certificate)
-    try:
-        certificate = load_certificate(cert_path.read_bytes(), str(cert_path))
-    except (OSError, EphytoError) as e:
-        findings.append(
-            problem(
-                "TLS certificate",
-                _error_text(e, cert_path),
-                f"restore {cert_path} from this node's backup, with its TLS key",
-            )
-        )
-    else:
-        spki = None
-        if tls_key is not None:
-            spki = tls_key.public_key().public_bytes(
-                Encoding.DER, PublicFormat.SubjectPublicKeyInfo
-            )
-        finding = certificate_validity(str(cert_path), certificate, spki, now)
-        findings.append(finding)
-        pin = tls_pin(certificate)
-        tls_usable = tls_key is not None and finding.status != "problem"
+    current_tls = _tls_identity(
+        config, config.keys.tls_certificate, config.keys.tls_key, tls_key, now, findings
+    )
+    next_tls = None
+    next_tls_files = (config.keys.next_tls_certificate, config.keys.next_tls_key)
+    if next_tls_files != (None, None):
+        next_tls = _next_tls_identity(config, *next_tls_files, now, findings)
 
     directory = None
     if anchor is not None:
@@ -199,11 +187,12 @@ def _local_checks(
             encryption_key_id=None
             if encryption is None
             else key_id(encryption.public_key().public_bytes_raw()),
-            tls_pin=pin,
+            tls_pin=None if current_tls is None else current_tls.pin,
             next_signing_key_id=None if next_signing is None else signing_id(next_signing),
             next_encryption_key_id=None
             if next_encryption is None
             else encryption_id(next_encryption),
+            next_tls_pin=None if next_tls is None else next_tls.pin,
         )
         findings.extend(own_entry(directory, config, own, now))
         if own.next_signing_key_id is not None and own.next_encryption_key_id is not None:
@@ -214,7 +203,75 @@ def _local_checks(
             old_ids = {old for old, new in pairs if old is not None and old != new}
             next_ids = {new for _, new in pairs}
             findings.append(rotation_progress(directory, config, old_ids, next_ids, now))
-    return _Files(config, anchor, directory, tls_usable)
+        if current_tls is not None and next_tls is not None:
+            findings.append(
+                tls_rotation_progress(directory, config, current_tls.pin, next_tls.pin, now)
+            )
+    shown = current_tls
+    if current_tls is not None and directory is not None:
+        entry = next((n for n in directory.nppos if n.country == config.country), None)
+        if entry is not None:
+            shown = presented(HeldTls(current_tls, next_tls), entry.tls_pins, now)
+    return _Files(config, anchor, directory, shown)
+
+
+def _tls_identity(
+    config: NodeConfig,
+    certificate: str,
+    key: str,
+    tls_key: ec.EllipticCurvePrivateKey | None,
+    now: datetime,
+    findings: list[Finding],
+    *,
+    next_: bool = False,
+) -> TlsIdentity | None:
+    """The finding of the certificate (the next one with `next_`); the identity when it
+    and `tls_key` (loaded already) belong together and the certificate is valid."""
+    check = "next TLS certificate" if next_ else "TLS certificate"
+    cert_path = config.path(certificate)
+    try:
+        loaded = load_certificate(cert_path.read_bytes(), str(cert_path))
+    except (OSError, EphytoError) as e:
+        error = _error_text(e, cert_path)
+        findings.append(
+            next_key_loaded(check, str(cert_path), error, None)
+            if next_
+            else problem(
+                check, error, f"restore {cert_path} from this node's backup, with its TLS key"
+            )
+        )
+        return None
+    spki = None
+    if tls_key is not None:
+        spki = tls_key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    found = certificate_validity(str(cert_path), loaded, spki, now, check)
+    findings.append(found)
+    if tls_key is None or found.status == "problem":
+        return None
+    return TlsIdentity(cert_path, config.path(key), tls_pin(loaded))
+
+
+def _next_tls_identity(
+    config: NodeConfig,
+    certificate: str | None,
+    key: str | None,
+    now: datetime,
+    findings: list[Finding],
+) -> TlsIdentity | None:
+    """The next TLS key and certificate node.toml names (a rotation of the TLS key)."""
+    if certificate is None or key is None:
+        findings.append(
+            problem(
+                "next TLS certificate",
+                "node.toml names only one of next_tls_key and next_tls_certificate: the"
+                " node cannot load the next TLS identity",
+                "name both files of the rotation request the registry recorded in [keys]"
+                " (keys/tls.next.key, keys/tls.next.crt), or neither",
+            )
+        )
+        return None
+    tls_key = _private_key(config, "next TLS key", key, load_tls_key, findings, next_key_loaded)
+    return _tls_identity(config, certificate, key, tls_key, now, findings, next_=True)
 
 
 def _private_key(
@@ -313,11 +370,11 @@ def _http_date(value: str | None) -> datetime | None:
     return date if date.tzinfo is not None else None
 
 
-async def _connect(target: Target, certificate: Path, key: Path, timeout: float) -> list[Finding]:
+async def _connect(target: Target, tls: TlsIdentity, timeout: float) -> list[Finding]:
     if not target.pins:
         return [no_pin(target)]
     try:
-        context = pinned_context(target.pins, certificate, key)
+        context = pinned_context(target.pins, tls.certificate, tls.key)
     except ConfigError as e:
         return [problem(target.check, str(e), "see the TLS key and certificate checks above")]
     outcome, reason = await _probe(target, context, timeout)

@@ -43,6 +43,9 @@ class KeyPaths:
     # in a node that never rotated, so older files load unchanged.
     next_signing: str | None = None
     next_encryption: str | None = None
+    # The next TLS key and its self-signed certificate (rotation requests of version 2).
+    next_tls_key: str | None = None
+    next_tls_certificate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,10 @@ def dump_config(config: NodeConfig) -> str:
         document["keys"]["next_signing"] = config.keys.next_signing
     if config.keys.next_encryption is not None:
         document["keys"]["next_encryption"] = config.keys.next_encryption
+    if config.keys.next_tls_key is not None:
+        document["keys"]["next_tls_key"] = config.keys.next_tls_key
+    if config.keys.next_tls_certificate is not None:
+        document["keys"]["next_tls_certificate"] = config.keys.next_tls_certificate
     registry: dict[str, Any] = {"maintainer_keys": list(config.maintainer_keys)}
     if config.registry_url is not None:
         registry["url"] = config.registry_url
@@ -264,6 +271,12 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
             next_signing=keys.relative_path("next_signing") if keys.has("next_signing") else None,
             next_encryption=(
                 keys.relative_path("next_encryption") if keys.has("next_encryption") else None
+            ),
+            next_tls_key=keys.relative_path("next_tls_key") if keys.has("next_tls_key") else None,
+            next_tls_certificate=(
+                keys.relative_path("next_tls_certificate")
+                if keys.has("next_tls_certificate")
+                else None
             ),
         ),
         registry_url=registry.optional_string("url"),

@@ -311,10 +311,17 @@ def parse_time(text: str, where: str) -> datetime:
 
 
 def read_tls_certificate(
-    value: object, country: str, endpoint: Endpoint | None, start: datetime, end: datetime
+    value: object,
+    country: str,
+    endpoint: Endpoint | None,
+    start: datetime,
+    end: datetime,
+    *,
+    check_name: bool = True,
 ) -> x509.Certificate:
     """`body.tls` of a request: a self-signed ECDSA P-256 certificate with its pin, naming
-    the endpoint's host (or the country, or nothing for a hub), covering the validity."""
+    the endpoint's host (or the country, or nothing for a hub; not checked when
+    `check_name` is False), covering the validity."""
     tls = read_object(value, _TLS_FIELDS, "body.tls")
     if tls["algorithm"] != "ecdsa-p256-sha256":
         raise EnrolmentError(
@@ -329,7 +336,7 @@ def read_tls_certificate(
         raise EnrolmentError("body.tls.certificate: not exactly one certificate in plain PEM")
     try:
         # The library parses lazily: a malformed key or extension surfaces only here.
-        _check_certificate(certificate, tls["pin"], country, endpoint, start, end)
+        _check_certificate(certificate, tls["pin"], country, endpoint, start, end, check_name)
     except (ValueError, UnsupportedAlgorithm):
         raise EnrolmentError("body.tls.certificate: malformed certificate") from None
     return certificate
@@ -342,6 +349,7 @@ def _check_certificate(
     endpoint: Endpoint | None,
     start: datetime,
     end: datetime,
+    check_name: bool = True,
 ) -> None:
     public = certificate.public_key()
     if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != TLS_CURVE.name:
@@ -359,7 +367,7 @@ def _check_certificate(
     except x509.ExtensionNotFound:
         raise EnrolmentError("body.tls.certificate: has no subject alternative name") from None
     expected = tls_san(endpoint.host if endpoint else None, country)
-    if expected not in names:
+    if check_name and expected not in names:
         raise EnrolmentError(f"body.tls.certificate: does not name {expected.value}")
     if certificate.not_valid_before_utc > start or certificate.not_valid_after_utc < end:
         raise EnrolmentError("body.tls.certificate: does not cover valid_from to valid_until")

@@ -1,10 +1,11 @@
 """The keys a node holds through a key rotation, and what the directory says of them (pure).
 
 A node holds its current signing and encryption keys and, after `ephyto node rotate-keys`,
-the next ones. The directory decides which are in use: partners seal to the newest
-encryption key it lists, and the node signs with the newest of its own keys it lists as
-valid. Everything here takes the directory's key entries and the time as values; the
-shell (node.identity.next_keys) reads the files and the clock.
+the next ones. The directory decides which are in use (node.directory.model.in_use: the
+new keys from halfway through the overlap): partners seal to that encryption key, and the
+node signs with that signing key (the TLS key rotates with them: node.identity.tls_choice).
+Everything here takes the directory's key entries and the time as values; the shell
+(node.identity.next_keys) reads the files and the clock.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.crypto.ids import key_id
-from node.directory.model import KeyEntry
+from node.directory.model import KeyEntry, TlsPin
 
 
 def signing_id(key: Ed25519PrivateKey) -> str:
@@ -68,7 +69,10 @@ class Keyring:
         self.warned = ""
 
 
-def _live(keys: Sequence[KeyEntry], now: datetime) -> list[KeyEntry]:
+_E = TypeVar("_E", bound=KeyEntry | TlsPin)
+
+
+def _live(keys: Sequence[_E], now: datetime) -> list[_E]:
     """The entries not yet expired at `now` (valid now, or from later)."""
     return [k for k in keys if now < k.valid_until]
 
@@ -130,6 +134,18 @@ def _public(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
 # --- where a rotation stands, by the directory ------------------------------------------------
 
 Stage = Literal["unpublished", "mismatch", "waiting", "overlap", "due"]
+Listed = KeyEntry | TlsPin
+"""One of our entries in the directory as a rotation sees it: a key, or a TLS key's pin."""
+
+
+def listed_id(entry: Listed) -> str:
+    """The id the directory knows the entry by: a key id, or a TLS pin."""
+    return entry.key_id if isinstance(entry, KeyEntry) else entry.pin
+
+
+def listed_name(entry: Listed) -> str:
+    """`signing <key id>`, `encryption <key id>` or `TLS <pin>`, for messages."""
+    return f"{entry.kind if isinstance(entry, KeyEntry) else 'TLS'} {listed_id(entry)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,25 +163,30 @@ class RotationStage:
     stage: Stage
     new_from: datetime | None = None
     old_until: datetime | None = None
-    foreign: tuple[KeyEntry, ...] = ()
+    foreign: tuple[Listed, ...] = ()
 
 
 def rotation_stage(
-    keys: Sequence[KeyEntry],
+    keys: Sequence[Listed],
     old_ids: Collection[str],
     next_ids: Collection[str],
     now: datetime,
 ) -> RotationStage:
     """The stage of the rotation from `old_ids` (the current keys' ids; empty when they were
-    already moved aside) to `next_ids` (both next keys), by our directory entry's `keys`."""
-    ours = [k for k in keys if k.key_id in next_ids]
-    listed = {k.key_id for k in ours}
+    already moved aside) to `next_ids` (the next keys), by our directory entry's `keys`.
+
+    The entries are keys, TLS pins or both (`listed_id` names them): a rotation of the TLS
+    key passes the pins with the old and next pin among the ids; one that leaves the TLS
+    key alone passes the keys only, so the unchanged pin counts neither as old nor foreign.
+    """
+    ours = [k for k in keys if listed_id(k) in next_ids]
+    listed = {listed_id(k) for k in ours}
     if not set(next_ids) <= listed:
         known = set(old_ids) | set(next_ids)
-        foreign = tuple(k for k in _live(keys, now) if k.key_id not in known)
+        foreign = tuple(k for k in _live(keys, now) if listed_id(k) not in known)
         return RotationStage("mismatch" if foreign else "unpublished", foreign=foreign)
     new_from = max(k.valid_from for k in ours)
-    old = [k for k in keys if k.key_id in old_ids]
+    old = [k for k in keys if listed_id(k) in old_ids]
     old_until = max((k.valid_until for k in old), default=None)
     if now < new_from:
         return RotationStage("waiting", new_from, old_until)

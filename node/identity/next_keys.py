@@ -3,11 +3,15 @@
 - `reload_keys`: after a directory refresh, when the directory lists a key of ours the
   running node does not hold (the registry published a rotation made by `rotate-keys`
   while it ran), read node.toml and its key files again and hold what matches.
+- `reload_tls`: after every directory refresh, the same for the TLS key and certificate,
+  and the choice of the one the node presents (it changes halfway through the overlap).
 - `finish_rotation` (`ephyto node rotate-keys --finish`): once the overlap is over, move
-  the next keys into the current slots, keep the old private keys in keys/retired/, and
-  drop `next_*` from node.toml, so that the next `rotate-keys` can run.
+  the next keys (and the next TLS key and certificate) into the current slots, keep the
+  old private keys in keys/retired/, and drop `next_*` from node.toml, so that the next
+  `rotate-keys` can run.
 
-The decisions are pure (node.identity.keyring); this module reads and writes the files.
+The decisions are pure (node.identity.keyring, node.identity.tls_choice); this module
+reads and writes the files.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from node.crypto.ids import tls_pin
 from node.directory import Directory, DirectoryError
 from node.directory.model import KeyEntry
 from node.errors import ConfigError, EphytoError
@@ -28,14 +33,29 @@ from node.identity.enrolment import format_time
 from node.identity.keyring import (
     HeldKeys,
     Keyring,
+    Listed,
     encryption_id,
+    listed_name,
     merged,
     rotation_stage,
     signing_id,
     unheld,
 )
-from node.identity.keys import KeyFileError, load_encryption_key, load_signing_key
-from node.identity.store import NEXT_ENCRYPTION, NEXT_SIGNING, ROTATION_FILE
+from node.identity.keys import (
+    KeyFileError,
+    load_certificate,
+    load_encryption_key,
+    load_signing_key,
+    load_tls_key,
+)
+from node.identity.store import (
+    NEXT_ENCRYPTION,
+    NEXT_SIGNING,
+    NEXT_TLS_CERTIFICATE,
+    NEXT_TLS_KEY,
+    ROTATION_FILE,
+)
+from node.identity.tls_choice import HeldTls, TlsHolder, TlsIdentity, presented, unheld_pins
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +66,11 @@ class RotationFinishError(EphytoError):
     """`rotate-keys --finish` cannot run now; the message says why and what to do."""
 
 
-def read_key_file(path: Path) -> bytes:
+def read_key_file(path: Path, what: str = "key file") -> bytes:
     try:
         return path.read_bytes()
     except OSError as e:
-        raise KeyFileError(f"{path}: cannot read the key file: {e.strerror or e}") from None
+        raise KeyFileError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
 
 
 def load_held_keys(config: NodeConfig) -> HeldKeys:
@@ -70,6 +90,51 @@ def load_held_keys(config: NodeConfig) -> HeldKeys:
         path = config.path(keys.next_encryption)
         next_encryption = load_encryption_key(read_key_file(path), str(path))
     return HeldKeys.of(signing, encryption, next_signing, next_encryption)
+
+
+def tls_identity(certificate: Path, cert_data: bytes, key: Path, key_data: bytes) -> TlsIdentity:
+    """The identity in these file contents, the certificate checked to be the key's: a
+    certificate for another key would fail every handshake, and name a pin partners
+    would be told to trust for nothing. KeyFileError naming the files."""
+    tls_key = load_tls_key(key_data, str(key))
+    cert = load_certificate(cert_data, str(certificate))
+    if cert.public_key() != tls_key.public_key():
+        raise KeyFileError(f"{certificate} is not the certificate of the TLS key {key}")
+    return TlsIdentity(certificate, key, tls_pin(cert))
+
+
+def load_tls_identity(certificate: Path, key: Path) -> TlsIdentity:
+    """`tls_identity` of the two files; KeyFileError naming the one missing or wrong."""
+    cert_data = read_key_file(certificate, "certificate")
+    return tls_identity(certificate, cert_data, key, read_key_file(key))
+
+
+def load_held_tls(config: NodeConfig) -> HeldTls:
+    """The TLS identities node.toml names (current, and next while the TLS key rotates).
+
+    Raises KeyFileError (a ConfigError) naming the file that is missing or wrong, and
+    ConfigError when node.toml names only one of next_tls_key and next_tls_certificate.
+    """
+    return HeldTls(_current_tls(config), _next_tls(config))
+
+
+def _current_tls(config: NodeConfig) -> TlsIdentity:
+    keys = config.keys
+    return load_tls_identity(config.path(keys.tls_certificate), config.path(keys.tls_key))
+
+
+def _next_tls(config: NodeConfig) -> TlsIdentity | None:
+    keys = config.keys
+    if keys.next_tls_key is None and keys.next_tls_certificate is None:
+        return None
+    if keys.next_tls_key is None or keys.next_tls_certificate is None:
+        raise ConfigError(
+            f"{config.directory / CONFIG_FILE}: [keys] names one of next_tls_key and"
+            " next_tls_certificate without the other: name both (a rotation is under way)"
+            " or neither"
+        )
+    certificate, key = config.path(keys.next_tls_certificate), config.path(keys.next_tls_key)
+    return load_tls_identity(certificate, key)
 
 
 def reload_keys(
@@ -127,13 +192,95 @@ def reload_keys(
 
 
 def _warn_once(keyring: Keyring, missing: Sequence[KeyEntry], why: str) -> None:
-    message = (
+    _log_once(
+        keyring,
         f"the directory lists key(s) {', '.join(sorted(k.key_id for k in missing))} of this"
-        f" node that it does not hold, so partners may seal to a key it cannot open: {why}"
+        f" node that it does not hold, so partners may seal to a key it cannot open: {why}",
     )
-    if message != keyring.warned:
-        keyring.warned = message
+
+
+def _log_once(holder: Keyring | TlsHolder, message: str) -> None:
+    """Log `message` unless it is the last one logged for `holder`: the refresh runs every
+    minute, the operator needs the line once per new situation."""
+    if message != holder.warned:
+        holder.warned = message
         log.warning("%s", message)
+
+
+def reload_tls(
+    holder: TlsHolder, config_path: Path, country: str, directory: Directory, now: datetime
+) -> bool:
+    """Read the TLS identities node.toml names while the TLS key rotates, and present the
+    one `node.identity.tls_choice.presented` picks by `directory`; True when the presented
+    identity changed.
+
+    Runs after each directory refresh, never on a connection. It reads files while the
+    node holds a next identity or the directory lists a pin of ours it lacks, and nothing
+    otherwise: once a rotation is under way `rotate-keys --finish` may move the files
+    while the node runs, and the node follows them to the current slots at the next
+    refresh. Never raises: a file missing or wrong is logged (once) and the node goes on
+    presenting what it presents, so the operator can repair the files.
+    """
+    try:
+        entry = directory.nppo(country)
+    except DirectoryError:
+        return False
+    held, problem = holder.held, ""
+    if held.next is not None or unheld_pins(entry.tls_pins, held, now):
+        held, problem = _reread_tls(held, config_path)
+        if not problem and (missing := unheld_pins(entry.tls_pins, held, now)):
+            problem = (
+                f"the directory lists TLS pin(s) {', '.join(sorted(p.pin for p in missing))}"
+                " of this node, which partners expect from halfway through the overlap, but"
+                " node.toml names no TLS certificate with that pin: restore the next TLS key"
+                " and certificate of the rotation request the registry recorded"
+                " (keys/tls.next.key, keys/tls.next.crt) and set [keys] next_tls_key,"
+                " next_tls_certificate in node.toml, or ask the registry maintainers which"
+                " request they recorded"
+            )
+    before = holder.presented
+    choice = presented(held, entry.tls_pins, now)
+    holder.held = held
+    if problem:
+        _log_once(holder, f"{problem}; presenting {choice.certificate} (pin {choice.pin})")
+    else:
+        holder.warned = ""
+    if choice == before:
+        return False
+    holder.presented = choice
+    if choice.pin != before.pin:
+        log.info(
+            "directory version %d: %s now presents its TLS certificate %s (pin %s) instead of"
+            " pin %s",
+            directory.version, country, choice.certificate, choice.pin, before.pin,
+        )  # fmt: skip
+    return True
+
+
+def _reread_tls(held: HeldTls, config_path: Path) -> tuple[HeldTls, str]:
+    """The TLS identities node.toml names now, each loaded on its own, and what failed
+    ("" when nothing did).
+
+    A current identity that does not load leaves the one held (there is nothing better to
+    present); a next one that does not load is dropped, so that the node never presents a
+    certificate it cannot load, nor one that is not its key's.
+    """
+    cannot = "cannot read the TLS key and certificate named in node.toml: "
+    try:
+        config = load_config(config_path)
+    except (ConfigError, OSError) as e:
+        return held, cannot + str(e)
+    problems = []
+    try:
+        current = _current_tls(config)
+    except ConfigError as e:
+        current, problems = held.current, [str(e)]
+    try:
+        next_ = _next_tls(config)
+    except ConfigError as e:
+        next_ = None
+        problems.append(str(e))
+    return HeldTls(current, next_), cannot + "; ".join(problems) if problems else ""
 
 
 # --- rotate-keys --finish ------------------------------------------------------------------
@@ -146,22 +293,53 @@ class FinishResult:
     signing_key_id: str
     encryption_key_id: str
     retired: tuple[Path, ...]
+    # The TLS pin now current when the rotation moved the TLS key too; None: it stayed (a
+    # rotation made before the TLS key rotated).
+    tls_pin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """One file of the rotation: its current slot, the next file, and both contents."""
+
+    current: Path
+    next: Path
+    data: tuple[bytes, bytes]  # (current, next)
+    mode: int
+    # Its name in keys/retired/; None when the current slot holds the next content already
+    # (moved by a run cut short, after its old content was kept there).
+    retired_as: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _TlsRotation:
+    """The TLS key and certificate of a rotation, as `finish_rotation` moves them."""
+
+    old_pin: str | None  # None: the certificate was moved already
+    new_pin: str
+    moves: tuple[_Move, _Move]  # the key first, then the certificate
 
 
 def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> FinishResult:
-    """Make the next keys the current ones, once `directory` (the node's trusted copy) no
-    longer lists the old keys as valid.
+    """Make the next keys (and the next TLS key and certificate, when node.toml names
+    them) the current ones, once `directory` (the node's trusted copy) no longer lists the
+    old keys or the old TLS pin as valid.
 
     Raises RotationFinishError (nothing changed) when no rotation is pending, the registry
     has not published the next keys, the directory lists other keys, or the overlap is
-    still running; KeyFileError when a key file is missing or wrong.
+    still running; KeyFileError when a key or certificate file is missing or wrong.
 
     Each step leaves a consistent node, and a run cut short is finished by running again:
-    1. the old private keys are copied to keys/retired/ (new files, mode 0600);
-    2. the next keys are written over the current key files (atomic replace);
+    1. the old private keys (and the old TLS certificate) are copied to keys/retired/ (new
+       files, mode 0600; 0644 for the certificate);
+    2. the next files are written over the current ones (atomic replace; the TLS key
+       before its certificate, so that a run cut short between the two still finds the
+       old pin in the current certificate);
     3. node.toml is rewritten without `next_*` (atomic replace);
-    4. the next key files are removed, and rotation-request.json (copied to keys/retired/
+    4. the next files are removed, and rotation-request.json (copied to keys/retired/
        with the old keys: it names what they were retired for).
+    A file whose current slot already holds the next content was moved by a run cut
+    short: its old content is in keys/retired/ already, and the overlap was checked then.
     """
     config_path = node_dir / CONFIG_FILE
     config = load_config(config_path)
@@ -186,6 +364,7 @@ def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> F
         "signing": (signing_id(signing[0]), signing_id(signing[1])),
         "encryption": (encryption_id(encryption[0]), encryption_id(encryption[1])),
     }
+    tls = _tls_rotation(config)
     # A kind whose current file already holds the next key was moved by a run cut short;
     # its old key is in keys/retired/ already.
     old_ids = {old for old, new in ids.values() if old != new}
@@ -194,13 +373,27 @@ def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> F
         entry = directory.nppo(config.country)
     except DirectoryError as e:
         raise RotationFinishError(f"{e}: nothing to finish against; nothing changed") from None
+    # A rotation that leaves the TLS key alone is judged by the keys only: its one pin is
+    # neither old nor next.
+    listed: Sequence[Listed] = entry.keys
+    if tls is not None:
+        listed = (*entry.keys, *entry.tls_pins)
+        next_ids.add(tls.new_pin)
+        if tls.old_pin is not None and tls.old_pin != tls.new_pin:
+            old_ids.add(tls.old_pin)
     if old_ids:
-        _check_due(config, entry.keys, old_ids, next_ids, directory.version, now)
+        _check_due(config, listed, old_ids, next_ids, directory.version, now)
 
+    moves = [
+        _Move(*paths[kind], data[kind], 0o600, None if old == new else f"{kind}-{old}.key")
+        for kind, (old, new) in ids.items()
+    ]
+    if tls is not None:
+        moves.extend(tls.moves)
     retired_dir = config.path(RETIRED_DIR)
     retired: list[Path] = []
-    for kind, (old, new) in ids.items():
-        if old == new:
+    for move in moves:
+        if move.retired_as is None:
             continue
         # The old private keys are kept, not deleted. Stored messages hold the opened
         # payload, so nothing stored needs the old encryption key; but an envelope sealed
@@ -208,8 +401,8 @@ def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> F
         # partner's retry queue, and only this key opens it. Deleting key material cannot
         # be undone: when to destroy retired keys is the NPPO's decision.
         retired_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target = retired_dir / f"{kind}-{old}.key"
-        _write_once(target, data[kind][0], 0o600)
+        target = retired_dir / move.retired_as
+        _write_once(target, move.data[0], move.mode)
         retired.append(target)
     # The request goes with them (it names the keys it retired), out of the way of the
     # next `rotate-keys`, which never overwrites a file.
@@ -217,20 +410,74 @@ def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> F
     if request.is_file():
         retired_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_once(_retired_request(config, ids["signing"][1]), request.read_bytes(), 0o644)
-    for kind, (old, new) in ids.items():
-        if old != new:
-            write_atomic(paths[kind][0], data[kind][1], 0o600)
-    updated = replace(config, keys=replace(keys, next_signing=None, next_encryption=None))
+    for move in moves:
+        if move.retired_as is not None:
+            write_atomic(move.current, move.data[1], move.mode)
+    updated = replace(
+        config,
+        keys=replace(
+            keys,
+            next_signing=None,
+            next_encryption=None,
+            next_tls_key=None,
+            next_tls_certificate=None,
+        ),
+    )
     write_atomic(config_path, dump_config(updated).encode("utf-8"), 0o600)
-    for _, next_path in paths.values():
-        next_path.unlink(missing_ok=True)
+    for move in moves:
+        move.next.unlink(missing_ok=True)
     request.unlink(missing_ok=True)
-    return FinishResult(ids["signing"][1], ids["encryption"][1], tuple(retired))
+    return FinishResult(
+        ids["signing"][1],
+        ids["encryption"][1],
+        tuple(retired),
+        None if tls is None else tls.new_pin,
+    )
+
+
+def _tls_rotation(config: NodeConfig) -> _TlsRotation | None:
+    """The TLS files to move, when node.toml names a next TLS key and certificate (None:
+    a rotation made before the TLS key rotated). KeyFileError for a file missing or
+    wrong, RotationFinishError (nothing changed) for a state no finish leaves."""
+    keys = config.keys
+    if keys.next_tls_key is None and keys.next_tls_certificate is None:
+        return None
+    if keys.next_tls_key is None or keys.next_tls_certificate is None:
+        raise RotationFinishError(
+            f"{config.directory / CONFIG_FILE} names one of next_tls_key and"
+            " next_tls_certificate without the other: name both files of the rotation"
+            " request the registry recorded; nothing changed"
+        )
+    key = config.path(keys.tls_key), config.path(keys.next_tls_key)
+    cert = config.path(keys.tls_certificate), config.path(keys.next_tls_certificate)
+    key_data = read_key_file(key[0]), read_key_file(key[1])
+    cert_data = read_key_file(cert[0], "certificate"), read_key_file(cert[1], "certificate")
+    new_pin = tls_identity(cert[1], cert_data[1], key[1], key_data[1]).pin
+    key_moved, cert_moved = key_data[0] == key_data[1], cert_data[0] == cert_data[1]
+    if cert_moved and not key_moved:
+        raise RotationFinishError(
+            f"{cert[0]} holds the next TLS certificate but {key[0]} is not the next TLS key"
+            f" ({key[1]}): no finish leaves that (it moves the key first); restore {key[0]}"
+            " from backup and run again; nothing changed"
+        )
+    if cert_moved:
+        return _TlsRotation(None, new_pin, (
+            _Move(*key, key_data, 0o600, None), _Move(*cert, cert_data, 0o644, None),
+        ))  # fmt: skip
+    if key_moved:  # cut short between the key and its certificate
+        old_pin = tls_pin(load_certificate(cert_data[0], str(cert[0])))
+    else:
+        old_pin = tls_identity(cert[0], cert_data[0], key[0], key_data[0]).pin
+    name = "tls-" + old_pin.removeprefix("sha256:")
+    return _TlsRotation(old_pin, new_pin, (
+        _Move(*key, key_data, 0o600, None if key_moved else f"{name}.key"),
+        _Move(*cert, cert_data, 0o644, f"{name}.crt"),
+    ))  # fmt: skip
 
 
 def _check_due(
     config: NodeConfig,
-    keys: Sequence[KeyEntry],
+    keys: Sequence[Listed],
     old_ids: set[str],
     next_ids: set[str],
     version: int,
@@ -246,7 +493,7 @@ def _check_due(
             " and the node's refresh, and finish after the overlap" + unchanged
         )
     if stage.stage == "mismatch":
-        listed_text = ", ".join(f"{k.kind} {k.key_id}" for k in stage.foreign)
+        listed_text = ", ".join(listed_name(k) for k in stage.foreign)
         raise RotationFinishError(
             f"directory version {version} lists {listed_text} for {config.country}, not the"
             f" next key files ({', '.join(sorted(next_ids))}): restore the next key files of"
@@ -262,8 +509,8 @@ def _check_due(
         assert stage.old_until is not None
         raise RotationFinishError(
             f"the overlap runs until {format_time(stage.old_until)}: partners may still seal"
-            " to the old keys until then; run `ephyto node rotate-keys --finish` after that"
-            + unchanged
+            " to the old keys (and know this node by its old TLS pin) until then; run"
+            " `ephyto node rotate-keys --finish` after that" + unchanged
         )
 
 
@@ -285,9 +532,12 @@ def _write_once(path: Path, data: bytes, mode: int) -> None:
 def _leftovers(config: NodeConfig) -> FinishResult:
     """No rotation pending: remove the next key files a finish cut short after node.toml
     left behind (they hold the current keys), or say there is nothing to finish."""
+    keys = config.keys
     pairs = (
-        (config.path(config.keys.signing), config.path(NEXT_SIGNING)),
-        (config.path(config.keys.encryption), config.path(NEXT_ENCRYPTION)),
+        (config.path(keys.signing), config.path(NEXT_SIGNING)),
+        (config.path(keys.encryption), config.path(NEXT_ENCRYPTION)),
+        (config.path(keys.tls_key), config.path(NEXT_TLS_KEY)),
+        (config.path(keys.tls_certificate), config.path(NEXT_TLS_CERTIFICATE)),
     )
     left = [n for c, n in pairs if n.exists() and _same_file_bytes(c, n)]
     held = load_held_keys(config)
@@ -299,9 +549,12 @@ def _leftovers(config: NodeConfig) -> FinishResult:
             f"{config.directory / CONFIG_FILE} names no next keys: no rotation to finish"
             " (start one with `ephyto node rotate-keys`)"
         )
+    tls = None
+    if config.path(NEXT_TLS_CERTIFICATE) in left:  # the TLS key rotated with the others
+        tls = load_tls_identity(pairs[3][0], pairs[2][0]).pin
     for path in left:
         os.unlink(path)
-    return FinishResult(held.signing_id, held.encryption_id, ())
+    return FinishResult(held.signing_id, held.encryption_id, (), tls)
 
 
 def _same_file_bytes(a: Path, b: Path) -> bool:

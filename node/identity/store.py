@@ -147,6 +147,8 @@ ROTATION_FILE = "rotation-request.json"
 ENDPOINT_CHANGE_FILE = "endpoint-change-request.json"
 NEXT_SIGNING = "keys/signing.next.key"
 NEXT_ENCRYPTION = "keys/encryption.next.key"
+NEXT_TLS_KEY = "keys/tls.next.key"
+NEXT_TLS_CERTIFICATE = "keys/tls.next.crt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,8 @@ class RotateResult:
     private_keys: tuple[Path, ...]
     signing_key_id: str
     encryption_key_id: str
+    tls_pin: str
+    valid_until: datetime
 
 
 def request_endpoint_change(directory: Path, endpoint: str | None, *, now: datetime) -> Path:
@@ -178,17 +182,21 @@ def request_endpoint_change(directory: Path, endpoint: str | None, *, now: datet
     return path
 
 
-def rotate_keys(directory: Path, *, now: datetime) -> RotateResult:
-    """Make the node's next signing and encryption keys and the rotation request.
+def rotate_keys(
+    directory: Path, *, now: datetime, validity: timedelta = DEFAULT_VALIDITY
+) -> RotateResult:
+    """Make the node's next signing, encryption and TLS keys (with the TLS key's
+    self-signed certificate) and the rotation request, the new keys valid for `validity`.
 
     The request is signed by the current signing key. The node keeps using its current
-    keys; node.toml gains `[keys] next_signing` and `next_encryption`. Raises
-    IdentityExistsError when a rotation is already pending (nothing is overwritten),
-    ConfigError for a missing or broken identity.
+    keys; node.toml gains `[keys] next_signing`, `next_encryption`, `next_tls_key` and
+    `next_tls_certificate`. Raises IdentityExistsError when a rotation is already pending
+    (nothing is overwritten), ConfigError for a missing or broken identity.
     """
     config_path = directory / CONFIG_FILE
     config = load_config(config_path)
-    if config.keys.next_signing is not None or config.keys.next_encryption is not None:
+    pending = (config.keys.next_signing, config.keys.next_encryption, config.keys.next_tls_key)
+    if any(path is not None for path in pending):
         raise IdentityExistsError(
             f"{config_path} already names next keys: a rotation is pending"
             " (after the overlap, `ephyto node rotate-keys --finish` ends it; then start"
@@ -199,13 +207,25 @@ def rotate_keys(directory: Path, *, now: datetime) -> RotateResult:
         current = load_signing_key(current_path.read_bytes(), str(current_path))
     except OSError as e:
         raise KeyFileError(f"{current_path}: cannot read the key file: {e.strerror}") from None
+    start = now.replace(microsecond=0)
+    end = start + validity
     keys = generate_keys()
+    certificate = build_tls_certificate(
+        keys.tls,
+        country=config.country,
+        name=config.name,
+        host=config.endpoint.host if config.endpoint else None,
+        not_before=start,
+        not_after=end,
+    )
     request = build_rotation_request(
-        current, keys, country=config.country, created=now.replace(microsecond=0)
+        current, keys, certificate, country=config.country, created=start, valid_until=end
     )
     files: list[tuple[Path, bytes, int]] = [
         (config.path(NEXT_SIGNING), private_key_pem(keys.signing), 0o600),
         (config.path(NEXT_ENCRYPTION), private_key_pem(keys.encryption), 0o600),
+        (config.path(NEXT_TLS_KEY), private_key_pem(keys.tls), 0o600),
+        (config.path(NEXT_TLS_CERTIFICATE), certificate_pem(certificate), 0o644),
         (directory / ROTATION_FILE, request, 0o644),
     ]
     if existing := [path for path, _, _ in files if path.exists() or path.is_symlink()]:
@@ -213,7 +233,13 @@ def rotate_keys(directory: Path, *, now: datetime) -> RotateResult:
     write_all(directory, files)
     updated = replace(
         config,
-        keys=replace(config.keys, next_signing=NEXT_SIGNING, next_encryption=NEXT_ENCRYPTION),
+        keys=replace(
+            config.keys,
+            next_signing=NEXT_SIGNING,
+            next_encryption=NEXT_ENCRYPTION,
+            next_tls_key=NEXT_TLS_KEY,
+            next_tls_certificate=NEXT_TLS_CERTIFICATE,
+        ),
     )
     try:
         write_atomic(config_path, dump_config(updated).encode("utf-8"), 0o600)
@@ -223,7 +249,9 @@ def rotate_keys(directory: Path, *, now: datetime) -> RotateResult:
         raise
     return RotateResult(
         request=directory / ROTATION_FILE,
-        private_keys=(files[0][0], files[1][0]),
+        private_keys=(files[0][0], files[1][0], files[2][0]),
         signing_key_id=keys.signing_key_id,
         encryption_key_id=keys.encryption_key_id,
+        tls_pin=tls_pin(certificate),
+        valid_until=end,
     )

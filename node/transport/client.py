@@ -8,6 +8,10 @@ the envelope, is ever written to it. aiohttp's own `Fingerprint` would not do: i
 the whole certificate, and a partner that re-issues its certificate for the same key
 keeps its pin by design (node.crypto.ids.tls_pin).
 
+Our own client certificate is the one the node presents now (node.identity.tls_choice):
+while our TLS key rotates it changes halfway through the overlap, and each TLS context is
+made for one identity, so no connection made with the old certificate is used after that.
+
 Errors are split by what the caller does next, and aiohttp's are translated here, once:
 TransientDeliveryError (retry later) and PermanentDeliveryError (stop and say why).
 """
@@ -30,6 +34,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from node.crypto.ids import tls_pin
 from node.envelope.receipt import MAX_RECEIPT_BYTES
 from node.errors import ConfigError, EphytoError
+from node.identity.next_keys import load_tls_identity
+from node.identity.tls_choice import PresentedTls, TlsIdentity
 from node.outbox.policy import classify_status
 
 ENVELOPE_PATH: Final = "/ephyto/v1/envelopes"
@@ -70,22 +76,23 @@ class PermanentDeliveryError(DeliveryError):
 class DeliveryClient:
     """Delivers envelopes over mTLS with SPKI pinning; use as `async with DeliveryClient(...)`.
 
-    `tls_certificate` and `tls_key` are the node's own PEM files (`ephyto node init`),
-    presented as the client certificate: the partner knows us by their pin.
+    The client certificate is the identity `presented` returns at each delivery (a node's
+    TlsHolder), or else the fixed pair `tls_certificate` and `tls_key`, PEM files as
+    `ephyto node init` writes them: the partner knows us by their pin.
     """
 
     def __init__(
         self,
         *,
-        tls_certificate: Path,
-        tls_key: Path,
+        tls_certificate: Path | None = None,
+        tls_key: Path | None = None,
+        presented: PresentedTls | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
     ) -> None:
-        self._certificate = tls_certificate
-        self._key = tls_key
+        self._presented = presented_identity(tls_certificate, tls_key, presented)
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
-        self._contexts: dict[frozenset[str], _PinnedContext] = {}
+        self._contexts: dict[tuple[frozenset[str], TlsIdentity], _PinnedContext] = {}
         self._session: aiohttp.ClientSession | None = None
         self._context(frozenset())  # a bad key file fails here, not at the first delivery
 
@@ -125,8 +132,9 @@ class DeliveryClient:
                     "Content-Type": ENVELOPE_MEDIA_TYPE,
                     "Accept": f"{RECEIPT_MEDIA_TYPE}, {PROBLEM_MEDIA_TYPE}",
                 },
-                # One context per pin set: it is also aiohttp's pool key, so a connection
-                # checked against old pins is never reused once the directory changes them.
+                # One context per pin set and identity: it is also aiohttp's pool key, so
+                # a connection checked against old pins, or made with our old certificate,
+                # is never reused once the directory or our certificate changes.
                 ssl=self._context(pins),
                 allow_redirects=False,  # the directory names the endpoint; nowhere else
             ) as response:
@@ -148,13 +156,29 @@ class DeliveryClient:
             raise TransientDeliveryError(f"{url}: {_shown(str(e))}") from e
 
     def _context(self, pins: frozenset[str]) -> _PinnedContext:
-        context = self._contexts.get(pins)
+        identity = self._presented()
+        context = self._contexts.get((pins, identity))
         if context is None:
             if len(self._contexts) >= _MAX_CONTEXTS:
                 self._contexts.clear()
-            context = pinned_context(pins, self._certificate, self._key)
-            self._contexts[pins] = context
+            context = pinned_context(pins, identity.certificate, identity.key)
+            self._contexts[pins, identity] = context
         return context
+
+
+def presented_identity(
+    certificate: Path | None, key: Path | None, presented: PresentedTls | None
+) -> PresentedTls:
+    """`presented`, or the fixed identity of `certificate` and `key`; ConfigError when
+    neither or both are given, or the files do not load."""
+    if presented is not None:
+        if certificate is not None or key is not None:
+            raise ConfigError("give the TLS identity as files or as `presented`, not both")
+        return presented
+    if certificate is None or key is None:
+        raise ConfigError("no TLS certificate and key to present as the client certificate")
+    identity = load_tls_identity(certificate, key)
+    return lambda: identity
 
 
 class _PinMismatch(ssl.SSLCertVerificationError):

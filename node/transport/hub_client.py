@@ -3,7 +3,8 @@
 Our hub is known by the TLS pins the directory lists for it (self-signed, like every
 node); the IPPC Hub has a CA-issued certificate, checked against a CA file. Either way
 the node presents its own TLS certificate as the client certificate: that is how a hub
-knows who is calling.
+knows who is calling. While the node's TLS key rotates that certificate changes halfway
+through the overlap (node.identity.tls_choice), and the next call presents the new one.
 
 Errors are translated here, once: a SOAP Fault is a HubRefusal carrying the hub's
 message; anything that keeps the request from being answered is HubUnavailable.
@@ -52,7 +53,13 @@ from node.hub.soap import (
     soap_action,
 )
 from node.identity.config import NodeConfig
-from node.transport.client import pinned_context, read_at_most, request_body
+from node.identity.tls_choice import PresentedTls, TlsIdentity
+from node.transport.client import (
+    pinned_context,
+    presented_identity,
+    read_at_most,
+    request_body,
+)
 
 R = TypeVar("R", bound=HubResponse)
 
@@ -91,15 +98,18 @@ class HubClient:
     """One hub, as `async with HubClient(...)`.
 
     `pins` returns the hub's TLS pins from the current directory (our hub); `ca_file`
-    instead checks a CA-issued certificate and its host name (the IPPC Hub).
+    instead checks a CA-issued certificate and its host name (the IPPC Hub). The client
+    certificate is the identity `presented` returns at each call, or else the fixed pair
+    `tls_certificate` and `tls_key`.
     """
 
     def __init__(
         self,
         url: str | Callable[[], str],
         *,
-        tls_certificate: Path,
-        tls_key: Path,
+        tls_certificate: Path | None = None,
+        tls_key: Path | None = None,
+        presented: PresentedTls | None = None,
         pins: Callable[[], frozenset[str]] | None = None,
         ca_file: Path | None = None,
         timeout: float = 60.0,
@@ -107,14 +117,18 @@ class HubClient:
         if (pins is None) == (ca_file is None):
             raise ConfigError("a hub is trusted by its directory pins or by a CA file, not both")
         self._url = url
-        self._certificate = tls_certificate
-        self._key = tls_key
+        self._presented = presented_identity(tls_certificate, tls_key, presented)
         self._pins = pins
         self._ca_file = ca_file
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        self._pinned: tuple[frozenset[str], ssl.SSLContext] | None = None
-        self._ca_context = None if ca_file is None else self._ca_context_for(ca_file)
+        # The last context made, with what it was made for (pins or CA file, and our
+        # identity): aiohttp pools connections by context, so a new one per call would mean
+        # a new TLS handshake per call, and a new one per identity means that no
+        # connection made with our old certificate is used after it changes.
+        self._made: tuple[frozenset[str] | Path, TlsIdentity, ssl.SSLContext] | None = None
+        if ca_file is not None:
+            self._context()  # a bad CA or key file fails here, not at the first call
 
     async def __aenter__(self) -> HubClient:
         self._session = aiohttp.ClientSession(timeout=self._timeout)
@@ -224,25 +238,32 @@ class HubClient:
             ) from e
 
     def _context(self) -> ssl.SSLContext:
-        if self._ca_context is not None:
-            return self._ca_context
-        assert self._pins is not None
-        pins = self._pins()
-        if not pins:
-            raise HubUnavailable("the directory lists no TLS pin for the hub")
-        # One context per pin set: aiohttp pools connections by context, so a new one
-        # per call would mean a new TLS handshake per call.
-        if self._pinned is None or self._pinned[0] != pins:
-            self._pinned = (pins, pinned_context(pins, self._certificate, self._key))
-        return self._pinned[1]
-
-    def _ca_context_for(self, ca_file: Path) -> ssl.SSLContext:
-        try:
-            context = ssl.create_default_context(cafile=str(ca_file))
-            context.load_cert_chain(self._certificate, self._key)
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigError(f"cannot set up TLS to the hub with CA file {ca_file}: {e}") from e
+        identity = self._presented()
+        trust: frozenset[str] | Path
+        if self._ca_file is not None:
+            trust = self._ca_file
+        else:
+            assert self._pins is not None
+            trust = self._pins()
+            if not trust:
+                raise HubUnavailable("the directory lists no TLS pin for the hub")
+        if self._made is not None and self._made[:2] == (trust, identity):
+            return self._made[2]
+        if isinstance(trust, Path):
+            context = _ca_context(trust, identity)
+        else:
+            context = pinned_context(trust, identity.certificate, identity.key)
+        self._made = (trust, identity, context)
         return context
+
+
+def _ca_context(ca_file: Path, identity: TlsIdentity) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        context.load_cert_chain(identity.certificate, identity.key)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(f"cannot set up TLS to the hub with CA file {ca_file}: {e}") from e
+    return context
 
 
 def node_hub_client(
@@ -251,19 +272,21 @@ def node_hub_client(
     clock: Clock,
     *,
     url: str | None = None,
+    presented: PresentedTls | None = None,
 ) -> HubClient:
     """A node's hub: the one its config names (the IPPC Hub, trusted by a CA file), or
     else the directory's, trusted by the directory's pins for it. `url` aims at one hub
-    process among several sharing that identity (tests, benchmarks)."""
-    certificate = config.path(config.keys.tls_certificate)
-    key = config.path(config.keys.tls_key)
+    process among several sharing that identity (tests, benchmarks). The node's client
+    certificate is the one `presented` returns (a running node's TlsHolder), or else its
+    current one."""
+    if presented is None:
+        presented = presented_identity(
+            config.path(config.keys.tls_certificate), config.path(config.keys.tls_key), None
+        )
     if config.hub_url is not None:
         assert config.hub_ca_file is not None  # the config refuses a URL without one
         return HubClient(
-            url or config.hub_url,
-            tls_certificate=certificate,
-            tls_key=key,
-            ca_file=config.path(config.hub_ca_file),
+            url or config.hub_url, presented=presented, ca_file=config.path(config.hub_ca_file)
         )
 
     def pins() -> frozenset[str]:
@@ -283,4 +306,4 @@ def node_hub_client(
         # endpoint has there); its SOAP service is at SERVICE_PATH on it.
         return hub.endpoint.rstrip("/") + SERVICE_PATH
 
-    return HubClient(url or listed_url, tls_certificate=certificate, tls_key=key, pins=pins)
+    return HubClient(url or listed_url, presented=presented, pins=pins)

@@ -11,6 +11,10 @@ handshake a context built from the current set. That set is a coarse filter at t
 socket; the authoritative check is the pin, looked up in the directory by the handler
 (`tls_client`), so a certificate still trusted here but gone from the directory gets a
 403, not a receipt.
+
+The same callback hands over the server's own certificate: while a node's TLS key
+rotates, the certificate it presents changes halfway through the overlap
+(node.identity.tls_choice), and the next handshake presents the new one, with no restart.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from node.crypto.ids import tls_pin
 from node.directory import Directory, DirectoryError, NppoEntry, UnknownKey
 from node.errors import InputError
+from node.identity.next_keys import load_tls_identity
+from node.identity.tls_choice import PresentedTls, TlsIdentity
 
 TrustedCertificates = Callable[[], Iterable[bytes]]
 """The peers' certificates (PEM or DER, one per item) the TLS layer lets in."""
@@ -53,17 +59,39 @@ class SenderMismatchError(PeerIdentityError):
 def server_ssl_context(
     cert_path: Path, key_path: Path, *, trusted_client_certs: TrustedCertificates
 ) -> ssl.SSLContext:
-    """A TLS server context that requires a client certificate from `trusted_client_certs`.
+    """`presenting_server_ssl_context` with a certificate that does not rotate (the hub's,
+    a test's): the one in `cert_path`, with the key in `key_path`.
 
-    The set is read on every handshake; a new context is built only when it changes. An
-    empty set lets no client in. Raises OSError or ssl.SSLError if the server's own
-    certificate or key cannot be loaded.
+    Raises OSError or ssl.SSLError if the certificate or key cannot be loaded.
     """
-    trust = _ClientTrust(cert_path, key_path, trusted_client_certs)
-    # The outer context trusts no client at all: if the callback did not run, or
-    # failed, the handshake fails closed.
     outer = _base_context(cert_path, key_path)
-    outer.sni_callback = trust.on_handshake
+    identity = load_tls_identity(cert_path, key_path)
+    return _handing_over(outer, lambda: identity, trusted_client_certs)
+
+
+def presenting_server_ssl_context(
+    presented: PresentedTls, *, trusted_client_certs: TrustedCertificates
+) -> ssl.SSLContext:
+    """A TLS server context that presents the identity `presented` returns and requires a
+    client certificate from `trusted_client_certs`.
+
+    Both are read on every handshake; a new context is built only when either changes.
+    An empty set lets no client in. Raises OSError or ssl.SSLError if the identity
+    presented now cannot be loaded.
+    """
+    identity = presented()
+    return _handing_over(
+        _base_context(identity.certificate, identity.key), presented, trusted_client_certs
+    )
+
+
+def _handing_over(
+    outer: ssl.SSLContext, presented: PresentedTls, source: TrustedCertificates
+) -> ssl.SSLContext:
+    # The outer context trusts no client at all: if the callback did not run, or
+    # failed, the handshake fails closed. The callback's context carries the certificate
+    # presented at each handshake, and the outer one follows it (`_ClientTrust.current`).
+    outer.sni_callback = _ClientTrust(presented, source, outer).on_handshake
     return outer
 
 
@@ -117,11 +145,14 @@ def require_sender(nppo: NppoEntry, from_country: str) -> None:
 
 
 class _ClientTrust:
-    """Builds, and caches, the context that trusts the current set of peer certificates."""
+    """Builds, and caches, the context that presents the current identity and trusts the
+    current set of peer certificates."""
 
-    def __init__(self, cert_path: Path, key_path: Path, source: TrustedCertificates) -> None:
-        self._cert_path, self._key_path, self._source = cert_path, key_path, source
-        self._seen: tuple[bytes, ...] | None = None
+    def __init__(
+        self, presented: PresentedTls, source: TrustedCertificates, outer: ssl.SSLContext
+    ) -> None:
+        self._presented, self._source, self._outer = presented, source, outer
+        self._seen: tuple[TlsIdentity, tuple[bytes, ...]] | None = None
         self._context: ssl.SSLContext | None = None
 
     def on_handshake(
@@ -131,13 +162,18 @@ class _ClientTrust:
         ssl_object.context = self.current()
 
     def current(self) -> ssl.SSLContext:
-        given = tuple(self._source())
-        if self._context is None or given != self._seen:
-            self._context = _base_context(self._cert_path, self._key_path)
-            anchors = _der_certificates(given)
+        seen = self._presented(), tuple(self._source())
+        if self._context is None or seen != self._seen:
+            context = _base_context(seen[0].certificate, seen[0].key)
+            anchors = _der_certificates(seen[1])
             if anchors:
-                self._context.load_verify_locations(cadata=b"".join(anchors))
-            self._seen = given
+                context.load_verify_locations(cadata=b"".join(anchors))
+            if self._seen is not None and seen[0] != self._seen[0]:
+                # The files just loaded above. So no certificate the node has stopped
+                # presenting is sent any more, not even in a handshake that fails closed;
+                # a handshake in progress holds its own copy.
+                self._outer.load_cert_chain(seen[0].certificate, seen[0].key)
+            self._context, self._seen = context, seen
         return self._context
 
 

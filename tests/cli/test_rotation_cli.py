@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,8 @@ def test_rotate_end_to_end_and_twice_is_refused_in_one_line(tmp_path: Path) -> N
     recorded = ephyto("registry", "rotate", request, "--overlap", "24", "--dir", registry)
     assert recorded.returncode == 0, recorded.stderr
     assert "recorded the key rotation of NL" in recorded.stdout
+    new_pin = re.search(r"new TLS pin\s+(\S+)", result.stdout)
+    assert new_pin is not None and f"new TLS pin            {new_pin[1]}" in recorded.stdout
     log = ephyto("registry", "log", "--dir", registry)
     assert "rotate" in log.stdout
     published = ephyto("registry", "publish", "--dir", registry)
@@ -48,7 +51,14 @@ def test_rotate_end_to_end_and_twice_is_refused_in_one_line(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("overlap", "message"),
-    [("abc", "expected whole hours"), ("0", "expected whole hours"), ("-3", "whole hours")],
+    [
+        ("abc", "expected whole hours"),
+        ("0", "expected whole hours"),
+        ("-3", "whole hours"),
+        ("30s", "from 1 minute"),  # a duration, but too short
+        ("91d", "to 90 days"),
+        ("9" * 30, "whole hours"),  # too large for a timedelta: refused, not a traceback
+    ],
 )
 def test_bad_overlap_is_one_line(tmp_path: Path, overlap: str, message: str) -> None:
     node, registry = _setup(tmp_path)

@@ -35,12 +35,9 @@ from node.directory import KeyNotValid, TrustedDirectory
 from node.envelope.errors import BadSignatureError
 from node.envelope.receipt import Outcome, Receipt, make_receipt, verify_receipt_from
 from node.identity.config import load_config
-from node.identity.keys import generate_keys, load_encryption_key, load_signing_key
-from node.identity.rotation import (
-    RotationError,
-    build_rotation_request,
-    verify_rotation_request,
-)
+from node.identity.enrolment import format_time
+from node.identity.keys import load_encryption_key, load_signing_key
+from node.identity.rotation import RotationError, verify_rotation_request
 from node.identity.store import IdentityExistsError, init_node, rotate_keys
 from node.outbox.sealing import seal_message
 from node.outbox.worker import _partner
@@ -50,8 +47,11 @@ from node.web.exchange import ENVELOPE_MEDIA_TYPE, ENVELOPES_PATH, create_exchan
 from node.web.tls import server_ssl_context
 from registry.publish import RegistryError
 from registry.state import RegistryState
+from tests.rotation_requests import rotation_request_bytes
 
-T0 = datetime.now(UTC).replace(microsecond=0)
+# In the past: OpenSSL checks TLS certificates' dates against the real clock, and the
+# test's FixedClock runs a day and more ahead of T0 (the next certificates start at T1).
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 T1 = T0 + timedelta(hours=1)  # the rotation
 OVERLAP = timedelta(hours=24)
 PAYLOAD = b'<?xml version="1.0" encoding="UTF-8"?><rsm:SPSCertificate/>'
@@ -157,13 +157,13 @@ def test_a_tampered_request_or_one_signed_by_another_key_is_refused(world: World
     raw = result.request.read_bytes()
     current = world.nl.signing.public_key().public_bytes_raw()
     document = json.loads(raw)
-    document["body"]["created"] = "2020-01-01T00:00:00Z"
+    document["body"]["created"] = format_time(T1 + timedelta(minutes=1))  # still well-formed
     with pytest.raises(RotationError, match="current signing key"):
         verify_rotation_request(canonical_bytes(document), current)
     with pytest.raises(RotationError, match="canonical"):
         verify_rotation_request(raw.replace(b'{"body"', b'{ "body"'), current)
     # KE's key signs a rotation of NL: its key id is not NL's, and forging the id fails too.
-    forged = build_rotation_request(world.ke.signing, generate_keys(), country="NL", created=T1)
+    forged = rotation_request_bytes(world.ke.signing, country="NL", created=T1)
     with pytest.raises(RotationError, match="the registry lists"):
         verify_rotation_request(forged, current)
     signer = world.registry.default_signer()
@@ -190,7 +190,13 @@ def test_a_tampered_request_or_one_signed_by_another_key_is_refused(world: World
     old_id = key_id(current)
     assert keys[old_id].valid_until == T1 + OVERLAP
     assert keys[result.signing_key_id].valid_from == T1
-    assert directory.encryption_key("NL", T1).key_id == result.encryption_key_id
+    # Senders seal to the old key through the first half of the overlap, then to the new.
+    (old_encryption,) = (
+        k.key_id for k in keys.values() if k.kind == "encryption" and k.valid_from < T1
+    )
+    assert directory.encryption_key("NL", T1).key_id == old_encryption
+    halfway = T1 + OVERLAP / 2
+    assert directory.encryption_key("NL", halfway).key_id == result.encryption_key_id
 
 
 # --- without downtime, over real TLS -------------------------------------------------------
@@ -212,14 +218,15 @@ async def server(world: World, tmp_path: Path) -> AsyncIterator[Server]:
     store = Store.open(f"sqlite+aiosqlite:///{tmp_path / 'nl.db'}")
     await store.migrate()
     clock = world.clock
-    ke_cert = world.ke.cert_path.read_bytes()
+    # KE's old and next TLS certificates: after the overlap KE connects with its next one.
+    ke_certs = [world.ke.cert_path.read_bytes(), _next_tls(world.ke)[0].read_bytes()]
     runtime = NodeRuntime.from_config(
         config,
         directory=lambda: world.trusted.usable(clock.now()),
         store=store,
         clock=clock,
         validator=Validator.default(),
-        trusted_client_certs=lambda: [ke_cert],
+        trusted_client_certs=lambda: ke_certs,
     )
     assert runtime.tls_certificate is not None and runtime.tls_key is not None
     context = server_ssl_context(
@@ -267,10 +274,21 @@ def _seal(
     return message, envelope
 
 
-async def _post(world: World, server: Server, envelope: bytes) -> tuple[int, bytes]:
+def _next_tls(identity: Identity) -> tuple[Path, Path]:
+    """The next TLS certificate and key `rotate_keys` wrote."""
+    config = load_config(identity.directory / "node.toml")
+    assert config.keys.next_tls_certificate is not None and config.keys.next_tls_key is not None
+    return config.path(config.keys.next_tls_certificate), config.path(config.keys.next_tls_key)
+
+
+async def _post(
+    world: World, server: Server, envelope: bytes, client: tuple[Path, Path] | None = None
+) -> tuple[int, bytes]:
+    """POST as KE, presenting `client` (certificate, key); KE's current TLS identity by
+    default."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(cadata=world.nl.cert_path.read_text())
-    ctx.load_cert_chain(world.ke.cert_path, world.ke.key_path)
+    ctx.load_cert_chain(*(client or (world.ke.cert_path, world.ke.key_path)))
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session,
         session.post(
@@ -327,8 +345,20 @@ async def test_rotation_without_downtime(world: World, server: Server) -> None:
         world.registry.rotate(raw, OVERLAP, T1, "test", signer)
     _publish(world, T1)
 
-    # The overlap: senders seal to NL's newest key, and both keys open.
+    # The first half of the overlap: partners may not know the new keys yet, so senders
+    # still seal to NL's old key and NL still signs with its old one.
     world.clock.advance(hours=2)
+    now = world.clock.now()
+    directory = world.trusted.usable(now)
+    assert directory.encryption_key("NL", now).key_id == nl_old_encryption.key_id
+    assert server.runtime.signing_key_at(directory, now)[1] == key_id(nl_old_signing)
+    message, envelope = _seal(world, world.ke.signing, nl_old_encryption.x25519())
+    status, data = await _post(world, server, envelope)
+    assert status == 200, data
+    assert _verified_at_sender(world, message, data).receiver_key_id == key_id(nl_old_signing)
+
+    # From halfway through the overlap: senders seal to NL's newest key, and both open.
+    world.clock.advance(hours=10)
     now = world.clock.now()
     directory = world.trusted.usable(now)
     newest = directory.encryption_key("NL", now)
@@ -370,13 +400,18 @@ async def test_rotation_without_downtime(world: World, server: Server) -> None:
     )
 
     # After the overlap the old keys retire: KE's old signing key is refused.
-    world.clock.advance(hours=23)
+    world.clock.advance(hours=13)
     now = world.clock.now()
     directory = world.trusted.usable(now)
     with pytest.raises(KeyNotValid):
         directory.signing_key("NL", key_id(nl_old_signing), now)
+    # KE presents its next TLS certificate: its old pin retired with the overlap too (a
+    # client presenting it gets 403 unknown-tls-client before any signature is looked at).
+    ke_tls = _next_tls(world.ke)
     message, envelope = _seal(world, world.ke.signing, directory.encryption_key("NL", now).x25519())
     status, data = await _post(world, server, envelope)
+    assert status == 403 and json.loads(data)["type"].endswith("unknown-tls-client")
+    status, data = await _post(world, server, envelope, ke_tls)
     assert status == 401
     assert json.loads(data)["type"].endswith("sender-key-not-valid")
     # And a receipt by NL's old key no longer verifies at the sender.
@@ -384,6 +419,6 @@ async def test_rotation_without_downtime(world: World, server: Server) -> None:
         _verified_at_sender(world, old_message, old_receipt)
     # The new keys carry on.
     message, envelope = _seal(world, ke_new_signing, directory.encryption_key("NL", now).x25519())
-    status, data = await _post(world, server, envelope)
+    status, data = await _post(world, server, envelope, ke_tls)
     assert status == 200, data
     assert _verified_at_sender(world, message, data).receiver_key_id == nl_new_id

@@ -4,7 +4,8 @@ Real files (`init_node`, `rotate_keys`, `finish_rotation`), a real registry
 (RegistryState: rotate, publish), and NL's real exchange endpoint over mutual TLS on
 127.0.0.1, built ONCE before anything rotates: the same runtime object opens envelopes
 sealed to keys made after it started, once the directory refresh lists them
-(`reload_keys`, what `ephyto node serve` runs after each refresh). Time is a FixedClock.
+(`reload_keys` and `reload_tls`, what `ephyto node serve` runs after each refresh). Time
+is a FixedClock.
 """
 
 from __future__ import annotations
@@ -38,17 +39,24 @@ from node.identity.keys import (
     load_signing_key,
     private_key_pem,
 )
-from node.identity.next_keys import RotationFinishError, finish_rotation, reload_keys
+from node.identity.next_keys import (
+    RotationFinishError,
+    finish_rotation,
+    reload_keys,
+    reload_tls,
+)
 from node.identity.store import IdentityExistsError, init_node, rotate_keys
 from node.outbox.sealing import seal_message
 from node.outbox.worker import _partner
 from node.runtime import NodeRuntime
 from node.store.store import Store, StoredMessage
 from node.web.exchange import ENVELOPE_MEDIA_TYPE, ENVELOPES_PATH, create_exchange_app
-from node.web.tls import server_ssl_context
+from node.web.tls import presenting_server_ssl_context
 from registry.state import RegistryState
 
-T0 = datetime.now(UTC).replace(microsecond=0)
+# Three days ago: the rotations' TLS certificates are made at T1 and T2, and OpenSSL checks
+# a certificate's validity against the real clock, so both must be in the past.
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 T1 = T0 + timedelta(hours=1)  # the first rotation
 OVERLAP = timedelta(hours=24)
 T2 = T1 + OVERLAP + timedelta(hours=1)  # after the first overlap: the second rotation
@@ -129,9 +137,9 @@ async def running(world: World, tmp_path: Path) -> AsyncIterator[Running]:
         validator=Validator.default(),
         trusted_client_certs=lambda: [ke_cert],
     )
-    assert runtime.tls_certificate is not None and runtime.tls_key is not None
-    context = server_ssl_context(
-        runtime.tls_certificate, runtime.tls_key, trusted_client_certs=runtime.trusted_client_certs
+    assert runtime.tls is not None
+    context = presenting_server_ssl_context(
+        runtime.tls, trusted_client_certs=runtime.trusted_client_certs
     )
     runner = web.AppRunner(create_exchange_app(runtime))
     await runner.setup()
@@ -145,11 +153,13 @@ async def running(world: World, tmp_path: Path) -> AsyncIterator[Running]:
 
 
 def _refresh(world: World, running: Running) -> bool:
-    """What the node runs after each directory refresh."""
-    assert running.runtime.keyring is not None
-    return reload_keys(
-        running.runtime.keyring, world.nl / "node.toml", "NL", world.directory(), world.clock.now()
-    )
+    """What the node runs after each directory refresh; whether the held keys changed."""
+    runtime = running.runtime
+    assert runtime.keyring is not None and runtime.tls is not None
+    directory, now = world.directory(), world.clock.now()
+    changed = reload_keys(runtime.keyring, world.nl / "node.toml", "NL", directory, now)
+    reload_tls(runtime.tls, world.nl / "node.toml", "NL", directory, now)
+    return changed
 
 
 def _message() -> StoredMessage:
@@ -178,7 +188,10 @@ async def _send(world: World, running: Running, *, to_key_id: str | None = None)
         message, country="KE", signing_key=ke_signing, recipient_key=key.x25519(), now=now
     )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(cadata=(world.nl / "keys/tls.crt").read_text())
+    # KE knows NL by the certificates the directory lists for it (two during a rotation).
+    listed = [p.certificate for p in directory.nppo("NL").tls_pins if p.valid_at(now)]
+    ctx.load_verify_locations(cadata=b"".join(c for c in listed if c).decode())
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the exact one of two, same subject
     ctx.load_cert_chain(world.ke / "keys/tls.crt", world.ke / "keys/tls.key")
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session,
@@ -244,12 +257,16 @@ async def test_keys_made_while_running_are_loaded_at_the_refresh_that_lists_them
     world.registry.rotate(raw, OVERLAP, T1, "test", signer)
     world.publish(T1)
     world.clock.advance(hours=1)
-    assert world.directory().encryption_key("NL", world.clock.now()).key_id == new_encryption
+    # Through the first half of the overlap partners still seal to the old key.
+    assert world.directory().encryption_key("NL", world.clock.now()).key_id == old_encryption
 
     # The directory refresh brings the new keys: the same runtime loads them.
     assert _refresh(world, running) is True
     assert runtime.held_keys.ids == {old_signing, old_encryption, new_signing, new_encryption}
     assert runtime.rotating
+    assert (await _send(world, running)).receiver_key_id == old_signing
+    world.clock.advance(hours=11)  # halfway through the overlap: the new keys are in use
+    assert world.directory().encryption_key("NL", world.clock.now()).key_id == new_encryption
     receipt = await _send(world, running)  # sealed to the NEW key
     assert receipt.receiver_key_id == new_signing  # and answered with the new signing key
     # Envelopes sealed to the old key before the rotation still open in the overlap.
@@ -270,7 +287,10 @@ async def test_finish_is_refused_in_the_overlap_works_after_and_a_second_rotatio
     old_files = {
         "signing": (world.nl / "keys/signing.key").read_bytes(),
         "encryption": (world.nl / "keys/encryption.key").read_bytes(),
+        "tls key": (world.nl / "keys/tls.key").read_bytes(),
+        "tls certificate": (world.nl / "keys/tls.crt").read_bytes(),
     }
+    old_pin = runtime.tls.presented.pin if runtime.tls else ""
     rotate_keys(world.nl, now=T1)
     world.at(T1)
     # Not yet published: refused, saying to send the request.
@@ -317,20 +337,26 @@ async def test_finish_is_refused_in_the_overlap_works_after_and_a_second_rotatio
     assert stat.S_IMODE(retired.stat().st_mode) == 0o700
     request = world.nl / "rotation-request.json"
     assert not request.exists()  # out of the way of the next rotate-keys, kept here:
+    old_tls = "tls-" + old_pin.removeprefix("sha256:")
     assert {p.name: p.read_bytes() for p in retired.iterdir()} == {
         f"signing-{old_signing}.key": old_files["signing"],
         f"encryption-{old_encryption}.key": old_files["encryption"],
+        f"{old_tls}.key": old_files["tls key"],
+        f"{old_tls}.crt": old_files["tls certificate"],
         f"rotation-request-{new_signing}.json": request_bytes,
     }
     for path in result.retired:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.stat().st_mode) == (0o644 if path.suffix == ".crt" else 0o600)
     assert _ids(world.nl, next_=False) == (new_signing, new_encryption)
     with pytest.raises(RotationFinishError, match="no rotation to finish"):
         finish_rotation(world.nl, world.directory(), now=world.clock.now())
 
-    # The running node went on across the promotion: it still signs with the new key.
+    # The running node went on across the promotion: it still signs with the new key, and
+    # presents the new certificate, now from the current files.
     world.clock.advance(minutes=30)
     assert _refresh(world, running) is False
+    assert runtime.tls is not None and runtime.tls.presented.pin == result.tls_pin
+    assert runtime.tls.presented.certificate == world.nl / "keys/tls.crt"
     assert (await _send(world, running)).receiver_key_id == new_signing
 
     # The second rotation, end to end, the node still running.
@@ -340,6 +366,7 @@ async def test_finish_is_refused_in_the_overlap_works_after_and_a_second_rotatio
     world.clock.advance(minutes=5)
     assert _refresh(world, running) is True
     assert {newest_signing, newest_encryption} <= runtime.held_keys.ids
+    world.clock.advance(hours=12)  # halfway through the overlap
     assert world.directory().encryption_key("NL", world.clock.now()).key_id == newest_encryption
     assert (await _send(world, running)).receiver_key_id == newest_signing
     assert len(world.registry.rotations()["NL"]) == 2
@@ -347,7 +374,8 @@ async def test_finish_is_refused_in_the_overlap_works_after_and_a_second_rotatio
     # And the second finish, after its overlap; the first retired keys stay.
     world.at(T2 + OVERLAP)
     finish_rotation(world.nl, world.directory(), now=world.clock.now())
-    assert len(list(retired.iterdir())) == 6
+    assert len(list(retired.iterdir())) == 10
+    _refresh(world, running)  # the node refreshes every minute
     assert (await _send(world, running)).receiver_key_id == newest_signing
 
 

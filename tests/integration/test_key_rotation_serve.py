@@ -3,8 +3,10 @@
 A registry and two nodes in subprocesses (real TLS, SQLite, HTTP on loopback), each node
 refreshing its directory every second. NL runs `ephyto node rotate-keys` while serving,
 the registry rotates and publishes, and then KE submits a certificate to NL: KE's outbox
-seals it to NL's NEW encryption key, and the very same NL process (no restart) opens it
-and answers with a receipt signed by its new signing key.
+still seals it to NL's old encryption key and NL, which holds both, answers with its old
+signing key: the first half of the overlap is for partners to refresh. Halfway through,
+the very same NL process (no restart) signs with its new key, is sealed to with its new
+key, and presents its new TLS certificate; certificates still go both ways.
 """
 
 from __future__ import annotations
@@ -13,14 +15,21 @@ import base64
 import dataclasses
 import json
 import re
+import socket
 import sqlite3
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from cryptography import x509
+
+from node.crypto.ids import key_id, tls_pin
 from node.envelope.receipt import Receipt
 from node.identity.config import dump_config, load_config
+from node.identity.keys import load_signing_key
 from tests.integration.test_node_serve import (
     READY,
     Server,
@@ -34,8 +43,8 @@ from tests.integration.test_node_serve import (
 WAIT = 30.0
 
 
-def _until(what: str, check: Callable[[], bool], *servers_: Server) -> None:
-    deadline = time.monotonic() + WAIT
+def _until(what: str, check: Callable[[], bool], *servers_: Server, wait: float = WAIT) -> None:
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if check():
             return
@@ -53,6 +62,23 @@ def _receipt_key_id(node_dir: Path, message_id: str) -> str:
     return Receipt.from_bytes(
         base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     ).receiver_key_id
+
+
+def _presented_pin(exchange_url: str, client_dir: Path) -> str:
+    """The pin of the certificate a node's exchange endpoint presents, asked as a known
+    partner (the client presents its own certificate, as the server requires)."""
+    host, port = urlsplit(exchange_url).hostname, urlsplit(exchange_url).port
+    assert host is not None and port is not None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the pin is checked
+    context.load_cert_chain(client_dir / "keys" / "tls.crt", client_dir / "keys" / "tls.key")
+    with (
+        socket.create_connection((host, port), timeout=10) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return tls_pin(x509.load_der_x509_certificate(der))
 
 
 def test_a_serving_node_rotates_without_restart(
@@ -99,7 +125,16 @@ def test_a_serving_node_rotates_without_restart(
     new_signing = re.search(r"new signing key id\s+(\S+)", rotated)
     new_encryption = re.search(r"new encryption key id\s+(\S+)", rotated)
     assert new_signing is not None and new_encryption is not None
-    run("registry", "rotate", nodes["NL"] / "rotation-request.json", "--overlap", "1",
+    new_pin = re.search(r"new TLS pin\s+(\S+)", rotated)
+    assert new_pin is not None
+    old_pin = _presented_pin(urls["NL"]["exchange"], nodes["KE"])
+    signing_file = nodes["NL"] / "keys" / "signing.key"
+    old_signing = key_id(
+        load_signing_key(signing_file.read_bytes(), "NL").public_key().public_bytes_raw()
+    )
+    # A two-minute overlap: NL uses its new keys and TLS certificate from halfway through
+    # it, a minute from now: time enough for the first delivery below, even on a slow day.
+    run("registry", "rotate", nodes["NL"] / "rotation-request.json", "--overlap", "2m",
         "--dir", registry_dir)  # fmt: skip
     run("registry", "publish", "--dir", registry_dir)
     shown = run("registry", "show", "NL", "--dir", registry_dir)
@@ -111,7 +146,7 @@ def test_a_serving_node_rotates_without_restart(
         lambda: "without a restart" in nl.stderr.read_text(errors="replace"),
         nl,
     )
-    # KE's refresh brings NL's new encryption key, which its outbox seals to.
+    # KE's refresh brings NL's new encryption key (in use from halfway through the overlap).
     _until(
         "KE did not refresh its directory",
         lambda: new_encryption[1].encode() in (nodes["KE"] / "directory.json").read_bytes(),
@@ -133,10 +168,36 @@ def test_a_serving_node_rotates_without_restart(
     assert (message["state"], message["route"], message["outcome"]) == (
         "delivered", "direct", "accepted",
     ), f"{message}\n{nl.output()}\n{ke.output()}"  # fmt: skip
-    assert _receipt_key_id(nodes["KE"], sent["message_id"]) == new_signing[1]
+    # The first half of the overlap: NL holds both keys but still signs with its old one
+    # (and KE sealed to NL's old encryption key), since partners may not know the new ones.
+    assert _receipt_key_id(nodes["KE"], sent["message_id"]) == old_signing
     nl_token = load_config(nodes["NL"] / "node.toml").api_token
     _, received = api(urls["NL"]["api"], nl_token, "/api/v1/certificates?direction=received")
     assert [m["message_id"] for m in received["certificates"]] == [sent["message_id"]]
+
+    # Halfway through the overlap NL switches to its new keys and TLS certificate, as
+    # server and as client, and both directions deliver (KE knows them from its refresh).
+    _until(
+        "NL did not switch to its new TLS certificate",
+        lambda: "now presents its TLS certificate" in nl.stderr.read_text(errors="replace"),
+        nl,
+        wait=3 * WAIT,  # the switch comes a minute after the rotation was recorded
+    )
+    assert _presented_pin(urls["NL"]["exchange"], nodes["KE"]) == new_pin[1] != old_pin
+    for sender, receiver, token in (("KE", "NL", ke_token), ("NL", "KE", nl_token)):
+        status, sent = api(
+            urls[sender]["api"], token, "/api/v1/certificates",
+            certificate_between(sender, receiver),
+        )  # fmt: skip
+        assert status == 202, sent
+
+        def delivered(sender: str = sender, token: str = token, id_: str = sent["id"]) -> bool:
+            _, message = api(urls[sender]["api"], token, f"/api/v1/certificates/{id_}")
+            return message["state"] == "delivered" and message["route"] == "direct"
+
+        _until(f"{sender} -> {receiver} after the TLS switch was not delivered", delivered, nl, ke)
+        if sender == "KE":  # answered with NL's new signing key
+            assert _receipt_key_id(nodes["KE"], sent["message_id"]) == new_signing[1]
 
     assert nl.process.poll() is None and nl.process.pid == nl_pid  # never restarted
     for server in (nl, ke, registry):

@@ -458,7 +458,9 @@ def test_key_outside_validity_refused() -> None:
         directory.encryption_key("NL", datetime(2025, 12, 31, tzinfo=UTC))
 
 
-def test_encryption_key_prefers_the_newest_valid() -> None:
+def test_encryption_key_is_the_newest_valid_from_halfway_through_the_overlap() -> None:
+    """Senders seal to the old key through the first half of the overlap (the rotating
+    node may not hold the new one yet), then to the new one."""
     newer = {
         "kind": "encryption",
         "keyid": key_id(bytes([9]) * 32),
@@ -472,10 +474,12 @@ def test_encryption_key_prefers_the_newest_valid() -> None:
         directory.encryption_key("NL", datetime(2026, 5, 1, tzinfo=UTC)).public_key
         == bytes([51]) * 32
     )
-    assert (
-        directory.encryption_key("NL", datetime(2026, 7, 1, tzinfo=UTC)).public_key
-        == bytes([9]) * 32
-    )
+    keys = directory.nppo("NL").keys
+    old_until = next(k for k in keys if k.public_key == bytes([51]) * 32).valid_until
+    halfway = datetime(2026, 6, 1, tzinfo=UTC) + (old_until - datetime(2026, 6, 1, tzinfo=UTC)) / 2
+    before, after = halfway - timedelta(seconds=1), halfway
+    assert directory.encryption_key("NL", before).public_key == bytes([51]) * 32
+    assert directory.encryption_key("NL", after).public_key == bytes([9]) * 32
 
 
 # --- property: any valid directory survives sign and verify ---------------------------------
