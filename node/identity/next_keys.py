@@ -123,7 +123,9 @@ def _current_tls(config: NodeConfig) -> TlsIdentity:
     return load_tls_identity(config.path(keys.tls_certificate), config.path(keys.tls_key))
 
 
-def _next_tls(config: NodeConfig) -> TlsIdentity | None:
+def _next_tls_paths(config: NodeConfig) -> tuple[Path, Path] | None:
+    """The next TLS (certificate, key) node.toml names; None when it names neither;
+    ConfigError when it names one without the other."""
     keys = config.keys
     if keys.next_tls_key is None and keys.next_tls_certificate is None:
         return None
@@ -133,8 +135,12 @@ def _next_tls(config: NodeConfig) -> TlsIdentity | None:
             " next_tls_certificate without the other: name both (a rotation is under way)"
             " or neither"
         )
-    certificate, key = config.path(keys.next_tls_certificate), config.path(keys.next_tls_key)
-    return load_tls_identity(certificate, key)
+    return config.path(keys.next_tls_certificate), config.path(keys.next_tls_key)
+
+
+def _next_tls(config: NodeConfig) -> TlsIdentity | None:
+    paths = _next_tls_paths(config)
+    return None if paths is None else load_tls_identity(*paths)
 
 
 def reload_keys(
@@ -440,16 +446,14 @@ def _tls_rotation(config: NodeConfig) -> _TlsRotation | None:
     a rotation made before the TLS key rotated). KeyFileError for a file missing or
     wrong, RotationFinishError (nothing changed) for a state no finish leaves."""
     keys = config.keys
-    if keys.next_tls_key is None and keys.next_tls_certificate is None:
+    try:
+        paths = _next_tls_paths(config)
+    except ConfigError as e:
+        raise RotationFinishError(f"{e}; nothing changed") from None
+    if paths is None:
         return None
-    if keys.next_tls_key is None or keys.next_tls_certificate is None:
-        raise RotationFinishError(
-            f"{config.directory / CONFIG_FILE} names one of next_tls_key and"
-            " next_tls_certificate without the other: name both files of the rotation"
-            " request the registry recorded; nothing changed"
-        )
-    key = config.path(keys.tls_key), config.path(keys.next_tls_key)
-    cert = config.path(keys.tls_certificate), config.path(keys.next_tls_certificate)
+    key = config.path(keys.tls_key), paths[1]
+    cert = config.path(keys.tls_certificate), paths[0]
     key_data = read_key_file(key[0]), read_key_file(key[1])
     cert_data = read_key_file(cert[0], "certificate"), read_key_file(cert[1], "certificate")
     new_pin = tls_identity(cert[1], cert_data[1], key[1], key_data[1]).pin

@@ -56,3 +56,26 @@ def test_finish_is_refused_in_one_line_until_due_and_show_lists_rotations(tmp_pa
     assert "the overlap runs until" in result.stderr and "nothing changed" in result.stderr
     assert (node / "node.toml").read_bytes() == before
     assert (node / "keys/signing.next.key").exists() and not (node / "keys/retired").exists()
+
+
+def test_a_node_toml_naming_half_of_the_next_tls_identity_is_refused(tmp_path: Path) -> None:
+    """A next TLS key without its certificate (a hand edit gone wrong): --finish refuses
+    in one line, and nothing changes."""
+    node, registry = tmp_path / "n", tmp_path / "r"
+    ok("node", "init", "--country", "NL", "--name", "N", "--dir", node)
+    ok("registry", "init", "--dir", registry)
+    ok("registry", "add", node / "enrolment-request.json", "--dir", registry)
+    ok("registry", "publish", "--dir", registry)
+    ok("node", "configure", "--dir", node, "--registry", "http://127.0.0.1:9/directory.json",
+        "--anchor", registry / "maintainers" / "maintainers.json")  # fmt: skip
+    ok("node", "rotate-keys", "--dir", node)
+    shutil.copy(registry / "current.json", node / "directory.json")
+    config = node / "node.toml"
+    edited = re.sub(r"(?m)^next_tls_certificate = .*\n", "", config.read_text())
+    assert edited != config.read_text()
+    config.write_text(edited)
+    before = {p: p.read_bytes() for p in sorted(node.rglob("*")) if p.is_file()}
+    result = ephyto("node", "rotate-keys", "--finish", "--dir", node)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "without the other" in result.stderr and "nothing changed" in result.stderr
+    assert {p: p.read_bytes() for p in sorted(node.rglob("*")) if p.is_file()} == before
