@@ -8,7 +8,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from node.cli.common import dir_argument
 from node.directory import HubEntry
@@ -35,6 +35,7 @@ from registry.state import (
     AUDIT_FILE,
     MAINTAINERS_FILE,
     MAX_OVERLAP,
+    MIN_OVERLAP,
     Lifecycle,
     RegistryState,
     Rotation,
@@ -364,9 +365,6 @@ def _lifecycle(args: argparse.Namespace, action: Lifecycle) -> int:
     print(f"{signer.name}: {country} is now {status}; effective in the next published directory")
     print("run `ephyto registry publish` so that nodes and the hub learn it at their next refresh")
     return 0
-
-
-MIN_OVERLAP: Final = timedelta(minutes=1)
 
 
 def _overlap(text: str) -> timedelta:

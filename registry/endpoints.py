@@ -19,7 +19,6 @@ from typing import Final
 
 from node.directory.model import MaintainerSet, Status
 from node.errors import EphytoError
-from node.fileio import write_exclusive
 from node.identity.endpoint_change import (
     EndpointChange,
     endpoint_change_country,
@@ -27,7 +26,7 @@ from node.identity.endpoint_change import (
 )
 from node.identity.enrolment import EnrolmentRequest, format_time, parse_time
 from registry.governance import Signer, sign_statement, verify_statement
-from registry.numbered import numbered_files
+from registry.numbered import numbered_files, write_next
 from registry.publish import CLOCK_SKEW, MAX_REQUEST_AGE, KeyRotation, RegistryError, nppo_entry
 
 ENDPOINTS_DIR: Final = "endpoints"
@@ -107,19 +106,14 @@ def record_change(
     previous = chain[-1].change if chain else None
     check_change(change, request, previous, now)
     recorded = RecordedEndpoint(change, now.replace(microsecond=0), signer.name)
-    folder = root / ENDPOINTS_DIR
-    folder.mkdir(mode=0o755, exist_ok=True)
     statement = {
         "type": STATEMENT_TYPE,
         "country": country,
         "request": raw.decode("ascii"),
         "time": format_time(recorded.recorded),
     }
-    path = folder / f"{country}-{len(chain) + 1}.json"
-    try:
-        write_exclusive(path, sign_statement(statement, signer), 0o644)
-    except FileExistsError:
-        raise RegistryError(f"{path} appeared meanwhile: another change ran") from None
+    data = sign_statement(statement, signer)
+    path = write_next(root / ENDPOINTS_DIR, country, len(chain) + 1, data, "change")
     return recorded, path
 
 

@@ -1,6 +1,6 @@
 """Numbered statement files: a country's recorded changes of one kind (key rotations,
 endpoint changes) as <CC>-<n>.json in a folder of their own, numbered 1..n in the order
-they were recorded."""
+they were recorded: read with `numbered_files`, written with `write_next`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Container
 from pathlib import Path
 from typing import Final
 
+from node.fileio import write_exclusive
 from registry.publish import RegistryError
 
 _NUMBERED_FILE: Final = re.compile(r"([A-Z]{2})-([1-9][0-9]{0,5})\.json")
@@ -33,3 +34,16 @@ def numbered_files(folder: Path, enrolled: Container[str], what: str) -> dict[st
             raise RegistryError(f"{folder}: the {what} of {country} are not numbered 1..n")
         result[country] = [numbered[number] for number in sorted(numbered)]
     return result
+
+
+def write_next(folder: Path, country: str, number: int, data: bytes, what: str) -> Path:
+    """Write `data` (a signed statement) as `country`'s statement `number` in `folder`,
+    never over an existing file; RegistryError when another run wrote it meanwhile
+    (`what` names the change: "rotation")."""
+    folder.mkdir(mode=0o755, exist_ok=True)
+    path = folder / f"{country}-{number}.json"
+    try:
+        write_exclusive(path, data, 0o644)
+    except FileExistsError:
+        raise RegistryError(f"{path} appeared meanwhile: another {what} ran") from None
+    return path

@@ -92,7 +92,7 @@ from registry.maintainer_set import (
     retired_sets,
     write_pending,
 )
-from registry.numbered import numbered_files
+from registry.numbered import numbered_files, write_next
 from registry.proposal import require_node_acceptance
 from registry.publish import (
     CLOCK_SKEW,
@@ -117,6 +117,7 @@ HUB_FILE: Final = "hub.json"
 _VERSION_FILE = re.compile(r"([1-9][0-9]{0,18})\.json")
 _COUNTRY_FILE = re.compile(r"([A-Z]{2})\.json")
 ROTATIONS_DIR: Final = "rotations"
+MIN_OVERLAP: Final = timedelta(minutes=1)
 MAX_OVERLAP: Final = timedelta(days=90)
 _KEYID_FILE = re.compile(r"([0-9a-f]{32})\.json")
 LOCK_FILE: Final = ".lock"
@@ -612,7 +613,7 @@ class RegistryState:
         """Record an NPPO's key rotation (effective at the next publish): its new keys valid
         from `now`, its current keys until `now + overlap`. RegistryError (nothing written)
         when the request does not verify against the NPPO's current signing key."""
-        if not timedelta(minutes=1) <= overlap <= MAX_OVERLAP:
+        if not MIN_OVERLAP <= overlap <= MAX_OVERLAP:
             raise RegistryError(
                 f"the overlap must be 1 minute to {MAX_OVERLAP.days} days, not {overlap}"
             )
@@ -664,8 +665,6 @@ class RegistryState:
                 except EnrolmentRefused as exc:
                     raise RegistryError(f"rotation request refused: {exc}") from None
             rotation = Rotation(request, now, now + overlap, signer.name)
-            folder = self.root / ROTATIONS_DIR
-            folder.mkdir(mode=0o755, exist_ok=True)
             statement = {
                 "type": "ephyto-registry-rotation",
                 "country": country,
@@ -673,11 +672,8 @@ class RegistryState:
                 "valid_from": format_time(rotation.valid_from),
                 "old_until": format_time(rotation.old_until),
             }
-            path = folder / f"{country}-{len(chain) + 1}.json"
-            try:
-                write_exclusive(path, sign_statement(statement, signer), 0o644)
-            except FileExistsError:
-                raise RegistryError(f"{path} appeared meanwhile: another rotation ran") from None
+            data = sign_statement(statement, signer)
+            write_next(self.root / ROTATIONS_DIR, country, len(chain) + 1, data, "rotation")
             self.audit(
                 "rotate",
                 actor,

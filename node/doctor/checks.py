@@ -141,6 +141,11 @@ def key_loaded(check: str, path: str, error: str | None, mode: int | None) -> Fi
             f"restore {path} from this node's backup; without it the node needs a new"
             " identity (`ephyto node init`) and a new enrolment",
         )
+    return _loads(check, path, mode)
+
+
+def _loads(check: str, path: str, mode: int | None) -> Finding:
+    """A private key file that loads: ok, or a warning when its mode lets others read it."""
     if mode is not None and (loose := private_file_mode(check, path, mode)) is not None:
         return loose
     shown = "" if mode is None else f" (mode {mode & 0o777:04o})"
@@ -438,10 +443,7 @@ def next_key_loaded(check: str, path: str, error: str | None, mode: int | None) 
             " not to, remove the next_* entries of [keys] from node.toml and run"
             " `ephyto node rotate-keys` again",
         )
-    if mode is not None and (loose := private_file_mode(check, path, mode)) is not None:
-        return loose
-    shown = "" if mode is None else f" (mode {mode & 0o777:04o})"
-    return ok(check, f"{path} loads{shown}")
+    return _loads(check, path, mode)
 
 
 def rotation_progress(

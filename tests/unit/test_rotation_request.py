@@ -70,14 +70,11 @@ def test_version_1_requests_recorded_before_still_verify() -> None:
     assert request.encryption_key_id == keys.encryption_key_id
 
 
-@pytest.mark.parametrize(
-    ("version", "message"),
-    [(True, "not understood"), (3, "not understood"), ("2", "not understood"), (None, "not")],
-)
-def test_an_unknown_version_is_refused(version: object, message: str) -> None:
+@pytest.mark.parametrize("version", [True, 3, "2", None])
+def test_an_unknown_version_is_refused(version: object) -> None:
     document = json.loads(rotation_request_bytes(CURRENT, country="NL", created=T0))
     document["body"]["version"] = version
-    with pytest.raises(RotationError, match=message):
+    with pytest.raises(RotationError, match="is not understood"):
         verify_rotation_request(canonical_bytes(document), CURRENT_PUBLIC)
 
 
