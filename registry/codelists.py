@@ -21,17 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from node.codelists.lists import MAX_BYTES, CodeList, version_key
 from node.directory import CodeListFile
 from node.errors import InputError
 from node.fileio import write_exclusive
 from registry.governance import Signer
+from registry.layout import RegistryFiles
 from registry.publish import RegistryError
-
-if TYPE_CHECKING:  # registry.state calls into this module on publish
-    from registry.state import RegistryState
 
 KEPT_DIR: Final = "codelists"
 PUBLISHED_DIR: Final = ("published", "codelists")
@@ -116,13 +114,13 @@ def check_import(data: bytes, kept: dict[str, KeptList]) -> CodeList:
 
 
 def import_code_list(
-    state: RegistryState, data: bytes, now: datetime, actor: str, signer: Signer | None = None
+    state: RegistryFiles, data: bytes, now: datetime, actor: str, signer: Signer | None = None
 ) -> KeptList:
     """`registry codelists import`: keep a newer list (published by the next publish).
 
     InputError (not a code list, not newer), nothing written; an audit entry otherwise.
     """
-    with state._locked():  # the registry's one lock, shared with state.py
+    with state.locked():  # the registry's one lock (registry/layout.py)
         kept = kept_lists(state.root)
         new = check_import(data, kept)
         folder = state.root / KEPT_DIR / new.name

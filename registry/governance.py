@@ -1,7 +1,7 @@
 """Registry governance: maintainers' signed statements and the hash-chained audit log.
 
 Pure: values, keys and bytes in; values, bytes or a RegistryError out. Files are the
-shell's (registry.state).
+shell's (registry.audit, registry.onboarding, registry.lifecycle).
 
 - A **statement** (an approval of an enrolment request, a lifecycle decision) is
   `{"statement": {..., "maintainer": <key id>}, "sig": <base64>}`: the maintainer's

@@ -10,7 +10,7 @@ and audit lines a former maintainer signed still verify.
 
 The pure part (public entries, the set arithmetic, describing a change) does no I/O; the
 few file helpers at the end take the `maintainers/` folder and are used by the shell
-(registry.state, registry.cli_signing).
+(registry.layout, registry.publication, registry.cli_signing).
 """
 
 from __future__ import annotations

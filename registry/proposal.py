@@ -10,7 +10,7 @@ node applies (node/directory/trust.py): a threshold of the current maintainer se
 of the set it carries. Why files signed in turn: docs/adr/0007-maintainer-signing-in-turn.md.
 
 The functions above the shell marker are pure (bytes, values and `now` in); the shell
-functions below take a RegistryState.
+functions below take the registry's publication store (registry/publication.py).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from node.directory import (
     MaintainerKey,
     MaintainerSet,
     RotationGap,
-    TrustedDirectory,
     sign_directory,
 )
 from node.directory.fields import _b64e
@@ -38,10 +37,10 @@ from node.directory.signing import SignedDirectory, parse_signed
 from node.fileio import write_atomic
 from node.identity.enrolment import format_time
 from registry.maintainer_set import describe_change, describe_set, held_keys
-from registry.publish import RegistryError
+from registry.publish import RegistryError, trusted_directory
 
 if TYPE_CHECKING:
-    from registry.state import RegistryState
+    from registry.publication import PublicationStore
 
 PROPOSED_DIR: Final = "proposed"
 
@@ -230,7 +229,7 @@ def check_publishable(
     """
     doc = _parse(data, "the signed file")
     version = doc.directory.version
-    trusted = _trusted(current, current_bytes)
+    trusted = trusted_directory(current, current_bytes)
     expected = 1 if trusted.current is None else trusted.current.version + 1
     if version != expected:
         already = " (already published)" if version < expected else ""
@@ -271,27 +270,8 @@ def check_publishable(
         raise RegistryError(f"a node would refuse version {version}: {exc}") from None
 
 
-def require_node_acceptance(
-    data: bytes, current: MaintainerSet, current_bytes: bytes | None, now: datetime
-) -> Directory:
-    """`data` checked as a node trusting the registry's newest version would check it."""
-    trusted = _trusted(current, current_bytes)
-    try:
-        return trusted.update(data, now)
-    except DirectoryError as exc:
-        raise RegistryError(f"a node would refuse this directory: {exc}") from None
-
-
 def _sets(current: MaintainerSet, own: MaintainerSet) -> list[tuple[str, MaintainerSet]]:
     return [("current", current)] if own == current else [("current", current), ("new", own)]
-
-
-def _trusted(current: MaintainerSet, current_bytes: bytes | None) -> TrustedDirectory:
-    # Seeded as a node that trusts the registry's newest version (or only its anchor).
-    try:
-        return TrustedDirectory(current, current_bytes)
-    except DirectoryError as exc:
-        raise RegistryError(f"the newest published version is damaged: {exc}") from None
 
 
 def _parse(data: bytes, where: str) -> SignedDirectory:
@@ -315,7 +295,7 @@ class Proposal:
 
 
 def propose(
-    state: RegistryState,
+    state: PublicationStore,
     now: datetime,
     actor: str,
     *,
@@ -353,7 +333,7 @@ def propose(
 
 
 def publish_signed(
-    state: RegistryState,
+    state: PublicationStore,
     documents: Sequence[bytes],
     now: datetime,
     actor: str,

@@ -1,8 +1,8 @@
 """What the registry admits and publishes: enrolment rules and the next directory version.
 
 Pure: verified requests, the maintainer set, the previous version and `now` in; a
-Directory out, or a RegistryError saying what to do. Signing and files are the shell's
-(registry.state).
+Directory out, or a RegistryError saying what to do; and the check a node applies to the
+signed result. Signing and files are the shell's (registry.publication).
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ from cryptography.hazmat.primitives import serialization
 # What a node of this release speaks: declared on the node side, listed for every NPPO.
 from node.certificate.versions import SCHEMA_VERSIONS
 from node.crypto.ids import key_id, tls_pin
-from node.directory import Directory, HubEntry, KeyEntry, MaintainerSet, NppoEntry, TlsPin
+from node.directory import (
+    Directory,
+    DirectoryError,
+    HubEntry,
+    KeyEntry,
+    MaintainerSet,
+    NppoEntry,
+    TlsPin,
+    TrustedDirectory,
+)
 from node.directory.model import Status
 from node.errors import EphytoError, InputError
 from node.hub.request import HubRequest
@@ -60,7 +69,7 @@ def check_admissible(
 
     `enrolled` maps each enrolled country to its request and the exact bytes received.
     An enrolled country changes through its own signed requests (key rotation, endpoint
-    change; registry.state, registry.endpoints), never through a second enrolment:
+    change; registry.lifecycle, registry.endpoints), never through a second enrolment:
     refused here, never silently applied. `check_age=False`
     when admitting a request queued earlier (its age was checked when it was queued).
     """
@@ -192,6 +201,26 @@ def next_directory(
         code_lists=tuple(sorted(code_lists.items())),
         timestamp_keys=timestamp_keys,
     )
+
+
+def require_node_acceptance(
+    data: bytes, current: MaintainerSet, current_bytes: bytes | None, now: datetime
+) -> Directory:
+    """`data` checked as a node trusting the registry's newest version would check it."""
+    trusted = trusted_directory(current, current_bytes)
+    try:
+        return trusted.update(data, now)
+    except DirectoryError as exc:
+        raise RegistryError(f"a node would refuse this directory: {exc}") from None
+
+
+def trusted_directory(current: MaintainerSet, current_bytes: bytes | None) -> TrustedDirectory:
+    """A node's view seeded with the registry's newest version (`current_bytes`, None before
+    the first) or only its anchor `current`; RegistryError when that version is damaged."""
+    try:
+        return TrustedDirectory(current, current_bytes)
+    except DirectoryError as exc:
+        raise RegistryError(f"the newest published version is damaged: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

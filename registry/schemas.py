@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from node.directory import SchemaVersion
 from node.directory.schemas import ordered, schema_version_key
@@ -23,10 +23,8 @@ from node.errors import EphytoError, InputError
 from node.fileio import write_atomic
 from node.identity.enrolment import format_time, parse_time
 from registry.governance import Signer, sign_statement, verify_statement
+from registry.layout import RegistryFiles
 from registry.publish import RegistryError
-
-if TYPE_CHECKING:
-    from registry.state import RegistryState
 
 SCHEMAS_FILE: Final = "schemas.json"
 _TYPE: Final = "ephyto-registry-schemas"
@@ -104,7 +102,7 @@ def check_coverage(schemas: tuple[SchemaVersion, ...], now: datetime) -> None:
         moment = max(e for e in ends if e is not None)
 
 
-def schemas(state: RegistryState) -> tuple[SchemaVersion, ...]:
+def schemas(state: RegistryFiles) -> tuple[SchemaVersion, ...]:
     """The schema versions as recorded (signature checked), DEFAULT_SCHEMAS when none are;
     RegistryError when the file is damaged or was not signed by a maintainer."""
     path = state.root / SCHEMAS_FILE
@@ -135,7 +133,7 @@ def schemas(state: RegistryState) -> tuple[SchemaVersion, ...]:
 
 
 def record(
-    state: RegistryState,
+    state: RegistryFiles,
     action: str,
     change: tuple[SchemaVersion, ...],
     details: Mapping[str, object],
@@ -158,7 +156,7 @@ def record(
 
 
 def set_schema(
-    state: RegistryState,
+    state: RegistryFiles,
     version: str,
     valid_from: datetime,
     valid_until: datetime | None,
@@ -167,7 +165,7 @@ def set_schema(
     signer: Signer | None = None,
 ) -> tuple[SchemaVersion, ...]:
     """`registry schemas set`: record it (effective at the next publish); the new list."""
-    with state._locked():  # the registry's one lock, shared with state.py
+    with state.locked():  # the registry's one lock (registry/layout.py)
         change = set_version(schemas(state), version, valid_from, valid_until, now)
         details = {
             "version": version,
@@ -179,7 +177,7 @@ def set_schema(
 
 
 def retire_schema(
-    state: RegistryState,
+    state: RegistryFiles,
     version: str,
     at: datetime,
     now: datetime,
@@ -187,7 +185,7 @@ def retire_schema(
     signer: Signer | None = None,
 ) -> tuple[SchemaVersion, ...]:
     """`registry schemas retire`: record it (effective at the next publish); the new list."""
-    with state._locked():
+    with state.locked():
         change = retire_version(schemas(state), version, at, now)
         record(
             state, "schemas-retire", change, {"version": version, "at": format_time(at)},

@@ -16,7 +16,8 @@ the nodes that fetched the next publish; remove an old key file once every direc
 listing it has expired. A registry made before timestamps has no timestamp/ folder: it
 publishes without a timestamp role until `registry timestamp --new-key` adds one.
 
-This module does not import registry.state (which imports it): it works on the folder.
+This module imports none of the registry's stores (registry.layout imports it): it works
+on the folder.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ KEY_NAME: Final = "registry timestamp"  # the key's display name in `timestamp_k
 DEFAULT_VALIDITY: Final = timedelta(days=1)
 DEFAULT_EVERY: Final = timedelta(hours=1)
 MAX_VALIDITY: Final = timedelta(days=7)
-_CURRENT: Final = "current.json"  # registry.state.CURRENT_FILE (not imported, see above)
+_CURRENT: Final = "current.json"  # registry.publication.CURRENT_FILE (not imported, see above)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 def create_key(root: Path) -> str:
     """A new online key in timestamp/<keyid>.key (0600), made the active one; its key id.
 
-    The caller writes the audit entry (registry.state's init, or `registry timestamp
+    The caller writes the audit entry (registry.layout's init, or `registry timestamp
     --new-key`): a new key changes who vouches for freshness, so it goes in the record.
     """
     folder = root / TIMESTAMP_DIR
