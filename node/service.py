@@ -33,8 +33,8 @@ from node import __version__
 from node.api.app import ApiContext, create_api_app
 from node.certificate.validate import Validator
 from node.clock import Clock
-from node.codelists.fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.directory import Directory, DirectoryError, MaintainerSet
+from node.directory.codelist_fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
 from node.identity.config import CONFIG_FILE, NodeConfig

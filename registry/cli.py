@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from node.cli.common import dir_argument
+from node.commandline import dir_argument
 from node.directory import HubEntry
 from node.directory.fingerprint import maintainer_fingerprint
 from node.hub.request import MAX_HUB_REQUEST_BYTES, HubRequest
@@ -539,7 +539,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_announced(args: argparse.Namespace) -> int:
     import asyncio
 
-    from node.cli.common import run_until_signalled
+    from node.commandline import run_until_signalled
     from node.directory.fingerprint import format_fingerprint
     from registry.announce import announced_host, registry_announcement, serve_announced
     from registry.timestamp import alongside, resign_forever

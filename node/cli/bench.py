@@ -5,20 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-
-from node.certificate import safe_xml
+from node.bench import cert as cert_bench
 from node.certificate.jsonmodel import certificate_from_json
-from node.certificate.validate import Validator
+from node.certificate.validate import Report
 from node.certificate.xml_build import to_xml_bytes
-from node.certificate.xml_parse import certificate_from_tree
-from node.cli.cert import sample_model_bytes
 from node.errors import InputError
+from node.samples import sample_model_bytes
 
 
 def add_parser(commands: Any) -> None:
@@ -93,74 +88,38 @@ def add_parser(commands: Any) -> None:
 
 
 def _bench_cert(args: argparse.Namespace) -> int:
-    _pin_to_one_core()
     data = (
         args.file.read_bytes()
         if args.file
         else to_xml_bytes(certificate_from_json(sample_model_bytes("phyto")))
     )
-    validator = Validator.default()
-    report = validator.validate(data)
-    if report.certificate is None:
-        raise InputError(f"the benchmark certificate cannot be read: {report.findings[0]}")
-    cert = report.certificate
     name = args.file or "bundled 851 sample"
-    print(
-        f"certificate: {name}, {len(data)} bytes, valid={report.valid}, "
-        f"{len(report.findings)} findings"
-    )
-    print(f"cpu: pinned to core {sorted(os.sched_getaffinity(0))}")
 
-    baseline = _measure(lambda: etree.fromstring(data), args.seconds)
-    validate = _measure(lambda: validator.validate(data), args.seconds)
-    root = safe_xml.parse(data)
-    read = _measure(lambda: certificate_from_tree(root), args.seconds)
-    both = _measure(lambda: validator.validate(data).certificate, args.seconds)
-    build = _measure(lambda: to_xml_bytes(cert), args.seconds)
+    def started(report: Report) -> None:
+        print(
+            f"certificate: {name}, {len(data)} bytes, valid={report.valid}, "
+            f"{len(report.findings)} findings"
+        )
+        print(f"cpu: pinned to core {sorted(os.sched_getaffinity(0))}")
 
+    result = cert_bench.measure(data, args.seconds, on_start=started)
     print(f"{'measurement':<34}{'median ms':>10}{'p90 ms':>10}{'per s':>10}")
-    for label, samples in (
-        ("baseline: bare lxml parse", baseline),
-        ("parse + full validation", validate),
-        ("read tree into the model", read),
-        ("validation + model, together", both),
-        ("build (model to XML bytes)", build),
-    ):
+    for label, samples in result.rows():
         median = statistics.median(samples)
         p90 = statistics.quantiles(samples, n=10)[-1]
         print(f"{label:<34}{median * 1e3:>10.3f}{p90 * 1e3:>10.3f}{1 / median:>10.0f}")
-    ratio = statistics.median(validate) / statistics.median(baseline)
     print(
-        f"parse + full validation costs {ratio:.1f}x a bare parse (target: median at most 0.5 ms)"
+        f"parse + full validation costs {result.ratio():.1f}x a bare parse "
+        "(target: median at most 0.5 ms)"
     )
     return 0
-
-
-def _measure(operation: Callable[[], object], seconds: float) -> list[float]:
-    """Seconds per call, one sample per call, after a short warm-up."""
-    for _ in range(50):
-        operation()
-    samples: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or len(samples) < 20:
-        start = time.perf_counter()
-        operation()
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-def _pin_to_one_core() -> None:
-    """One core, as the target says; the last one is usually the least busy."""
-    if hasattr(os, "sched_setaffinity"):
-        cores = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cores[-1]})
 
 
 def _bench_exchange(args: argparse.Namespace) -> int:
     import asyncio
     import tempfile
 
-    from node.demo import bench_exchange as bx
+    from node.bench import exchange as bx
     from node.demo.network import network
 
     def run(workdir: Path) -> int:
@@ -226,7 +185,8 @@ def _bench_exchange(args: argparse.Namespace) -> int:
 def _bench_hub(args: argparse.Namespace) -> int:
     import tempfile
 
-    from node.demo import bench_hub as bh
+    from node.bench import hub as bh
+    from node.bench import hub_process
     from node.demo.network import network
 
     if args.count < 1 or args.concurrency < 1:
@@ -254,16 +214,16 @@ def _bench_hub(args: argparse.Namespace) -> int:
                 print("postgresql: skipped (--no-postgres)")
             else:
                 try:
-                    with bh.postgres_database(log) as url:
+                    with hub_process.postgres_database(log) as url:
                         try:
-                            bh.restart_hub(net, url)
+                            hub_process.restart_hub(net, url)
                             results.append(
                                 bh.measure(net, "postgresql", args.count, args.concurrency)
                             )
                         finally:
-                            bh.stop_hub(net)
+                            hub_process.stop_hub(net)
                     print("\n".join(results[-1].lines()), flush=True)
-                except bh.PostgresUnavailable as e:
+                except hub_process.PostgresUnavailable as e:
                     print(f"postgresql: skipped: {e}")
         print(
             "target: >= 500 relayed/s (the IPPC Hub's stated 2021 capacity, 100,000 a day, "

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ from node.certificate.xml_parse import certificate_from_tree
 from node.codelists.directory import load_directory
 from node.codelists.lists import bundled
 from node.errors import InputError
-
-SAMPLES = {"phyto": "phyto_nl_cn.json", "reexport": "reexport_ae_ru.json"}
+from node.samples import SAMPLES, sample_model_bytes
 
 
 def add_parser(commands: Any) -> None:
@@ -201,11 +199,6 @@ def _sample(args: argparse.Namespace) -> int:
     args.output.write_bytes(data)
     print(f"wrote {args.output} (bundled sample '{args.name}')")
     return 0
-
-
-def sample_model_bytes(name: str) -> bytes:
-    """The JSON model of a bundled sample certificate."""
-    return (resources.files("node.samples") / SAMPLES[name]).read_bytes()
 
 
 def read_certificate(path: Path) -> Certificate:

@@ -7,9 +7,9 @@ import asyncio
 import json
 from typing import Any
 
-from node.cli.common import dir_argument
 from node.cli.node import DEFAULT_DIR
 from node.clock import SystemClock
+from node.commandline import dir_argument
 from node.doctor.checks import DEFAULT_TIMEOUT, Finding, worst
 
 _WIDTH = 8  # "problem" and a space

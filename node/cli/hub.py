@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from node.cli.common import dir_argument, read_anchor_file, run_until_signalled
 from node.clock import SystemClock
+from node.commandline import dir_argument, read_anchor_file, run_until_signalled
 from node.errors import InputError
 from node.fileio import write_atomic
 from node.hub.accounts import (
@@ -28,7 +28,7 @@ from node.hub.accounts import (
 )
 from node.hub.config import CONFIG_FILE, HubConfig, dump_hub_config, load_hub_config
 from node.hub.setup import init_hub
-from node.hub.soap.names import SERVICE_PATH
+from node.ippc.names import SERVICE_PATH
 
 if TYPE_CHECKING:
     from node.hub.store import HubStore

@@ -110,11 +110,14 @@ def check_arguments(args: argparse.Namespace) -> str | None:
 def discover_and_configure(
     args: argparse.Namespace,
     digits: str | None,
-    configure: Callable[[argparse.Namespace], int],
+    configure: Callable[[Sequence[str]], int],
     *,
     stdin: TextIO | None = None,
 ) -> int:
     """Browse, let the operator confirm, fetch and check, then `configure` (node configure).
+
+    `configure` runs `ephyto node configure` with the options given as command-line
+    words, so that every option left out takes the command's own default.
 
     RegistryNotConfirmed, saying why, when no registry can be trusted (mDNS failing
     included); then nothing is configured.
@@ -223,17 +226,14 @@ async def _first_trusted(
 
 
 def _configure(
-    args: argparse.Namespace, confirmed: Confirmed, configure: Callable[[argparse.Namespace], int]
+    args: argparse.Namespace, confirmed: Confirmed, configure: Callable[[Sequence[str]], int]
 ) -> int:
     # The anchor as the registry writes maintainers/maintainers.json, so the two compare.
     anchor = json.dumps(confirmed.directory.maintainers.to_plain(), indent=2, sort_keys=True)
     with tempfile.TemporaryDirectory(prefix="ephyto-anchor-") as tmp:
         path = Path(tmp) / "maintainers.json"
         path.write_bytes(anchor.encode("utf-8") + b"\n")
-        # Parsed by the real parser, so every option of `node configure` has its default.
-        from node.cli.main import build_parser
-
-        command = ["node", "configure", "--dir", str(args.directory)]
+        command = ["--dir", str(args.directory)]
         # `node configure --discover` may carry configure's own options: keep them.
         for flag, value in (
             ("--api-port", getattr(args, "api_port", None)),
@@ -241,10 +241,7 @@ def _configure(
         ):
             if value is not None:
                 command += [flag, str(value)]
-        configure_args = build_parser().parse_args(
-            [*command, "--registry", confirmed.url, "--anchor", str(path)]
-        )
-        return configure(configure_args)
+        return configure([*command, "--registry", confirmed.url, "--anchor", str(path)])
 
 
 def _left_as_is(args: argparse.Namespace) -> str:

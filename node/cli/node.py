@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,8 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.cli import init_discover
-from node.cli.common import dir_argument, read_anchor_file, run_until_signalled
 from node.clock import SystemClock
+from node.commandline import dir_argument, read_anchor_file, run_until_signalled
 from node.errors import InputError
 from node.fileio import write_atomic
 from node.identity.config import CONFIG_FILE, dump_config, load_config
@@ -184,7 +185,7 @@ def _init(args: argparse.Namespace) -> int:
         "signing key id to them by another channel (phone, signed letter)"
     )
     if args.discover:
-        return init_discover.discover_and_configure(args, discover_fingerprint, _configure)
+        return init_discover.discover_and_configure(args, discover_fingerprint, _configure_with)
     return 0
 
 
@@ -257,6 +258,13 @@ def _finish_rotation(node_dir: Path) -> int:
     return 0
 
 
+def _configure_with(options: Sequence[str]) -> int:
+    """`ephyto node configure OPTIONS`, parsed by the `node` command's own parser."""
+    parser = argparse.ArgumentParser(prog="ephyto")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return _configure(parser.parse_args(["node", "configure", *options]))
+
+
 def _configure(args: argparse.Namespace) -> int:
     digits = init_discover.check_arguments(args)
     if args.discover:
@@ -265,7 +273,7 @@ def _configure(args: argparse.Namespace) -> int:
                 "--discover finds the registry and its anchor: drop --registry and --anchor"
             )
         load_config(args.directory / CONFIG_FILE)  # an identity to configure, before browsing
-        return init_discover.discover_and_configure(args, digits, _configure)
+        return init_discover.discover_and_configure(args, digits, _configure_with)
     if args.registry is None or args.anchor is None:
         raise InputError("give --registry URL and --anchor FILE, or --discover")
     path = args.directory / CONFIG_FILE

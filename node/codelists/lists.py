@@ -25,7 +25,7 @@ from typing import Final
 
 from lxml import etree
 
-from node.certificate import safe_xml
+from node import hostile_xml
 from node.errors import ConfigError, InputError
 
 # Official lists are a few hundred kB at most; the cap keeps a hostile or
@@ -230,7 +230,7 @@ def uncefact_codelist_from_xsd(data: bytes, name: str, version: str, source: str
     """
     # The same refusals as for certificates: size, UTF-8 only, no DTD (the vehicle of
     # entity attacks), depth; comments and processing instructions carry no codes.
-    root = safe_xml.parse_any(data, safe_xml.XmlLimits(max_bytes=MAX_BYTES))
+    root = hostile_xml.parse_any(data, hostile_xml.XmlLimits(max_bytes=MAX_BYTES))
     if root.tag != f"{{{_XSD}}}schema":
         raise InputError("code list schema: the root element is not xsd:schema")
     codes: dict[str, str] = {}

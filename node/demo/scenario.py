@@ -7,7 +7,7 @@ from typing import Literal
 
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.model import Certificate, Country, Text
-from node.cli.cert import sample_model_bytes
+from node.samples import sample_model_bytes
 
 COUNTRIES = ("NL", "KE", "US")
 # The full demo adds an NPPO without a direct endpoint: reachable through the hub only.

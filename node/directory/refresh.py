@@ -393,7 +393,7 @@ async def fetch(
     (200, the body). RegistryUnreachableError for any other answer or failure;
     `too_large(size, at_least)` when the body is, or announces, more than `limit` bytes.
 
-    Shared by the directory, the timestamp, the code lists (node/codelists/fetch.py) and
+    Shared by the directory, the timestamp, the code lists (node/directory/codelist_fetch.py) and
     `init --discover`, so every fetch from a registry is bounded the same way.
     """
     headers = {"Accept": "application/json"}

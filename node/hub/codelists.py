@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from node.codelists.lists import CodeList, CodeLists
-from node.hub.soap import (
+from node.ippc import (
     Condition,
     GetAdditionalDeclarations,
     GetAdditionalDeclarationsResponse,
@@ -87,7 +87,7 @@ SOURCES: dict[type[LookupRequest], str | None] = {
 class CodeListAnswers:
     """Every look-up's response, built once from `lists`, and again from newer ones.
 
-    A running hub that fetches newer lists from the registry (node.codelists.fetch) hands
+    A running hub that fetches newer lists from the registry (node.directory.codelist_fetch) hands
     them to `use_codelists`: the answers are rebuilt aside and swapped in as one reference,
     so a look-up never waits on a lock and never sees half of an update.
     """

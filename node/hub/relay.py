@@ -24,7 +24,8 @@ from node.errors import InputError
 from node.hub import records
 from node.hub.accounts import AccountPolicy
 from node.hub.codelists import LOOKUPS, CodeListAnswers
-from node.hub.soap import (
+from node.hub.store import HubStore
+from node.ippc import (
     AcknowledgeEnvelopeReceipt,
     AcknowledgeEnvelopeReceiptResponse,
     AcknowledgeFailedEnvelopeReceipt,
@@ -63,7 +64,6 @@ from node.hub.soap import (
     ValidationLevel,
     ValidationResult,
 )
-from node.hub.store import HubStore
 
 # PULLImportEnvelope answers with as many waiting envelopes as fit in this much content,
 # so the answer stays well inside what a SOAP client (ours: 24 MiB) reads; call again

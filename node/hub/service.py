@@ -5,7 +5,7 @@ schedule and cached; the listener speaks TLS only with clients whose certificate
 current directory lists for an active NPPO (the hub's own is left out), and looks each
 caller up by pin. Without a trusted directory the hub still starts, lets nobody in, and
 asks the registry every few seconds. Its code lists follow the registry's as a node's do
-(node.codelists.fetch): `<hub dir>/codelists/` over the bundled lists at start, newer
+(node.directory.codelist_fetch): `<hub dir>/codelists/` over the bundled lists at start, newer
 ones fetched after each refresh and swapped into the validator and the look-ups at
 once. Everything started is stopped again, in reverse order, before `run_hub` returns.
 """
@@ -25,9 +25,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 
 from node.certificate.validate import Validator
 from node.clock import Clock
-from node.codelists.fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.codelists.lists import CodeLists
 from node.directory import Directory, DirectoryError, MaintainerSet
+from node.directory.codelist_fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
 from node.hub.codelists import CodeListAnswers

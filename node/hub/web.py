@@ -27,7 +27,8 @@ from node.hub import records
 from node.hub.accounts import AccountPolicy
 from node.hub.codelists import CodeListAnswers
 from node.hub.relay import HubRelay
-from node.hub.soap import (
+from node.hub.store import HubStore
+from node.ippc import (
     CONTENT_TYPE,
     SERVICE_PATH,
     SOAP_LIMITS,
@@ -38,7 +39,6 @@ from node.hub.soap import (
     render_fault,
     render_response,
 )
-from node.hub.store import HubStore
 from node.web.tls import PeerIdentityError, peer_certificate, tls_client
 
 HEALTH_PATH = "/health"

@@ -29,7 +29,7 @@ from typing import Protocol
 from node.directory import Directory, DirectoryError
 from node.envelope.errors import EnvelopeError
 from node.envelope.receipt import MAX_FINDING_CHARS, Outcome
-from node.hub.soap import Envelope, EnvelopeHeader
+from node.ippc import Envelope, EnvelopeHeader
 from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage, ReplayError
 from node.transport.hub_client import HubError

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from node.clock import Clock
 from node.envelope.errors import EnvelopeError
-from node.hub.soap import Envelope, EnvelopeHeader, TrackingState
+from node.ippc import Envelope, EnvelopeHeader, TrackingState
 from node.outbox.sealing import seal_message
 from node.store.store import OutboxItem, Store
 from node.transport.hub_client import HubError, HubRefusal

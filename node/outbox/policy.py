@@ -1,4 +1,8 @@
-"""When to try a delivery again, and which failures are worth trying again at all.
+"""When to try a delivery again, and by which route.
+
+Which failures are worth trying again at all is the delivery client's to say
+(node.transport.client.classify_status): it turns a partner's answer into a transient
+or a permanent error, and this policy times what follows.
 
 Pure: the caller passes the time and a random source, so tests are exact and the
 worker (shell) owns the clock.
@@ -10,11 +14,6 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
-
-FailureKind = Literal["transient", "permanent"]
-
-# HTTP statuses a partner may answer that mean "later": the request itself was fine.
-_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +37,6 @@ class Backoff:
     def next_attempt(self, attempts: int, now: datetime, rng: random.Random) -> datetime:
         """When to try again after `attempts` failed attempts."""
         return now + self.bound(attempts) * rng.random()
-
-
-def classify_status(status: int) -> FailureKind:
-    """A partner's HTTP answer other than success: worth retrying, or not."""
-    return "transient" if status in _TRANSIENT_STATUSES else "permanent"
 
 
 Route = Literal["direct", "hub", "wait"]

@@ -25,7 +25,7 @@ import re
 import ssl
 from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Final, Literal
 
 import aiohttp
 from cryptography import x509
@@ -36,7 +36,6 @@ from node.envelope.receipt import MAX_RECEIPT_BYTES
 from node.errors import ConfigError, EphytoError
 from node.identity.next_keys import load_tls_identity
 from node.identity.tls_choice import PresentedTls, TlsIdentity
-from node.outbox.policy import classify_status
 
 ENVELOPE_PATH: Final = "/ephyto/v1/envelopes"
 ENVELOPE_MEDIA_TYPE: Final = "application/ephyto-envelope+json"
@@ -49,6 +48,11 @@ _UNPRINTABLE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # Pin sets change only with the directory: a handful per partner over a node's life.
 _MAX_CONTEXTS: Final = 256
 _LARGE_BODY: Final = 1024 * 1024
+
+FailureKind = Literal["transient", "permanent"]
+
+# HTTP statuses a partner may answer that mean "later": the request itself was fine.
+_TRANSIENT_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class DeliveryError(EphytoError):
@@ -262,6 +266,11 @@ def _problem(body: bytes) -> str:
         return ""
     parts = [value.get(name) for name in ("title", "detail")]
     return _shown(": ".join(p for p in parts if isinstance(p, str) and p))
+
+
+def classify_status(status: int) -> FailureKind:
+    """A partner's HTTP answer other than success: worth retrying, or not."""
+    return "transient" if status in _TRANSIENT_STATUSES else "permanent"
 
 
 def _refusal(url: str, status: int, problem: str) -> DeliveryError:

@@ -23,7 +23,9 @@ import aiohttp
 from node.clock import Clock
 from node.directory import Directory, DirectoryError
 from node.errors import ConfigError, EphytoError
-from node.hub.soap import (
+from node.identity.config import NodeConfig
+from node.identity.tls_choice import PresentedTls, TlsIdentity
+from node.ippc import (
     CONTENT_TYPE,
     SERVICE_PATH,
     AcknowledgeEnvelopeReceipt,
@@ -52,8 +54,6 @@ from node.hub.soap import (
     parse_response,
     soap_action,
 )
-from node.identity.config import NodeConfig
-from node.identity.tls_choice import PresentedTls, TlsIdentity
 from node.transport.client import (
     pinned_context,
     presented_identity,

@@ -30,9 +30,9 @@ from node.directory.refresh import DirectoryRefresher, load
 from node.envelope.envelope import EnvelopeHeader as SealedHeader
 from node.envelope.envelope import seal
 from node.hub.config import CONFIG_FILE, dump_hub_config, load_hub_config
-from node.hub.soap import SERVICE_PATH, Envelope, EnvelopeHeader
 from node.identity.config import NodeConfig, load_config
 from node.identity.keys import load_encryption_key, load_signing_key
+from node.ippc import SERVICE_PATH, Envelope, EnvelopeHeader
 from node.service import read_anchor
 from node.transport.hub_client import HubClient, node_hub_client
 

@@ -20,7 +20,9 @@ import aiohttp
 from node.codelists.lists import bundled
 from node.directory import Directory, TrustedDirectory, sign_directory
 from node.hub.setup import init_hub
-from node.hub.soap import (
+from node.identity.config import load_config
+from node.identity.store import init_node
+from node.ippc import (
     CONTENT_TYPE,
     HubRequest,
     HubResponse,
@@ -30,8 +32,6 @@ from node.hub.soap import (
     response_type,
     soap_action,
 )
-from node.identity.config import load_config
-from node.identity.store import init_node
 from registry.state import RegistryState
 
 R = TypeVar("R", bound=HubResponse)

@@ -23,11 +23,12 @@ import pytest
 from aiohttp import web
 
 from node.clock import SystemClock
-from node.codelists.fetch import CODELISTS_DIR
 from node.codelists.lists import bundled
+from node.directory.codelist_fetch import CODELISTS_DIR
 from node.hub.config import load_hub_config
 from node.hub.service import HubListening, run_hub
-from node.hub.soap import (
+from node.hub.web import SERVICE_PATH
+from node.ippc import (
     Envelope,
     GetUnitMeasures,
     HubFault,
@@ -35,7 +36,6 @@ from node.hub.soap import (
     ValidatePhytoXML,
     ValidationLevel,
 )
-from node.hub.web import SERVICE_PATH
 from registry.web import create_registry_app
 from tests.ephyto_cli import ok
 from tests.integration.hub_world import SoapClient, World, make_world
@@ -198,7 +198,7 @@ async def test_a_tampered_file_is_refused_and_the_lists_in_use_stay(
     (hub_dir / CODELISTS_DIR).mkdir(parents=True)
     (hub_dir / CODELISTS_DIR / "units.json").write_bytes(newer)
 
-    with caplog.at_level(logging.WARNING, logger="node.codelists.fetch"):
+    with caplog.at_level(logging.WARNING, logger="node.directory.codelist_fetch"):
         async with _running_hub(world, hub_dir) as nl:
             # Refused at start (and at every refresh since): the lists in use stay.
             assert f"units {version + 2} not installed" in caplog.text

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from node.demo.network import network
 from node.hub.config import CONFIG_FILE, load_hub_config
 from node.hub.schema import envelopes
-from node.hub.soap import Envelope, TrackingState
 from node.hub.store import HubStore
+from node.ippc import Envelope, TrackingState
 from node.transport.hub_client import HubClient, HubError, HubRefusal
 from tests.databases import postgres_database
 from tests.integration.hub_processes import (

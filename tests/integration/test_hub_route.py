@@ -26,7 +26,7 @@ from node.envelope.envelope import EnvelopeHeader as SealedHeader
 from node.envelope.envelope import seal
 from node.hub.accounts import AccountPolicy, Prepaid
 from node.hub.push import HubPusher
-from node.hub.soap import DeliverEnvelope, Envelope, EnvelopeHeader
+from node.ippc import DeliverEnvelope, Envelope, EnvelopeHeader
 from node.outbox.policy import Backoff
 from node.store.store import NewMessage, Store, StoredMessage
 from node.transport.client import DeliveryClient, TransientDeliveryError

@@ -27,7 +27,9 @@ from node.hub.accounts import AccountPolicy, Prepaid
 from node.hub.config import DEFAULT_POLICY, load_hub_config
 from node.hub.records import HubSettings
 from node.hub.service import HubListening, hub_client_certificates, run_hub
-from node.hub.soap import (
+from node.hub.store import HubStore
+from node.hub.web import HEALTH_PATH, SERVICE_PATH, HubContext, create_hub_app
+from node.ippc import (
     AcknowledgeEnvelopeReceipt,
     AcknowledgeFailedEnvelopeReceipt,
     AdvancedAcknowledgeEnvelopeReceipt,
@@ -50,8 +52,6 @@ from node.hub.soap import (
     ValidatePhytoXML,
     ValidationLevel,
 )
-from node.hub.store import HubStore
-from node.hub.web import HEALTH_PATH, SERVICE_PATH, HubContext, create_hub_app
 from node.web.tls import server_ssl_context
 from registry.web import create_registry_app
 from tests.integration.hub_world import T0, SoapClient, World, client_context, make_world, trusted

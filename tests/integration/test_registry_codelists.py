@@ -28,11 +28,11 @@ from node.certificate.validate import Validator
 from node.certificate.xml_build import to_xml_bytes
 from node.cli.cert import sample_model_bytes
 from node.clock import SystemClock
-from node.codelists.fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.codelists.lists import bundled
 from node.demo.network import free_port
 from node.demo.scenario import routed
 from node.directory import MaintainerSet
+from node.directory.codelist_fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.directory.refresh import DirectoryRefresher, load
 from node.identity.config import load_config
 from node.service import Listening, run_node
@@ -187,7 +187,7 @@ async def test_a_tampered_or_oversize_file_is_refused_and_the_old_list_stays(
 
         # Tampered: the same length, other content (a code relabelled).
         served.write_bytes(new.replace(b'"Kosovo"', b'"Kosova"'))
-        with caplog.at_level(logging.WARNING, logger="node.codelists.fetch"):
+        with caplog.at_level(logging.WARNING, logger="node.directory.codelist_fetch"):
             assert await updater.update(directory) == []
         assert "SHA-256" in caplog.text and "not installed" in caplog.text
         assert validator.codelists is old and not folder.exists()
@@ -195,7 +195,7 @@ async def test_a_tampered_or_oversize_file_is_refused_and_the_old_list_stays(
         # Longer than the signed directory says: not even read to the end.
         caplog.clear()
         served.write_bytes(new + b" " * 4096)
-        with caplog.at_level(logging.WARNING, logger="node.codelists.fetch"):
+        with caplog.at_level(logging.WARNING, logger="node.directory.codelist_fetch"):
             assert await updater.update(directory) == []
         assert "more than the" in caplog.text
         assert validator.codelists is old and not folder.exists()

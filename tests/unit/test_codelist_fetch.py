@@ -1,5 +1,5 @@
 """Which code lists a node fetches from the registry and how it checks one (pure parts of
-node/codelists/fetch.py)."""
+node/directory/codelist_fetch.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from node.codelists.fetch import (
+from node.codelists.lists import CodeList, CodeLists, bundled
+from node.directory import CodeListFile, Directory, MaintainerSet
+from node.directory.codelist_fetch import (
     CodeListRefused,
     WantedList,
     check_fetched,
     code_list_url,
     lists_to_fetch,
 )
-from node.codelists.lists import CodeList, CodeLists, bundled
-from node.directory import CodeListFile, Directory, MaintainerSet
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.outbox.policy import Backoff, Fallback, RouteChoice, classify_status
+from node.outbox.policy import Backoff, Fallback, RouteChoice
+from node.transport.client import classify_status
 
 T0 = datetime(2026, 11, 28, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from node.certificate.validate import Validator
 from node.codelists.lists import CodeList, CodeLists, bundled
 from node.hub.codelists import CodeListAnswers
 from node.hub.service import code_list_swap
-from node.hub.soap import GetPackageTypes, GetUnitMeasures
+from node.ippc import GetPackageTypes, GetUnitMeasures
 
 NEW_UNIT = "XKG"
 

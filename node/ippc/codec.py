@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 from lxml import etree
 
-from node.hub.soap.errors import FaultCode, SoapError
-from node.hub.soap.names import XSI
+from node.ippc.errors import FaultCode, SoapError
+from node.ippc.names import XSI
 
 _E = etree._Element
 T = TypeVar("T")

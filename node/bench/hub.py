@@ -17,51 +17,43 @@ and the SOAP layer alone allow on this machine at this moment.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import secrets
-import signal
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any
 
 import aiohttp
 
+from node.bench.exchange import certificates, cpu_seconds, peak_rss_mb
+from node.bench.hub_process import hub_pid
 from node.clock import SystemClock
-from node.demo.bench_exchange import certificates, cpu_seconds, peak_rss_mb
-from node.demo.network import EPHYTO, READY_TIMEOUT, DemoError, Network
+from node.demo.network import DemoError, Network
 from node.directory import Directory
 from node.directory.refresh import DirectoryRefresher, load
 from node.envelope.envelope import EnvelopeHeader as SealedHeader
 from node.envelope.envelope import seal
-from node.hub.config import CONFIG_FILE, dump_hub_config, load_hub_config
-from node.hub.soap import (
+from node.identity.config import NodeConfig, load_config
+from node.identity.keys import load_encryption_key, load_signing_key
+from node.ippc import (
     Envelope,
     EnvelopeHeader,
     GetProfile,
     GetProfileResponse,
 )
-from node.identity.config import NodeConfig, load_config
-from node.identity.keys import load_encryption_key, load_signing_key
 from node.service import read_anchor
 from node.transport.hub_client import HubClient, HubError, HubUnavailable, node_hub_client
 
 SENDER = "NL"
 RECEIVER = "KE"
-HUB_PROCESS = "hub"
 WARM_UP = 20
 # The receiver gives up on the rest when nothing has been acknowledged for this long
 # after the sender is done: what is left then is lost.
 DRAIN_TIMEOUT = 60.0
 # How long the receiver waits before listing again when the last listing had nothing new.
 IDLE_POLL = 0.005
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 
 
 @dataclass
@@ -133,10 +125,6 @@ class Figures:
             # not an envelope; a refused delivery or a lost envelope fails the bench.
             lines.append(f"{name:<12}errors: {len(r.errors)}, the first: {r.errors[0]}")
         return lines
-
-
-class PostgresUnavailable(DemoError):
-    """No PostgreSQL run: the message says why (printed, not raised to the user)."""
 
 
 def sealed_contents(net: Network, count: int, prefix: str) -> list[tuple[str, str]]:
@@ -338,103 +326,6 @@ def measure(net: Network, backend: str, count: int, concurrency: int) -> Figures
             )
 
     return asyncio.run(run())
-
-
-def hub_pid(net: Network) -> int:
-    return _hub_process(net).pid
-
-
-def restart_hub(net: Network, database_url: str) -> None:
-    """Stop the hub, point its hub.toml at `database_url`, and serve it again (same port)."""
-    stop_hub(net)
-    hub_dir = net.workdir / "hub"
-    path = hub_dir / CONFIG_FILE
-    config = replace(load_hub_config(path), database_url=database_url)
-    path.write_text(dump_hub_config(config), encoding="utf-8")
-    log_path = net.workdir / f"hub-{config.database_url.split(':', 1)[0].split('+')[0]}.log"
-    with log_path.open("wb") as log:
-        restarted = subprocess.Popen(
-            [*EPHYTO, "hub", "serve", "--dir", str(hub_dir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=net.workdir,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    net.processes.append((HUB_PROCESS, restarted))  # so that the network stops it too
-    _wait_ready(log_path, restarted)
-
-
-def stop_hub(net: Network) -> None:
-    """Stop the running hub process, if any (it lets go of its database before a DROP)."""
-    try:
-        process = _hub_process(net)
-    except DemoError:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@contextmanager
-def postgres_database(log: IO[str]) -> Iterator[str]:
-    """A fresh database on the local PostgreSQL for one run, dropped afterwards.
-
-    Raises PostgresUnavailable (before yielding) when asyncpg is not installed or the
-    server does not answer.
-    """
-    try:
-        asyncpg: Any = importlib.import_module("asyncpg")
-    except ImportError:
-        raise PostgresUnavailable(
-            "asyncpg is not installed (pip install 'ephyto-exchange[postgres]')"
-        ) from None
-    name = f"ephyto_bench_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(
-            host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres", timeout=5
-        )
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as e:
-        raise PostgresUnavailable(
-            f"PostgreSQL on {PG_HOST}:{PG_PORT} (user {PG_USER}) is not usable: {e}"
-        ) from None
-    log.write(f"created PostgreSQL database {name}\n")
-    try:
-        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        log.write(f"dropped PostgreSQL database {name}\n")
-
-
-def _hub_process(net: Network) -> subprocess.Popen[bytes]:
-    for name, process in reversed(net.processes):
-        if name == HUB_PROCESS and process.poll() is None:
-            return process
-    raise DemoError("the hub is not running")
-
-
-def _wait_ready(log_path: Path, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
-        if any(line.startswith("hub ") and " ready: " in line for line in text.splitlines()):
-            return
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-    raise DemoError(f"the hub did not become ready: {' | '.join(tail)}")
 
 
 def _config(net: Network, country: str) -> NodeConfig:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from node.hub.soap.codec import element
-from node.hub.soap.names import UNQUALIFIED as U
+from node.ippc.codec import element
+from node.ippc.names import UNQUALIFIED as U
 
 
 @dataclass(frozen=True, slots=True)

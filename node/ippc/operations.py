@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.hub.soap.codec import element
-from node.hub.soap.entities import Channel, Envelope, EnvelopeHeader, Nppo, ValidationResult
-from node.hub.soap.names import HUB, TNS
+from node.ippc.codec import element
+from node.ippc.entities import Channel, Envelope, EnvelopeHeader, Nppo, ValidationResult
+from node.ippc.names import HUB, TNS
 
 # --- sending and following an envelope ------------------------------------------------
 

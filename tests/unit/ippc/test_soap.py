@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from node import ippc as soap
 from node.errors import InputError
-from node.hub import soap
-from node.hub.soap import (
+from node.ippc import (
     HUB,
     MAX_TEXT_BYTES,
     RESPONSE_OF,
@@ -43,7 +43,7 @@ from node.hub.soap import (
     response_type,
     soap_action,
 )
-from tests.unit.hub.soap_strategies import XML_CHARS, instances, requests, responses
+from tests.unit.ippc.strategies import XML_CHARS, instances, requests, responses
 
 HEADER = EnvelopeHeader(
     from_="NL",

@@ -1,12 +1,17 @@
 """The IPPC ePhyto Hub DeliveryService contract (SOAP 1.1): a pure core, bytes in and out.
 
+Shared by both sides of the contract: the hub (`node.hub`) serves it, the node's hub
+client (`node.transport.hub_client`), outbox and inbox call it. It depends on neither
+side, only on the certificate package's hostile-XML parser and the error base
+(tests/unit/test_architecture.py keeps it so).
+
 Server: `parse_request` -> a request dataclass; answer with `render_response(<Op>Response)`
 or `render_fault(code, reason)`. Client: `build_request(<Op>(...))`, then
 `parse_response(<Op>Response, body)`, which raises HubFault for a Fault. Bad bytes on
 either side raise SoapError (an InputError) carrying the SOAP fault code to answer with.
 """
 
-from node.hub.soap.catalog import (
+from node.ippc.catalog import (
     REQUESTS,
     RESPONSE_OF,
     RESPONSES,
@@ -15,7 +20,7 @@ from node.hub.soap.catalog import (
     HubResponse,
     operation_name,
 )
-from node.hub.soap.codelists import (
+from node.ippc.codelists import (
     AdditionalDeclaration,
     CodeListEntry,
     Condition,
@@ -29,7 +34,7 @@ from node.hub.soap.codelists import (
     UnitMeasure,
     UnitMeasureType,
 )
-from node.hub.soap.entities import (
+from node.ippc.entities import (
     AllowedDocument,
     Channel,
     ChannelDirection,
@@ -46,8 +51,8 @@ from node.hub.soap.entities import (
     ValidationLevel,
     ValidationResult,
 )
-from node.hub.soap.errors import FaultCode, HubFault, SoapError
-from node.hub.soap.lookups import (
+from node.ippc.errors import FaultCode, HubFault, SoapError
+from node.ippc.lookups import (
     GetAdditionalDeclarations,
     GetAdditionalDeclarationsResponse,
     GetConditions,
@@ -69,8 +74,8 @@ from node.hub.soap.lookups import (
     GetUnitMeasures,
     GetUnitMeasuresResponse,
 )
-from node.hub.soap.names import CONTENT_TYPE, HUB, SERVICE_PATH, SOAP11, TNS, soap_action
-from node.hub.soap.operations import (
+from node.ippc.names import CONTENT_TYPE, HUB, SERVICE_PATH, SOAP11, TNS, soap_action
+from node.ippc.operations import (
     AcknowledgeEnvelopeReceipt,
     AcknowledgeEnvelopeReceiptResponse,
     AcknowledgeFailedEnvelopeReceipt,
@@ -102,7 +107,7 @@ from node.hub.soap.operations import (
     ValidatePhytoXML,
     ValidatePhytoXMLResponse,
 )
-from node.hub.soap.wire import (
+from node.ippc.wire import (
     MAX_TEXT_BYTES,
     SOAP_LIMITS,
     build_request,

@@ -6,8 +6,8 @@ import typing
 from collections.abc import Mapping
 from typing import TypeAlias
 
-from node.hub.soap import lookups as lk
-from node.hub.soap import operations as op
+from node.ippc import lookups as lk
+from node.ippc import operations as op
 
 HubRequest: TypeAlias = (
     op.DeliverEnvelope

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
-from node.hub.soap import (
+from node.ippc import (
     CONTENT_TYPE,
     HUB,
     REQUESTS,
@@ -51,9 +51,9 @@ from node.hub.soap import (
     render_response,
     soap_action,
 )
-from node.hub.soap.codec import Xml
+from node.ippc.codec import Xml
 from tests.conftest import shared_dir
-from tests.unit.hub.soap_strategies import requests, responses
+from tests.unit.ippc.strategies import requests, responses
 
 zeep = pytest.importorskip("zeep")
 

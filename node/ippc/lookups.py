@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.hub.soap.codec import element
-from node.hub.soap.codelists import (
+from node.ippc.codec import element
+from node.ippc.codelists import (
     AdditionalDeclaration,
     Condition,
     IntendedUse,
@@ -17,7 +17,7 @@ from node.hub.soap.codelists import (
     TreatmentType,
     UnitMeasure,
 )
-from node.hub.soap.names import TNS
+from node.ippc.names import TNS
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from node.certificate.safe_xml import XmlLimits
-from node.hub.soap import (
+from node.ippc import (
     HUB,
     SOAP11,
     TNS,

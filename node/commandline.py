@@ -1,5 +1,9 @@
-"""What several commands share: a `--dir` argument, the trust anchor file, running a
-service until SIGINT or SIGTERM."""
+"""What the node's and the registry's command modules share (shell): a `--dir` argument,
+the trust anchor file, running a service until SIGINT or SIGTERM.
+
+Below both `node.cli` and `registry.cli`, so that the command tree (node.cli.main), which
+takes the registry's commands in, is not imported back by them.
+"""
 
 from __future__ import annotations
 

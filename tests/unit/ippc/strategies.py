@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from node.hub.soap import RESPONSE_OF
+from node.ippc import RESPONSE_OF
 
 # Every character XML 1.0 can carry: no C0 controls but tab, newline and carriage
 # return, no surrogates, no U+FFFE/U+FFFF.

@@ -3,7 +3,7 @@
 The server half reads requests and writes responses and faults; the client half writes
 requests and reads responses, raising HubFault for a Fault. Both halves use the same
 dataclasses, so each is the other's inverse. Every reader refuses hostile XML first
-(node.certificate.safe_xml) and raises SoapError, never anything else, on bad input.
+(node.hostile_xml) and raises SoapError, never anything else, on bad input.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import TypeVar
 
 from lxml import etree
 
-from node.certificate.safe_xml import XmlLimits, parse_any
 from node.errors import UnsafeXmlError
-from node.hub.soap.catalog import REQUESTS, RESPONSE_OF, UNSUPPORTED, HubRequest, HubResponse
-from node.hub.soap.codec import decode, encode
-from node.hub.soap.errors import FaultCode, HubFault, SoapError
-from node.hub.soap.names import HUB, SOAP11, SOAP12, TNS
+from node.hostile_xml import XmlLimits, parse_any
+from node.ippc.catalog import REQUESTS, RESPONSE_OF, UNSUPPORTED, HubRequest, HubResponse
+from node.ippc.codec import decode, encode
+from node.ippc.errors import FaultCode, HubFault, SoapError
+from node.ippc.names import HUB, SOAP11, SOAP12, TNS
 
 _E = etree._Element
 R = TypeVar("R", bound=HubResponse)

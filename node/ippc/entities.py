@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
-from node.hub.soap.codec import attribute, element
-from node.hub.soap.names import HUB, UNQUALIFIED
+from node.ippc.codec import attribute, element
+from node.ippc.names import HUB, UNQUALIFIED
 
 
 class TrackingState(StrEnum):

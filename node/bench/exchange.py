@@ -25,12 +25,12 @@ from aiohttp import web
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.model import Certificate
 from node.certificate.xml_build import to_xml_bytes
-from node.cli.cert import sample_model_bytes
 from node.demo.network import DemoError, Network, free_port
 from node.demo.scenario import routed
 from node.envelope.envelope import EnvelopeHeader, seal
 from node.identity.config import load_config
 from node.identity.keys import load_encryption_key, load_signing_key
+from node.samples import sample_model_bytes
 from node.web.tls import server_ssl_context
 
 
