@@ -1,5 +1,6 @@
 """What the node's and the registry's command modules share (shell): a `--dir` argument,
-the trust anchor file, running a service until SIGINT or SIGTERM.
+the trust anchor file, running a service until SIGINT or SIGTERM, and running a parsed
+command with its errors told in one line.
 
 Below both `node.cli` and `registry.cli`, so that the command tree (node.cli.main), which
 takes the registry's commands in, is not imported back by them.
@@ -11,13 +12,14 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from node.directory import DirectoryError, MaintainerSet
-from node.errors import InputError
+from node.errors import EphytoError, InputError
 
 
 def dir_argument(parser: argparse.ArgumentParser, default: Path, what: str) -> None:
@@ -70,3 +72,33 @@ def run_until_signalled(
 
     asyncio.run(main())
     return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed command (`args.func`); its exit status, errors told in one line.
+
+    2 for what the user can fix (an EphytoError, a file that cannot be read or written),
+    130 on Ctrl-C, 3 for a bug (its traceback only with EPHYTO_DEBUG set).
+    """
+    try:
+        code: int = args.func(args)
+    except EphytoError as e:
+        print(f"ephyto: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # Files the user named that cannot be read or written: say which, no traceback.
+        name = f" {e.filename}" if e.filename else ""
+        print(f"ephyto: error:{name}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug: still one line, the traceback only on request
+        if os.environ.get("EPHYTO_DEBUG"):
+            raise
+        print(
+            f"ephyto: internal error: {type(e).__name__}: {e} "
+            "(set EPHYTO_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return 3
+    return code

@@ -7,12 +7,20 @@ import json
 import signal
 import sys
 import tempfile
-import threading
+from contextlib import ExitStack
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from node.demo.network import Network, Row, network
-from node.demo.scenario import COUNTRIES, HUB_ONLY, LATE, first_step, hub_steps, steps
+from node.cli.demo_commands import in_process
+from node.demo.deliveries import Row
+from node.demo.network import Network, network
+from node.demo.play import play
+from node.demo.scenario import COUNTRIES, HUB_ONLY, LATE
+from node.ippc.names import SERVICE_PATH
+
+# Demo pace: a partner that is down is tried again within seconds, not minutes.
+RETRY_CAP_SECONDS = 2
 
 
 def add_parser(commands: Any) -> None:
@@ -23,53 +31,79 @@ def add_parser(commands: Any) -> None:
         "temporary directory: NL, KE and US with direct endpoints, CL through the hub only. "
         "Enrol and publish them, and exchange the bundled sample certificates among them: "
         "the first to US while US is still down (it falls back to the hub), certificates to "
-        "CL through the hub, a withdrawal and a replacement. Print what happened, with the "
-        "route each took (direct or hub). Exits 1 if any delivery failed; leaves no process "
-        "behind.",
+        "CL through the hub, a withdrawal and a replacement. Say what starts and each "
+        "delivery as it settles, then print what happened, with the route each took (direct "
+        "or hub). With --json, that progress goes to stderr and stdout holds only JSON. "
+        "Exits 1 if any delivery failed; leaves no process behind.",
     )
     demo.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     demo.add_argument(
         "--keep-running",
         action="store_true",
-        help="leave the network up and print how to reach each node's API (Ctrl-C to stop)",
+        help="leave the network up and print how to reach each node's API (Ctrl-C or "
+        "SIGTERM to stop). With --json: after the list, one line holding one JSON object, "
+        "for scripts: 'nodes', a list of objects with 'country', 'api' (the API's base "
+        "URL, ending in /api/v1), 'token' (its bearer token: the demo's throwaway one), "
+        "'exchange' (the node's endpoint; null for a node reached through the hub only) "
+        "and 'files' (its directory); 'registry' (the directory's URL) and 'hub' (its "
+        "DeliveryService URL). Later versions may add fields, never remove one.",
     )
     demo.add_argument(
         "--dir", type=Path, metavar="DIR", help="work in DIR (kept) instead of a temporary one"
     )
-    demo.set_defaults(func=_demo)
+    # The demo runs its sibling commands (node, hub, registry) in its own process, with
+    # their parsers: `commands` holds them all once the command tree is built.
+    demo.set_defaults(func=_demo, commands=commands)
 
 
 def _demo(args: argparse.Namespace) -> int:
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
-        return _run(args, args.dir)
+        # Absolute: the commands and the services are given paths inside it.
+        return _run(args, args.dir.absolute())
     with tempfile.TemporaryDirectory(prefix="ephyto-demo-") as workdir:
         return _run(args, Path(workdir))
 
 
 def _run(args: argparse.Namespace, workdir: Path) -> int:
-    progress = sys.stderr
-    with (
-        (workdir / "demo.log").open("w", encoding="utf-8") as log,
-        network(workdir, log, hub=True, hub_only=(HUB_ONLY,), deferred=(LATE,)) as net,
-    ):
-        others = ", ".join(c for c in COUNTRIES if c != LATE)
-        print(
-            f"network up in {workdir}: registry, hub, nodes {others} and {HUB_ONLY} "
-            f"(hub only); {LATE} is down",
-            file=progress,
-        )
-        first = net.send([first_step()])
-        net.wait_for_route(first[0][0], first[0][1], "hub")
-        print(f"{first[0][2]} to {LATE} went to the hub; starting {LATE}", file=progress)
-        net.restart(LATE)
-        rows = net.settle(first + net.send(steps() + hub_steps()))
+    # Progress is for people: with --json it goes to stderr, and stdout stays JSON.
+    progress = sys.stderr if args.json else sys.stdout
+
+    def say(line: str) -> None:
+        print(line, file=progress, flush=True)
+
+    others = ", ".join(c for c in COUNTRIES if c != LATE)
+    say(
+        f"starting a registry, a hub and nodes {others}, {HUB_ONLY} (through the hub only) "
+        f"and, later, {LATE} in {workdir}"
+    )
+    with ExitStack() as stack:
+        # SIGTERM stops the demo as Ctrl-C does: the network is stopped either way.
+        previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        stack.callback(_restore_signals, *previous)
+        signal.signal(signal.SIGTERM, _interrupt)
+        log = stack.enter_context((workdir / "demo.log").open("w", encoding="utf-8"))
+        started = network(
+            workdir, log, configure_args=("--retry-cap", str(RETRY_CAP_SECONDS)),
+            hub=True, hub_only=(HUB_ONLY,), deferred=(LATE,), command=in_process(args.commands),
+            report=say,
+        )  # fmt: skip
+        net = stack.enter_context(started)
+        # Unwinding runs last in, first out: from here, a second Ctrl-C while the network
+        # stops would leave processes behind, so both signals wait until it has stopped.
+        stack.callback(_ignore_signals)
+        rows = play(net, say)
         if args.json:
-            print(json.dumps([row.to_json() for row in rows], indent=2))
+            print(json.dumps([row.to_json() for row in rows], indent=2), flush=True)
         else:
             _table(rows)
         if args.keep_running:
-            _wait_for_interrupt(net)
+            if args.json:
+                print(json.dumps(_reach(net)), flush=True)
+            else:
+                _print_reach(net)
+            say("press Ctrl-C to stop the network")
+            _wait_for_interrupt()
     return 0 if all(row.status.startswith("delivered") for row in rows) else 1
 
 
@@ -91,19 +125,63 @@ def _table(rows: list[Row]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
-def _wait_for_interrupt(net: Network) -> None:
+def _reach(net: Network) -> dict[str, Any]:
+    """How scripts reach the network: one object, fields only ever added."""
+    return {
+        "nodes": [
+            {
+                "country": node.country,
+                "api": node.api_url,
+                "token": node.api_token,
+                "exchange": _exchange(net, node.country),
+                "files": str(node.directory),
+            }
+            for node in net.nodes.values()
+        ],
+        "registry": net.registry_url,
+        "hub": f"{net.hub_url}{SERVICE_PATH}" if net.hub_url else None,
+    }
+
+
+def _exchange(net: Network, country: str) -> str | None:
+    if country in net.hub_only:
+        return None
+    return f"https://127.0.0.1:{net.nodes[country].exchange_port}"
+
+
+def _print_reach(net: Network) -> None:
     for node in net.nodes.values():
+        exchange = _exchange(net, node.country)
         print(
             f"node {node.country}: API {node.api_url} "
-            f"(Authorization: Bearer {node.api_token}), exchange https://127.0.0.1:"
-            f"{node.exchange_port}, files in {node.directory}"
+            f"(Authorization: Bearer {node.api_token}), "
+            f"{'exchange ' + exchange if exchange else 'no exchange (through the hub only)'}, "
+            f"files in {node.directory}"
         )
     print(f"registry: {net.registry_url}")
     if net.hub_url:
-        print(f"hub: {net.hub_url}/hub/DeliveryService (SOAP, mutual TLS), files in "
+        print(f"hub: {net.hub_url}{SERVICE_PATH} (SOAP, mutual TLS), files in "
               f"{net.workdir / 'hub'}")  # fmt: skip
-    print("press Ctrl-C to stop the network", flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    stopped.wait()
+    sys.stdout.flush()
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        return  # asked to stop: not a failure of the demo
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _restore_signals(interrupt: Any, terminate: Any) -> None:
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, terminate)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 from node import __version__
 from node.cli import bench, cert, codelists, demo, discover, doctor, hub, node
-from node.errors import EphytoError
+from node.commandline import run_command
 from registry import cli as registry_cli
 
 
@@ -35,29 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except EphytoError as e:
-        print(f"ephyto: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        # Files the user named that cannot be read or written: say which, no traceback.
-        name = f" {e.filename}" if e.filename else ""
-        print(f"ephyto: error:{name}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as e:  # a bug: still one line, the traceback only on request
-        if os.environ.get("EPHYTO_DEBUG"):
-            raise
-        print(
-            f"ephyto: internal error: {type(e).__name__}: {e} "
-            "(set EPHYTO_DEBUG=1 for the traceback, and please report it)",
-            file=sys.stderr,
-        )
-        return 3
-    return code
+    return run_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

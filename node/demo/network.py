@@ -1,39 +1,44 @@
-"""The demo network: a registry and three nodes as real processes on loopback.
+"""The demo network: a registry, nodes and optionally a hub, as real processes on loopback.
 
 Everything goes through the same commands and APIs an operator uses (`ephyto registry
 ...`, `ephyto node ...`, the national-system API), so the demo exercises the product,
-not a shortcut. Every process it starts is stopped when it ends, whatever happens.
+not a shortcut: the one-shot commands each in a child process by default, or as the
+caller runs them (`ephyto demo` runs them in its own process, with the same parsers);
+the services always as processes of their own. Every process it starts is stopped when
+it ends, whatever happens.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
 from node.certificate.xml_build import to_xml_bytes
+from node.demo.deliveries import DELIVERY_TIMEOUT, POLL_SECONDS, Deliveries
+from node.demo.deliveries import Row as Row
+from node.demo.errors import DemoError as DemoError
+from node.demo.ports import free_port as free_port
+from node.demo.ports import free_port_pair as free_port_pair
 from node.demo.scenario import COUNTRIES, NAMES, Step
-from node.errors import EphytoError
 from node.hub.config import CONFIG_FILE as HUB_CONFIG_FILE
 from node.hub.config import dump_hub_config, load_hub_config
 from node.identity.config import load_config
 
 READY_TIMEOUT = 60.0
-DELIVERY_TIMEOUT = 90.0
 
 
 # The CLI as a child process. -P: never put the working directory on sys.path, since
@@ -42,8 +47,9 @@ DELIVERY_TIMEOUT = 90.0
 EPHYTO: Final = (sys.executable, "-P", "-m", "node.cli.main")
 
 
-class DemoError(EphytoError):
-    """The demo network could not be started or driven; the message says which step."""
+# Runs one `ephyto` command line (the words after `ephyto`); its exit status and what it
+# printed. The default runs each in a child process, as an operator would.
+Command = Callable[[Sequence[str]], tuple[int, str]]
 
 
 @dataclass
@@ -55,28 +61,6 @@ class NodeHandle:
     exchange_port: int
     api_url: str = ""
     api_token: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One message of the demo, as the table and --json show it."""
-
-    certificate: str
-    sender: str
-    recipient: str
-    route: str
-    status: str
-    latency_ms: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "certificate": self.certificate,
-            "from": self.sender,
-            "to": self.recipient,
-            "route": self.route,
-            "status": self.status,
-            "latency_ms": self.latency_ms,
-        }
 
 
 @dataclass
@@ -99,112 +83,109 @@ class Network:
     nodes: dict[str, NodeHandle] = field(default_factory=dict)
     registry_url: str = ""
     hub_url: str = ""
+    # How to run the one-shot commands (init, add, publish, configure); None: each in a
+    # child process. The services (`serve`) are always child processes.
+    command: Command | None = None
+    # Told a line as each service becomes ready (`registry ready: URL`, say).
+    report: Callable[[str], None] | None = None
+    _starting: dict[str, _Start] = field(default_factory=dict, init=False, repr=False)
+    _sent: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
+    _log_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def start(self) -> None:
-        """Registry, enrolment, the hub, publication, then the nodes."""
+        """Registry, enrolment, the hub, publication, then the nodes.
+
+        Only what needs another step's result waits for it: the nodes' and the hub's own
+        files are made side by side, configured while the registry enrols and publishes
+        them, and the services start together, each reported once it is ready.
+        """
         registry_dir = self.workdir / "registry"
-        self._ephyto("registry", "init", "--dir", registry_dir)
-        for country in (*self.countries, *self.hub_only):
-            port = free_port_pair()
-            handle = NodeHandle(country, self.workdir / country, port)
-            endpoint = (
-                () if country in self.hub_only else ("--endpoint", f"https://127.0.0.1:{port}")
-            )
-            self._ephyto(
-                "node",
-                "init",
-                "--country",
-                country,
-                "--name",
-                NAMES[country],
-                *endpoint,
-                "--dir",
-                handle.directory,
-            )
-            self._ephyto(
-                "registry",
-                "add",
-                handle.directory / "enrolment-request.json",
-                "--dir",
-                registry_dir,
-            )
-            self.nodes[country] = handle
-        hub_dir = self.workdir / "hub"
-        if self.hub:
-            self.hub_url = f"https://127.0.0.1:{free_port()}"
-            self._ephyto("hub", "init", "--name", "Demo hub", "--endpoint", self.hub_url,
-                         "--dir", hub_dir)  # fmt: skip
-            self._ephyto("registry", "set-hub", hub_dir / "hub-request.json",
-                         "--dir", registry_dir)  # fmt: skip
-        self._ephyto("registry", "publish", "--dir", registry_dir, "--expires-in", "1d")
         registry_port = free_port()
         self.registry_url = f"http://127.0.0.1:{registry_port}/directory.json"
-        self._spawn(
+        self._ephyto("registry", "init", "--dir", registry_dir)
+        # Served before anything is published (it answers 404 until then), so that it is
+        # up by the time the hub and the nodes first ask it for the directory.
+        registry = self._start(
             "registry", "registry", "serve", "--dir", registry_dir, "--port", str(registry_port)
         )
-        _wait_for_http(self.registry_url, READY_TIMEOUT)
         anchor = registry_dir / "maintainers" / "maintainers.json"
+        hub_dir = self.workdir / "hub"
+        for country in (*self.countries, *self.hub_only):
+            self.nodes[country] = NodeHandle(country, self.workdir / country, free_port_pair())
+        inits: list[list[tuple[str | Path, ...]]] = [
+            [self._node_init(handle)] for handle in self.nodes.values()
+        ]
+        enrol: list[tuple[str | Path, ...]] = [
+            ("registry", "add", handle.directory / "enrolment-request.json", "--dir", registry_dir)
+            for handle in self.nodes.values()
+        ]
+        configure: list[list[tuple[str | Path, ...]]] = [
+            [self._node_configure(handle, anchor)] for handle in self.nodes.values()
+        ]
         if self.hub:
-            self._ephyto("hub", "configure", "--dir", hub_dir, "--registry", self.registry_url,
-                         "--anchor", anchor)  # fmt: skip
-            if self.hub_database is not None:
-                path = hub_dir / HUB_CONFIG_FILE
-                settings = replace(load_hub_config(path), database_url=self.hub_database)
-                path.write_text(dump_hub_config(settings), encoding="utf-8")
-            self.serve_hub()
+            self.hub_url = f"https://127.0.0.1:{free_port()}"
+            inits.append([("hub", "init", "--name", "Demo hub", "--endpoint", self.hub_url,
+                           "--dir", hub_dir)])  # fmt: skip
+            enrol.append(("registry", "set-hub", hub_dir / "hub-request.json",
+                          "--dir", registry_dir))  # fmt: skip
+            configure.append([("hub", "configure", "--dir", hub_dir,
+                               "--registry", self.registry_url, "--anchor", anchor)])  # fmt: skip
+        enrol.append(("registry", "publish", "--dir", registry_dir, "--expires-in", "1d"))
+        self._ephyto_all(inits)
+        # The registry's changes go one after another (it takes one at a time anyway).
+        self._ephyto_all([enrol, *configure])
+        if self.hub and self.hub_database is not None:
+            path = hub_dir / HUB_CONFIG_FILE
+            settings = replace(load_hub_config(path), database_url=self.hub_database)
+            path.write_text(dump_hub_config(settings), encoding="utf-8")
         for handle in self.nodes.values():
-            # A hub-only node listens for its API alone, on the second port of its pair.
-            api_port = (
-                ("--api-port", str(handle.exchange_port + 1))
-                if handle.country in self.hub_only
-                else ()
-            )
-            self._ephyto(
-                "node",
-                "configure",
-                "--dir",
-                handle.directory,
-                "--registry",
-                self.registry_url,
-                "--anchor",
-                anchor,
-                *api_port,
-                *self.configure_args,
-            )
             if self.hub:
                 with (handle.directory / "node.toml").open("a", encoding="utf-8") as config:
                     # Demo pace: fall back after one failed attempt, look at the hub often.
                     config.write("\n[hub]\nfallback_attempts = 1\npoll_seconds = 1\n")
             handle.api_token = load_config(handle.directory / "node.toml").api_token
-            if handle.country not in self.deferred:
-                self._serve(handle)
+        # The hub and the nodes ask the registry for the directory once their imports are
+        # done, a second or so after they start; the registry started well before them.
+        services = [registry, *([self._start_hub(None)] if self.hub else [])]
+        services += [
+            self._start_node(handle)
+            for handle in self.nodes.values()
+            if handle.country not in self.deferred
+        ]
+        self._await(services)
 
     def kill(self, country: str) -> None:
         """SIGKILL a node: no shutdown, no flush, as a crash or power cut would."""
+        self._starting.pop(f"node {country}", None)
         for name, process in self.processes:
             if name == f"node {country}" and process.poll() is None:
                 process.kill()
                 process.wait()
 
-    def restart(self, country: str) -> None:
-        """Start a node again (after `kill`) and wait until it is ready."""
-        self._serve(self.nodes[country])
+    def restart(self, country: str, *, wait: bool = True) -> None:
+        """Start a node again (after `kill`, or a deferred one) and wait until it is ready;
+        with `wait=False`, return at once: `is_ready` says when it is."""
+        start = self._start_node(self.nodes[country])
+        if wait:
+            self._await([start])
+        else:
+            self._starting[start.name] = start
+
+    def is_ready(self, country: str) -> bool:
+        """Whether a node started with `restart(wait=False)` is ready yet (reported once it
+        is). Raises DemoError if it stopped, or took longer than READY_TIMEOUT."""
+        start = self._starting.get(f"node {country}")
+        if start is None:
+            return True
+        if not self._became_ready(start):
+            return False
+        del self._starting[start.name]
+        return True
 
     def serve_hub(self, directory: Path | None = None) -> None:
         """Start `ephyto hub serve` on `directory` (the network's hub by default; another
         directory is, say, a copy of it listening on another port) and wait until ready."""
-        name = self._hub_process_name(directory)
-        starts = sum(1 for n, _ in self.processes if n == name)
-        stem = name.replace(" ", "-")
-        log = self._spawn(
-            name,
-            "hub",
-            "serve",
-            "--dir",
-            directory or self.workdir / "hub",
-            log_name=f"{stem}.log" if starts == 0 else f"{stem}-{starts + 1}.log",
-        )
-        _wait_for_line(log, "hub Demo hub ready:", "the hub", READY_TIMEOUT)
+        self._await([self._start_hub(directory)])
 
     def kill_hub(self, directory: Path | None = None) -> None:
         """SIGKILL the hub process on `directory` (the network's hub by default)."""
@@ -218,11 +199,6 @@ class Network:
         """Serve the hub again (after `kill_hub`), on the same port and database."""
         self.serve_hub(directory)
 
-    def _hub_process_name(self, directory: Path | None) -> str:
-        if directory is None or directory == self.workdir / "hub":
-            return "hub"
-        return f"hub {directory.name}"
-
     def pid(self, country: str) -> int:
         """The process id of a running node."""
         for name, process in reversed(self.processes):
@@ -234,50 +210,43 @@ class Network:
         """Call a node's national-system API; the decoded JSON answer."""
         return self._api(self.nodes[country], method, path, xml)
 
-    def _serve(self, handle: NodeHandle) -> None:
-        starts = sum(1 for name, _ in self.processes if name == f"node {handle.country}")
-        log = self._spawn(
-            f"node {handle.country}",
-            "node",
-            "serve",
-            "--dir",
-            handle.directory,
-            *self.serve_args,
-            log_name=f"node-{handle.country}-{starts + 1}.log",
-        )
-        handle.api_url = _wait_for_ready(log, handle.country, READY_TIMEOUT)
+    def message(self, sender: str, message: int) -> dict[str, Any]:
+        """A sent message as its sender's API shows it: state, route, events."""
+        body: dict[str, Any] = self.api(sender, "GET", f"/certificates/{message}")
+        return body
 
     def run(self, steps: list[Step]) -> list[Row]:
         """Send the steps through the senders' APIs and wait for every delivery."""
         return self.settle(self.send(steps))
 
     def send(self, steps: list[Step]) -> list[tuple[str, int, str]]:
-        """Send the steps; (sender, message id, label) of each, for `settle`."""
-        sent: dict[tuple[str, str], int] = {}  # (sender, certificate number) -> message
-        started: list[tuple[str, int, str]] = []
-        for step in steps:
-            message, label = self._do(step, sent)
-            started.append((step.sender, message, label))
-        return started
+        """Send the steps; (sender, message id, label) of each, for `settle`. A withdrawal
+        or replacement may act on a certificate an earlier call sent."""
+        return [(step.sender, *self._do(step, self._sent)) for step in steps]
 
-    def settle(self, started: list[tuple[str, int, str]]) -> list[Row]:
-        """Wait for every sent message to settle; one row each."""
-        return [self._settled(sender, message, label) for sender, message, label in started]
+    def settle(
+        self, started: list[tuple[str, int, str]], settled: Callable[[Row], None] | None = None
+    ) -> list[Row]:
+        """Wait for every sent message to settle; one row each, in the order given.
+        `settled` is told each row as its message settles, in whatever order they do."""
+        deliveries = Deliveries(self, settled)
+        deliveries.add(started)
+        while not deliveries.poll():
+            time.sleep(POLL_SECONDS)
+        return deliveries.rows(started)
 
     def wait_for_route(self, sender: str, message: int, route: str) -> None:
         """Wait until a message has taken `route` (the hub has it, say)."""
         deadline = time.monotonic() + DELIVERY_TIMEOUT
         while time.monotonic() < deadline:
-            if (
-                self._api(self.nodes[sender], "GET", f"/certificates/{message}", None)["route"]
-                == route
-            ):
+            if self.message(sender, message)["route"] == route:
                 return
-            time.sleep(0.1)
+            time.sleep(POLL_SECONDS)
         raise DemoError(f"message {message} from {sender} did not take the {route} route")
 
     def stop(self) -> None:
         """Stop every process: SIGTERM, then SIGKILL for any that does not exit in time."""
+        self._starting.clear()
         for _, process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -288,6 +257,97 @@ class Network:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+    def _node_init(self, handle: NodeHandle) -> tuple[str | Path, ...]:
+        endpoint = (
+            ()
+            if handle.country in self.hub_only
+            else ("--endpoint", f"https://127.0.0.1:{handle.exchange_port}")
+        )
+        return ("node", "init", "--country", handle.country, "--name", NAMES[handle.country],
+                *endpoint, "--dir", handle.directory)  # fmt: skip
+
+    def _node_configure(self, handle: NodeHandle, anchor: Path) -> tuple[str | Path, ...]:
+        # A hub-only node listens for its API alone, on the second port of its pair.
+        api_port = (
+            ("--api-port", str(handle.exchange_port + 1)) if handle.country in self.hub_only else ()
+        )
+        return ("node", "configure", "--dir", handle.directory, "--registry", self.registry_url,
+                "--anchor", anchor, *api_port, *self.configure_args)  # fmt: skip
+
+    def _start_node(self, handle: NodeHandle) -> _Start:
+        name = f"node {handle.country}"
+        starts = sum(1 for n, _ in self.processes if n == name)
+        return self._start(
+            name, "node", "serve", "--dir", handle.directory, *self.serve_args,
+            log_name=f"node-{handle.country}-{starts + 1}.log",
+        )  # fmt: skip
+
+    def _start_hub(self, directory: Path | None) -> _Start:
+        name = self._hub_process_name(directory)
+        starts = sum(1 for n, _ in self.processes if n == name)
+        stem = name.replace(" ", "-")
+        return self._start(
+            name, "hub", "serve", "--dir", directory or self.workdir / "hub",
+            log_name=f"{stem}.log" if starts == 0 else f"{stem}-{starts + 1}.log",
+        )  # fmt: skip
+
+    def _hub_process_name(self, directory: Path | None) -> str:
+        if directory is None or directory == self.workdir / "hub":
+            return "hub"
+        return f"hub {directory.name}"
+
+    def _start(self, name: str, *args: str | Path, log_name: str | None = None) -> _Start:
+        log = self._spawn(name, *args, log_name=log_name)
+        return _Start(name, self.processes[-1][1], log, time.monotonic())
+
+    def _await(self, starts: list[_Start]) -> None:
+        """Wait until every one of `starts` is ready, reporting each as it becomes so."""
+        pending = list(starts)
+        while pending:
+            pending = [start for start in pending if not self._became_ready(start)]
+            if pending:
+                time.sleep(POLL_SECONDS)
+
+    def _became_ready(self, start: _Start) -> bool:
+        """Whether `start` is ready now (reported if so); DemoError if it cannot be."""
+        found = self._ready_line(start)
+        if found is None:
+            if start.process.poll() is not None:
+                raise DemoError(
+                    f"{start.name} stopped before it was ready (exit {start.process.returncode}):"
+                    f" {_tail(start.log)}"
+                )
+            if time.monotonic() - start.began > READY_TIMEOUT:
+                raise DemoError(f"{start.name} did not become ready: {_tail(start.log)}")
+            return False
+        if start.name.startswith("node "):
+            handle = self.nodes[start.name.removeprefix("node ")]
+            handle.api_url = found
+            exchange = (
+                "none (through the hub only)"
+                if handle.country in self.hub_only
+                else f"https://127.0.0.1:{handle.exchange_port}"
+            )
+            found = f"API {found}, exchange {exchange}"
+        if self.report is not None:
+            self.report(f"{start.name} ready: {found}")
+        return True
+
+    def _ready_line(self, start: _Start) -> str | None:
+        """What the ready service says where it is (a node: its API URL), or None yet."""
+        if start.name == "registry":
+            return self.registry_url if _answers(self.registry_url) else None
+        lines = start.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        if start.name.startswith("node "):
+            for line in lines:
+                if line.startswith(f"{start.name} ready:") and "api " in line:
+                    return line.rsplit("api ", 1)[1].strip().rstrip("/") + "/api/v1"
+            return None
+        for line in lines:  # a hub: "hub <its name> ready: <its service URL>"
+            if line.startswith("hub ") and " ready: " in line:
+                return line.split(" ready: ", 1)[1].strip()
+        return None
 
     def _do(self, step: Step, sent: dict[tuple[str, str], int]) -> tuple[int, str]:
         node = self.nodes[step.sender]
@@ -309,25 +369,6 @@ class Network:
         sent[(step.sender, step.certificate.number)] = body["id"]
         return body["id"], f"{step.certificate.number} (replaces {step.target})"
 
-    def _settled(self, sender: str, message: int, label: str) -> Row:
-        node = self.nodes[sender]
-        deadline = time.monotonic() + DELIVERY_TIMEOUT
-        while True:
-            body = self._api(node, "GET", f"/certificates/{message}", None)
-            if body["state"] in ("delivered", "failed") or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        latency = None
-        if body["settled_at"]:
-            spent = datetime.fromisoformat(body["settled_at"]) - datetime.fromisoformat(
-                body["created_at"]
-            )
-            latency = round(spent.total_seconds() * 1000, 1)
-        state = body["state"] if body["state"] != "queued" else "not delivered (timed out)"
-        if body["outcome"] and state == "delivered":
-            state = f"delivered ({body['outcome']})"
-        return Row(label, body["from"], body["to"], body["route"] or "-", state, latency)
-
     def _api(self, node: NodeHandle, method: str, path: str, xml: bytes | None) -> Any:
         request = urllib.request.Request(
             node.api_url + path,
@@ -346,12 +387,31 @@ class Network:
             raise DemoError(f"node {node.country} API {method} {path}: {e}") from None
 
     def _ephyto(self, *args: str | Path) -> None:
-        command = [*EPHYTO, *map(str, args)]
-        result = subprocess.run(command, capture_output=True, text=True, cwd=self.workdir)
-        self.log.write(f"$ ephyto {' '.join(map(str, args))}\n{result.stdout}{result.stderr}")
-        if result.returncode != 0:
-            last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:]
-            raise DemoError(f"`ephyto {' '.join(map(str, args[:2]))}` failed: {' '.join(last)}")
+        words = [str(arg) for arg in args]
+        code, printed = (self.command or self._child)(words)
+        with self._log_lock:
+            self.log.write(f"$ ephyto {' '.join(words)}\n{printed}")
+        if code != 0:
+            last = printed.strip().splitlines()[-1:]
+            raise DemoError(f"`ephyto {' '.join(words[:2])}` failed: {' '.join(last)}")
+
+    def _ephyto_all(self, chains: list[list[tuple[str | Path, ...]]]) -> None:
+        """Run the chains of commands side by side, each chain's one after another; the
+        first failure is raised once all have ended."""
+
+        def run(chain: list[tuple[str | Path, ...]]) -> None:
+            for args in chain:
+                self._ephyto(*args)
+
+        with ThreadPoolExecutor(max_workers=max(len(chains), 1)) as pool:
+            done = [pool.submit(run, chain) for chain in chains]
+        for future in done:
+            future.result()
+
+    def _child(self, words: Sequence[str]) -> tuple[int, str]:
+        result = subprocess.run([*EPHYTO, *words], capture_output=True, text=True, cwd=self.workdir)
+        # The error line is on stderr, last: what `_ephyto` quotes when the command fails.
+        return result.returncode, result.stdout + result.stderr
 
     def _spawn(self, name: str, *args: str | Path, log_name: str | None = None) -> Path:
         log_path = self.workdir / (log_name or f"{name.replace(' ', '-')}.log")
@@ -370,6 +430,16 @@ class Network:
         return log_path
 
 
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """A service process just started: what to look at to know it is ready."""
+
+    name: str  # "registry", "hub", "node NL"
+    process: subprocess.Popen[bytes]
+    log: Path
+    began: float  # time.monotonic()
+
+
 @contextmanager
 def network(
     workdir: Path,
@@ -382,11 +452,14 @@ def network(
     hub_only: tuple[str, ...] = (),
     deferred: tuple[str, ...] = (),
     hub_database: str | None = None,
+    command: Command | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> Iterator[Network]:
     """A started demo network that is always stopped on exit."""
     net = Network(
         workdir, log, countries, configure_args, serve_args,
         hub=hub, hub_only=hub_only, deferred=deferred, hub_database=hub_database,
+        command=command, report=report,
     )  # fmt: skip
     try:
         net.start()
@@ -395,86 +468,19 @@ def network(
         net.stop()
 
 
-# Where the kernel picks the local ports of outgoing connections (Linux default).
-EPHEMERAL_PORTS_FILE: Final = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LINUX_EPHEMERAL_LOW: Final = 32768
-LOWEST_PORT: Final = 10000
-
-
-def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range.
-
-    A port asked of the kernel with bind(0) comes from the ephemeral range, and is free
-    only until the listener binds it: in between, an outgoing connection (a node's
-    refresh every second) can take it as its local port, and the listener fails with
-    "address already in use". Ports below that range are never handed out that way.
-    """
-    high = _ephemeral_low() - 1
-    if high <= LOWEST_PORT:  # an unusual range: fall back to the kernel's choice
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-    chooser = random.SystemRandom()
-    for _ in range(200):
-        port = chooser.randrange(LOWEST_PORT, high)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise DemoError(f"no free port on 127.0.0.1 between {LOWEST_PORT} and {high}")
-
-
-def _ephemeral_low() -> int:
+def _answers(url: str) -> bool:
+    """Whether an HTTP server answers at `url`, whatever it answers (404 included)."""
     try:
-        return int(EPHEMERAL_PORTS_FILE.read_text(encoding="ascii").split()[0])
-    except (OSError, ValueError, IndexError):
-        return LINUX_EPHEMERAL_LOW
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError as e:
+        e.close()
+        return True
+    except OSError:
+        return False
 
 
-def free_port_pair() -> int:
-    """A port whose successor is free too: a node listens on both (exchange, API)."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise DemoError("no two adjacent free ports on 127.0.0.1")
-
-
-def _wait_for_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise DemoError(f"the registry did not answer at {url} within {timeout:.0f} s")
-
-
-def _wait_for_line(log_path: Path, prefix: str, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log_path.read_text(encoding="utf-8", errors="replace")
-        if any(line.startswith(prefix) for line in text.splitlines()):
-            return
-        time.sleep(0.1)
-    tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-    raise DemoError(f"{what} did not become ready: {' | '.join(tail)}")
-
-
-def _wait_for_ready(log_path: Path, country: str, timeout: float) -> str:
-    """The node's API URL, from the line it prints when ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith(f"node {country} ready:") and "api " in line:
-                return line.rsplit("api ", 1)[1].strip().rstrip("/") + "/api/v1"
-        time.sleep(0.1)
-    tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-    raise DemoError(f"node {country} did not become ready: {' | '.join(tail)}")
+def _tail(log_path: Path) -> str:
+    """The last lines of a service's log, for an error message."""
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    return " | ".join(text.strip().splitlines()[-3:])

@@ -101,3 +101,22 @@ def steps() -> list[Step]:
             reason="Change in consignee",
         ),
     ]
+
+
+def split(steps: list[Step], country: str) -> tuple[list[Step], list[Step]]:
+    """The steps that can go while `country` is down, and those that need it up (sent by it,
+    to it, or acting on a certificate sent to it); each list in the order given."""
+    needs: list[Step] = []
+    rest: list[Step] = []
+    needing: set[str] = set()  # numbers of the certificates that go to or from `country`
+    for step in steps:
+        cert = step.certificate
+        touches = (
+            step.sender == country
+            or step.target in needing
+            or (cert is not None and cert.consignment.import_country.id == country)
+        )
+        if touches and cert is not None:
+            needing.add(cert.number)
+        (needs if touches else rest).append(step)
+    return rest, needs
