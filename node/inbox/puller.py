@@ -11,7 +11,9 @@ arrives both ways is stored once), plain ePhyto XML (from GeNS or an NPPO's own
 system), or plain XML in Base64 (as some systems send it).
 
 The acknowledgement says what we made of it: Acknowledge (accepted), Advanced with the
-warnings, or Failed with the reason (rejected, unreadable, or not authentic).
+warnings, or Failed with the reason (rejected, unreadable, or not authentic). Content
+whose header (our sealed envelope's, or the hub's for plain XML) says other than the
+document is failed like content that is not authentic, and nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from datetime import datetime
 from typing import Protocol
 
 from node.directory import Directory, DirectoryError
+from node.envelope.binding import Claim, DocumentMismatchError
 from node.envelope.errors import EnvelopeError
 from node.envelope.receipt import MAX_FINDING_CHARS, Outcome
 from node.ippc import Envelope, EnvelopeHeader
 from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage, ReplayError
 from node.transport.hub_client import HubError
-from node.web.exchange import judge, open_sealed, store_and_answer, store_once
+from node.web.exchange import judge, open_sealed, require_bound, store_and_answer, store_once
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ class HubPuller:
         try:
             opened = open_sealed(runtime, directory, data, now)
         except (EnvelopeError, DirectoryError) as e:
-            return Verdict(None, f"not accepted: {e}"[:MAX_FINDING_CHARS])
+            return _refused(e)
         if opened.header.from_country != envelope.from_:
             return Verdict(
                 None,
@@ -136,6 +139,10 @@ class HubPuller:
                 f"the hub says {envelope.from_}",
             )
         report = await self._validation.validate(opened.payload)
+        try:
+            require_bound(Claim.of(opened.header), report)
+        except DocumentMismatchError as e:
+            return _refused(e)
         outcome, findings = judge(report)
         try:
             await store_and_answer(runtime, opened, outcome, findings, now)
@@ -146,6 +153,18 @@ class HubPuller:
     async def _plain(self, envelope: Envelope, xml: bytes, tracking: str, now: datetime) -> Verdict:
         runtime = self._runtime
         report = await self._validation.validate(xml)
+        # Plain XML has no signed header: the hub's (From authenticated by the hub) is
+        # what the sender said of it, and is held to the document the same way.
+        claim = Claim(
+            sender=envelope.from_,
+            certificate_number=envelope.nppo_certificate_number,
+            certificate_type=str(envelope.certificate_type),
+            certificate_status=str(envelope.certificate_status),
+        )
+        try:
+            require_bound(claim, report)
+        except DocumentMismatchError as e:
+            return _refused(e)
         outcome, findings = judge(report)
         routing = report.routing
         digest = "sha256:" + hashlib.sha256(xml).hexdigest()
@@ -186,6 +205,11 @@ def _plain_xml(content: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return decoded if decoded.lstrip().startswith(b"<") else None
+
+
+def _refused(error: Exception) -> Verdict:
+    """Not stored, and failed at the hub with the reason: the sender's message fails."""
+    return Verdict(None, f"not accepted: {error}"[:MAX_FINDING_CHARS])
 
 
 def _detail(outcome: Outcome, findings: tuple[str, ...]) -> str:

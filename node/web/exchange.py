@@ -3,7 +3,8 @@
 `POST /ephyto/v1/envelopes`: who the TLS client is (pin -> directory), that the envelope
 is from it, open the envelope (Part D), judge the ePhyto (Part A), store it once and
 answer with the signed receipt. Every refusal raises, and `problem_middleware` answers
-it; a refusal stores nothing.
+it; a refusal stores nothing. That includes a header that says other than its document
+(`require_bound`): the node lists and acts on a certificate by its header.
 
 A rejected ePhyto is still stored, with outcome `rejected`: the NPPO keeps a record of
 what a partner sent and why it was refused, and a repeated delivery of the same message
@@ -22,6 +23,7 @@ from cryptography import x509
 from node.certificate.findings import Level
 from node.certificate.validate import Report
 from node.directory import Directory
+from node.envelope.binding import Claim, DocumentFields, check_binding
 from node.envelope.envelope import OpenedEnvelope, open_envelope, peek_header
 from node.envelope.errors import TooLargeError
 from node.envelope.receipt import MAX_FINDING_CHARS, MAX_FINDINGS, Outcome, Receipt, make_receipt
@@ -162,6 +164,19 @@ async def store_once(
     return received.receipt
 
 
+def require_bound(claim: Claim, report: Report) -> None:
+    """Raise DocumentMismatchError unless the document says what `claim` says of it.
+
+    Checked on whatever document can be read into its number, type, status and
+    exporting country, valid or not: an invalid one that matches is then stored as
+    rejected. One that cannot be read that far has nothing to compare with; it is judged
+    (rejected) and stored as before.
+    """
+    routing = report.routing
+    if routing is not None:
+        check_binding(claim, DocumentFields.of(routing))
+
+
 def judge(report: Report) -> tuple[Outcome, tuple[str, ...]]:
     """The receipt's outcome and findings for an ePhyto's validation report."""
     levels = {f.level for f in report.findings}
@@ -200,7 +215,9 @@ async def _judge_payload(
         # Authentic but not an ePhyto: a receipt tells the sender, a 4xx would look like
         # a transport problem worth retrying elsewhere.
         return Outcome.REJECTED, (f"SEVERE Mapping: media type {media_type} is not supported",)
-    return judge(await app[_VALIDATION].validate(opened.payload))
+    report = await app[_VALIDATION].validate(opened.payload)
+    require_bound(Claim.of(opened.header), report)
+    return judge(report)
 
 
 async def _read_envelope(request: web.Request, limit: int) -> bytes:

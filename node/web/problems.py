@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node.directory import DirectoryError, KeyNotValid, NppoNotActive, UntrustedPeer
+from node.envelope.binding import DocumentMismatchError
 from node.envelope.errors import (
     BadSignatureError,
     DecryptionFailedError,
@@ -69,6 +70,8 @@ PROBLEMS: tuple[tuple[type[Exception], Problem], ...] = (
     (WrongRecipientError, Problem(421, "wrong-recipient", "Envelope is for another node")),
     (DecryptionFailedError, Problem(422, "decryption-failed", "Ciphertext does not decrypt")),
     (DigestMismatchError, Problem(422, "digest-mismatch", "Content digest mismatch")),
+    # Well-formed and authentic, but the header contradicts the document it carries.
+    (DocumentMismatchError, Problem(422, "document-mismatch", "Header does not match document")),
     (ReplayError, Problem(409, "replayed-message-id", "Message id reused with other content")),
     # Not the sender's fault, and over once the registry or the database is back: the
     # sender's outbox treats 503 as "try again later".

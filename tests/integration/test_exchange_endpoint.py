@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from lxml import etree
 
 from node.certificate.findings import Area, Finding, Level
+from node.certificate.model import Certificate
 from node.certificate.validate import Report, Validator
 from node.clock import FixedClock
 from node.crypto.canonical import canonical_bytes
@@ -51,6 +52,7 @@ from node.web.exchange import (
 )
 from node.web.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from node.web.tls import server_ssl_context
+from tests.binding_documents import document
 
 # OpenSSL checks the certificates' validity against the real clock, so the test's time
 # is the real one, to the second.
@@ -137,6 +139,12 @@ def old_ke_signing() -> Ed25519PrivateKey:
 @pytest.fixture(scope="module")
 def validator() -> Validator:
     return Validator.default()
+
+
+@pytest.fixture(scope="module")
+def phyto_xml(phyto: Certificate) -> bytes:
+    """The sample as KE's certificate to NL, as the envelopes here say it is."""
+    return document(phyto, number="KE-2026-0001", exporter="KE", importer="NL")
 
 
 def _time(at: datetime) -> str:
@@ -614,7 +622,7 @@ async def test_a_reused_message_id_with_other_content_is_a_replay(
     assert (await _post(server, ke, first)).status == 200
     before = await server.store.messages("in")
 
-    other = phyto_xml.replace(b"NL-2026-0001234", b"NL-2026-0009999")
+    other = phyto_xml.replace(b"Heereweg 120", b"Heereweg 121")  # same header, other content
     answer = await _post(
         server, ke, _seal(other, signer=ke.signing, recipient=nl, message_id=message_id)
     )
