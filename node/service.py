@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
 from node import __version__
@@ -44,6 +43,7 @@ from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import OutboxWorker
 from node.runtime import NodeRuntime, ValidationThread
 from node.serving import Tasks, bound_port, serve, shutdown_scheduler, url_host
+from node.store.guard import STORE_STATE_FILE, StoreGuard
 from node.store.store import Store
 from node.transport.client import DeliveryClient
 from node.transport.hub_client import HubError, node_hub_client
@@ -94,12 +94,15 @@ async def run_node(
     outbox_interval: timedelta = OUTBOX_INTERVAL,
     refresh_interval: timedelta | None = None,
     announce_on: Sequence[str] | None = None,
+    accept_empty_store: bool = False,
 ) -> None:
     """Serve the node until `stop` is set, then shut everything down.
 
     Raises ConfigError (no registry URL or anchor, bad key files), DirectoryError (a
-    damaged directory cache), StoreError, or OSError (a port in use, unreadable TLS
-    files) before anything is served; nothing started is left running.
+    damaged directory cache), StoreError (StoreDamagedError; EmptyStoreError for an
+    empty store of a node that has exchanged, unless `accept_empty_store`), or OSError
+    (a port in use, unreadable TLS files) before anything is served; nothing started is
+    left running.
     """
     if config.registry_url is None:
         raise ConfigError(
@@ -111,7 +114,10 @@ async def run_node(
     async with AsyncExitStack() as stack:
         store = Store.open(config.database_url)
         stack.push_async_callback(store.close)
+        guard = StoreGuard(config.path(STORE_STATE_FILE), clock)
+        await guard.check(store, accept_empty=accept_empty_store)  # damaged or lost: refused
         await store.migrate()
+        await guard.follow(stack, store)
         released = await store.release_claims()
         log.info("store ready (%s); %d unfinished deliveries resumed", store.dialect, released)
 
@@ -208,22 +214,20 @@ async def run_node(
                 stack, create_exchange_app(runtime, validation), config.listen_host,
                 config.listen_port, ssl_context=ssl_context, access_log=True,
             )  # fmt: skip
-        api_root = web.Application()
-        api_root.add_subapp(
-            "/api/v1",
-            create_api_app(
-                ApiContext(
-                    country=config.country,
-                    api_token=config.api_token,
-                    store=store,
-                    validator=runtime.validator,
-                    clock=clock,
-                    kick=lambda: tasks.track(worker.kick()),
-                )
-            ),
+        # The API is its listener's root application: a root's body limit is the one
+        # aiohttp applies (a mounted sub-application's would be silently ignored).
+        api_app = create_api_app(
+            ApiContext(
+                country=config.country,
+                api_token=config.api_token,
+                store=store,
+                validator=runtime.validator,
+                clock=clock,
+                kick=lambda: tasks.track(worker.kick()),
+            )
         )
         api_host, api_port = config.api_address
-        api = await serve(stack, api_root, api_host, api_port, ssl_context=None, access_log=False)
+        api = await serve(stack, api_app, api_host, api_port, ssl_context=None, access_log=False)
 
         tasks.every(scheduler, worker.run_once, outbox_interval, "outbox")
         tasks.every(

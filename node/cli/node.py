@@ -158,6 +158,13 @@ def add_parser(commands: Any) -> None:
         help="announce this node by mDNS (_ephyto._tcp) on IP (repeatable; no IP: all IPv4 "
         "interfaces); discovery never grants trust, the directory does",
     )
+    serve.add_argument(
+        "--accept-empty-store",
+        action="store_true",
+        help="start even though the store is empty while this node has exchanged before "
+        "(store-state.json): its history and replay protection are gone; for a deliberate "
+        "fresh start only, after trying to restore the store from a backup",
+    )
     serve.set_defaults(func=_serve)
 
 
@@ -326,7 +333,12 @@ def _serve(args: argparse.Namespace) -> int:
     announce = None if args.announce is None else [ip for ip in args.announce if ip]
     return run_until_signalled(
         lambda stop: run_node(
-            config, clock=SystemClock(), stop=stop, ready=ready, announce_on=announce
+            config,
+            clock=SystemClock(),
+            stop=stop,
+            ready=ready,
+            announce_on=announce,
+            accept_empty_store=args.accept_empty_store,
         ),
         verbose=args.verbose,
     )

@@ -124,8 +124,8 @@ async def run_hub(
     """Serve the hub until `stop` is set, then shut everything down.
 
     Raises ConfigError (no registry configured, a malformed file in `codelists/`),
-    DirectoryError (a damaged cache), HubStoreError, or OSError (a port in use,
-    unreadable TLS files) before serving.
+    DirectoryError (a damaged cache), StoreDamagedError, HubStoreError, or OSError (a
+    port in use, unreadable TLS files) before serving.
     """
     anchor = read_hub_anchor(config)
     assert config.registry_url is not None  # read_hub_anchor refuses a config without
@@ -136,6 +136,7 @@ async def run_hub(
             HubSettings(payer=config.payer, max_content_bytes=config.max_content_bytes),
         )
         stack.push_async_callback(store.close)
+        await store.check()  # a damaged SQLite file is refused before anything is served
         await store.migrate()
         log.info("hub store ready (%s)", store.dialect)
 

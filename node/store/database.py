@@ -11,11 +11,20 @@ Every store operation is written once, as a synchronous function of a SQLAlchemy
   (0.12 to 0.15 ms each here, and a whole loop iteration when the loop is busy), about
   thirty per certificate exchanged (docs/adr/0006-group-commit.md). One thread also
   means one writer, so SQLite never makes a writer wait in its busy handler.
+
+A SQLite file is created readable by its owner alone (it holds certificates in clear, or
+a hub's accounts), and one found looser is tightened when it is opened. `check` runs
+SQLite's `quick_check` before a service starts on the file (docs/operations.md, "A
+damaged or empty store at start").
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,19 +34,33 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from node.errors import EphytoError
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 # Any fixed number: every ephyto process migrating a database takes this one lock.
 _MIGRATION_LOCK = 0x65706879746F
 
 
+# Where an operator reads what to do about a damaged or empty store.
+STORE_GUIDE = 'docs/operations.md, "A damaged or empty store at start"'
+# The private mode of a SQLite file and of the -wal and -shm files SQLite keeps beside it.
+PRIVATE = 0o600
+# SQLite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
+_DAMAGED_CODES = (11, 26)
+
+
 class StoreError(EphytoError):
     """The database failed or is not what the node expects (check the database URL)."""
+
+
+class StoreDamagedError(StoreError):
+    """The database file is damaged: stop and restore it from a backup."""
 
 
 class Database:
@@ -49,8 +72,12 @@ class Database:
         dialect: str,
         sync_engine: Engine | None = None,
         async_engine: AsyncEngine | None = None,
+        path: Path | None = None,
+        name: str = "the database",
     ) -> None:
         self.dialect = dialect
+        self.path = path  # the SQLite file, if there is one
+        self.name = name  # for messages: the file, or the URL without its password
         self._sync = sync_engine
         self._async = async_engine
         self._thread = (
@@ -60,18 +87,59 @@ class Database:
         )
 
     @classmethod
-    def open(cls, url: str) -> Database:
-        """sqlite[+aiosqlite]:///path.db (one file, WAL) or postgresql+asyncpg://..."""
+    def open(cls, url: str, *, scrub_deleted: bool = False) -> Database:
+        """sqlite[+aiosqlite]:///path.db (one file, WAL) or postgresql+asyncpg://...
+
+        `scrub_deleted` (SQLite): what is deleted is overwritten in the file, and the
+        write-ahead log drops old frames once checkpointed, for a store whose deleted
+        content must not linger (the hub's).
+        """
         try:
             parsed = make_url(url)
             if parsed.get_backend_name() == "sqlite":
                 engine = create_engine(parsed.set(drivername="sqlite"))
-                event.listen(engine, "connect", _sqlite_pragmas)
-                return cls(dialect="sqlite", sync_engine=engine)
+                path = _sqlite_file(parsed.database)
+                if path is not None:
+                    _make_private(path)
+                    event.listen(engine, "do_connect", _creating_private(path))
+                event.listen(engine, "connect", _sqlite_pragmas(scrub_deleted=scrub_deleted))
+                return cls(dialect="sqlite", sync_engine=engine, path=path, name=str(path or url))
             async_engine = create_async_engine(parsed)
         except (SQLAlchemyError, ArgumentError, ImportError, ValueError) as e:
             raise StoreError(f"cannot open database {redacted(url)}: {e}") from None
-        return cls(dialect=async_engine.dialect.name, async_engine=async_engine)
+        return cls(dialect=async_engine.dialect.name, async_engine=async_engine, name=redacted(url))
+
+    @property
+    def empty_file(self) -> bool:
+        """A SQLite file that is missing or has 0 bytes: nothing was ever stored in it."""
+        if self.path is None:
+            return False
+        try:
+            return self.path.stat().st_size == 0
+        except FileNotFoundError:
+            return True
+
+    async def check(self) -> None:
+        """SQLite: `PRAGMA quick_check` (every page read once, structure only); raises
+        StoreDamagedError naming the file, or StoreError if it cannot be read at all.
+
+        PostgreSQL is not checked here: its own page checksums, if enabled, and its
+        operator's tools are the place for that.
+        """
+        if self.path is None or self.empty_file:
+            return
+        try:
+            findings = await self.read(_quick_check)
+        except DBAPIError as e:
+            if not _is_damage(e):
+                raise StoreError(f"{self.path}: cannot read the store: {_first_line(e)}") from e
+            findings = [_first_line(e.orig or e)]
+        if findings != ["ok"]:
+            raise StoreDamagedError(
+                f"{self.path}: the store is damaged ({_finding(findings)}); nothing was"
+                " started: move it aside with its -wal and -shm files, and restore the store"
+                f" from your latest backup ({STORE_GUIDE})"
+            )
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """`fn` in one transaction: committed when this returns, rolled back if it raises."""
@@ -130,15 +198,91 @@ def _connected(engine: Engine, fn: Callable[[Connection], T]) -> T:
         return fn(conn)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets readers (another process, the CLI) run beside the writer; synchronous=FULL
-    # makes a committed transaction survive power loss, which "nothing lost" needs.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+def _sqlite_pragmas(*, scrub_deleted: bool) -> Callable[[Any, Any], None]:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets readers (another process, the CLI) run beside the writer;
+        # synchronous=FULL makes a committed transaction survive power loss, which
+        # "nothing lost" needs.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        if scrub_deleted:
+            # Deleted cells and freed pages are zeroed (whatever the build's default);
+            # and once a checkpoint has copied the log into the file, the next commit
+            # cuts the -wal file to its own frames, so stale frames go too.
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.execute("PRAGMA journal_size_limit=0")
+        cursor.close()
+
+    return pragmas
+
+
+def _sqlite_file(database: str | None) -> Path | None:
+    """The file a SQLite URL names; None in memory or for a `file:` URI."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _creating_private(path: Path) -> Callable[..., None]:
+    """A `do_connect` hook: create the file with mode 0600 before SQLite opens it.
+
+    SQLite gives the -wal and -shm files it creates the mode of the database file.
+    """
+
+    def create(*_args: Any) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        # There already, or not creatable: then SQLite says why it cannot open it.
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, flags, PRIVATE))
+
+    return create
+
+
+def _make_private(path: Path) -> None:
+    """Take group and others' access away from the store's files, saying so once."""
+    loose: list[str] = []
+    for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                file.chmod(mode & ~0o077)
+                loose.append(f"{file} ({mode:04o})")
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            log.warning("%s: cannot make it private to its owner: %s", file, e.strerror or e)
+    if loose:
+        log.warning(
+            "%s: group or others could read or write the store; made it private to its owner",
+            ", ".join(loose),
+        )
+
+
+def _quick_check(connection: Connection) -> list[str]:
+    return [str(row) for row in connection.exec_driver_sql("PRAGMA quick_check").scalars()]
+
+
+def _is_damage(error: DBAPIError) -> bool:
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _DAMAGED_CODES
+    text = str(error.orig)
+    return "malformed" in text or "not a database" in text
+
+
+def _finding(findings: list[str]) -> str:
+    """SQLite's first finding on one line, without its '*** in database main ***'."""
+    words = " ".join(findings[0].replace("*** in database main ***", " ").split())
+    if len(words) > 160:
+        words = words[:160] + "..."
+    return words + (f"; {len(findings) - 1} more" if len(findings) > 1 else "")
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
 def redacted(url: str) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from node.hub.records import HubSettings, HubStoreError
-from node.store.database import Database, StoreError
+from node.store.database import Database, StoreDamagedError, StoreError
 
 T = TypeVar("T")
 
@@ -40,9 +40,14 @@ class HubStoreBase:
 
     @classmethod
     def open(cls, url: str, settings: HubSettings | None = None) -> Self:
-        """A store on `url` (sqlite[+aiosqlite]:///path.db or postgresql+asyncpg://...)."""
+        """A store on `url` (sqlite[+aiosqlite]:///path.db or postgresql+asyncpg://...).
+
+        On SQLite, what is deleted (content once acknowledged or expired) is overwritten
+        in the file and cut from the write-ahead log after the next checkpoint, not left
+        in free pages for whoever reads the file later.
+        """
         try:
-            database = Database.open(url)
+            database = Database.open(url, scrub_deleted=True)
         except StoreError as e:
             raise HubStoreError(str(e)) from None
         return cls(database, settings or HubSettings())
@@ -54,6 +59,15 @@ class HubStoreBase:
     @property
     def settings(self) -> HubSettings:
         return self._settings
+
+    async def check(self) -> None:
+        """Before serving: StoreDamagedError if the SQLite file is damaged (quick_check)."""
+        try:
+            await self._db.check()
+        except StoreDamagedError:
+            raise
+        except StoreError as e:
+            raise HubStoreError(str(e)) from None
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
