@@ -23,5 +23,6 @@ _ACTION_EXCEPTIONS = {"AdvancedAcknowledgeEnvelopeReceipt": "NegativeAcknowledge
 
 
 def soap_action(operation: str) -> str:
-    """The SOAPAction HTTP header value the WSDL's binding gives `operation` (unquoted)."""
+    """The SOAPAction URI the WSDL's binding gives `operation`, bare: the HTTP header
+    carries it in double quotes (SOAP 1.1 section 6.1.1)."""
     return _ACTION_BASE + _ACTION_EXCEPTIONS.get(operation, operation)

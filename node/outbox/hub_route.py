@@ -4,9 +4,11 @@ Content through the hub: the sealed envelope when the partner is a node (the dir
 lists its encryption key), so the hub cannot read it and the partner deduplicates it
 with the direct route by message id; the plain ePhyto XML otherwise, so an NPPO on
 GeNS or its own system can read it. The hub's tracking number is stored with the
-message, and from then on the message is tracked, never handed over again: the hub
-itself ignores a repeat of the same content, so a crash between the hub's answer and
-our write costs nothing either.
+message, and from then on the message is tracked, and handed over again only when the
+hub says it knows no envelope by that number (`EnvelopeNotExists`): a hub in trouble
+(a Server fault, no answer) is asked again later. The hub itself ignores a repeat of
+the same content, so a crash between the hub's answer and our write costs nothing
+either.
 
 This module must not import aiohttp or SQLAlchemy (the core's import rule).
 """
@@ -138,19 +140,23 @@ class HubRoute:
         now = self._clock.now()
         try:
             header = await self._hub.tracking(item.hub_tracking)
-        except HubRefusal as e:
-            # The hub does not know it (any more): hand the message over again rather
-            # than lose it; the partner stores a repeat once.
-            await self._store.reschedule(
-                message.id, now=now, next_attempt_at=now, error=str(e), forget_hub_tracking=True
-            )
-            return
         except HubError as e:
+            if isinstance(e, HubRefusal) and e.envelope_not_exists:
+                await self._hand_over_again(item, str(e))
+                return
+            # No answer, a Server fault (the hub's own trouble) or any other refusal says
+            # nothing about the message, which may be on its way or delivered: ask again
+            # later. Handing it over again would put a second envelope at the hub.
             log.info("outbox: cannot track %s at the hub now: %s", item.hub_tracking, e)
             await self._store.recheck(message.id, next_check_at=now + self._recheck)
             return
         state = header.hub_tracking_info or ""
-        if state in _DELIVERED:
+        if state == TrackingState.ENVELOPE_NOT_EXISTS.value:
+            # The IPPC Hub's contract may say so in the answer rather than as a fault.
+            await self._hand_over_again(
+                item, f"the hub reports {state} for tracking number {item.hub_tracking}"
+            )
+        elif state in _DELIVERED:
             await self._store.delivered(
                 message.id, now=now, route=ROUTE_HUB, outcome=state, receipt=None
             )
@@ -161,6 +167,14 @@ class HubRoute:
             )
         else:
             await self._store.recheck(message.id, next_check_at=now + self._recheck)
+
+    async def _hand_over_again(self, item: OutboxItem, error: str) -> None:
+        """The hub does not know the message (any more): hand it over again rather than
+        lose it; the partner stores a repeat once (same message id)."""
+        now = self._clock.now()
+        await self._store.reschedule(
+            item.message.id, now=now, next_attempt_at=now, error=error, forget_hub_tracking=True
+        )
 
 
 def signing_key_at(

@@ -279,9 +279,9 @@ class OutboxWorker:
         except PermanentDeliveryError as e:
             await self._store.fail(message.id, now=now, error=str(e))
             return None
-        except TransientDeliveryError as e:
-            await self._retry(item, str(e))
-            return str(e)
+        except _Held as e:
+            await self._hold(item, str(e))
+            return None
         if not await self._schema_version(directory, item, now):
             return None
         choice = self._fallback.choose(
@@ -371,6 +371,23 @@ class OutboxWorker:
         when = self._backoff.next_attempt(item.attempts + 1, now, self._rng)
         await self._store.reschedule(item.message.id, now=now, next_attempt_at=when, error=error)
 
+    async def _hold(self, item: OutboxItem, error: str) -> None:
+        """The directory holds the partner back: wait, counting no attempt.
+
+        Nothing was tried, so no route failed: a hold must not send the message through
+        the hub once the partner is back (the hub would refuse a suspended partner too).
+        Only a new directory ends a hold, and a suspension is no blip, so the message is
+        looked at again after the longest backoff rather than at every tick.
+        """
+        now = self._clock.now()
+        await self._store.reschedule(
+            item.message.id,
+            now=now,
+            next_attempt_at=now + self._backoff.cap,
+            error=error,
+            count_attempt=False,
+        )
+
 
 class _Chain:
     """The messages on one certificate to one destination, in flight or waiting."""
@@ -394,8 +411,13 @@ class _NotListed(Exception):
     """The partner is not in the directory at all (no node: the hub's plain route)."""
 
 
+class _Held(Exception):
+    """The directory holds the partner back now (suspended, or no key valid): no route."""
+
+
 def _partner(directory: Directory, country: str, now: datetime) -> _Partner:
-    """Where and how to reach `country` now; raises _NotListed or a DeliveryError."""
+    """Where and how to reach `country` now; raises _NotListed, _Held or
+    PermanentDeliveryError (revoked)."""
     try:
         directory.nppo(country)
     except DirectoryError:
@@ -416,7 +438,7 @@ def _partner(directory: Directory, country: str, now: datetime) -> _Partner:
         if _revoked(directory, country):
             raise PermanentDeliveryError(f"{country} is revoked in the directory: {e}") from e
         # Suspended or between keys: the next directory may settle it.
-        raise TransientDeliveryError(f"cannot send to {country} now: {e}") from e
+        raise _Held(f"cannot send to {country} now: {e}") from e
 
 
 def _revoked(directory: Directory, country: str) -> bool:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, Select, or_, select, update
+from sqlalchemy import Connection, Row, Select, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from node.errors import InputError
@@ -161,6 +161,34 @@ class Store:
     def dialect(self) -> str:
         return self._db.dialect
 
+    @property
+    def name(self) -> str:
+        """The SQLite file, or the URL without its password: what messages name."""
+        return self._db.name
+
+    @property
+    def empty_file(self) -> bool:
+        """A SQLite file that is missing or has 0 bytes (never a PostgreSQL database)."""
+        return self._db.empty_file
+
+    async def check(self) -> None:
+        """Before migrating: StoreDamagedError if the SQLite file is damaged."""
+        await self._db.check()
+
+    async def holds_messages(self) -> bool:
+        """Whether any message is stored; False before the first migration too."""
+
+        def any_message(conn: Connection) -> bool:
+            if not inspect(conn).has_table(messages.name):
+                return False
+            return conn.execute(select(messages.c.id).limit(1)).first() is not None
+
+        try:
+            return await self._db.read(any_message)
+        except SQLAlchemyError as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise StoreError(f"{self.name}: cannot read the store: {first}") from e
+
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent)."""
         try:
@@ -255,14 +283,18 @@ class Store:
         next_attempt_at: datetime,
         error: str,
         forget_hub_tracking: bool = False,
+        count_attempt: bool = True,
     ) -> None:
         """A transient failure: count the attempt, release the claim, try again later.
 
         `forget_hub_tracking`: the hub does not know the message (any more), so it is
-        handed over again instead of tracked.
+        handed over again instead of tracked. `count_attempt` False: the message was held
+        back without an attempt (a suspended partner), which counts toward no fallback.
         """
         await self._write(
-            writes.Reschedule(message, now, next_attempt_at, error, forget_hub_tracking)
+            writes.Reschedule(
+                message, now, next_attempt_at, error, forget_hub_tracking, count_attempt
+            )
         )
 
     async def relayed(

@@ -93,6 +93,7 @@ class Reschedule:
     next_attempt_at: datetime
     error: str
     forget_hub_tracking: bool = False  # the hub lost it: hand it over again
+    count_attempt: bool = True  # False: held back, nothing was attempted
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,13 +351,21 @@ def _reschedule(conn: Connection, batch: _Batch, ops: list[tuple[int, Reschedule
         update(outbox)
         .where(outbox.c.message == bindparam("pk"))
         .values(
-            attempts=outbox.c.attempts + 1,
+            attempts=outbox.c.attempts + bindparam("b_count"),
             next_attempt_at=bindparam("b_next"),
             claimed_until=None,
             last_error=bindparam("b_error"),
             last_error_kind="transient",
         ),
-        [{"pk": op.message, "b_next": op.next_attempt_at, "b_error": op.error} for _, op in ops],
+        [
+            {
+                "pk": op.message,
+                "b_count": int(op.count_attempt),
+                "b_next": op.next_attempt_at,
+                "b_error": op.error,
+            }
+            for _, op in ops
+        ],
     )
     for _, op in ops:
         batch.event(

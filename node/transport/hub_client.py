@@ -49,12 +49,14 @@ from node.ippc import (
     PULLSingleImportEnvelope,
     PULLSingleImportEnvelopeResponse,
     SoapError,
+    TrackingState,
     build_request,
     operation_name,
     parse_response,
     soap_action,
 )
 from node.transport.client import (
+    error_text,
     pinned_context,
     presented_identity,
     read_at_most,
@@ -92,6 +94,14 @@ class HubRefusal(HubError):
     def refuses_the_request(self) -> bool:
         """A Client fault: the same request will be refused again."""
         return self.fault_code == FaultCode.CLIENT.value
+
+    @property
+    def envelope_not_exists(self) -> bool:
+        """The hub knows no envelope of the caller's by the tracking number asked about:
+        a Client fault whose reason starts `EnvelopeNotExists` (docs/hub-soap.md)."""
+        return self.refuses_the_request and self.reason.startswith(
+            TrackingState.ENVELOPE_NOT_EXISTS.value
+        )
 
 
 class HubClient:
@@ -212,7 +222,8 @@ class HubClient:
             async with self._session.post(
                 url,
                 data=request_body(build_request(request)),
-                headers={"Content-Type": CONTENT_TYPE, "SOAPAction": soap_action(operation)},
+                # SOAP 1.1 (section 6.1.1) quotes the URI; clients from the WSDL do too.
+                headers={"Content-Type": CONTENT_TYPE, "SOAPAction": f'"{soap_action(operation)}"'},
                 ssl=self._context(),
                 allow_redirects=False,
             ) as response:
@@ -221,7 +232,7 @@ class HubClient:
                 body = await read_at_most(response, MAX_RESPONSE_BYTES + 1)
                 status = response.status
         except aiohttp.ClientError as e:
-            raise HubUnavailable(f"{url}: {type(e).__name__}: {e}") from e
+            raise HubUnavailable(f"{url}: {error_text(e)}") from e
         except TimeoutError as e:
             raise HubUnavailable(f"{url}: no answer to {operation} in time") from e
         except (ssl.SSLError, OSError) as e:

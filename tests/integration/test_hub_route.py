@@ -11,26 +11,47 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import sqlite3
+import ssl
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 
+from node.certificate.model import Certificate
 from node.certificate.validate import Validator
 from node.clock import FixedClock
+from node.codelists.lists import bundled
 from node.envelope.envelope import EnvelopeHeader as SealedHeader
 from node.envelope.envelope import seal
 from node.hub.accounts import AccountPolicy, Prepaid
 from node.hub.push import HubPusher
-from node.ippc import DeliverEnvelope, Envelope, EnvelopeHeader
+from node.hub.web import SERVICE_PATH
+from node.ippc import (
+    DeliverEnvelope,
+    DeliverEnvelopeResponse,
+    Envelope,
+    EnvelopeHeader,
+    GetEnvelopeTrackingInfo,
+    GetEnvelopeTrackingInfoResponse,
+    HubResponse,
+    parse_request,
+    render_response,
+)
 from node.outbox.policy import Backoff
 from node.store.store import NewMessage, Store, StoredMessage
 from node.transport.client import DeliveryClient, TransientDeliveryError
 from node.transport.hub_client import HubUnavailable
+from registry.lifecycle import Lifecycle
+from registry.state import RegistryState
+from tests import binding_documents
 from tests.integration.hub_route_world import (
     FALLBACK_ATTEMPTS,
     HUB_RECHECK,
@@ -60,7 +81,7 @@ def _message(sender: str, recipient: str, payload: bytes, number: str) -> NewMes
     )
 
 
-async def _submit(net: Network, to: str, payload: bytes, number: str = "NL-2026-0001") -> int:
+async def _submit(net: Network, to: str, payload: bytes, number: str = "NL-2026-0001234") -> int:
     return await net.nodes["NL"].store.submit(
         _message("NL", to, payload, number), now=net.clock.now()
     )
@@ -266,10 +287,12 @@ async def test_a_rejection_through_the_hub_fails_the_message_with_the_receivers_
 @pytest.mark.asyncio
 @pytest.mark.parametrize("form", ["xml", "base64"])
 async def test_plain_ephyto_xml_through_the_hub_is_stored_under_the_tracking_number(
-    net: Network, phyto_xml: bytes, form: str
+    net: Network, phyto: Certificate, form: str
 ) -> None:
     """Our hub delivers only to NPPOs of the directory, so the plain route is tested from
     the receiving side: US's own system (no node) sends plain XML, as GeNS does."""
+    # US's own certificate, numbered as the hub header says: the two must agree.
+    phyto_xml = binding_documents.document(phyto, number="US-2026-1", exporter="US", importer="KE")
     ke = net.nodes["KE"]
     await net.hub.start()
     text = phyto_xml.decode("utf-8")
@@ -535,3 +558,199 @@ async def test_a_push_that_fails_is_retried_and_the_node_may_pull_meanwhile(
         net.clock.advance(minutes=30)
         assert await pusher.run_once() == 0  # settled: nothing left to push
     assert len(await _inbound(us.store)) == 1
+
+
+# --- tracking a relayed message --------------------------------------------------------------
+
+
+@contextmanager
+def _hub_database_failing(net: Network) -> Iterator[None]:
+    """The hub's database fails meanwhile (its envelopes table gone), so the hub answers
+    every envelope operation with a Server fault; restored on leaving."""
+    with closing(sqlite3.connect(net.hub.database)) as db:
+        db.execute("ALTER TABLE hub_envelopes RENAME TO hub_envelopes_away")
+        db.commit()
+        try:
+            yield
+        finally:
+            db.execute("ALTER TABLE hub_envelopes_away RENAME TO hub_envelopes")
+            db.commit()
+
+
+@pytest.mark.asyncio
+async def test_a_server_fault_while_tracking_means_track_again_later_not_deliver_again(
+    net: Network, phyto: Certificate, phyto_xml: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="node.outbox.hub_route")
+    nl, ke = net.nodes["NL"], net.nodes["KE"]
+    await net.hub.start()
+    pk = await _submit(net, "KE", phyto_xml, phyto.number)
+    assert await nl.worker.run_once() == 1
+    tracking = (await nl.store.events(pk))[-1].detail["hub"]
+
+    net.clock.advance(seconds=HUB_RECHECK.total_seconds())
+    with _hub_database_failing(net):
+        assert await nl.worker.run_once() == 1  # GetEnvelopeTrackingInfo: a Server fault
+    assert "the hub's database failed" in caplog.text, caplog.text
+    assert (await nl.store.message(pk)).state == "relayed"
+    assert await _kinds(nl, pk) == ["submitted", "schema-version", "relayed"]
+    assert await nl.worker.run_once() == 0  # asked again after the recheck interval
+
+    assert await ke.puller.run_once() == 1
+    await _track_after_recheck(net)
+    settled = await nl.store.message(pk)
+    assert (settled.state, settled.route, settled.outcome) == ("delivered", "hub", "Delivered")
+    assert await _kinds(nl, pk) == ["submitted", "schema-version", "relayed", "delivered"]
+    assert await _hub_state(net, "NL", tracking) == ("Delivered", None)
+    assert await ke.puller.run_once() == 0  # the hub was handed the message once
+    assert len(await _inbound(ke.store)) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_tracking_number_the_hub_no_longer_knows_hands_the_message_over_again(
+    net: Network, phyto: Certificate, phyto_xml: bytes
+) -> None:
+    """Our hub says so with a Client fault starting `EnvelopeNotExists:`."""
+    nl, ke = net.nodes["NL"], net.nodes["KE"]
+    await net.hub.start()
+    pk = await _submit(net, "KE", phyto_xml, phyto.number)
+    assert await nl.worker.run_once() == 1
+    lost = (await nl.store.events(pk))[-1].detail["hub"]
+    with closing(sqlite3.connect(net.hub.database)) as db:
+        db.execute("DELETE FROM hub_envelopes")  # the hub lost it (a restore from backup)
+        db.commit()
+
+    await _track_after_recheck(net)
+    events = await nl.store.events(pk)
+    assert events[-1].kind == "retry"
+    assert (
+        events[-1]
+        .detail["error"]
+        .startswith("the hub refused GetEnvelopeTrackingInfo: EnvelopeNotExists:")
+    ), events[-1].detail
+    assert await nl.worker.run_once() == 1  # handed over again, same message id
+    again = (await nl.store.events(pk))[-1]
+    assert again.kind == "relayed" and again.detail["hub"] != lost
+
+    assert await ke.puller.run_once() == 1
+    await _track_after_recheck(net)
+    assert (await nl.store.message(pk)).state == "delivered", await nl.store.events(pk)
+    assert len(await _inbound(ke.store)) == 1
+
+
+@dataclass
+class _OtherHub:
+    """A hub that answers an unknown tracking number as the IPPC Hub's contract allows: a
+    header whose HUBTrackingInfo is EnvelopeNotExists, not a fault. It takes the place of
+    our hub (its socket, its certificate), speaking the contract through node.ippc."""
+
+    net: Network
+    lose: int = 1  # how many of the first tracking numbers it no longer knows
+    delivered: list[str] = field(default_factory=list)  # the tracking numbers it issued
+
+    async def handle(self, request: web.Request) -> web.Response:
+        match parse_request(await request.read()):
+            case DeliverEnvelope(env=envelope):
+                self.delivered.append(str(uuid.uuid4()))
+                answer: HubResponse = DeliverEnvelopeResponse(
+                    self._header(envelope, self.delivered[-1], "PendingDelivery")
+                )
+            case GetEnvelopeTrackingInfo(hub_tracking_number=tn):
+                state = "EnvelopeNotExists" if tn in self.delivered[: self.lose] else "Delivered"
+                answer = GetEnvelopeTrackingInfoResponse(self._header(None, tn, state))
+            case other:
+                raise AssertionError(f"not expected here: {other}")
+        return web.Response(body=render_response(answer), content_type="text/xml")
+
+    @staticmethod
+    def _header(envelope: Envelope | None, tn: str, state: str) -> EnvelopeHeader:
+        return EnvelopeHeader(
+            from_="NL" if envelope is None else envelope.from_,
+            to="KE" if envelope is None else envelope.to,
+            certificate_type=851,
+            certificate_status=70,
+            nppo_certificate_number="NL-2026-0001",
+            hub_delivery_number=tn,
+            hub_tracking_info=state,
+        )
+
+    async def serve(self, stack: AsyncExitStack) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.net.hub.party.cert_path, self.net.hub.party.key_path)
+        app = web.Application()
+        app.router.add_post(SERVICE_PATH, self.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.SockSite(runner, self.net.hub.sock, ssl_context=context).start()
+
+
+@pytest.mark.asyncio
+async def test_the_tracking_state_envelope_not_exists_hands_the_message_over_again(
+    net: Network, phyto: Certificate, phyto_xml: bytes
+) -> None:
+    nl = net.nodes["NL"]
+    other = _OtherHub(net)
+    async with AsyncExitStack() as stack:
+        await other.serve(stack)
+        pk = await _submit(net, "KE", phyto_xml, phyto.number)
+        assert await nl.worker.run_once() == 1
+        await _track_after_recheck(net)  # EnvelopeNotExists
+        assert await nl.worker.run_once() == 1  # handed over again
+        assert len(other.delivered) == 2
+        await _track_after_recheck(net)  # Delivered
+    settled = await nl.store.message(pk)
+    assert (settled.state, settled.outcome) == ("delivered", "Delivered")
+    events = await nl.store.events(pk)
+    assert [e.kind for e in events] == [
+        "submitted", "schema-version", "relayed", "retry", "relayed", "delivered",
+    ]  # fmt: skip
+    assert [e.detail["hub"] for e in events if e.kind == "relayed"] == other.delivered
+
+
+# --- a suspended partner ---------------------------------------------------------------------
+
+
+def _registry_sets(net: Network, root: Path, country: str, action: Lifecycle) -> None:
+    """The registry suspends or reinstates `country` and publishes; every node and the hub
+    trust the new directory at once (as after their next refresh)."""
+    registry = RegistryState(root / "registry")
+    signer = registry.default_signer()
+    assert signer is not None
+    now = net.clock.now()
+    registry.change_status(
+        country, action, "test" if action != "reinstate" else None, now, "test", signer
+    )
+    _, signed = registry.publish(now, "test", code_lists=bundled().versions())
+    net.hub.trust.update(signed, now)
+
+
+@pytest.mark.asyncio
+async def test_a_message_held_while_the_partner_is_suspended_goes_direct_once_reinstated(
+    net: Network, phyto: Certificate, phyto_xml: bytes, tmp_path: Path
+) -> None:
+    """Holds are no failed direct attempts: however many, they send nothing to the hub."""
+    nl, us = net.nodes["NL"], net.nodes["US"]
+    await net.hub.start()
+    await us.serve()
+    _registry_sets(net, tmp_path, "US", "suspend")
+    pk = await _submit(net, "US", phyto_xml, phyto.number)
+
+    holds = FALLBACK_ATTEMPTS + 2
+    for _ in range(holds):
+        assert await nl.worker.run_once() == 1
+        assert (await nl.store.message(pk)).state == "queued"
+        assert await nl.worker.run_once() == 0  # held: not looked at again on every tick
+        net.clock.advance(seconds=Backoff().cap.total_seconds())
+    events = await nl.store.events(pk)
+    assert [e.kind for e in events] == ["submitted"] + ["retry"] * holds
+    assert all("US is suspended" in e.detail["error"] for e in events[1:]), events[1:]
+
+    _registry_sets(net, tmp_path, "US", "reinstate")
+    assert await nl.worker.run_once() == 1
+    settled = await nl.store.message(pk)
+    assert (settled.state, settled.route, settled.outcome) == ("delivered", "direct", "accepted")
+    assert [e.kind for e in await nl.store.events(pk)][-2:] == ["schema-version", "delivered"]
+    [received] = await _inbound(us.store)
+    assert received.payload == phyto_xml
+    assert await us.puller.run_once() == 0  # nothing went through the hub
