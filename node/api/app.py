@@ -2,8 +2,9 @@
 
 Submit a certificate (ePhyto XML or the JSON model) to its importing country; list and
 get sent and received certificates with their delivery state and event history;
-download XML and PDF; withdraw (status 40) and replace. Refusals are problem+json
-(RFC 9457), and a refused submission stores nothing.
+download XML and PDF; withdraw (status 40) and replace. Exactly what node/api/openapi.yaml
+describes: refusals are problem+json (RFC 9457, node.api.problems), parameters are read
+strictly (node.api.params), and a refused submission stores nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -20,8 +21,18 @@ from typing import Any
 
 from aiohttp import web
 
+from node.api import views
+from node.api.params import (
+    ID_PATTERN,
+    choice_query,
+    int_query,
+    message_id,
+    reason_query,
+)
+from node.api.problems import Handler, ProblemError, problem_middleware, too_large
 from node.certificate import safe_xml
-from node.certificate.findings import Level
+from node.certificate.findings import Finding, Level
+from node.certificate.json_paths import json_path
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.lifecycle import WITHDRAWN, replacement_of, withdrawal_of
 from node.certificate.model import Certificate
@@ -29,18 +40,18 @@ from node.certificate.validate import Report, Validator
 from node.certificate.xml_build import to_xml_bytes
 from node.certificate.xml_parse import Routing, certificate_from_tree
 from node.clock import Clock
-from node.errors import InputError
-from node.store.store import (
-    MessageSummary,
-    NewMessage,
-    NotFoundError,
-    Store,
-    StoredMessage,
-    queued,
-)
+from node.store.store import NewMessage, Store, StoredMessage, queued
 
-MAX_BODY = 12 * 1024 * 1024
+PREFIX = "/api/v1"
+# The largest certificate (its XML) the node sends, and so the largest body the API
+# takes: what both routes carry. Through a hub the sealed envelope travels as the
+# DeliverEnvelope Content, base64 (4/3 of the XML, plus about 1 KiB); a hub takes a
+# Content of up to 7 MiB by default (node.hub.config.DEFAULT_MAX_CONTENT_BYTES), and
+# 4/3 of 5 MiB leaves a quarter MiB to spare. The direct route takes envelopes of up to
+# 12 MiB (node.runtime.DEFAULT_MAX_ENVELOPE_BYTES).
+MAX_CERTIFICATE_BYTES = 5 * 1024 * 1024
 XML_TYPES = ("application/xml", "text/xml")
+JSON_TYPE = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,54 +64,38 @@ class ApiContext:
     validator: Validator
     clock: Clock
     kick: Callable[[], None] = lambda: None
+    max_body_bytes: int = MAX_CERTIFICATE_BYTES
 
 
-class ProblemError(Exception):
-    """A refusal to answer as problem+json."""
-
-    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.extra = status, title, detail, extra
-
-
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTEXT = web.AppKey("context", ApiContext)
 
 
 def create_api_app(context: ApiContext) -> web.Application:
-    """The API as an aiohttp application, mounted by the node under /api/v1."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[_problems, _auth])
+    """The API as the application a listener serves, every path under /api/v1.
+
+    A root application of its own, never mounted in another: aiohttp takes the body
+    limit (client_max_size) from the root application, whatever a sub-application says.
+    """
+    limit = context.max_body_bytes
+    app = web.Application(client_max_size=limit, middlewares=[problem_middleware(limit), _auth])
     app[CONTEXT] = context
-    app.router.add_get("/openapi.yaml", _openapi)
-    app.router.add_post("/certificates", _submit)
-    app.router.add_get("/certificates", _list)
-    app.router.add_get("/certificates/{id:\\d+}", _get)
-    app.router.add_get("/certificates/{id:\\d+}/xml", _xml)
-    app.router.add_get("/certificates/{id:\\d+}/pdf", _pdf)
-    app.router.add_post("/certificates/{id:\\d+}/withdraw", _withdraw)
-    app.router.add_post("/certificates/{id:\\d+}/replace", _replace)
+    one = f"{PREFIX}/certificates/{{id:{ID_PATTERN}}}"
+    app.router.add_get(f"{PREFIX}/openapi.yaml", _openapi)
+    app.router.add_post(f"{PREFIX}/certificates", _submit)
+    app.router.add_get(f"{PREFIX}/certificates", _list)
+    app.router.add_get(one, _get)
+    app.router.add_get(f"{one}/xml", _xml)
+    app.router.add_get(f"{one}/pdf", _pdf)
+    app.router.add_post(f"{one}/withdraw", _withdraw)
+    app.router.add_post(f"{one}/replace", _replace)
     return app
 
 
 @web.middleware
-async def _problems(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    try:
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path == f"{PREFIX}/openapi.yaml":
         return await handler(request)
-    except ProblemError as e:
-        return _problem(e.status, e.title, e.detail, **e.extra)
-    except NotFoundError as e:
-        return _problem(404, "Not found", str(e))
-    except InputError as e:
-        return _problem(422, "Unprocessable certificate", str(e))
-    except web.HTTPRequestEntityTooLarge:
-        return _problem(413, "Too large", f"the body is over {MAX_BODY} bytes")
-
-
-@web.middleware
-async def _auth(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    if request.path.endswith("/openapi.yaml"):
-        return await handler(request)
-    context: ApiContext = request.app[CONTEXT]
+    context = request.app[CONTEXT]
     header = request.headers.get("Authorization", "")
     token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
     # Constant-time comparison: the token is the national system's only credential.
@@ -115,21 +110,22 @@ async def _openapi(request: web.Request) -> web.Response:
 
 
 async def _submit(request: web.Request) -> web.Response:
-    context: ApiContext = request.app[CONTEXT]
-    body = await request.read()
+    context = request.app[CONTEXT]
+    body = await _body(request, context.max_body_bytes)
     if request.content_type in XML_TYPES:
         # Submitted XML goes out byte for byte as the national system wrote it (after
         # validation): what the importing NPPO receives is what the exporter signed off.
         report = context.validator.validate(body)
-        _refuse_invalid(report, number=None)
+        _refuse_invalid(report, number=None, from_json=False)
         routing = report.routing
         assert routing is not None  # a valid document always reads (Report.certificate)
-        return await _queue_checked(context, routing, body, report, event_detail={})
-    return await _queue(context, _certificate_from_body(body, request.content_type), {})
+        return await _queue_checked(context, routing, body, report, {}, from_json=False)
+    cert = _certificate_from_body(body, request.content_type)
+    return await _queue(context, cert, {}, from_json=request.content_type == JSON_TYPE)
 
 
 async def _withdraw(request: web.Request) -> web.Response:
-    context: ApiContext = request.app[CONTEXT]
+    context = request.app[CONTEXT]
     sent = await _sent(context, request)
     history = await context.store.history("out", sent.certificate_number)
     done = [m for m in history if m.certificate_status == WITHDRAWN and m.state != "failed"]
@@ -140,69 +136,84 @@ async def _withdraw(request: web.Request) -> web.Response:
             f"certificate {sent.certificate_number} was withdrawn by message {done[0].id}",
         )
     cert = withdrawal_of(_stored_certificate(sent))
-    return await _queue(context, cert, {"withdraws": sent.id})
+    return await _queue(context, cert, {"withdraws": sent.id}, from_json=False)
 
 
 async def _replace(request: web.Request) -> web.Response:
-    context: ApiContext = request.app[CONTEXT]
+    context = request.app[CONTEXT]
+    reason = reason_query(request)
     sent = await _sent(context, request)
-    reason = request.query.get("reason", "")
-    new = _certificate_from_body(await request.read(), request.content_type)
+    body = await _body(request, context.max_body_bytes)
+    new = _certificate_from_body(body, request.content_type)
     cert = replacement_of(
         new, replaced_number=sent.certificate_number, reason=reason, at=_seconds(context)
     )
-    return await _queue(context, cert, {"replaces": sent.id})
+    return await _queue(
+        context, cert, {"replaces": sent.id}, from_json=request.content_type == JSON_TYPE
+    )
 
 
 async def _list(request: web.Request) -> web.Response:
-    context: ApiContext = request.app[CONTEXT]
-    direction = {"sent": "out", "received": "in"}.get(request.query.get("direction", "sent"))
-    if direction is None:
-        raise ProblemError(400, "Bad request", "direction must be 'sent' or 'received'")
-    limit = _int_query(request, "limit", 100, 1, 1000)
-    offset = _int_query(request, "offset", 0, 0, 10**9)
+    context = request.app[CONTEXT]
+    direction = choice_query(request, "direction", {"sent": "out", "received": "in"}, "sent")
+    limit = int_query(request, "limit", 100, 1, 1000)
+    offset = int_query(request, "offset", 0, 0, 10**9)
     found = await context.store.summaries(direction, limit=limit, offset=offset)  # type: ignore[arg-type]
-    return web.json_response({"certificates": [_summary(m) for m in found]})
+    return web.json_response({"certificates": [views.summary(m) for m in found]})
 
 
 async def _get(request: web.Request) -> web.Response:
-    context: ApiContext = request.app[CONTEXT]
-    message = await context.store.message(int(request.match_info["id"]))
+    context = request.app[CONTEXT]
+    message = await context.store.message(message_id(request))
     events = await context.store.events(message.id)
-    body = _summary(message) | {
-        "events": [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in events]
-    }
-    return web.json_response(body)
+    return web.json_response(views.summary(message) | {"events": [views.event(e) for e in events]})
 
 
 async def _xml(request: web.Request) -> web.Response:
-    context: ApiContext = request.app[CONTEXT]
-    message = await context.store.message(int(request.match_info["id"]))
+    context = request.app[CONTEXT]
+    message = await context.store.message(message_id(request))
     return web.Response(body=message.payload, content_type="application/xml")
 
 
 async def _pdf(request: web.Request) -> web.Response:
     from node.render.pdf import render_pdf  # fonts are heavy: load on first use
 
-    context: ApiContext = request.app[CONTEXT]
-    message = await context.store.message(int(request.match_info["id"]))
+    context = request.app[CONTEXT]
+    message = await context.store.message(message_id(request))
     cert = _stored_certificate(message)
     # Rendering takes a second or more: keep the event loop (and the exchange) moving.
     pdf = await asyncio.get_running_loop().run_in_executor(None, render_pdf, cert)
     return web.Response(body=pdf, content_type="application/pdf")
 
 
+async def _body(request: web.Request, limit: int) -> bytes:
+    """The request body, refused with 413 past `limit`: from the announced length,
+    unread; without one, aiohttp stops reading at the application's client_max_size."""
+    if (request.content_length or 0) > limit:
+        raise too_large(limit)
+    return await request.read()
+
+
 async def _queue(
-    context: ApiContext, cert: Certificate, event_detail: dict[str, Any]
+    context: ApiContext, cert: Certificate, event_detail: dict[str, Any], *, from_json: bool
 ) -> web.Response:
     """Build the XML of a model, validate it, then store and queue it."""
     xml = to_xml_bytes(cert)
+    if len(xml) > context.max_body_bytes:
+        raise ProblemError(
+            413,
+            "Too large",
+            f"certificate {cert.number} is {len(xml)} bytes as XML, over the"
+            f" {context.max_body_bytes}-byte limit",
+        )
     report = context.validator.validate(xml)
-    _refuse_invalid(report, number=cert.number)
-    return await _queue_checked(context, Routing.of(cert), xml, report, event_detail=event_detail)
+    _refuse_invalid(report, number=cert.number, from_json=from_json)
+    return await _queue_checked(
+        context, Routing.of(cert), xml, report, event_detail, from_json=from_json
+    )
 
 
-def _refuse_invalid(report: Report, *, number: str | None) -> None:
+def _refuse_invalid(report: Report, *, number: str | None, from_json: bool) -> None:
     if report.valid:
         return
     which = "the certificate" if number is None else f"certificate {number}"
@@ -212,8 +223,14 @@ def _refuse_invalid(report: Report, *, number: str | None) -> None:
         422,
         "Invalid certificate",
         f"{which} is not valid{why}; nothing was stored",
-        findings=[f.to_dict() for f in report.findings],
+        findings=_findings(report.findings, from_json=from_json),
     )
+
+
+def _findings(findings: tuple[Finding, ...], *, from_json: bool) -> list[dict[str, Any]]:
+    if from_json:
+        return [views.json_finding(f, json_path(f.xpath)) for f in findings]
+    return [views.xml_finding(f) for f in findings]
 
 
 async def _queue_checked(
@@ -221,8 +238,9 @@ async def _queue_checked(
     routing: Routing,
     xml: bytes,
     report: Report,
-    *,
     event_detail: dict[str, Any],
+    *,
+    from_json: bool,
 ) -> web.Response:
     """Store a validated certificate and its outbox row in one transaction."""
     exporter = routing.export_country
@@ -245,19 +263,23 @@ async def _queue_checked(
     )
     pk = await context.store.submit(new, now=now, lifecycle=event_detail or None)
     context.kick()
-    findings = [f.to_dict() for f in report.findings]
-    return web.json_response(_summary(queued(pk, new, now)) | {"findings": findings}, status=202)
+    body = views.summary(queued(pk, new, now)) | {
+        "findings": _findings(report.findings, from_json=from_json)
+    }
+    response = web.json_response(body, status=202)
+    response.headers["Location"] = f"{PREFIX}/certificates/{pk}"
+    return response
 
 
 async def _sent(context: ApiContext, request: web.Request) -> StoredMessage:
-    message = await context.store.message(int(request.match_info["id"]))
+    message = await context.store.message(message_id(request))
     if message.direction != "out":
         raise ProblemError(409, "Not ours", f"certificate {message.id} was received, not sent")
     return message
 
 
 def _certificate_from_body(body: bytes, content_type: str) -> Certificate:
-    if content_type == "application/json":
+    if content_type == JSON_TYPE:
         return certificate_from_json(body)
     if content_type in XML_TYPES:
         return certificate_from_tree(safe_xml.parse(body))
@@ -270,37 +292,5 @@ def _stored_certificate(message: StoredMessage) -> Certificate:
     return certificate_from_tree(safe_xml.parse(message.payload))
 
 
-def _summary(message: StoredMessage | MessageSummary) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "direction": "sent" if message.direction == "out" else "received",
-        "message_id": message.message_id,
-        "from": message.sender,
-        "to": message.recipient,
-        "number": message.certificate_number,
-        "type": message.certificate_type,
-        "status": message.certificate_status,
-        "state": message.state,
-        "route": message.route,
-        "outcome": message.outcome,
-        "created_at": message.created_at.isoformat(),
-        "settled_at": None if message.settled_at is None else message.settled_at.isoformat(),
-    }
-
-
 def _seconds(context: ApiContext) -> datetime:
     return context.clock.now().replace(microsecond=0)
-
-
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ProblemError(400, "Bad request", f"{name} must be a whole number {low}..{high}")
-    return int(raw)
-
-
-def _problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return web.json_response(body, status=status, content_type="application/problem+json")

@@ -3,7 +3,9 @@
 A plain mapping of the dataclasses: field names as keys, tuples as lists, dates as
 ISO 8601 strings, decimals as strings (numbers are accepted), attachment bytes as
 Base64. A `Text` may be written as a bare string or as {"value", "language"}.
-Bad input raises `JsonModelError` naming the JSON path, e.g. `$.consignment.items[0]`.
+Bad input raises `JsonModelError` naming the JSON path, e.g. `$.consignment.items[0]`;
+so does hostile JSON (nested deeper than any certificate, numbers of thousands of
+digits), refused before `json.loads` would recurse or convert its way into an error.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import base64
 import binascii
 import dataclasses
 import json
+import re
 import types
 import typing
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
+from itertools import accumulate
 from typing import Any, TypeVar, Union
 
 from node.certificate import model as m
@@ -26,6 +30,16 @@ from node.errors import InputError
 
 _T = TypeVar("_T")
 
+# The model's deepest value (a treatment characteristic's measure) is 8 levels down; far
+# below where json.loads, which recurses once per level, runs out of stack.
+MAX_DEPTH = 64
+# Quantities and measures are real amounts; a decimal longer than this written out is not.
+MAX_DECIMAL_DIGITS = 64
+# A JSON string, escapes and all, ending where JSON ends it; and what is not a bracket.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
+
 
 class JsonModelError(InputError):
     """The JSON does not describe a certificate; the message says where and why."""
@@ -34,8 +48,19 @@ class JsonModelError(InputError):
 def certificate_from_json(data: bytes | str) -> m.Certificate:
     """A certificate from JSON text; raises JsonModelError."""
     try:
-        value = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        # As json.loads reads bytes (UTF-8, -16 or -32), so that depth is counted on text.
+        text = (
+            data
+            if isinstance(data, str)
+            else data.decode(json.detect_encoding(data), "surrogatepass")
+        )
+    except UnicodeDecodeError as e:
+        raise JsonModelError(f"not JSON: {e}") from None
+    _check_depth(text)
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        # JSONDecodeError, and an integer past Python's 4,300-digit conversion limit.
         raise JsonModelError(f"not JSON: {e}") from None
     return from_plain(m.Certificate, value, "$")
 
@@ -77,6 +102,19 @@ def from_plain(cls: type[_T], value: Any, path: str) -> _T:
     return typing.cast(_T, _read(cls, value, path))
 
 
+def _check_depth(text: str) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH, counting brackets outside strings.
+
+    Strings are removed as JSON reads them, so the count is exact up to the first error
+    json.loads would stop at; past an unterminated string it only counts more. Done
+    with regular expressions and in C (a loop in Python costs seconds on 5 MiB).
+    """
+    brackets = _NOT_BRACKETS.sub("", _STRING.sub("", text)).encode("ascii")
+    steps = memoryview(brackets.translate(_STEPS)).cast("b")
+    if max(accumulate(steps), default=0) > MAX_DEPTH:
+        raise JsonModelError(f"not JSON for a certificate: nested deeper than {MAX_DEPTH}")
+
+
 def _read(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -109,7 +147,7 @@ def _read(tp: Any, value: Any, path: str) -> Any:
         try:
             return parse_datetime(value)
         except ValueError:
-            raise JsonModelError(f"{path}: not an ISO 8601 date-time: {value!r}") from None
+            raise JsonModelError(f"{path}: not an ISO 8601 date-time: {_shown(value)}") from None
     if tp is bytes:
         try:
             return base64.b64decode(value, validate=True)
@@ -124,7 +162,7 @@ def _read_dataclass(tp: Any, value: Any, path: str) -> Any:
     hints = _hints(tp)
     unknown = sorted(set(value) - set(hints))
     if unknown:
-        raise JsonModelError(f"{path}: unknown field {unknown[0]!r}")
+        raise JsonModelError(f"{path}: unknown field {_shown(unknown[0])}")
     kwargs: dict[str, Any] = {}
     for f in dataclasses.fields(tp):
         if f.name in value:
@@ -145,10 +183,27 @@ def _decimal(value: Any, path: str) -> Decimal:
     try:
         number = Decimal(str(value))
     except InvalidOperation:
-        raise JsonModelError(f"{path}: not a decimal number: {value!r}") from None
+        raise JsonModelError(f"{path}: not a decimal number: {_shown(value)}") from None
     if not number.is_finite():
-        raise JsonModelError(f"{path}: not a finite decimal number: {value!r}")
+        raise JsonModelError(f"{path}: not a finite decimal number: {_shown(value)}")
+    if _plain_length(number) > MAX_DECIMAL_DIGITS:
+        # The XML writes it out (xml_build.format_decimal): 1e999999999 is a gigabyte.
+        raise JsonModelError(
+            f"{path}: {_shown(value)} has more than {MAX_DECIMAL_DIGITS} digits written out"
+        )
     return number
+
+
+def _plain_length(number: Decimal) -> int:
+    """How many digits `number` has in plain notation, without building it."""
+    digits, exponent = len(number.as_tuple().digits), int(number.as_tuple().exponent)
+    return digits + exponent if exponent >= 0 else max(digits, -exponent + 1)
+
+
+def _shown(value: Any) -> str:
+    """A value as a refusal quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _xml_safe(text: str, path: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ _RAM = f"{{{RAM}}}"
 _DATETIME_STRING, _DATETIME = udt("DateTimeString"), udt("DateTime")
 _SUBJECT, _CONTENT = _RAM + "Subject", _RAM + "Content"
 _CONTENT_CODE, _SUBJECT_CODE = _RAM + "ContentCode", _RAM + "SubjectCode"
+_XSD_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 class ModelError(InputError):
@@ -337,8 +339,12 @@ def _measure(el: _E) -> m.Measure:
 
 
 def _decimal(el: _E) -> Decimal:
+    text = _plain(el).strip()
+    if _XSD_DECIMAL.fullmatch(text) is None:
+        # xsd:decimal has no exponent; 1E999999999 written out is a gigabyte.
+        raise ModelError(el, f"not a decimal number: {text[:40]!r}")
     try:
-        value = Decimal(_plain(el).strip())
+        value = Decimal(text)
     except InvalidOperation:
         raise ModelError(el, f"not a decimal number: {_plain(el)!r}") from None
     if not value.is_finite():

@@ -149,9 +149,9 @@ class DeliveryClient:
         except aiohttp.ClientConnectorCertificateError as e:
             if isinstance(e.certificate_error, _PinMismatch):
                 raise PinMismatchError(f"{url}: {e.certificate_error}") from e
-            raise TransientDeliveryError(f"{url}: TLS certificate refused: {e}") from e
+            raise TransientDeliveryError(f"{url}: TLS certificate refused: {error_text(e)}") from e
         except aiohttp.ClientError as e:
-            raise TransientDeliveryError(f"{url}: {type(e).__name__}: {_shown(str(e))}") from e
+            raise TransientDeliveryError(f"{url}: {error_text(e)}") from e
         except TimeoutError as e:  # asyncio.TimeoutError is this class from Python 3.11
             raise TransientDeliveryError(f"{url}: no answer within the timeout") from e
         except ssl.SSLError as e:
@@ -266,6 +266,18 @@ def _problem(body: bytes) -> str:
         return ""
     parts = [value.get(name) for name in ("title", "detail")]
     return _shown(": ".join(p for p in parts if isinstance(p, str) and p))
+
+
+def error_text(e: aiohttp.ClientError) -> str:
+    """`TYPE: message` of an aiohttp error, one line: a connection error's own text
+    holds the repr of its SSL context (`ssl:<..._PinnedContext object at 0x...>`)."""
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        why = f"{type(e.certificate_error).__name__}: {e.certificate_error}"
+    elif isinstance(e, aiohttp.ClientConnectorError):
+        why = e.os_error.strerror or str(e.os_error) or type(e.os_error).__name__
+    else:
+        return _shown(f"{type(e).__name__}: {e}")
+    return _shown(f"{type(e).__name__}: cannot connect to {e.host}:{e.port}: {why}")
 
 
 def classify_status(status: int) -> FailureKind:
