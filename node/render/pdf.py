@@ -20,6 +20,7 @@ from fpdf.errors import FPDFException
 from fpdf.fonts import TTFFont
 
 from node.certificate.ispm12 import Ispm12View, ispm12_view, sections
+from node.certificate.lifecycle import Standing
 from node.certificate.model import Certificate
 from node.errors import ConfigError, InputError
 
@@ -38,6 +39,7 @@ _FOOTER_H = 14.0
 _SIGNATURE_H = 30.0
 _GREY = (236, 236, 236)
 _DARK = (48, 72, 48)
+_STAMP = (200, 40, 40)
 
 # Unicode blocks the Arabic fallback covers; anything else the main font lacks goes to CJK.
 _ARABIC_BLOCKS = (
@@ -49,16 +51,17 @@ _ARABIC_BLOCKS = (
 )
 
 
-def render_pdf(cert: Certificate) -> bytes:
-    """The certificate as an A4 PDF after the ISPM 12 model certificate."""
+def render_pdf(cert: Certificate, standing: Standing | None = None) -> bytes:
+    """The certificate as an A4 PDF after the ISPM 12 model certificate; a withdrawn or
+    replaced one (`standing`, from the store) is stamped so across every page."""
     view = ispm12_view(cert)
     parts = sections(view)
-    pdf = _Document(view)
+    pdf = _Document(view, None if standing is None else standing.watermark)
     pdf.set_creation_date(cert.issue_datetime)
     pdf.set_title(f"{view.title} {view.number}")
     pdf.set_subject("ISPM 12 phytosanitary certificate")
     pdf.set_creator("ephyto")
-    _load_fonts(pdf, _texts(view, parts))
+    _load_fonts(pdf, [*_texts(view, parts), pdf.watermark or ""])
     try:
         pdf.add_page()
         _header(pdf, view)
@@ -75,11 +78,32 @@ def render_pdf(cert: Certificate) -> bytes:
 class _Document(FPDF):
     """FPDF with the model certificate's footer on every page."""
 
-    def __init__(self, view: Ispm12View) -> None:
+    def __init__(self, view: Ispm12View, watermark: str | None = None) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.view = view
+        self.watermark = watermark
         self.set_margins(_MARGIN, 12.0, _MARGIN)
         self.set_auto_page_break(True, margin=_FOOTER_H + 4)
+
+    def header(self) -> None:
+        """A superseded certificate's stamp, across the page and under its content."""
+        if not self.watermark:
+            return
+        text = self.watermark
+        # The core font writes plain text into the page, which any reader can search;
+        # a number in another script needs the embedded font.
+        family, style = ("Helvetica", "B") if text.isascii() else (_MAIN[2], "")
+        with self.local_context(), self.rotation(35, self.w / 2, self.h / 2):
+            self.set_font(family, style, 44 if len(text) <= 24 else 28)
+            self.set_text_color(*_STAMP)
+            width = self.get_string_width(text)
+            self.text(self.w / 2 - width / 2, self.h / 2, text)
+        with self.local_context():
+            self.set_font(family, style, 10)
+            self.set_text_color(*_STAMP)
+            self.set_xy(_MARGIN, 4.0)
+            self.cell(self.epw, 6.0, text, align="C")
+        self.set_xy(_MARGIN, self.t_margin)
 
     def footer(self) -> None:
         """ISPM 12's liability footnote, the certificate number and the page."""
