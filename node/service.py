@@ -30,6 +30,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 
 from node import __version__
 from node.api.app import ApiContext, create_api_app
+from node.api.door import Door
 from node.certificate.validate import Validator
 from node.clock import Clock
 from node.directory import Directory, DirectoryError, MaintainerSet
@@ -175,6 +176,10 @@ async def run_node(
 
         reload_keys_if_listed()  # the directory may list keys node.toml gained while down
         await code_lists.update(refresher.trusted.current)  # lists published while down
+
+        def hub_listed(listed: Directory) -> bool:
+            return config.hub_url is not None or listed.hub is not None
+
         client = await stack.enter_async_context(DeliveryClient(presented=tls))
         hub = await stack.enter_async_context(
             node_hub_client(config, directory, clock, presented=tls)
@@ -188,7 +193,7 @@ async def run_node(
             clock=clock,
             backoff=Backoff(cap=timedelta(seconds=config.retry_cap_seconds)),
             hub=hub,
-            hub_listed=lambda d: config.hub_url is not None or d.hub is not None,
+            hub_listed=hub_listed,
             fallback=Fallback(
                 attempts=config.fallback_attempts,
                 after=timedelta(seconds=config.fallback_seconds),
@@ -220,10 +225,14 @@ async def run_node(
             ApiContext(
                 country=config.country,
                 api_token=config.api_token,
+                clients_file=config.api_clients_file,  # named clients, re-read as they change
                 store=store,
                 validator=runtime.validator,
                 clock=clock,
                 kick=lambda: tasks.track(worker.kick()),
+                # Refuse at the door what could never go (node.api.door).
+                # Only a hub named in node.toml may know countries outside the directory.
+                door=Door(directory, refresh, lambda _: config.hub_url is not None),
             )
         )
         api_host, api_port = config.api_address

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from node.api import views
+from node.api.clients import CALLER, Clients, authorise
+from node.api.door import Door, check_deliverable
+from node.api.feed import feed
+from node.api.idempotency import Keyed, idempotent, key_of, reuse
 from node.api.params import (
     ID_PATTERN,
     choice_query,
@@ -29,7 +34,13 @@ from node.api.params import (
     message_id,
     reason_query,
 )
-from node.api.problems import Handler, ProblemError, problem_middleware, too_large
+from node.api.problems import (
+    Handler,
+    ProblemError,
+    problem_middleware,
+    problem_response,
+    too_large,
+)
 from node.certificate import safe_xml
 from node.certificate.findings import Finding, Level
 from node.certificate.json_paths import json_path
@@ -40,7 +51,18 @@ from node.certificate.validate import Report, Validator
 from node.certificate.xml_build import to_xml_bytes
 from node.certificate.xml_parse import Routing, certificate_from_tree
 from node.clock import Clock
-from node.store.store import NewMessage, Store, StoredMessage, queued
+from node.errors import ConfigError
+from node.store.store import (
+    Answer,
+    DuplicateError,
+    Existing,
+    KeyReuseError,
+    NewMessage,
+    Remember,
+    Store,
+    StoredMessage,
+    queued,
+)
 
 PREFIX = "/api/v1"
 # The largest certificate (its XML) the node sends, and so the largest body the API
@@ -65,9 +87,16 @@ class ApiContext:
     clock: Clock
     kick: Callable[[], None] = lambda: None
     max_body_bytes: int = MAX_CERTIFICATE_BYTES
+    # The directory, to refuse at the door what could never be delivered
+    # (node.api.door); None: only what sealing refuses is checked.
+    door: Door | None = None
+    # api-clients.json (node.identity.api_clients): the named clients beside api_token;
+    # None: api_token alone.
+    clients_file: Path | None = None
 
 
 CONTEXT = web.AppKey("context", ApiContext)
+CLIENTS = web.AppKey("clients", Clients)
 
 
 def create_api_app(context: ApiContext) -> web.Application:
@@ -79,29 +108,41 @@ def create_api_app(context: ApiContext) -> web.Application:
     limit = context.max_body_bytes
     app = web.Application(client_max_size=limit, middlewares=[problem_middleware(limit), _auth])
     app[CONTEXT] = context
+    app[CLIENTS] = Clients(context.api_token, context.clients_file)
     one = f"{PREFIX}/certificates/{{id:{ID_PATTERN}}}"
     app.router.add_get(f"{PREFIX}/openapi.yaml", _openapi)
-    app.router.add_post(f"{PREFIX}/certificates", _submit)
+    app.router.add_post(f"{PREFIX}/certificates", _idempotent(_submit))
     app.router.add_get(f"{PREFIX}/certificates", _list)
     app.router.add_get(one, _get)
     app.router.add_get(f"{one}/xml", _xml)
     app.router.add_get(f"{one}/pdf", _pdf)
-    app.router.add_post(f"{one}/withdraw", _withdraw)
-    app.router.add_post(f"{one}/replace", _replace)
+    app.router.add_post(f"{one}/withdraw", _idempotent(_withdraw))
+    app.router.add_post(f"{one}/replace", _idempotent(_replace))
+    app.router.add_get(f"{PREFIX}/events", _events)
     return app
+
+
+def _idempotent(handler: Handler) -> Handler:
+    """A POST that creates a message takes an Idempotency-Key (node.api.idempotency)."""
+    return idempotent(handler, lambda request: request.app[CONTEXT])
 
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path == f"{PREFIX}/openapi.yaml":
         return await handler(request)
-    context = request.app[CONTEXT]
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
-    # Constant-time comparison: the token is the national system's only credential.
-    if not token or not hmac.compare_digest(token.encode(), context.api_token.encode()):
-        raise ProblemError(401, "Unauthorized", "a valid 'Authorization: Bearer <token>' is needed")
+    try:
+        client = authorise(request.app[CLIENTS], request)
+    except ConfigError as e:
+        response = problem_response(503, "API clients unreadable", str(e))
+        response.headers["Retry-After"] = "60"
+        return response
+    CALLER.set(client)
     return await handler(request)
+
+
+async def _events(request: web.Request) -> web.Response:
+    return await feed(request.app[CONTEXT].store, request)
 
 
 async def _openapi(request: web.Request) -> web.Response:
@@ -119,9 +160,13 @@ async def _submit(request: web.Request) -> web.Response:
         _refuse_invalid(report, number=None, from_json=False)
         routing = report.routing
         assert routing is not None  # a valid document always reads (Report.certificate)
-        return await _queue_checked(context, routing, body, report, {}, from_json=False)
+        return await _queue_checked(
+            context, routing, body, report, {}, from_json=False, key=key_of(request)
+        )
     cert = _certificate_from_body(body, request.content_type)
-    return await _queue(context, cert, {}, from_json=request.content_type == JSON_TYPE)
+    return await _queue(
+        context, cert, {}, from_json=request.content_type == JSON_TYPE, key=key_of(request)
+    )
 
 
 async def _withdraw(request: web.Request) -> web.Response:
@@ -136,7 +181,7 @@ async def _withdraw(request: web.Request) -> web.Response:
             f"certificate {sent.certificate_number} was withdrawn by message {done[0].id}",
         )
     cert = withdrawal_of(_stored_certificate(sent))
-    return await _queue(context, cert, {"withdraws": sent.id}, from_json=False)
+    return await _queue(context, cert, {"withdraws": sent.id}, from_json=False, key=key_of(request))
 
 
 async def _replace(request: web.Request) -> web.Response:
@@ -149,7 +194,11 @@ async def _replace(request: web.Request) -> web.Response:
         new, replaced_number=sent.certificate_number, reason=reason, at=_seconds(context)
     )
     return await _queue(
-        context, cert, {"replaces": sent.id}, from_json=request.content_type == JSON_TYPE
+        context,
+        cert,
+        {"replaces": sent.id},
+        from_json=request.content_type == JSON_TYPE,
+        key=key_of(request),
     )
 
 
@@ -166,7 +215,13 @@ async def _get(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     message = await context.store.message(message_id(request))
     events = await context.store.events(message.id)
-    return web.json_response(views.summary(message) | {"events": [views.event(e) for e in events]})
+    lifecycle = await context.store.lifecycle(message.id)
+    return web.json_response(
+        views.summary(message)
+        | views.lifecycle(lifecycle)
+        | {"reason": views.failure_reason(message, events)}
+        | {"events": [views.event(e) for e in events]}
+    )
 
 
 async def _xml(request: web.Request) -> web.Response:
@@ -181,8 +236,9 @@ async def _pdf(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     message = await context.store.message(message_id(request))
     cert = _stored_certificate(message)
+    standing = views.standing(await context.store.lifecycle(message.id))
     # Rendering takes a second or more: keep the event loop (and the exchange) moving.
-    pdf = await asyncio.get_running_loop().run_in_executor(None, render_pdf, cert)
+    pdf = await asyncio.get_running_loop().run_in_executor(None, render_pdf, cert, standing)
     return web.Response(body=pdf, content_type="application/pdf")
 
 
@@ -195,7 +251,12 @@ async def _body(request: web.Request, limit: int) -> bytes:
 
 
 async def _queue(
-    context: ApiContext, cert: Certificate, event_detail: dict[str, Any], *, from_json: bool
+    context: ApiContext,
+    cert: Certificate,
+    event_detail: dict[str, Any],
+    *,
+    from_json: bool,
+    key: Keyed | None,
 ) -> web.Response:
     """Build the XML of a model, validate it, then store and queue it."""
     xml = to_xml_bytes(cert)
@@ -209,7 +270,7 @@ async def _queue(
     report = context.validator.validate(xml)
     _refuse_invalid(report, number=cert.number, from_json=from_json)
     return await _queue_checked(
-        context, Routing.of(cert), xml, report, event_detail, from_json=from_json
+        context, Routing.of(cert), xml, report, event_detail, from_json=from_json, key=key
     )
 
 
@@ -241,8 +302,10 @@ async def _queue_checked(
     event_detail: dict[str, Any],
     *,
     from_json: bool,
+    key: Keyed | None,
 ) -> web.Response:
-    """Store a validated certificate and its outbox row in one transaction."""
+    """Store a validated certificate and its outbox row (and its key) in one transaction,
+    unless it repeats one already sent or could never be delivered."""
     exporter = routing.export_country
     if exporter != context.country:
         raise ProblemError(
@@ -261,13 +324,66 @@ async def _queue_checked(
         content_digest="sha256:" + hashlib.sha256(xml).hexdigest(),
         payload=xml,
     )
-    pk = await context.store.submit(new, now=now, lifecycle=event_detail or None)
+    await check_deliverable(context.door, new, now)
+    findings = _findings(report.findings, from_json=from_json)
+
+    def accepted(pk: int) -> tuple[str, str | None]:
+        body = views.summary(queued(pk, new, now)) | {"findings": findings}
+        return json.dumps(body), _location(pk)
+
+    remember = (
+        None if key is None else Remember(key.client, key.key, key.fingerprint, 202, accepted)
+    )
+    try:
+        result = await context.store.submit_once(
+            new, now=now, lifecycle=event_detail or None, remember=remember, client=_caller()
+        )
+    except KeyReuseError as e:
+        raise reuse(e) from e
+    except DuplicateError as e:
+        raise ProblemError(409, "Duplicate certificate", str(e), existing=e.existing) from e
+    if isinstance(result, Answer):
+        return _answer(result)
+    if isinstance(result, Existing):
+        return await _existing(context, result.message, key, now)
     context.kick()
-    body = views.summary(queued(pk, new, now)) | {
-        "findings": _findings(report.findings, from_json=from_json)
-    }
-    response = web.json_response(body, status=202)
-    response.headers["Location"] = f"{PREFIX}/certificates/{pk}"
+    body, location = accepted(result)
+    return _answer(Answer(202, body, location, result))
+
+
+async def _existing(context: ApiContext, pk: int, key: Keyed | None, now: datetime) -> web.Response:
+    """200: the same certificate was submitted before; its message, not a new one."""
+    message = await context.store.message(pk)
+
+    def same(pk: int) -> tuple[str, str | None]:
+        return json.dumps(views.summary(message) | {"findings": []}), _location(pk)
+
+    if key is None:
+        body, location = same(pk)
+        return _answer(Answer(200, body, location, pk))
+    try:
+        kept = await context.store.remember(
+            Remember(key.client, key.key, key.fingerprint, 200, same), message=pk, now=now
+        )
+    except KeyReuseError as e:
+        raise reuse(e) from e
+    return _answer(kept)
+
+
+def _caller() -> str | None:
+    """The name of the API client making this call (node.api.clients), for its events."""
+    client = CALLER.get()
+    return None if client is None else client.name
+
+
+def _location(pk: int) -> str:
+    return f"{PREFIX}/certificates/{pk}"
+
+
+def _answer(answer: Answer) -> web.Response:
+    response = web.Response(status=answer.status, text=answer.body, content_type=JSON_TYPE)
+    if answer.location is not None:
+        response.headers["Location"] = answer.location
     return response
 
 

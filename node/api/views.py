@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 from node.certificate.findings import Finding
-from node.store.store import Event, MessageSummary, StoredMessage
+from node.certificate.lifecycle import Standing
+from node.store.store import Event, Lifecycle, Link, MessageSummary, StoredMessage
 
 # The hub's tracking states that settle a message (node.outbox.hub_route), as the
 # receipt would say it. DeliveredNotReadable: the partner took it but could not read it.
@@ -44,6 +45,33 @@ def summary(message: StoredMessage | MessageSummary) -> dict[str, Any]:
     }
 
 
+def lifecycle(found: Lifecycle) -> dict[str, Any]:
+    """The Certificate's `lifecycle`, `withdraws` and `replaces` fields."""
+    return {
+        "lifecycle": {"status": found.status, "by": _link(found.by)},
+        "withdraws": _link(found.withdraws),
+        "replaces": _link(found.replaces),
+    }
+
+
+def standing(found: Lifecycle) -> Standing:
+    """What the PDF stamps on a certificate: withdrawn, or replaced by which number."""
+    if found.status == "replaced" and found.by is not None:
+        return Standing("replaced", found.by.certificate_number)
+    return Standing(found.status)
+
+
+def _link(link: Link | None) -> dict[str, Any] | None:
+    if link is None:
+        return None
+    return {
+        "id": link.id,
+        "certificate_number": link.certificate_number,
+        "at": None if link.at is None else link.at.isoformat(),
+        "reason": None if link.reason is None else _one_line(link.reason),
+    }
+
+
 def outcome(stored: str | None) -> str | None:
     """A stored outcome in the receipt's words (`accepted`, `accepted-with-warnings`,
     `rejected`), whichever route it came by."""
@@ -60,6 +88,14 @@ def event(entry: Event) -> dict[str, Any]:
         detail["outcome"] = HUB_OUTCOMES[hub_state]
         detail["hub_state"] = hub_state
     return {"at": entry.at.isoformat(), "kind": entry.kind, "detail": detail}
+
+
+def failure_reason(message: StoredMessage, events: list[Event]) -> str | None:
+    """Why a failed message failed for good (its failed event's error), on one line."""
+    if message.state != "failed":
+        return None
+    errors = [e.detail.get("error") for e in events if e.kind == "failed"]
+    return _one_line(errors[-1]) if errors and isinstance(errors[-1], str) else None
 
 
 def _one_line(text: str) -> str:

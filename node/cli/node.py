@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from node.cli import init_discover
+from node.cli import api_clients, init_discover
 from node.clock import SystemClock
 from node.commandline import dir_argument, read_anchor_file, run_until_signalled
 from node.errors import InputError
@@ -166,6 +166,7 @@ def add_parser(commands: Any) -> None:
         "fresh start only, after trying to restore the store from a backup",
     )
     serve.set_defaults(func=_serve)
+    api_clients.add_parser(sub, DEFAULT_DIR)
 
 
 def _init(args: argparse.Namespace) -> int:

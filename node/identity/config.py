@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import tomli_w
 
 from node.errors import ConfigError, InputError
+from node.identity.api_clients import CLIENTS_FILE
 from node.identity.enrolment import Endpoint, check_country, check_name, parse_endpoint
 
 CONFIG_VERSION = 1
@@ -86,6 +87,11 @@ class NodeConfig:
     def path(self, relative: str) -> Path:
         """A path from the file, resolved against the config directory."""
         return self.directory / relative
+
+    @property
+    def api_clients_file(self) -> Path:
+        """The named API clients beside node.toml (node.identity.api_clients)."""
+        return self.directory / CLIENTS_FILE
 
     @property
     def api_address(self) -> tuple[str, int]:

@@ -61,8 +61,11 @@ class HubRoute:
         clock: Clock,
         retry: Callable[[OutboxItem, str], Awaitable[None]],
         recheck: timedelta = timedelta(seconds=30),
+        fail: Callable[[OutboxItem, str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        # A failure for good, said loudly by the worker (node.outbox.worker._fail).
+        self._fail = fail or self._fail_quietly
         self._hub = hub
         self._country = country
         # A key, or a function of the time (a node in a key rotation signs with the newest
@@ -90,9 +93,7 @@ class HubRoute:
                     now=now,
                 )
             except EnvelopeError as e:
-                await self._store.fail(
-                    message.id, now=now, error=f"cannot seal message {message.message_id}: {e}"
-                )
+                await self._fail(item, f"cannot seal message {message.message_id}: {e}")
                 return
             content = sealed.decode("ascii")  # canonical JSON of base64url fields
         envelope = Envelope.of(
@@ -113,10 +114,9 @@ class HubRoute:
                 # route is left, so say so now rather than retry for ever. A node partner
                 # (sealed content) is retried instead: a hub whose directory is older
                 # than ours does not know a country just onboarded yet.
-                await self._store.fail(
-                    message.id,
-                    now=self._clock.now(),
-                    error=f"{message.recipient} is not in the directory and the hub refuses"
+                await self._fail(
+                    item,
+                    f"{message.recipient} is not in the directory and the hub refuses"
                     f" it ({e}): no route is left, nothing was delivered",
                 )
                 return
@@ -132,6 +132,9 @@ class HubRoute:
             next_check_at=self._clock.now() + self._recheck,
             reason=reason,
         )
+
+    async def _fail_quietly(self, item: OutboxItem, error: str) -> None:
+        await self._store.fail(item.message.id, now=self._clock.now(), error=error)
 
     async def track(self, item: OutboxItem) -> None:
         """GetEnvelopeTrackingInfo: settle the message once the hub has settled it."""
@@ -162,9 +165,7 @@ class HubRoute:
             )
         elif state == TrackingState.FAILED_DELIVERY.value:
             why = header.hub_delivery_error_message or "no reason given"
-            await self._store.fail(
-                message.id, now=now, error=f"the hub reports FailedDelivery: {why}"
-            )
+            await self._fail(item, f"the hub reports FailedDelivery: {why}")
         else:
             await self._store.recheck(message.id, next_check_at=now + self._recheck)
 

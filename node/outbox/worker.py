@@ -111,6 +111,7 @@ class OutboxWorker:
                 signing_key=signing_key,
                 clock=clock,
                 retry=self._retry,
+                fail=lambda item, error: self._fail(item, error, route="hub"),
                 recheck=hub_recheck,
             )
         )
@@ -277,7 +278,7 @@ class OutboxWorker:
             )
             return None
         except PermanentDeliveryError as e:
-            await self._store.fail(message.id, now=now, error=str(e))
+            await self._fail(item, str(e), route=ROUTE_DIRECT)
             return None
         except _Held as e:
             await self._hold(item, str(e))
@@ -303,7 +304,7 @@ class OutboxWorker:
         try:
             receipt, data = await self._deliver(item, partner, partner.endpoint)
         except PermanentDeliveryError as e:
-            await self._store.fail(message.id, now=self._clock.now(), error=str(e))
+            await self._fail(item, str(e), route=ROUTE_DIRECT)
             return None
         except TransientDeliveryError as e:
             await self._retry(item, str(e))
@@ -355,7 +356,7 @@ class OutboxWorker:
                 own_name=self._country,
             )
         except NoCommonSchemaVersion as e:
-            await self._store.fail(message.id, now=now, error=str(e))
+            await self._fail(item, str(e), route=ROUTE_DIRECT)
             return False
         if item.attempts == 0:
             await self._store.add_event(
@@ -365,6 +366,16 @@ class OutboxWorker:
                 detail={"to": message.recipient, "version": version},
             )
         return True
+
+    async def _fail(self, item: OutboxItem, error: str, *, route: str) -> None:
+        """Stop trying a message for good, and say so in the log: the national system may
+        not be watching the API's events, an operator watches the log."""
+        message = item.message
+        await self._store.fail(message.id, now=self._clock.now(), error=error)
+        log.warning(
+            "outbox: certificate %s (message %s) to %s failed for good by the %s route: %s",
+            message.certificate_number, message.message_id, message.recipient, route, error,
+        )  # fmt: skip
 
     async def _retry(self, item: OutboxItem, error: str) -> None:
         now = self._clock.now()

@@ -77,5 +77,31 @@ events = Table(
     Column("at", UtcDateTime(), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("detail", Text, nullable=False, default=""),
+    # The named API client whose call wrote the event (node/identity/api_clients.py);
+    # null for what the node did on its own.
+    Column("client", String(64)),
 )
 Index("ix_events_message", events.c.message)
+
+# The national system's Idempotency-Key answers (node/api/idempotency.py): written in
+# the transaction that stores the message, so a committed certificate always has its
+# key. `client` is who sent the key (one API token today), so keys never collide across
+# clients; `fingerprint` is the SHA-256 of method, path and body.
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(80), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("location", String(255)),
+    Column("message", _ID, ForeignKey("messages.id"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+Index("ix_idempotency_created", idempotency.c.created_at)
+Index(
+    "ix_messages_out_number_status",
+    messages.c.certificate_number,
+    messages.c.certificate_status,
+)

@@ -29,20 +29,40 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from node.errors import InputError
 from node.store import writes
 from node.store.database import Database, StoreError
-from node.store.schema import events, messages, outbox
-from node.store.writes import NewMessage, Received, ReplayError
+from node.store.feed import FeedEvent, read_feed
+from node.store.links import Lifecycle, Link, Supersedes, read_lifecycle
+from node.store.schema import events, idempotency, messages, outbox
+from node.store.writes import (
+    Answer,
+    DuplicateError,
+    Existing,
+    KeyReuseError,
+    NewMessage,
+    Received,
+    Remember,
+    ReplayError,
+)
 
 __all__ = [
+    "Answer",
+    "DuplicateError",
     "Event",
+    "Existing",
+    "FeedEvent",
+    "KeyReuseError",
+    "Lifecycle",
+    "Link",
     "MessageSummary",
     "NewMessage",
     "NotFoundError",
     "OutboxItem",
     "Received",
+    "Remember",
     "ReplayError",
     "Store",
     "StoreError",
     "StoredMessage",
+    "Supersedes",
     "queued",
 ]
 
@@ -139,6 +159,7 @@ class Event:
     at: datetime
     kind: str
     detail: dict[str, Any]
+    client: str | None = None  # the named API client whose call wrote it
 
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -212,6 +233,50 @@ class Store:
         pk = await self._write(writes.Submit(new, now, lifecycle))
         assert isinstance(pk, int)
         return pk
+
+    async def submit_once(
+        self,
+        new: NewMessage,
+        *,
+        now: datetime,
+        lifecycle: dict[str, Any] | None = None,
+        remember: Remember | None = None,
+        client: str | None = None,
+    ) -> int | Answer | Existing:
+        """`submit`, unless it repeats what is stored, judged in the same transaction.
+
+        A key in `remember` seen before: its Answer (KeyReuseError for another request);
+        else the same certificate number and status already sent and not failed:
+        Existing for the same content, DuplicateError (naming it) for other content.
+        A new message's key is kept with it, in its transaction. `client`: the named
+        API client submitting it, recorded on its events.
+        """
+        result = await self._write(
+            writes.Submit(new, now, lifecycle, remember=remember, once=True, client=client)
+        )
+        assert isinstance(result, int | Answer | Existing)
+        return result
+
+    async def kept_answer(
+        self, client: str, key: str, *, now: datetime
+    ) -> tuple[str, Answer] | None:
+        """The fingerprint and Answer kept for `key` from `client` within KEY_TTL, if any."""
+        query = select(idempotency).where(
+            idempotency.c.client == client,
+            idempotency.c.key == key,
+            idempotency.c.created_at >= now - writes.KEY_TTL,
+        )
+        row = await self._db.read(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        return row.fingerprint, Answer(row.status, row.body, row.location, row.message)
+
+    async def remember(self, remember: Remember, *, message: int, now: datetime) -> Answer:
+        """Keep the answer for a key that created no message; the Answer kept first if
+        the key is already there (KeyReuseError when for another request)."""
+        answer = await self._write(writes.RememberAnswer(remember, message, now))
+        assert isinstance(answer, Answer)
+        return answer
 
     async def claim_due(self, *, now: datetime, lease: timedelta, limit: int) -> list[OutboxItem]:
         """Claim up to `limit` due outbound messages for `lease`; other workers skip them."""
@@ -324,14 +389,21 @@ class Store:
         return woken
 
     async def receive(
-        self, new: NewMessage, *, now: datetime, make_receipt: Callable[[], tuple[str, bytes]]
+        self,
+        new: NewMessage,
+        *,
+        now: datetime,
+        make_receipt: Callable[[], tuple[str, bytes]],
+        supersedes: Supersedes | None = None,
     ) -> Received:
         """Store an inbound message once; a repeat gets the original receipt back.
 
         `make_receipt` returns (outcome, signed receipt bytes); it runs only for a new
         message. The same id from the same sender with other content is a ReplayError.
+        `supersedes`: what the message withdraws or replaces, linked in the same
+        transaction (node.store.links).
         """
-        received = await self._write(writes.Receive(new, now, make_receipt))
+        received = await self._write(writes.Receive(new, now, make_receipt, supersedes))
         assert isinstance(received, Received)
         return received
 
@@ -380,9 +452,27 @@ class Store:
         )
         return [_message(row) for row in await self._rows(query)]
 
+    async def lifecycle(self, pk: int) -> Lifecycle:
+        """Where message `pk`'s certificate stands (issued, withdrawn, replaced and by
+        what), and what the message itself withdraws or replaces. NotFoundError if none."""
+        found = await self._db.read(functools.partial(read_lifecycle, pk=pk))
+        if found is None:
+            raise NotFoundError(f"no message {pk} in the store")
+        return found
+
     async def events(self, pk: int) -> list[Event]:
         query = select(events).where(events.c.message == pk).order_by(events.c.id)
-        return [Event(r.at, r.kind, json.loads(r.detail)) for r in await self._rows(query)]
+        return [
+            Event(r.at, r.kind, json.loads(r.detail), r.client) for r in await self._rows(query)
+        ]
+
+    async def feed(self, *, after: int, limit: int) -> list[FeedEvent]:
+        """Every message's events with an id greater than `after`, oldest first
+        (node.store.feed: ids commit in order, so none is ever skipped)."""
+        found: list[FeedEvent] = await self._db.read(
+            functools.partial(read_feed, after=after, limit=limit)
+        )
+        return found
 
     async def add_event(self, pk: int, *, now: datetime, kind: str, detail: dict[str, Any]) -> None:
         await self._write(writes.AddEvent(pk, now, kind, detail))
@@ -439,7 +529,11 @@ class Store:
                         functools.partial(writes.apply, writes=[write])
                     )
                 except IntegrityError as e:
-                    if attempt == 2 or not isinstance(write, writes.Receive):
+                    # A kept key or a received message another process wrote first.
+                    retried = isinstance(write, writes.Receive | writes.RememberAnswer) or (
+                        isinstance(write, writes.Submit) and write.remember is not None
+                    )
+                    if attempt == 2 or not retried:
                         _settle(done, e)
                         break
                     continue

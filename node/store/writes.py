@@ -19,17 +19,49 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 
 from node.errors import InputError
-from node.store.schema import events, messages, outbox
+from node.store import links
+from node.store.links import Supersedes
+from node.store.schema import events, idempotency, messages, outbox
+
+# How long an Idempotency-Key is remembered: a national system retries within minutes;
+# a day covers a retry after an outage too. Older keys are purged as new ones are written.
+KEY_TTL = timedelta(hours=24)
+# The PostgreSQL advisory lock that orders event ids by commit (see `apply`); any
+# constant of our own, distinct from the migration lock (node.store.database).
+EVENTS_LOCK = 0x65_70_68_79_65_76  # "ephyev"
 
 
 class ReplayError(InputError):
     """A message id that was already received, now with different content."""
+
+
+class KeyReuseError(InputError):
+    """An Idempotency-Key already used for another request (method, path or body)."""
+
+
+class DuplicateError(InputError):
+    """The certificate number and status were already submitted with other content."""
+
+    def __init__(self, message: str, existing: int) -> None:
+        super().__init__(message)
+        self.existing = existing
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,21 +88,72 @@ class Received:
 
 
 @dataclass(frozen=True, slots=True)
+class Remember:
+    """An Idempotency-Key to keep with the answer to the request that carried it."""
+
+    client: str
+    key: str
+    fingerprint: str
+    status: int
+    answer: Callable[[int], tuple[str, str | None]]  # store id -> (JSON body, Location)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer kept for an Idempotency-Key: give it again, do nothing else."""
+
+    status: int
+    body: str
+    location: str | None
+    message: int
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """The same certificate number, status and content is already stored: no new message."""
+
+    message: int
+
+
+@dataclass(frozen=True, slots=True)
 class Submit:
-    """Store an outbound message and queue it; the result is its store id."""
+    """Store an outbound message and queue it; the result is its store id.
+
+    With `remember`, a key seen before gives its Answer (or a KeyReuseError) instead;
+    with `once`, a certificate number and status already sent (and not failed) gives
+    Existing for the same content and a DuplicateError for other content.
+    """
 
     new: NewMessage
     now: datetime
     lifecycle: dict[str, Any] | None = None
+    remember: Remember | None = None
+    once: bool = False
+    client: str | None = None  # the named API client that submitted it, for its events
+
+
+@dataclass(frozen=True, slots=True)
+class RememberAnswer:
+    """Keep an answer for a key that created no message (a duplicate's 200); the result
+    is the Answer kept, the one given first if the key is already there."""
+
+    remember: Remember
+    message: int
+    now: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class Receive:
-    """Store an inbound message once; the result is a Received (or a ReplayError)."""
+    """Store an inbound message once; the result is a Received (or a ReplayError).
+
+    `supersedes`: the message withdraws or replaces an earlier certificate of its sender,
+    which is then linked to it in the same transaction (`node.store.links`).
+    """
 
     new: NewMessage
     now: datetime
     make_receipt: Callable[[], tuple[str, bytes]]
+    supersedes: Supersedes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +218,9 @@ class AddEvent:
     detail: dict[str, Any]
 
 
-Write = Submit | Receive | Delivered | Reschedule | Relayed | Recheck | Fail | AddEvent
+Write = (
+    Submit | RememberAnswer | Receive | Delivered | Reschedule | Relayed | Recheck | Fail | AddEvent
+)
 
 
 @dataclass(slots=True)
@@ -145,13 +230,21 @@ class _Batch:
     results: list[object]
     events: list[dict[str, Any]] = field(default_factory=list)
 
-    def event(self, message: int, at: datetime, kind: str, detail: dict[str, Any]) -> None:
+    def event(
+        self,
+        message: int,
+        at: datetime,
+        kind: str,
+        detail: dict[str, Any],
+        client: str | None = None,
+    ) -> None:
         self.events.append(
             {
                 "message": message,
                 "at": at,
                 "kind": kind,
                 "detail": json.dumps(detail, sort_keys=True),
+                "client": client,
             }
         )
 
@@ -167,6 +260,7 @@ def apply(conn: Connection, writes: Sequence[Write]) -> list[object]:
         return [(i, writes[i]) for i in kinds.get(kind, [])]
 
     _submit(conn, batch, of(Submit))
+    _remember_answers(conn, batch, of(RememberAnswer))
     _receive(conn, batch, of(Receive))
     _delivered(conn, batch, of(Delivered))
     _reschedule(conn, batch, of(Reschedule))
@@ -176,6 +270,13 @@ def apply(conn: Connection, writes: Sequence[Write]) -> list[object]:
     for _, write in of(AddEvent):
         batch.event(write.message, write.now, write.kind, write.detail)
     if batch.events:
+        if conn.dialect.name == "postgresql":
+            # The event feed (node.store.feed) reads events in id order and must never
+            # skip one. A sequence hands ids out in the order transactions ask, not the
+            # order they commit: id 11 could be read before id 10 commits, and a reader
+            # past 11 would never see 10. Events are inserted last in the transaction,
+            # under this lock held until commit, so ids commit in order.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENTS_LOCK})
         conn.execute(insert(events), batch.events)
     return batch.results
 
@@ -209,25 +310,194 @@ def _insert_messages(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
 def _submit(conn: Connection, batch: _Batch, ops: list[tuple[int, Submit]]) -> None:
     if not ops:
         return
-    pks = _insert_messages(conn, [_message_row(op.new, "out", "queued", op.now) for _, op in ops])
+    keys, sent = _known(conn, [op for _, op in ops])
+    # What each op turns out to be is decided in order, against the store and against
+    # the ops before it in this batch (whose ids are known only once they are inserted).
+    fresh: list[tuple[int, Submit, _Pending]] = []
+    later: list[tuple[int, Callable[[], object]]] = []
+    for position, op in ops:
+        remember = op.remember
+        if remember is not None:
+            seen = keys.get((remember.client, remember.key))
+            if seen is not None:
+                if seen[0] != remember.fingerprint:
+                    batch.results[position] = KeyReuseError(
+                        f"the Idempotency-Key {remember.key!r} was used for another request"
+                        " (another method, path or body); use a new key for a new request"
+                    )
+                else:
+                    later.append((position, seen[1]))
+                continue
+        number = (op.new.certificate_number, op.new.certificate_status)
+        if op.once and number in sent:
+            digest, pending = sent[number]
+            later.append((position, _duplicate(op.new, digest, pending)))
+            continue
+        pending = _Pending()
+        fresh.append((position, op, pending))
+        if remember is not None:
+            keys[(remember.client, remember.key)] = (
+                remember.fingerprint,
+                _remembered(remember, pending),
+            )
+        sent[number] = (op.new.content_digest, pending)
+    if fresh:
+        rows = [_message_row(op.new, "out", "queued", op.now) for _, op, _ in fresh]
+        for pk, (_, _, pending) in zip(_insert_messages(conn, rows), fresh, strict=True):
+            pending.pk = pk
+        _queue_fresh(conn, batch, fresh)
+    for position, result in later:
+        batch.results[position] = result()
+
+
+class _Pending:
+    """A message's store id, known once the batch's messages are inserted."""
+
+    __slots__ = ("pk",)
+
+    def __init__(self, pk: int | None = None) -> None:
+        self.pk = pk
+
+    @property
+    def id(self) -> int:
+        assert self.pk is not None  # read only after the insert
+        return self.pk
+
+
+def _known(
+    conn: Connection, ops: list[Submit]
+) -> tuple[
+    dict[tuple[str, str], tuple[str, Callable[[], object]]],
+    dict[tuple[str, str], tuple[str, _Pending]],
+]:
+    """The kept keys and the sent certificates that `ops` may repeat."""
+    keys: dict[tuple[str, str], tuple[str, Callable[[], object]]] = {}
+    wanted = {(op.remember.client, op.remember.key) for op in ops if op.remember is not None}
+    if wanted:
+        oldest = min(op.now for op in ops) - KEY_TTL
+        conn.execute(delete(idempotency).where(idempotency.c.created_at < oldest))
+        rows = conn.execute(
+            select(idempotency).where(
+                tuple_(idempotency.c.client, idempotency.c.key).in_(sorted(wanted))
+            )
+        )
+        for row in rows:
+            answer = Answer(row.status, row.body, row.location, row.message)
+            keys[(row.client, row.key)] = (row.fingerprint, _given(answer))
+    sent: dict[tuple[str, str], tuple[str, _Pending]] = {}
+    numbers = {op.new.certificate_number for op in ops if op.once}
+    if numbers:
+        rows = conn.execute(
+            select(
+                messages.c.id,
+                messages.c.certificate_number,
+                messages.c.certificate_status,
+                messages.c.content_digest,
+            )
+            .where(
+                messages.c.direction == "out",
+                messages.c.certificate_number.in_(sorted(numbers)),
+                messages.c.state != "failed",  # a certificate that failed may go again
+            )
+            .order_by(messages.c.id)
+        )
+        for row in rows:
+            number = (row.certificate_number, row.certificate_status)
+            sent.setdefault(number, (row.content_digest, _Pending(row.id)))
+    return keys, sent
+
+
+def _given(result: object) -> Callable[[], object]:
+    return lambda: result
+
+
+def _duplicate(new: NewMessage, digest: str, pending: _Pending) -> Callable[[], object]:
+    def result() -> object:
+        if digest == new.content_digest:
+            return Existing(pending.id)
+        return DuplicateError(
+            f"certificate {new.certificate_number} with status {new.certificate_status} was"
+            f" already submitted as message {pending.id}, with other content: withdraw or"
+            " replace it instead",
+            pending.id,
+        )
+
+    return result
+
+
+def _remembered(remember: Remember, pending: _Pending) -> Callable[[], object]:
+    def result() -> object:
+        body, location = remember.answer(pending.id)
+        return Answer(remember.status, body, location, pending.id)
+
+    return result
+
+
+def _queue_fresh(
+    conn: Connection, batch: _Batch, fresh: list[tuple[int, Submit, _Pending]]
+) -> None:
+    """The outbox rows, kept keys and events of the messages just inserted."""
     conn.execute(
         insert(outbox),
         [
             {
-                "message": pk,
+                "message": pending.id,
                 "destination": op.new.recipient,
                 "attempts": 0,
                 "next_attempt_at": op.now,
                 "claimed_until": None,
             }
-            for pk, (_, op) in zip(pks, ops, strict=True)
+            for _, op, pending in fresh
         ],
     )
-    for pk, (position, op) in zip(pks, ops, strict=True):
-        batch.results[position] = pk
-        batch.event(pk, op.now, "submitted", {"to": op.new.recipient})
+    kept = [
+        _key_row(op.remember, pending.id, op.now)
+        for _, op, pending in fresh
+        if op.remember is not None
+    ]
+    if kept:
+        conn.execute(insert(idempotency), kept)
+    for position, op, pending in fresh:
+        batch.results[position] = pending.id
+        batch.event(pending.id, op.now, "submitted", {"to": op.new.recipient}, op.client)
         if op.lifecycle:
-            batch.event(pk, op.now, "lifecycle", op.lifecycle)
+            batch.event(pending.id, op.now, "lifecycle", op.lifecycle, op.client)
+
+
+def _key_row(remember: Remember, pk: int, now: datetime) -> dict[str, Any]:
+    body, location = remember.answer(pk)
+    return {
+        "client": remember.client,
+        "key": remember.key,
+        "fingerprint": remember.fingerprint,
+        "status": remember.status,
+        "body": body,
+        "location": location,
+        "message": pk,
+        "created_at": now,
+    }
+
+
+def _remember_answers(
+    conn: Connection, batch: _Batch, ops: list[tuple[int, RememberAnswer]]
+) -> None:
+    for position, op in ops:
+        r = op.remember
+        found = conn.execute(
+            select(idempotency).where(
+                and_(idempotency.c.client == r.client, idempotency.c.key == r.key)
+            )
+        ).first()
+        if found is not None:
+            batch.results[position] = (
+                Answer(found.status, found.body, found.location, found.message)
+                if found.fingerprint == r.fingerprint
+                else KeyReuseError(f"the Idempotency-Key {r.key!r} was used for another request")
+            )
+            continue
+        conn.execute(insert(idempotency), [_key_row(r, op.message, op.now)])
+        body, location = r.answer(op.message)
+        batch.results[position] = Answer(r.status, body, location, op.message)
 
 
 def _receive(conn: Connection, batch: _Batch, ops: list[tuple[int, Receive]]) -> None:
@@ -279,6 +549,22 @@ def _receive(conn: Connection, batch: _Batch, ops: list[tuple[int, Receive]]) ->
             known[(op.new.sender, op.new.message_id)] = (pk, op.new.content_digest, receipt)
             batch.results[position] = Received(pk, receipt, duplicate=False)
             batch.event(pk, op.now, "received", {"from": op.new.sender, "outcome": outcome})
+        for event in links.link_received(
+            conn,
+            [
+                links.Arrived(
+                    pk,
+                    op.new.sender,
+                    op.new.certificate_number,
+                    op.new.certificate_status,
+                    op.new.message_id,
+                    op.now,
+                    op.supersedes,
+                )
+                for pk, (_, op, _, _) in zip(pks, fresh, strict=True)
+            ],
+        ):
+            batch.event(event.message, event.at, event.kind, event.detail)
     for position, key in repeats:
         original, _, receipt = known[key]
         assert original is not None  # every fresh row was inserted above

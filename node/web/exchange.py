@@ -20,15 +20,19 @@ from datetime import datetime
 from aiohttp import web
 from cryptography import x509
 
+from node.certificate import safe_xml
 from node.certificate.findings import Level
+from node.certificate.lifecycle import WITHDRAWN, supersession_of
 from node.certificate.validate import Report
+from node.certificate.xml_parse import certificate_from_tree
 from node.directory import Directory
 from node.envelope.binding import Claim, DocumentFields, check_binding
 from node.envelope.envelope import OpenedEnvelope, open_envelope, peek_header
 from node.envelope.errors import TooLargeError
 from node.envelope.receipt import MAX_FINDING_CHARS, MAX_FINDINGS, Outcome, Receipt, make_receipt
+from node.errors import InputError
 from node.runtime import NodeRuntime, ValidationThread
-from node.store.store import NewMessage
+from node.store.store import NewMessage, Supersedes
 from node.web.problems import UnsupportedMediaTypeError, problem_middleware
 from node.web.tls import peer_certificate, require_sender, tls_caller
 
@@ -159,9 +163,26 @@ async def store_once(
         receiver_signing_key=runtime.current_signing_key(now),
     )
     received = await runtime.store.receive(
-        new, now=now, make_receipt=lambda: (str(outcome), receipt)
+        new,
+        now=now,
+        make_receipt=lambda: (str(outcome), receipt),
+        supersedes=None if outcome is Outcome.REJECTED else supersedes(new),
     )
     return received.receipt
+
+
+def supersedes(new: NewMessage) -> Supersedes | None:
+    """What an accepted inbound certificate withdraws or replaces, read from its XML."""
+    # Most messages are neither: skip reading the document again for them.
+    if new.certificate_status != WITHDRAWN and b"ADRPN" not in new.payload:
+        return None
+    try:
+        said = supersession_of(certificate_from_tree(safe_xml.parse(new.payload)))
+    except InputError:
+        return None  # judged valid, so it reads; if not, there is nothing to link
+    if said is None:
+        return None
+    return Supersedes(said.kind, said.certificate_number, said.reason, said.at)
 
 
 def require_bound(claim: Claim, report: Report) -> None:
