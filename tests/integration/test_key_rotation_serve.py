@@ -187,7 +187,7 @@ def test_a_serving_node_rotates_without_restart(
     for sender, receiver, token in (("KE", "NL", ke_token), ("NL", "KE", nl_token)):
         status, sent = api(
             urls[sender]["api"], token, "/api/v1/certificates",
-            certificate_between(sender, receiver),
+            certificate_between(sender, receiver, number=f"{sender}-AFTER-SWITCH-1"),
         )  # fmt: skip
         assert status == 202, sent
 

@@ -98,9 +98,13 @@ def api(url: str, token: str, path: str, body: bytes | None = None) -> tuple[int
 _COUNTRY_NAMES = {"NL": "Netherlands", "KE": "Kenya"}
 
 
-def certificate_between(exporter: str, importer: str) -> bytes:
-    """The sample certificate as XML, from `exporter` to a consignee in `importer` (NL, KE)."""
+def certificate_between(exporter: str, importer: str, number: str | None = None) -> bytes:
+    """The sample certificate as XML, from `exporter` to a consignee in `importer` (NL, KE),
+    under the sample's number or `number` (a node answers the same certificate sent again
+    with the message it already has)."""
     cert = certificate_from_json(sample_model_bytes("phyto"))
+    if number is not None:
+        cert = dataclasses.replace(cert, number=number)
     consignment = cert.consignment
     consignee = consignment.consignee
     assert consignee.address is not None

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 from aiohttp import web
 
 from node.certificate.jsonmodel import certificate_from_json
+from node.certificate.model import Country
 from node.certificate.validate import Validator
 from node.certificate.xml_build import to_xml_bytes
 from node.cli.cert import sample_model_bytes
@@ -64,6 +66,9 @@ def _registry(root: Path) -> Path:
     ok("node", "init", "--country", "NL", "--name", "NVWA", "--dir", root / "nl",
         "--endpoint", f"https://127.0.0.1:{free_port()}")  # fmt: skip
     ok("registry", "add", root / "nl" / "enrolment-request.json", "--dir", registry)
+    ok("node", "init", "--country", "KE", "--name", "KEPHIS", "--dir", root / "ke",
+        "--endpoint", f"https://127.0.0.1:{free_port()}")  # fmt: skip
+    ok("registry", "add", root / "ke" / "enrolment-request.json", "--dir", registry)
     ok("registry", "publish", "--dir", registry, "--expires-in", "1d")
     return registry
 
@@ -105,12 +110,17 @@ def _post(api_url: str, token: str, body: bytes) -> int:
 async def test_a_running_node_takes_a_newer_list_without_a_restart(tmp_path: Path) -> None:
     registry = await asyncio.to_thread(_registry, tmp_path)
     node_dir = tmp_path / "nl"
-    to_kosovo = to_xml_bytes(
-        routed(
-            certificate_from_json(sample_model_bytes("phyto")),
-            exporter="NL", importer=NEW_CODE, number="NL-CODES-0001",
-        )
+    # Goods grown in XK, sent to a partner in the directory: a certificate to a country
+    # outside it is refused at the door whatever the code lists say.
+    sent = routed(
+        certificate_from_json(sample_model_bytes("phyto")),
+        exporter="NL", importer="KE", number="NL-CODES-0001",
     )  # fmt: skip
+    items = sent.consignment.items
+    grown_in_kosovo = replace(items[0], origin_countries=(Country(NEW_CODE),))
+    kosovo_goods = to_xml_bytes(
+        replace(sent, consignment=replace(sent.consignment, items=(grown_in_kosovo, *items[1:])))
+    )
     async with _serving(registry) as url:
         await asyncio.to_thread(
             ok, "node", "configure", "--dir", node_dir, "--registry", url,
@@ -133,7 +143,7 @@ async def test_a_running_node_takes_a_newer_list_without_a_restart(tmp_path: Pat
             assert ready, node.result()
             api = ready[0].api_url
             # The bundled list has no XK: the certificate is refused as invalid.
-            assert await asyncio.to_thread(_post, api, config.api_token, to_kosovo) == 422
+            assert await asyncio.to_thread(_post, api, config.api_token, kosovo_goods) == 422
 
             new = _newer_countries(tmp_path / "countries.json")
             await asyncio.to_thread(
@@ -150,7 +160,7 @@ async def test_a_running_node_takes_a_newer_list_without_a_restart(tmp_path: Pat
                 await asyncio.sleep(0.1)
             assert fetched.read_bytes() == new
             # The same running node, its validator told: XK is a country now.
-            assert await asyncio.to_thread(_post, api, config.api_token, to_kosovo) == 202
+            assert await asyncio.to_thread(_post, api, config.api_token, kosovo_goods) == 202
             assert not node.done()
         finally:
             stop.set()
