@@ -26,14 +26,19 @@ from node.hub.accounts import AccountPolicy
 from node.hub.codelists import LOOKUPS, CodeListAnswers
 from node.hub.store import HubStore
 from node.ippc import (
+    REQUESTS,
     AcknowledgeEnvelopeReceipt,
     AcknowledgeEnvelopeReceiptResponse,
     AcknowledgeFailedEnvelopeReceipt,
     AcknowledgeFailedEnvelopeReceiptResponse,
     AdvancedAcknowledgeEnvelopeReceipt,
     AdvancedAcknowledgeEnvelopeReceiptResponse,
+    DeliverCountryResponseEnvelope,
+    DeliverCountryResponseEnvelopeResponse,
     DeliverEnvelope,
     DeliverEnvelopeResponse,
+    DeliverPhytoEnvelope,
+    DeliverPhytoEnvelopeResponse,
     Envelope,
     EnvelopeHeader,
     GetActiveNppos,
@@ -77,6 +82,14 @@ MAX_FINDINGS_SHOWN = 5
 
 Validate = Callable[[bytes], Awaitable[Report]]
 
+NOT_SERVED = frozenset({"SetTrackingInfoUpdate"})
+"""Operations of the contract the hub reads but refuses (a Client fault): hub to hub only."""
+
+
+def served_operations() -> frozenset[str]:
+    """The operations of the contract this hub carries out."""
+    return frozenset(REQUESTS) - NOT_SERVED
+
 
 class RefusedError(InputError):
     """The request is well formed but the hub will not carry it out (a Client fault)."""
@@ -118,6 +131,19 @@ class HubRelay:
                 if warnings:
                     header = _with_message(header, warnings)
                 return ValidateAndDeliverEnvelopeResponse(header)
+            case DeliverCountryResponseEnvelope(envelope=env):
+                # Relayed as any envelope: the receiver pulls the SPSAcknowledgement XML
+                # as Content and tells it from a certificate by its root element.
+                reply = _tree(env.sps_acknowledgement, "SPSAcknowledgement")
+                header = await self._deliver(me, directory, Envelope.of(env.header, reply), now)
+                return DeliverCountryResponseEnvelopeResponse(header)
+            case DeliverPhytoEnvelope(envelope=env):
+                ephyto = _tree(env.sps_certificate, "SPSCertificate")
+                warnings = await self._check_ephyto(ephyto)
+                header = await self._deliver(me, directory, Envelope.of(env.header, ephyto), now)
+                if warnings:
+                    header = _with_message(header, warnings)
+                return DeliverPhytoEnvelopeResponse(header)
             case GetEnvelopeTrackingInfo(hub_tracking_number=tn):
                 header = _header(await store.tracking(me, tn))
                 return GetEnvelopeTrackingInfoResponse(header)
@@ -226,6 +252,13 @@ class HubRelay:
             raise RefusedError(f"the ePhyto is not valid: {_summary(severe)}")
         warnings = [f for f in report.findings if f.level is Level.WARNING]
         return f"valid with warnings: {_summary(warnings)}" if warnings else None
+
+
+def _tree(tree: str | None, name: str) -> str:
+    # Optional in the WSDL's type, but an envelope without it carries nothing to relay.
+    if not tree:
+        raise RefusedError(f"the envelope carries no {name}")
+    return tree
 
 
 def _header(h: records.EnvelopeHeader) -> EnvelopeHeader:

@@ -12,6 +12,8 @@ from node.ippc import operations as op
 HubRequest: TypeAlias = (
     op.DeliverEnvelope
     | op.ValidateAndDeliverEnvelope
+    | op.DeliverCountryResponseEnvelope
+    | op.DeliverPhytoEnvelope
     | op.GetEnvelopeTrackingInfo
     | op.GetUnderDeliveryEnvelope
     | op.SetTrackingInfoUpdate
@@ -40,6 +42,8 @@ HubRequest: TypeAlias = (
 HubResponse: TypeAlias = (
     op.DeliverEnvelopeResponse
     | op.ValidateAndDeliverEnvelopeResponse
+    | op.DeliverCountryResponseEnvelopeResponse
+    | op.DeliverPhytoEnvelopeResponse
     | op.GetEnvelopeTrackingInfoResponse
     | op.GetUnderDeliveryEnvelopeResponse
     | op.SetTrackingInfoUpdateResponse
@@ -82,9 +86,6 @@ REQUESTS: Mapping[str, type] = {r.__name__: r for r in RESPONSE_OF}
 
 RESPONSES: Mapping[str, type] = {r.__name__: r for r in RESPONSE_OF.values()}
 """Each response class by its body element name."""
-
-UNSUPPORTED = frozenset({"DeliverPhytoEnvelope", "DeliverCountryResponseEnvelope"})
-"""Operations of the WSDL we refuse: they carry the ePhyto as a typed tree, not as Content."""
 
 
 def operation_name(request: HubRequest) -> str:

@@ -7,6 +7,7 @@ which the envelope layer turns into the fault code that fits its side.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import re
@@ -20,6 +21,8 @@ from typing import Any, TypeVar
 
 from lxml import etree
 
+from node.errors import UnsafeXmlError
+from node.hostile_xml import parse_any
 from node.ippc.errors import FaultCode, SoapError
 from node.ippc.names import XSI
 
@@ -53,6 +56,24 @@ class Xml:
     @property
     def tag(self) -> str:
         return f"{{{self.ns}}}{self.name}" if self.ns else self.name
+
+
+class XmlTree(str):
+    """An element carried as a typed tree (the WSDL's SPSCertificate, SPSAcknowledgement),
+    held as the text of a standalone XML document whose root is that element.
+
+    The codec checks nothing of the tree but that it is XML with the field's root: what
+    a tree means is for the certificate package (node.certificate) to judge.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, el: _E) -> XmlTree:
+        """The tree of `el`, with only the namespace declarations it uses."""
+        tree = copy.deepcopy(el)  # a document of its own: no declarations of the SOAP parts
+        etree.cleanup_namespaces(tree)
+        return cls(etree.tostring(tree, encoding="unicode"))
 
 
 def element(
@@ -186,6 +207,8 @@ def _item_tag(f: _Field) -> str:
 def _value(el: _E, kind: type, where: str) -> Any:
     if dataclasses.is_dataclass(kind):
         return decode(el, kind, where)
+    if kind is XmlTree:
+        return XmlTree.of(el)
     if any(isinstance(c.tag, str) for c in el):
         raise _error(f"element {where} must hold text, not elements")
     return _scalar(kind, el.text or "", where)
@@ -222,6 +245,8 @@ def _scalar(kind: type, text: str, where: str) -> Any:
 def _put(parent: _E, tag: str, kind: type, value: Any) -> None:
     if dataclasses.is_dataclass(kind):
         encode(parent, tag, value)
+    elif kind is XmlTree:
+        parent.append(_tree(tag, value))
     else:
         name = etree.QName(tag).localname
         text = _text(kind, value, name)
@@ -229,6 +254,17 @@ def _put(parent: _E, tag: str, kind: type, value: Any) -> None:
             etree.SubElement(parent, tag).text = text
         except ValueError:  # lxml refuses NUL, most C0 controls and lone surrogates
             raise ValueError(f"{name} holds a character XML 1.0 cannot carry") from None
+
+
+def _tree(tag: str, text: str) -> _E:
+    name = etree.QName(tag).localname
+    try:
+        root = parse_any(text.encode("utf-8"))
+    except (UnsafeXmlError, UnicodeEncodeError) as e:
+        raise ValueError(f"{name} is not an XML tree: {e}") from None
+    if root.tag != tag:
+        raise ValueError(f"{name} holds a {_show(root.tag)} tree, not {_show(tag)}")
+    return root
 
 
 def _set(el: _E, name: str, text: str) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
-from node.ippc.codec import attribute, element
-from node.ippc.names import HUB, UNQUALIFIED
+from node.ippc.codec import XmlTree, attribute, element
+from node.ippc.names import HUB, SPS_ACKNOWLEDGEMENT, SPS_CERTIFICATE, UNQUALIFIED
 
 
 class TrackingState(StrEnum):
@@ -81,6 +81,41 @@ class Envelope(EnvelopeHeader):
     @property
     def header(self) -> EnvelopeHeader:
         """The header alone, without the content."""
+        return EnvelopeHeader(**{f.name: getattr(self, f.name) for f in fields(EnvelopeHeader)})
+
+
+@dataclass(frozen=True, slots=True)
+class CountryResponseEnvelope(EnvelopeHeader):
+    """A header and the importing country's answer to a certificate, as a typed tree.
+
+    `sps_acknowledgement` is an SPSAcknowledgement document (UN/CEFACT, namespace
+    SPSAcknowledgement:17), held whole as XML text.
+    """
+
+    sps_acknowledgement: XmlTree | None = field(
+        default=None, metadata=element(SPS_ACKNOWLEDGEMENT, "SPSAcknowledgement")
+    )
+
+    @property
+    def header(self) -> EnvelopeHeader:
+        """The header alone."""
+        return EnvelopeHeader(**{f.name: getattr(self, f.name) for f in fields(EnvelopeHeader)})
+
+
+@dataclass(frozen=True, slots=True)
+class EPhytoEnvelope(EnvelopeHeader):
+    """A header and an ePhyto in clear as a typed tree (the WSDL's ePhytoEnvelope).
+
+    `sps_certificate` is the SPSCertificate document, held whole as XML text.
+    """
+
+    sps_certificate: XmlTree | None = field(
+        default=None, metadata=element(SPS_CERTIFICATE, "SPSCertificate")
+    )
+
+    @property
+    def header(self) -> EnvelopeHeader:
+        """The header alone."""
         return EnvelopeHeader(**{f.name: getattr(self, f.name) for f in fields(EnvelopeHeader)})
 
 

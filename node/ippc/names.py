@@ -8,6 +8,8 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 TNS = "http://ephyto.ippc.int/"
 HUB = "http://ephyto.ippc.int/HUB.Entities"
 UNQUALIFIED = ""
+SPS_CERTIFICATE = "urn:un:unece:uncefact:data:standard:SPSCertificate:17"
+SPS_ACKNOWLEDGEMENT = "urn:un:unece:uncefact:data:standard:SPSAcknowledgement:17"
 
 SERVICE_PATH = "/hub/DeliveryService"
 """Where the service is on a hub's host: the IPPC Hub's path, and ours, so that a hub

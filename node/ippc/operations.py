@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from node.ippc.codec import element
-from node.ippc.entities import Channel, Envelope, EnvelopeHeader, Nppo, ValidationResult
+from node.ippc.entities import (
+    Channel,
+    CountryResponseEnvelope,
+    Envelope,
+    EnvelopeHeader,
+    EPhytoEnvelope,
+    Nppo,
+    ValidationResult,
+)
 from node.ippc.names import HUB, TNS
 
 # --- sending and following an envelope ------------------------------------------------
@@ -36,6 +44,34 @@ class ValidateAndDeliverEnvelope:
 class ValidateAndDeliverEnvelopeResponse:
     result: EnvelopeHeader | None = field(
         default=None, metadata=element(TNS, "ValidateAndDeliverEnvelopeResult")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverCountryResponseEnvelope:
+    """The importing country's response to a certificate, sent like an envelope."""
+
+    envelope: CountryResponseEnvelope = field(metadata=element(TNS, "CountryResponseEnvelope"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverCountryResponseEnvelopeResponse:
+    result: EnvelopeHeader | None = field(
+        default=None, metadata=element(TNS, "DeliverCountryResponseEnvelopeResult")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverPhytoEnvelope:
+    """An ePhyto in clear, as a typed tree rather than as Content."""
+
+    envelope: EPhytoEnvelope = field(metadata=element(TNS, "ePhytoEnvelope"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverPhytoEnvelopeResponse:
+    result: EnvelopeHeader | None = field(
+        default=None, metadata=element(TNS, "DeliverPhytoEnvelopeResult")
     )
 
 

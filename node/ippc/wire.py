@@ -14,7 +14,7 @@ from lxml import etree
 
 from node.errors import UnsafeXmlError
 from node.hostile_xml import XmlLimits, parse_any
-from node.ippc.catalog import REQUESTS, RESPONSE_OF, UNSUPPORTED, HubRequest, HubResponse
+from node.ippc.catalog import REQUESTS, RESPONSE_OF, HubRequest, HubResponse
 from node.ippc.codec import decode, encode
 from node.ippc.errors import FaultCode, HubFault, SoapError
 from node.ippc.names import HUB, SOAP11, SOAP12, TNS
@@ -40,8 +40,6 @@ def parse_request(body: bytes, limits: XmlLimits = SOAP_LIMITS) -> HubRequest:
     """The typed request in a SOAP 1.1 request; raises SoapError with its fault code."""
     payload = _payload(body, limits, FaultCode.CLIENT)
     name = etree.QName(payload)
-    if name.namespace == TNS and name.localname in UNSUPPORTED:
-        raise SoapError(FaultCode.CLIENT, f"operation {name.localname} is not supported here")
     cls = REQUESTS.get(name.localname) if name.namespace == TNS else None
     if cls is None:
         raise SoapError(

@@ -33,8 +33,12 @@ from node.ippc import (
     AcknowledgeEnvelopeReceipt,
     AcknowledgeFailedEnvelopeReceipt,
     AdvancedAcknowledgeEnvelopeReceipt,
+    CountryResponseEnvelope,
+    DeliverCountryResponseEnvelope,
     DeliverEnvelope,
+    DeliverPhytoEnvelope,
     Envelope,
+    EPhytoEnvelope,
     GetActiveNppos,
     GetAvailableChannels,
     GetEnvelopeTrackingInfo,
@@ -51,6 +55,7 @@ from node.ippc import (
     ValidateAndDeliverEnvelope,
     ValidatePhytoXML,
     ValidationLevel,
+    XmlTree,
 )
 from node.web.tls import server_ssl_context
 from registry.web import create_registry_app
@@ -473,3 +478,123 @@ def test_the_hub_lets_in_active_nppos_but_never_its_own_certificate(world: World
     assert world.hub.cert_pem in world.directory.tls_certificates(T0)  # listed as the hub
     assert world.hub.cert_pem not in allowed
     assert {world.nppos[c].cert_pem for c in ("NL", "KE", "US")} == set(allowed)  # not CN
+
+
+# --- country responses and ePhytos as typed trees --------------------------------------
+
+ACK = (
+    '<a:SPSAcknowledgement xmlns:a="urn:un:unece:uncefact:data:standard:SPSAcknowledgement:17"'
+    ' xmlns:r="urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:21">'
+    "<a:SPSAcknowledgementDocument><r:StatusCode>39</r:StatusCode>"
+    "<r:ReasonInformation>accepted &amp; \u00e9</r:ReasonInformation>"
+    "</a:SPSAcknowledgementDocument></a:SPSAcknowledgement>"
+)
+
+
+def _response(
+    sender: str = "KE", to: str = "NL", tree: str | None = ACK
+) -> CountryResponseEnvelope:
+    return CountryResponseEnvelope(
+        from_=sender, to=to, certificate_type=851, certificate_status=70,
+        nppo_certificate_number="NL-2026-1",
+        sps_acknowledgement=None if tree is None else XmlTree(tree),
+    )  # fmt: skip
+
+
+@pytest.mark.asyncio
+async def test_a_country_response_is_relayed_pulled_and_tracked(hub: Hub) -> None:
+    ke, nl = hub.client("KE"), hub.client("NL")
+    sent = (await ke.call(DeliverCountryResponseEnvelope(_response()))).result
+    assert sent.hub_tracking_info == "PendingDelivery"
+    tn = sent.hub_delivery_number
+    assert [h.hub_delivery_number for h in (await nl.call(GetImportEnvelopeHeaders())).headers] == [
+        tn
+    ]
+    pulled = (await nl.call(PULLSingleImportEnvelope(tn))).result
+    assert (pulled.from_, pulled.nppo_certificate_number) == ("KE", "NL-2026-1")
+    assert pulled.content == ACK  # the SPSAcknowledgement document: a response, by its root
+    await nl.call(AcknowledgeEnvelopeReceipt(tn))
+    tracked = (await ke.call(GetEnvelopeTrackingInfo(tn))).result
+    assert tracked.hub_tracking_info == "Delivered"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("caller", "response", "says"),
+    [
+        ("US", _response(sender="KE"), "From is 'KE' but the TLS client is US"),
+        ("KE", _response(to="ZZ"), "To 'ZZ' is not an active NPPO"),
+        ("KE", _response(tree=None), "the envelope carries no SPSAcknowledgement"),
+    ],
+)
+async def test_a_wrong_country_response_is_refused_and_nothing_stored(
+    hub: Hub, caller: str, response: CountryResponseEnvelope, says: str
+) -> None:
+    fault = await _fault(hub, caller, DeliverCountryResponseEnvelope(response))
+    assert fault.fault_code == "Client"
+    assert says in str(fault)
+    for country in ("NL", "ZZ"):
+        assert await hub.store.import_headers(country) == []
+
+
+def _phyto(text: str | None, sender: str = "NL") -> EPhytoEnvelope:
+    return EPhytoEnvelope(
+        from_=sender, to="KE", certificate_type=851, certificate_status=70,
+        nppo_certificate_number="NL-2026-1",
+        sps_certificate=None if text is None else XmlTree(text),
+    )  # fmt: skip
+
+
+@pytest.mark.asyncio
+async def test_deliver_phyto_envelope_takes_a_valid_ephyto_tree_and_refuses_others(
+    hub: Hub, phyto_xml: bytes
+) -> None:
+    nl = hub.client("NL")
+    text = phyto_xml.decode("utf-8").split("?>", 1)[-1].strip()  # the tree, no declaration
+    header = (await nl.call(DeliverPhytoEnvelope(_phyto(text)))).result
+    assert header.hub_tracking_info == "PendingDelivery"
+    pulled = await hub.client("KE").call(PULLSingleImportEnvelope(header.hub_delivery_number))
+    assert validated(pulled.result.content) == validated(text)
+
+    broken = text.replace("<rsm:SPSExchangedDocument>", "<rsm:SPSExchangedDocument><x/>", 1)
+    fault = await _fault(hub, "NL", DeliverPhytoEnvelope(_phyto(broken)))
+    assert fault.message and fault.message.startswith("the ePhyto is not valid: SEVERE")
+    fault = await _fault(hub, "NL", DeliverPhytoEnvelope(_phyto(None)))
+    assert "the envelope carries no SPSCertificate" in str(fault)
+    fault = await _fault(hub, "US", DeliverPhytoEnvelope(_phyto(text, sender="NL")))
+    assert "From is 'NL' but the TLS client is US" in str(fault)
+    assert len(await hub.store.import_headers("KE")) == 1  # only the valid one
+
+
+def validated(text: str | None) -> bytes:
+    """The certificate's canonical form, to compare trees whatever their serialisation."""
+    from lxml import etree
+
+    return etree.tostring(etree.fromstring((text or "").encode()), method="c14n", exclusive=True)
+
+
+@pytest.mark.asyncio
+async def test_the_node_hub_client_sends_a_country_response_and_an_ephyto_tree(
+    hub: Hub, phyto_xml: bytes
+) -> None:
+    from cryptography import x509
+
+    from node.crypto.ids import tls_pin
+    from node.transport.hub_client import HubClient, HubRefusal
+
+    def client(country: str) -> HubClient:
+        party = hub.world.nppos[country]
+        pin = tls_pin(x509.load_pem_x509_certificate(hub.world.hub.cert_pem))
+        return HubClient(
+            hub.url + SERVICE_PATH, tls_certificate=party.cert_path, tls_key=party.key_path,
+            pins=lambda: frozenset({pin}),
+        )  # fmt: skip
+
+    text = phyto_xml.decode("utf-8").split("?>", 1)[-1].strip()
+    async with client("NL") as nl, client("KE") as ke:
+        phyto_tn = await nl.deliver_phyto(_phyto(text))
+        response_tn = await ke.deliver_country_response(_response())
+        assert validated((await ke.pull(phyto_tn)).content) == validated(text)
+        assert (await nl.pull(response_tn)).content == ACK
+        with pytest.raises(HubRefusal, match="From is 'KE' but the TLS client is NL"):
+            await nl.deliver_country_response(_response(sender="KE"))

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from node.hub.config import dump_hub_config, load_hub_config
+from node.hub.relay import served_operations
 from tests.cli.test_cert_cli import ephyto
 from tests.conftest import shared_dir
 from tests.integration.hub_world import World, client_context, make_world
@@ -132,3 +134,54 @@ def test_a_wsdl_client_reads_a_refusal_as_a_fault(running_hub: tuple[World, str]
     with pytest.raises(zeep.exceptions.Fault) as caught:
         us.GetEnvelopeTrackingInfo(hubTrackingNumber="00000000-0000-4000-8000-000000000000")
     assert caught.value.message.startswith("EnvelopeNotExists: ")
+
+
+def test_a_wsdl_client_delivers_a_country_response_the_addressee_pulls(
+    running_hub: tuple[World, str],
+) -> None:
+    world, url = running_hub
+    ke, nl = _service(world, url, "KE"), _service(world, url, "NL")
+    sent = ke.DeliverCountryResponseEnvelope(
+        CountryResponseEnvelope={
+            "From": "KE",
+            "To": "NL",
+            "CertificateType": 851,
+            "CertificateStatus": 70,
+            "NPPOCertificateNumber": "NL-ZEEP-1",
+            "SPSAcknowledgement": {
+                "SPSAcknowledgementDocument": {"StatusCode": 39, "ReasonInformation": "ok é"}
+            },
+        }
+    )
+    tn = sent.hubDeliveryNumber
+    assert tn and sent.HUBTrackingInfo == "PendingDelivery"
+    envelope = nl.PULLSingleImportEnvelope(hubTrackingNumber=tn)
+    tree = etree.fromstring(envelope.Content.encode())
+    assert etree.QName(tree).localname == "SPSAcknowledgement"
+    assert tree.findtext(".//{*}ReasonInformation") == "ok é"
+    nl.AcknowledgeEnvelopeReceipt(hubTrackingNumber=tn)
+    assert ke.GetEnvelopeTrackingInfo(hubTrackingNumber=tn).HUBTrackingInfo == "Delivered"
+
+
+def test_a_wsdl_client_cannot_answer_as_another_country(running_hub: tuple[World, str]) -> None:
+    world, url = running_hub
+    us = _service(world, url, "US")
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        us.DeliverCountryResponseEnvelope(
+            CountryResponseEnvelope={
+                "From": "KE", "To": "NL", "CertificateType": 851, "CertificateStatus": 70,
+                "NPPOCertificateNumber": "NL-ZEEP-2",
+                "SPSAcknowledgement": {"SPSAcknowledgementDocument": {"StatusCode": 39}},
+            }
+        )  # fmt: skip
+    assert "From is 'KE' but the TLS client is US" in caught.value.message
+
+
+def test_the_hub_serves_every_wsdl_operation_but_set_tracking_info_update() -> None:
+    wsdl = etree.parse(str(shared_dir() / "wsdl" / "ephyto-hub-DeliveryService.prod.wsdl"))
+    names = wsdl.xpath(
+        "/w:definitions/w:portType/w:operation/@name",
+        namespaces={"w": "http://schemas.xmlsoap.org/wsdl/"},
+    )
+    assert isinstance(names, list)
+    assert served_operations() == {str(n) for n in names} - {"SetTrackingInfoUpdate"}

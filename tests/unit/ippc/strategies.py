@@ -10,8 +10,9 @@ from enum import Enum
 from typing import Any
 
 from hypothesis import strategies as st
+from lxml import etree
 
-from node.ippc import RESPONSE_OF
+from node.ippc import RESPONSE_OF, XmlTree
 
 # Every character XML 1.0 can carry: no C0 controls but tab, newline and carriage
 # return, no surrogates, no U+FFFE/U+FFFF.
@@ -40,8 +41,29 @@ TIMEZONES = st.one_of(
 def instances(cls: type) -> st.SearchStrategy[Any]:
     """Arbitrary instances of a hub dataclass, nested values included."""
     hints = typing.get_type_hints(cls)
-    fields = {f.name: _for(hints[f.name]) for f in dataclasses.fields(cls)}
+    fields = {
+        f.name: _tree(f.metadata["xml"].tag, hints[f.name])
+        if XmlTree in (hints[f.name], *typing.get_args(hints[f.name]))
+        else _for(hints[f.name])
+        for f in dataclasses.fields(cls)
+    }
     return st.builds(cls, **fields)
+
+
+def _tree(tag: str, hint: Any) -> st.SearchStrategy[Any]:
+    """Typed trees rooted at `tag`: nested children in another namespace, any text."""
+
+    def build(texts: list[str]) -> XmlTree:
+        root = etree.Element(tag)
+        parent = root
+        for text in texts:
+            parent = etree.SubElement(parent, "{urn:test:child}Item", attrib={"n": text})
+            parent.text = text
+        # Parsed back, as a reader sees it: empty text (`<a></a>`) reads as none (`<a/>`).
+        return XmlTree.of(etree.fromstring(etree.tostring(root)))
+
+    trees = st.lists(TRICKY_TEXT, max_size=3).map(build)
+    return trees if hint is XmlTree else st.none() | trees
 
 
 def _for(hint: Any) -> st.SearchStrategy[Any]:

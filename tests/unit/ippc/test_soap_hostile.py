@@ -8,13 +8,18 @@ from node.certificate.safe_xml import XmlLimits
 from node.ippc import (
     HUB,
     SOAP11,
+    SPS_ACKNOWLEDGEMENT,
+    SPS_CERTIFICATE,
     TNS,
     DeliverEnvelope,
+    DeliverPhytoEnvelope,
     Envelope,
+    EPhytoEnvelope,
     FaultCode,
     GetProfile,
     GetUnitMeasuresResponse,
     SoapError,
+    XmlTree,
     build_request,
     parse_request,
     parse_response,
@@ -135,8 +140,32 @@ def test_known_name_in_a_foreign_namespace_is_unknown() -> None:
     refused(soap('<x:GetProfile xmlns:x="urn:other"/>'), "unknown operation")
 
 
-def test_operations_we_do_not_carry_are_refused_by_name() -> None:
-    refused(soap("<t:DeliverPhytoEnvelope/>"), "DeliverPhytoEnvelope is not supported")
+def test_a_typed_tree_of_the_wrong_kind_is_refused() -> None:
+    wrong = f'<a:SPSAcknowledgement xmlns:a="{SPS_ACKNOWLEDGEMENT}"/>'
+    body = soap(
+        f"<t:DeliverPhytoEnvelope><t:ePhytoEnvelope>{HEADERS}{wrong}"
+        "</t:ePhytoEnvelope></t:DeliverPhytoEnvelope>"
+    )
+    refused(body, "unexpected element .*SPSAcknowledgement in DeliverPhytoEnvelope/ePhytoEnvelope")
+
+
+def test_a_phyto_envelope_without_its_envelope_is_refused() -> None:
+    refused(soap("<t:DeliverPhytoEnvelope/>"), "missing required element ePhytoEnvelope")
+
+
+@pytest.mark.parametrize(
+    ("tree", "match"),
+    [
+        ("not xml", "SPSCertificate is not an XML tree"),
+        ("<x/>", "SPSCertificate holds a x tree"),
+        ('<!DOCTYPE x [<!ENTITY e "e">]><x/>', "SPSCertificate is not an XML tree"),
+        (f'<c:SPSCertificate xmlns:c="{SPS_CERTIFICATE}">\ud800</c:SPSCertificate>', "not an"),
+    ],
+)
+def test_a_tree_we_cannot_carry_is_not_sent(tree: str, match: str) -> None:
+    envelope = EPhytoEnvelope("NL", "KE", 851, 70, "N1", sps_certificate=XmlTree(tree))
+    with pytest.raises(SoapError, match=match):
+        build_request(DeliverPhytoEnvelope(envelope))
 
 
 def test_a_header_we_must_understand_but_do_not_is_refused() -> None:
