@@ -37,6 +37,8 @@ from node.api.params import (
 from node.api.problems import (
     Handler,
     ProblemError,
+    bad_request,
+    not_found,
     problem_middleware,
     problem_response,
     too_large,
@@ -51,6 +53,8 @@ from node.certificate.validate import Report, Validator
 from node.certificate.xml_build import to_xml_bytes
 from node.certificate.xml_parse import Routing, certificate_from_tree
 from node.clock import Clock
+from node.directory import DirectoryError
+from node.envelope.response import Decision, MalformedResponseError, Response
 from node.errors import ConfigError
 from node.store.store import (
     Answer,
@@ -118,6 +122,7 @@ def create_api_app(context: ApiContext) -> web.Application:
     app.router.add_get(f"{one}/pdf", _pdf)
     app.router.add_post(f"{one}/withdraw", _idempotent(_withdraw))
     app.router.add_post(f"{one}/replace", _idempotent(_replace))
+    app.router.add_post(f"{one}/response", _idempotent(_respond))
     app.router.add_get(f"{PREFIX}/events", _events)
     return app
 
@@ -202,6 +207,148 @@ async def _replace(request: web.Request) -> web.Response:
     )
 
 
+async def _respond(request: web.Request) -> web.Response:
+    """Answer a received certificate: accepted, rejected (reason) or correction
+    requested (text), sent to its exporter as a response message (docs/protocol.md)."""
+    context = request.app[CONTEXT]
+    certificate = await context.store.message(message_id(request))
+    if certificate.direction != "in" or certificate.kind != "certificate":
+        raise ProblemError(
+            409, "Not received", f"certificate {certificate.id} was sent, not received"
+        )
+    body = await _body(request, context.max_body_bytes)
+    if request.content_type != JSON_TYPE:
+        raise ProblemError(415, "Unsupported media type", "send application/json")
+    now = context.clock.now()
+    response = _response_of(body, certificate, now)
+    answered = await context.store.response_to(certificate.id)
+    if answered is not None:
+        raise ProblemError(
+            409,
+            "Already answered",
+            f"certificate {certificate.id} was answered by response message {answered.id}",
+        )
+    payload = response.to_bytes()
+    new = NewMessage(
+        message_id=str(uuid.uuid4()),
+        sender=context.country,
+        recipient=certificate.sender,
+        # The header repeats the certificate answered (docs/protocol.md, "The response
+        # message"); the decision travels sealed.
+        certificate_number=certificate.certificate_number,
+        certificate_type=certificate.certificate_type,
+        certificate_status=certificate.certificate_status,
+        content_digest="sha256:" + hashlib.sha256(payload).hexdigest(),
+        payload=payload,
+        kind="response",
+        answers=certificate.id,
+    )
+    await check_deliverable(context.door, new, now)
+    _require_listed(context, certificate.sender)
+    shown = views.response(response, state="queued")
+
+    def accepted(pk: int) -> tuple[str, str | None]:
+        return json.dumps({"certificate": certificate.id, "response": shown}), _location(
+            certificate.id
+        )
+
+    key = key_of(request)
+    remember = (
+        None if key is None else Remember(key.client, key.key, key.fingerprint, 202, accepted)
+    )
+    try:
+        result = await context.store.submit_response(
+            new,
+            now=now,
+            responded=views.response_event(response),
+            remember=remember,
+            client=_caller(),
+        )
+    except KeyReuseError as e:
+        raise reuse(e) from e
+    if isinstance(result, Answer):
+        return _answer(result)
+    context.kick()
+    text, location = accepted(result)
+    return _answer(Answer(202, text, location, result))
+
+
+def _response_of(body: bytes, certificate: StoredMessage, now: datetime) -> Response:
+    """The response a request body asks for; 400 for JSON that is not the spec's, 422
+    for a decision without the text it needs."""
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise bad_request("the body is not UTF-8 JSON") from None
+    if not isinstance(value, dict):
+        raise bad_request("the body must be a JSON object")
+    unknown = sorted(set(value) - {"decision", "reason", "text"})
+    if unknown:
+        raise bad_request(f"unknown member(s) {', '.join(map(repr, unknown))}")
+    choices = ", ".join(d.value for d in Decision)
+    try:
+        decision = Decision(_text(value.get("decision")))
+    except ValueError:
+        raise bad_request(f"decision must be one of {choices}") from None
+    needed = {Decision.REJECTED: "reason", Decision.CORRECTION_REQUESTED: "text"}.get(decision)
+    for member in ("reason", "text"):
+        if member != needed and member in value:
+            raise ProblemError(
+                422, "Invalid response", f"a {decision.value} response has no {member}"
+            )
+    text = None if needed is None else value.get(needed)
+    if needed is not None and not isinstance(text, str):
+        raise ProblemError(
+            422, "Invalid response", f"a {decision.value} response needs a {needed} (a string)"
+        )
+    if not _is_uuid(certificate.message_id):
+        # Plain XML from a hub carries no message id a response could name.
+        raise ProblemError(
+            422,
+            "Cannot be answered",
+            f"certificate {certificate.id} came without an envelope message id: a response"
+            " to it would go through the hub, which does not carry responses yet",
+        )
+    try:
+        return Response(
+            certificate_number=certificate.certificate_number,
+            certificate_message_id=certificate.message_id,
+            decision=decision,
+            responded_at=now.replace(microsecond=0),
+            text=text,
+        )
+    except MalformedResponseError as e:
+        raise ProblemError(422, "Invalid response", str(e)) from e
+
+
+def _text(value: object) -> str:
+    """A JSON string as itself; anything else as a string no enumeration holds."""
+    return value if isinstance(value, str) else "\x00"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+def _require_listed(context: ApiContext, country: str) -> None:
+    """A response goes direct only: 422 for a partner the directory does not list (that
+    the door let through because a hub of our own carries plain XML to it)."""
+    if context.door is None:
+        return
+    try:
+        context.door.directory().nppo(country)
+    except DirectoryError:
+        raise ProblemError(
+            422,
+            "Cannot be answered",
+            f"{country} is not in the directory: a response to it would go through the"
+            " hub, which does not carry responses yet; nothing was stored",
+        ) from None
+
+
 async def _list(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     direction = choice_query(request, "direction", {"sent": "out", "received": "in"}, "sent")
@@ -216,9 +363,11 @@ async def _get(request: web.Request) -> web.Response:
     message = await context.store.message(message_id(request))
     events = await context.store.events(message.id)
     lifecycle = await context.store.lifecycle(message.id)
+    answered = await context.store.response_to(message.id)
     return web.json_response(
         views.summary(message)
         | views.lifecycle(lifecycle)
+        | {"response": None if answered is None else views.stored_response(answered)}
         | {"reason": views.failure_reason(message, events)}
         | {"events": [views.event(e) for e in events]}
     )
@@ -226,7 +375,7 @@ async def _get(request: web.Request) -> web.Response:
 
 async def _xml(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
-    message = await context.store.message(message_id(request))
+    message = await _certificate(context, request)
     return web.Response(body=message.payload, content_type="application/xml")
 
 
@@ -234,7 +383,7 @@ async def _pdf(request: web.Request) -> web.Response:
     from node.render.pdf import render_pdf  # fonts are heavy: load on first use
 
     context = request.app[CONTEXT]
-    message = await context.store.message(message_id(request))
+    message = await _certificate(context, request)
     cert = _stored_certificate(message)
     standing = views.standing(await context.store.lifecycle(message.id))
     # Rendering takes a second or more: keep the event loop (and the exchange) moving.
@@ -387,8 +536,16 @@ def _answer(answer: Answer) -> web.Response:
     return response
 
 
-async def _sent(context: ApiContext, request: web.Request) -> StoredMessage:
+async def _certificate(context: ApiContext, request: web.Request) -> StoredMessage:
+    """The certificate message the path names; 404 for a response, which has no XML."""
     message = await context.store.message(message_id(request))
+    if message.kind != "certificate":
+        raise not_found(f"message {message.id} is a response to a certificate, not one")
+    return message
+
+
+async def _sent(context: ApiContext, request: web.Request) -> StoredMessage:
+    message = await _certificate(context, request)
     if message.direction != "out":
         raise ProblemError(409, "Not ours", f"certificate {message.id} was received, not sent")
     return message

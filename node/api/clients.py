@@ -88,7 +88,7 @@ def needed_scope(request: web.Request) -> str | None:
         return None
     if request.method in ("GET", "HEAD"):
         return "read"
-    if request.path.endswith("/respond"):
+    if request.method == "POST" and request.path.endswith("/response"):
         return "respond"
     return "submit"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from node.certificate.findings import Finding
 from node.certificate.lifecycle import Standing
+from node.envelope.response import Decision, MalformedResponseError, Response
 from node.store.store import Event, Lifecycle, Link, MessageSummary, StoredMessage
 
 # The hub's tracking states that settle a message (node.outbox.hub_route), as the
@@ -70,6 +71,41 @@ def _link(link: Link | None) -> dict[str, Any] | None:
         "at": None if link.at is None else link.at.isoformat(),
         "reason": None if link.reason is None else _one_line(link.reason),
     }
+
+
+def response(answer: Response, *, state: str) -> dict[str, Any]:
+    """The Response schema: the importer's decision on a certificate, and its delivery."""
+    return {
+        "decision": answer.decision.value,
+        "reason": (
+            _one_line(answer.text) if answer.decision is Decision.REJECTED and answer.text else None
+        ),
+        "text": (
+            _one_line(answer.text)
+            if answer.decision is Decision.CORRECTION_REQUESTED and answer.text
+            else None
+        ),
+        "at": answer.responded_at.isoformat(),
+        "state": state,
+    }
+
+
+def response_event(answer: Response) -> dict[str, Any]:
+    """The detail of a certificate's `responded` event."""
+    return {"decision": answer.decision.value} | (
+        {}
+        if answer.text is None
+        else {"reason" if answer.decision is Decision.REJECTED else "text": answer.text}
+    )
+
+
+def stored_response(message: StoredMessage) -> dict[str, Any] | None:
+    """The Response schema of a stored response message (sent or received)."""
+    try:
+        answer = Response.from_bytes(message.payload)
+    except MalformedResponseError:
+        return None  # never stored unless it parsed: nothing to show rather than a 500
+    return response(answer, state=message.state)
 
 
 def outcome(stored: str | None) -> str | None:

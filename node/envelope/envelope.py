@@ -99,6 +99,7 @@ def seal(
         recipient_key_id=_fill(
             header.recipient_key_id, key_id(_raw(recipient_public_key)), "recipient_key_id"
         ),
+        kind=header.kind,
     )
     header_bytes = complete.to_bytes()
     ciphertext = SUITE.encrypt(payload, recipient_public_key, info=header_bytes)

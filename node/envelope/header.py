@@ -20,6 +20,13 @@ CERTIFICATE_TYPES = frozenset({"851", "657"})
 # UNTDID 4405, the subset the ePhyto exchange uses (docs/protocol.md section 1).
 CERTIFICATE_STATUSES = frozenset({"39", "40", "41", "42", "44", "70"})
 MAX_CERTIFICATE_NUMBER_CHARS = 128
+# A response (node/envelope/response.py) is told from a certificate by one extra header
+# member, `kind`: a node built before responses refuses it as an unknown member (400)
+# rather than reading a response as a certificate. A certificate's header has no `kind`,
+# so its bytes are unchanged.
+CERTIFICATE = "certificate"
+RESPONSE = "response"
+RESPONSE_MEDIA_TYPE = "application/ephyto-response+json"
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 
 _MEMBERS = frozenset(
@@ -56,6 +63,7 @@ class EnvelopeHeader:
     content_digest: str = ""
     sender_key_id: str = ""
     recipient_key_id: str = ""
+    kind: str = CERTIFICATE
 
     def __post_init__(self) -> None:
         """Refuse an ill-shaped field at construction, whichever side builds the header."""
@@ -95,13 +103,25 @@ class EnvelopeHeader:
                 f"{name} {c.shown(value)} is not 32 lowercase hex digits",
                 _E,
             )
+        c.require(
+            self.kind in (CERTIFICATE, RESPONSE),
+            f"kind {c.shown(self.kind)} is not {CERTIFICATE} or {RESPONSE}",
+            _E,
+        )
+        c.require(
+            (self.kind == RESPONSE) == (self.media_type == RESPONSE_MEDIA_TYPE),
+            f"a {RESPONSE} has media_type {RESPONSE_MEDIA_TYPE}, and only a {RESPONSE} has it",
+            _E,
+        )
 
     def to_bytes(self) -> bytes:
         """The canonical JSON bytes of a complete header; raises MalformedHeaderError."""
         if not (self.content_digest and self.sender_key_id and self.recipient_key_id):
             raise _E("content_digest, sender_key_id and recipient_key_id must all be set")
+        members = {"kind": RESPONSE} if self.kind == RESPONSE else {}
         return canonical_bytes(
-            {
+            members
+            | {
                 "version": ENVELOPE_VERSION,
                 "message_id": self.message_id,
                 "from": self.from_country,
@@ -129,8 +149,15 @@ class EnvelopeHeader:
             raise UnsupportedVersionError(
                 f"envelope version {c.shown(version)} is not supported; we read {ENVELOPE_VERSION}"
             )
-        c.check_members(value, _MEMBERS, "header", _E)
-        s = {name: c.string_member(value, name, "header", _E) for name in sorted(_MEMBERS)}
+        # Present only on a response, and then exactly "response": one form per header.
+        expected = _MEMBERS | {"kind"} if "kind" in value else _MEMBERS
+        c.check_members(value, expected, "header", _E)
+        s = {name: c.string_member(value, name, "header", _E) for name in sorted(expected)}
+        c.require(
+            s.get("kind", RESPONSE) == RESPONSE,
+            f"header member kind {c.shown(s.get('kind'))} is not {RESPONSE}",
+            _E,
+        )
         for name in ("content_digest", "sender_key_id", "recipient_key_id"):
             c.require(s[name] != "", f"header member {name} is empty", _E)
         return cls(
@@ -145,4 +172,5 @@ class EnvelopeHeader:
             content_digest=s["content_digest"],
             sender_key_id=s["sender_key_id"],
             recipient_key_id=s["recipient_key_id"],
+            kind=s.get("kind", CERTIFICATE),
         )

@@ -31,12 +31,20 @@ from typing import Protocol
 from node.directory import Directory, DirectoryError
 from node.envelope.binding import Claim, DocumentMismatchError
 from node.envelope.errors import EnvelopeError
+from node.envelope.header import RESPONSE
 from node.envelope.receipt import MAX_FINDING_CHARS, Outcome
 from node.ippc import Envelope, EnvelopeHeader
 from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage, ReplayError
 from node.transport.hub_client import HubError
-from node.web.exchange import judge, open_sealed, require_bound, store_and_answer, store_once
+from node.web.exchange import (
+    judge,
+    open_sealed,
+    receive_response,
+    require_bound,
+    store_and_answer,
+    store_once,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +146,12 @@ class HubPuller:
                 f"the sealed envelope is from {opened.header.from_country}, "
                 f"the hub says {envelope.from_}",
             )
+        if opened.header.kind == RESPONSE:  # an importer's answer, as on the direct route
+            try:
+                await receive_response(runtime, opened, now)
+            except (EnvelopeError, ReplayError) as e:
+                return _refused(e)
+            return Verdict(Outcome.ACCEPTED, str(Outcome.ACCEPTED))
         report = await self._validation.validate(opened.payload)
         try:
             require_bound(Claim.of(opened.header), report)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from node.envelope.envelope import EnvelopeHeader, seal
+from node.envelope.header import RESPONSE, RESPONSE_MEDIA_TYPE
 from node.store.store import StoredMessage
 
 
@@ -25,7 +26,9 @@ def seal_message(
     now: datetime,
 ) -> bytes:
     """The envelope (Part D of docs/protocol.md); raises EnvelopeError when the stored
-    message cannot make a valid one, which no retry will change."""
+    message cannot make a valid one, which no retry will change. A response's header
+    says so (`kind`, its media type); a certificate's is as it always was."""
+    response = message.kind == RESPONSE
     return seal(
         header=EnvelopeHeader(
             message_id=message.message_id,
@@ -35,7 +38,9 @@ def seal_message(
             certificate_status=message.certificate_status,
             certificate_number=message.certificate_number,
             created=now.astimezone(UTC).replace(microsecond=0),  # the header's form
+            media_type=RESPONSE_MEDIA_TYPE if response else "application/xml",
             content_digest=message.content_digest,
+            kind=message.kind,
         ),
         payload=message.payload,
         sender_signing_key=signing_key,

@@ -53,6 +53,11 @@ log = logging.getLogger(__name__)
 ROUTE_DIRECT = "direct"
 NO_DIRECT_ENDPOINT = "no-direct-endpoint"
 SCHEMA_VERSION = "schema-version"
+RESPONSE_HELD = "response-held"
+_NO_HUB_FOR_RESPONSES = (
+    "a response goes on the direct route only: the hub route for responses is not built"
+    " yet, so it waits for the partner to have a direct endpoint"
+)
 
 
 class Deliverer(Protocol):
@@ -265,6 +270,8 @@ class OutboxWorker:
         if item.hub_tracking is not None and self._hub is not None:
             await self._hub.track(item)
             return None
+        if message.kind == "response":
+            return await self._attempt_response(directory, item)
         try:
             partner = _partner(directory, message.recipient, now)
         except _NotListed as e:
@@ -301,8 +308,46 @@ class OutboxWorker:
             )
             await self._retry(item, f"{message.recipient}: {choice.reason}")
             return None
+        return await self._direct(item, partner, partner.endpoint)
+
+    async def _attempt_response(self, directory: Directory, item: OutboxItem) -> str | None:
+        """Try one response: direct only (it is no SPSCertificate, so no schema version
+        is chosen); held, with an event saying why, where only a hub could carry it."""
+        message = item.message
         try:
-            receipt, data = await self._deliver(item, partner, partner.endpoint)
+            partner = _partner(directory, message.recipient, self._clock.now())
+        except _NotListed as e:
+            await self._hold_response(item, f"{e} is not in the directory")
+            return None
+        except PermanentDeliveryError as e:
+            await self._fail(item, str(e), route=ROUTE_DIRECT)
+            return None
+        except _Held as e:
+            await self._hold(item, str(e))
+            return None
+        if partner.endpoint is None:
+            await self._hold_response(item, f"{message.recipient} has no direct endpoint")
+            return None
+        return await self._direct(item, partner, partner.endpoint)
+
+    async def _hold_response(self, item: OutboxItem, why: str) -> None:
+        """A response only a hub could carry: say so, and look again after the longest
+        backoff (a new directory may give the partner an endpoint)."""
+        message = item.message
+        reason = f"{why}: {_NO_HUB_FOR_RESPONSES}"
+        await self._store.add_event(
+            message.id,
+            now=self._clock.now(),
+            kind=RESPONSE_HELD,
+            detail={"to": message.recipient, "reason": reason},
+        )
+        await self._hold(item, reason)
+
+    async def _direct(self, item: OutboxItem, partner: _Partner, endpoint: str) -> str | None:
+        """Deliver on the direct route and settle; the error when it failed transiently."""
+        message = item.message
+        try:
+            receipt, data = await self._deliver(item, partner, endpoint)
         except PermanentDeliveryError as e:
             await self._fail(item, str(e), route=ROUTE_DIRECT)
             return None

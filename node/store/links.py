@@ -104,7 +104,11 @@ def link_received(conn: Connection, arrived: Sequence[Arrived]) -> list[LinkEven
             messages.c.outcome,
             messages.c.created_at,
         )
-        .where(messages.c.direction == "in", messages.c.certificate_number.in_(numbers))
+        .where(
+            messages.c.direction == "in",
+            messages.c.kind == "certificate",  # a response supersedes nothing
+            messages.c.certificate_number.in_(numbers),
+        )
         .order_by(messages.c.id)
     ).all()
     by_key: dict[tuple[str, str], list[Any]] = {}
@@ -286,6 +290,7 @@ def _original(conn: Connection, direction: str, sender: str, number: str) -> int
         select(messages.c.id)
         .where(
             messages.c.direction == direction,
+            messages.c.kind == "certificate",
             messages.c.sender == sender,
             messages.c.certificate_number == number,
             messages.c.certificate_status != WITHDRAWAL_STATUS,
@@ -301,6 +306,7 @@ def _sent_withdrawal(conn: Connection, number: str) -> Link | None:
         select(messages.c.id, messages.c.created_at)
         .where(
             messages.c.direction == "out",
+            messages.c.kind == "certificate",
             messages.c.certificate_number == number,
             messages.c.certificate_status == WITHDRAWAL_STATUS,
             messages.c.state != "failed",

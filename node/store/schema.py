@@ -47,10 +47,16 @@ messages = Table(
     Column("receipt", LargeBinary),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("settled_at", UtcDateTime()),
+    # "certificate", or "response": an importing NPPO's answer (docs/protocol.md Part D),
+    # whose `answers` is the certificate message it answers, in the same direction's
+    # opposite (a response sent answers a certificate received, and the other way).
+    Column("kind", String(16), nullable=False, server_default="certificate"),
+    Column("answers", _ID, ForeignKey("messages.id", name="fk_messages_answers")),
     # A message id is the sender's: the same id from one sender is the same message.
     UniqueConstraint("direction", "sender", "message_id", name="uq_messages_sender_id"),
 )
 Index("ix_messages_certificate", messages.c.certificate_number)
+Index("ix_messages_answers", messages.c.answers)
 
 outbox = Table(
     "outbox",

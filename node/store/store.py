@@ -94,6 +94,8 @@ class StoredMessage:
     receipt: bytes | None
     created_at: datetime
     settled_at: datetime | None
+    kind: str = "certificate"  # or "response" (node/envelope/response.py)
+    answers: int | None = None  # a response: the certificate message it answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,8 @@ def queued(pk: int, new: NewMessage, now: datetime) -> StoredMessage:
         receipt=None,
         created_at=now,
         settled_at=None,
+        kind=new.kind,
+        answers=new.answers,
     )
 
 
@@ -256,6 +260,51 @@ class Store:
         )
         assert isinstance(result, int | Answer | Existing)
         return result
+
+    async def submit_response(
+        self,
+        new: NewMessage,
+        *,
+        now: datetime,
+        responded: dict[str, Any],
+        remember: Remember | None = None,
+        client: str | None = None,
+    ) -> int | Answer:
+        """Store an outbound response (`new.kind` "response", `new.answers` the received
+        certificate it answers) and queue it, with a `responded` event on that
+        certificate, in one transaction; a key in `remember` seen before: its Answer."""
+        result = await self._write(
+            writes.Submit(new, now, remember=remember, client=client, responded=responded)
+        )
+        assert isinstance(result, int | Answer)
+        return result
+
+    async def response_to(self, pk: int) -> StoredMessage | None:
+        """The newest response answering message `pk` that has not failed, if any."""
+        query = (
+            select(messages)
+            .where(
+                messages.c.answers == pk,
+                messages.c.kind == "response",
+                messages.c.state != "failed",
+            )
+            .order_by(messages.c.id.desc())
+            .limit(1)
+        )
+        row = await self._db.read(lambda conn: conn.execute(query).first())
+        return None if row is None else _message(row)
+
+    async def sent_certificate(self, *, message_id: str, recipient: str) -> StoredMessage | None:
+        """The certificate this node sent to `recipient` under `message_id`, if any: what
+        a response from that country may answer."""
+        query = select(messages).where(
+            messages.c.direction == "out",
+            messages.c.kind == "certificate",
+            messages.c.recipient == recipient,
+            messages.c.message_id == message_id,
+        )
+        row = await self._db.read(lambda conn: conn.execute(query).first())
+        return None if row is None else _message(row)
 
     async def kept_answer(
         self, client: str, key: str, *, now: datetime
@@ -395,15 +444,18 @@ class Store:
         now: datetime,
         make_receipt: Callable[[], tuple[str, bytes]],
         supersedes: Supersedes | None = None,
+        responded: dict[str, Any] | None = None,
     ) -> Received:
         """Store an inbound message once; a repeat gets the original receipt back.
 
         `make_receipt` returns (outcome, signed receipt bytes); it runs only for a new
         message. The same id from the same sender with other content is a ReplayError.
         `supersedes`: what the message withdraws or replaces, linked in the same
-        transaction (node.store.links).
+        transaction (node.store.links). `responded`: for a response (`new.kind`), the
+        detail of the `responded` event written on the certificate it answers
+        (`new.answers`), in the same transaction.
         """
-        received = await self._write(writes.Receive(new, now, make_receipt, supersedes))
+        received = await self._write(writes.Receive(new, now, make_receipt, supersedes, responded))
         assert isinstance(received, Received)
         return received
 
@@ -419,7 +471,7 @@ class Store:
     ) -> list[StoredMessage]:
         query = (
             select(messages)
-            .where(messages.c.direction == direction)
+            .where(messages.c.direction == direction, messages.c.kind == "certificate")
             .order_by(messages.c.id.desc())
             .limit(limit)
             .offset(offset)
@@ -432,7 +484,7 @@ class Store:
         """Newest first, like `messages`, without payloads and receipts."""
         query = (
             select(*_SUMMARY_COLUMNS)
-            .where(messages.c.direction == direction)
+            .where(messages.c.direction == direction, messages.c.kind == "certificate")
             .order_by(messages.c.id.desc())
             .limit(limit)
             .offset(offset)
@@ -447,6 +499,7 @@ class Store:
             .where(
                 messages.c.direction == direction,
                 messages.c.certificate_number == certificate_number,
+                messages.c.kind == "certificate",
             )
             .order_by(messages.c.id)
         )
@@ -567,4 +620,6 @@ def _message(row: Any) -> StoredMessage:
         receipt=row.receipt,
         created_at=row.created_at,
         settled_at=row.settled_at,
+        kind=row.kind,
+        answers=row.answers,
     )

@@ -76,6 +76,10 @@ class NewMessage:
     certificate_status: str
     content_digest: str
     payload: bytes
+    # A response (node/envelope/response.py) and the store id of the certificate it
+    # answers; a certificate answers nothing.
+    kind: str = "certificate"
+    answers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,8 @@ class Submit:
     remember: Remember | None = None
     once: bool = False
     client: str | None = None  # the named API client that submitted it, for its events
+    # A response's `responded` event, written on the certificate it answers.
+    responded: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +160,8 @@ class Receive:
     now: datetime
     make_receipt: Callable[[], tuple[str, bytes]]
     supersedes: Supersedes | None = None
+    # A response's `responded` event, written on the certificate it answers.
+    responded: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +304,8 @@ def _message_row(new: NewMessage, direction: str, state: str, now: datetime) -> 
         "outcome": None,
         "receipt": None,
         "created_at": now,
+        "kind": new.kind,
+        "answers": new.answers,
     }
 
 
@@ -396,6 +406,7 @@ def _known(
             )
             .where(
                 messages.c.direction == "out",
+                messages.c.kind == "certificate",
                 messages.c.certificate_number.in_(sorted(numbers)),
                 messages.c.state != "failed",  # a certificate that failed may go again
             )
@@ -462,6 +473,9 @@ def _queue_fresh(
         batch.event(pending.id, op.now, "submitted", {"to": op.new.recipient}, op.client)
         if op.lifecycle:
             batch.event(pending.id, op.now, "lifecycle", op.lifecycle, op.client)
+        if op.responded is not None and op.new.answers is not None:
+            detail = op.responded | {"response": pending.id}
+            batch.event(op.new.answers, op.now, "responded", detail, op.client)
 
 
 def _key_row(remember: Remember, pk: int, now: datetime) -> dict[str, Any]:
@@ -549,6 +563,14 @@ def _receive(conn: Connection, batch: _Batch, ops: list[tuple[int, Receive]]) ->
             known[(op.new.sender, op.new.message_id)] = (pk, op.new.content_digest, receipt)
             batch.results[position] = Received(pk, receipt, duplicate=False)
             batch.event(pk, op.now, "received", {"from": op.new.sender, "outcome": outcome})
+            if op.responded is not None and op.new.answers is not None:
+                detail = op.responded | {"from": op.new.sender, "response": pk}
+                batch.event(op.new.answers, op.now, "responded", detail)
+        certificates = [
+            (pk, item)
+            for pk, item in zip(pks, fresh, strict=True)
+            if item[1].new.kind == "certificate"
+        ]
         for event in links.link_received(
             conn,
             [
@@ -561,7 +583,7 @@ def _receive(conn: Connection, batch: _Batch, ops: list[tuple[int, Receive]]) ->
                     op.now,
                     op.supersedes,
                 )
-                for pk, (_, op, _, _) in zip(pks, fresh, strict=True)
+                for pk, (_, op, _, _) in certificates
             ],
         ):
             batch.event(event.message, event.at, event.kind, event.detail)

@@ -34,10 +34,16 @@ from node.ippc import (
     AcknowledgeFailedEnvelopeReceiptResponse,
     AdvancedAcknowledgeEnvelopeReceipt,
     AdvancedAcknowledgeEnvelopeReceiptResponse,
+    CountryResponseEnvelope,
+    DeliverCountryResponseEnvelope,
+    DeliverCountryResponseEnvelopeResponse,
     DeliverEnvelope,
     DeliverEnvelopeResponse,
+    DeliverPhytoEnvelope,
+    DeliverPhytoEnvelopeResponse,
     Envelope,
     EnvelopeHeader,
+    EPhytoEnvelope,
     FaultCode,
     GetEnvelopeTrackingInfo,
     GetEnvelopeTrackingInfoResponse,
@@ -170,6 +176,18 @@ class HubClient:
             raise HubUnavailable("the hub accepted the envelope without a tracking number")
         return answer.result.hub_delivery_number
 
+    async def deliver_country_response(self, envelope: CountryResponseEnvelope) -> str:
+        """DeliverCountryResponseEnvelope; the hub's tracking number."""
+        answer = await self.call(
+            DeliverCountryResponseEnvelope(envelope), DeliverCountryResponseEnvelopeResponse
+        )
+        return _tracking_number(answer.result, "country response")
+
+    async def deliver_phyto(self, envelope: EPhytoEnvelope) -> str:
+        """DeliverPhytoEnvelope (an ePhyto in clear, as a typed tree); the tracking number."""
+        answer = await self.call(DeliverPhytoEnvelope(envelope), DeliverPhytoEnvelopeResponse)
+        return _tracking_number(answer.result, "ePhyto envelope")
+
     async def tracking(self, tracking_number: str) -> EnvelopeHeader:
         answer = await self.call(
             GetEnvelopeTrackingInfo(hub_tracking_number=tracking_number),
@@ -266,6 +284,12 @@ class HubClient:
             context = pinned_context(trust, identity.certificate, identity.key)
         self._made = (trust, identity, context)
         return context
+
+
+def _tracking_number(result: EnvelopeHeader | None, what: str) -> str:
+    if result is None or not result.hub_delivery_number:
+        raise HubUnavailable(f"the hub accepted the {what} without a tracking number")
+    return result.hub_delivery_number
 
 
 def _ca_context(ca_file: Path, identity: TlsIdentity) -> ssl.SSLContext:

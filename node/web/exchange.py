@@ -9,6 +9,11 @@ it; a refusal stores nothing. That includes a header that says other than its do
 A rejected ePhyto is still stored, with outcome `rejected`: the NPPO keeps a record of
 what a partner sent and why it was refused, and a repeated delivery of the same message
 gets the same rejected receipt back instead of being judged again.
+
+A response (header `kind` `response`, docs/protocol.md Part D, "The response message")
+is the importing NPPO's answer to a certificate this node sent: it is read, held to the
+certificate it answers (`receive_response`), stored once beside it with a `responded`
+event on it, and answered with a receipt like a certificate.
 """
 
 from __future__ import annotations
@@ -26,10 +31,13 @@ from node.certificate.lifecycle import WITHDRAWN, supersession_of
 from node.certificate.validate import Report
 from node.certificate.xml_parse import certificate_from_tree
 from node.directory import Directory
+from node.envelope._codec import shown
 from node.envelope.binding import Claim, DocumentFields, check_binding
 from node.envelope.envelope import OpenedEnvelope, open_envelope, peek_header
 from node.envelope.errors import TooLargeError
+from node.envelope.header import RESPONSE
 from node.envelope.receipt import MAX_FINDING_CHARS, MAX_FINDINGS, Outcome, Receipt, make_receipt
+from node.envelope.response import Response, UnansweredError
 from node.errors import InputError
 from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage, Supersedes
@@ -82,6 +90,9 @@ async def post_envelope(request: web.Request) -> web.Response:
     if sender is not None:
         require_sender(sender, peek_header(data, max_bytes=runtime.max_envelope_bytes).from_country)
     opened = open_sealed(runtime, directory, data, now)
+    if opened.header.kind == RESPONSE:
+        receipt = await receive_response(runtime, opened, now)
+        return web.Response(body=receipt, content_type=RECEIPT_MEDIA_TYPE)
     outcome, findings = await _judge_payload(request.app, opened)
     receipt = await store_and_answer(runtime, opened, outcome, findings, now)
     return web.Response(body=receipt, content_type=RECEIPT_MEDIA_TYPE)
@@ -167,6 +178,71 @@ async def store_once(
         now=now,
         make_receipt=lambda: (str(outcome), receipt),
         supersedes=None if outcome is Outcome.REJECTED else supersedes(new),
+    )
+    return received.receipt
+
+
+async def receive_response(runtime: NodeRuntime, opened: OpenedEnvelope, now: datetime) -> bytes:
+    """Store an opened response once, linked to the certificate it answers, and return
+    its receipt. Raises MalformedResponseError (400) for a document that is not one, and
+    DocumentMismatchError (422) unless it answers a certificate this node sent to its
+    sender, under the number, type and status its header repeats; both store nothing."""
+    header = opened.header
+    response = Response.from_bytes(opened.payload)
+    answered = await runtime.store.sent_certificate(
+        message_id=response.certificate_message_id, recipient=header.from_country
+    )
+    if answered is None:
+        raise UnansweredError(
+            f"response {header.message_id} answers message {response.certificate_message_id},"
+            f" which {runtime.country} did not send to {header.from_country}"
+        )
+    said = (
+        (response.certificate_number, answered.certificate_number),
+        (header.certificate_number, answered.certificate_number),
+        (header.certificate_type, answered.certificate_type),
+        (header.certificate_status, answered.certificate_status),
+    )
+    if any(given != stored for given, stored in said):
+        raise UnansweredError(
+            f"response {header.message_id} names certificate"
+            f" {shown(response.certificate_number)} (header: {shown(header.certificate_number)},"
+            f" {header.certificate_type}, status {header.certificate_status}), but message"
+            f" {response.certificate_message_id} is {shown(answered.certificate_number)}"
+            f" ({answered.certificate_type}, status {answered.certificate_status})"
+        )
+    new = NewMessage(
+        message_id=header.message_id,
+        sender=header.from_country,
+        recipient=header.to_country,
+        certificate_number=header.certificate_number,
+        certificate_type=header.certificate_type,
+        certificate_status=header.certificate_status,
+        content_digest=header.content_digest,
+        payload=opened.payload,
+        kind=RESPONSE,
+        answers=answered.id,
+    )
+    receipt = make_receipt(
+        Receipt(
+            message_id=new.message_id,
+            content_digest=new.content_digest,
+            from_country=runtime.country,
+            to_country=new.sender,
+            received=now.replace(microsecond=0),
+            outcome=Outcome.ACCEPTED,
+            findings=(),
+        ),
+        receiver_signing_key=runtime.current_signing_key(now),
+    )
+    detail: dict[str, str] = {"decision": response.decision.value}
+    if response.text is not None:
+        detail["reason" if response.decision == "rejected" else "text"] = response.text
+    received = await runtime.store.receive(
+        new,
+        now=now,
+        make_receipt=lambda: (str(Outcome.ACCEPTED), receipt),
+        responded=detail,
     )
     return received.receipt
 
