@@ -135,8 +135,15 @@ async def store_and_answer(
     """Store an opened envelope's message once and return its receipt (the original one
     for a repeat). Raises ReplayError when the message id was received before with other
     content."""
+    return await store_once(runtime, received_message(opened), outcome, findings, now)
+
+
+def received_message(
+    opened: OpenedEnvelope, *, kind: str = "certificate", answers: int | None = None
+) -> NewMessage:
+    """The message to store for an opened envelope: what its signed header says."""
     header = opened.header
-    new = NewMessage(
+    return NewMessage(
         message_id=header.message_id,
         sender=header.from_country,
         recipient=header.to_country,
@@ -145,8 +152,9 @@ async def store_and_answer(
         certificate_status=header.certificate_status,
         content_digest=header.content_digest,
         payload=opened.payload,
+        kind=kind,
+        answers=answers,
     )
-    return await store_once(runtime, new, outcome, findings, now)
 
 
 async def store_once(
@@ -211,18 +219,7 @@ async def receive_response(runtime: NodeRuntime, opened: OpenedEnvelope, now: da
             f" {response.certificate_message_id} is {shown(answered.certificate_number)}"
             f" ({answered.certificate_type}, status {answered.certificate_status})"
         )
-    new = NewMessage(
-        message_id=header.message_id,
-        sender=header.from_country,
-        recipient=header.to_country,
-        certificate_number=header.certificate_number,
-        certificate_type=header.certificate_type,
-        certificate_status=header.certificate_status,
-        content_digest=header.content_digest,
-        payload=opened.payload,
-        kind=RESPONSE,
-        answers=answered.id,
-    )
+    new = received_message(opened, kind=RESPONSE, answers=answered.id)
     receipt = make_receipt(
         Receipt(
             message_id=new.message_id,
