@@ -1,0 +1,171 @@
+"""The API's response route: the importing country answers a received certificate
+(accepted, rejected or correction requested), sent to its exporter (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+
+from aiohttp import web
+
+from node.api import views
+from node.api.context import (
+    CONTEXT,
+    JSON_TYPE,
+    ApiContext,
+    caller_name,
+    json_answer,
+    location_of,
+    read_body,
+)
+from node.api.door import check_deliverable
+from node.api.idempotency import key_of, reuse
+from node.api.params import message_id
+from node.api.problems import ProblemError, bad_request
+from node.directory import DirectoryError
+from node.envelope.response import Decision, MalformedResponseError, Response
+from node.store.store import Answer, KeyReuseError, NewMessage, Remember, StoredMessage
+
+
+async def respond(request: web.Request) -> web.Response:
+    """Answer a received certificate: accepted, rejected (reason) or correction
+    requested (text), sent to its exporter as a response message (docs/protocol.md)."""
+    context = request.app[CONTEXT]
+    certificate = await context.store.message(message_id(request))
+    if certificate.direction != "in" or certificate.kind != "certificate":
+        raise ProblemError(
+            409, "Not received", f"certificate {certificate.id} was sent, not received"
+        )
+    body = await read_body(request, context.max_body_bytes)
+    if request.content_type != JSON_TYPE:
+        raise ProblemError(415, "Unsupported media type", "send application/json")
+    now = context.clock.now()
+    response = _response_of(body, certificate, now)
+    answered = await context.store.response_to(certificate.id)
+    if answered is not None:
+        raise ProblemError(
+            409,
+            "Already answered",
+            f"certificate {certificate.id} was answered by response message {answered.id}",
+        )
+    payload = response.to_bytes()
+    new = NewMessage(
+        message_id=str(uuid.uuid4()),
+        sender=context.country,
+        recipient=certificate.sender,
+        # The header repeats the certificate answered (docs/protocol.md, "The response
+        # message"); the decision travels sealed.
+        certificate_number=certificate.certificate_number,
+        certificate_type=certificate.certificate_type,
+        certificate_status=certificate.certificate_status,
+        content_digest="sha256:" + hashlib.sha256(payload).hexdigest(),
+        payload=payload,
+        kind="response",
+        answers=certificate.id,
+    )
+    await check_deliverable(context.door, new, now)
+    _require_listed(context, certificate.sender)
+    shown = views.response(response, state="queued")
+
+    def accepted(pk: int) -> tuple[str, str | None]:
+        return json.dumps({"certificate": certificate.id, "response": shown}), location_of(
+            certificate.id
+        )
+
+    key = key_of(request)
+    remember = (
+        None if key is None else Remember(key.client, key.key, key.fingerprint, 202, accepted)
+    )
+    try:
+        result = await context.store.submit_response(
+            new,
+            now=now,
+            responded=views.response_event(response),
+            remember=remember,
+            client=caller_name(),
+        )
+    except KeyReuseError as e:
+        raise reuse(e) from e
+    if isinstance(result, Answer):
+        return json_answer(result)
+    context.kick()
+    text, location = accepted(result)
+    return json_answer(Answer(202, text, location, result))
+
+
+def _response_of(body: bytes, certificate: StoredMessage, now: datetime) -> Response:
+    """The response a request body asks for; 400 for JSON that is not the spec's, 422
+    for a decision without the text it needs."""
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise bad_request("the body is not UTF-8 JSON") from None
+    if not isinstance(value, dict):
+        raise bad_request("the body must be a JSON object")
+    unknown = sorted(set(value) - {"decision", "reason", "text"})
+    if unknown:
+        raise bad_request(f"unknown member(s) {', '.join(map(repr, unknown))}")
+    choices = ", ".join(d.value for d in Decision)
+    try:
+        decision = Decision(_text(value.get("decision")))
+    except ValueError:
+        raise bad_request(f"decision must be one of {choices}") from None
+    needed = {Decision.REJECTED: "reason", Decision.CORRECTION_REQUESTED: "text"}.get(decision)
+    for member in ("reason", "text"):
+        if member != needed and member in value:
+            raise ProblemError(
+                422, "Invalid response", f"a {decision.value} response has no {member}"
+            )
+    text = None if needed is None else value.get(needed)
+    if needed is not None and not isinstance(text, str):
+        raise ProblemError(
+            422, "Invalid response", f"a {decision.value} response needs a {needed} (a string)"
+        )
+    if not _is_uuid(certificate.message_id):
+        # Plain XML from a hub carries no message id a response could name.
+        raise ProblemError(
+            422,
+            "Cannot be answered",
+            f"certificate {certificate.id} came without an envelope message id: a response"
+            " to it would go through the hub, which does not carry responses yet",
+        )
+    try:
+        return Response(
+            certificate_number=certificate.certificate_number,
+            certificate_message_id=certificate.message_id,
+            decision=decision,
+            responded_at=now.replace(microsecond=0),
+            text=text,
+        )
+    except MalformedResponseError as e:
+        raise ProblemError(422, "Invalid response", str(e)) from e
+
+
+def _text(value: object) -> str:
+    """A JSON string as itself; anything else as a string no enumeration holds."""
+    return value if isinstance(value, str) else "\x00"
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
+def _require_listed(context: ApiContext, country: str) -> None:
+    """A response goes direct only: 422 for a partner the directory does not list (that
+    the door let through because a hub of our own carries plain XML to it)."""
+    if context.door is None:
+        return
+    try:
+        context.door.directory().nppo(country)
+    except DirectoryError:
+        raise ProblemError(
+            422,
+            "Cannot be answered",
+            f"{country} is not in the directory: a response to it would go through the"
+            " hub, which does not carry responses yet; nothing was stored",
+        ) from None
