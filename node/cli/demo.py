@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from node.cli.demo_commands import in_process
+from node.demo.answers import follow_up
 from node.demo.deliveries import Row
 from node.demo.network import Network, network
 from node.demo.play import play
@@ -31,7 +32,8 @@ def add_parser(commands: Any) -> None:
         "temporary directory: NL, KE and US with direct endpoints, CL through the hub only. "
         "Enrol and publish them, and exchange the bundled sample certificates among them: "
         "the first to US while US is still down (it falls back to the hub), certificates to "
-        "CL through the hub, a withdrawal and a replacement. Say what starts and each "
+        "CL through the hub, a withdrawal and a replacement; then KE answers a certificate NL "
+        "sent it, and US's copy of a withdrawn one shows the withdrawal. Say what starts and each "
         "delivery as it settles, then print what happened, with the route each took (direct "
         "or hub). With --json, that progress goes to stderr and stdout holds only JSON. "
         "Exits 1 if any delivery failed; leaves no process behind.",
@@ -92,7 +94,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         # Unwinding runs last in, first out: from here, a second Ctrl-C while the network
         # stops would leave processes behind, so both signals wait until it has stopped.
         stack.callback(_ignore_signals)
-        rows = play(net, say)
+        rows = follow_up(net, play(net, say), say)
         if args.json:
             print(json.dumps([row.to_json() for row in rows], indent=2), flush=True)
         else:

@@ -32,6 +32,10 @@ class Row:
     route: str
     status: str
     latency_ms: float | None
+    # What followed on the certificate, for --json: the importer's answer as its exporter
+    # shows it, and the importer's copy's lifecycle once a withdrawal links to it.
+    response: dict[str, Any] | None = None
+    linked: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +45,8 @@ class Row:
             "route": self.route,
             "status": self.status,
             "latency_ms": self.latency_ms,
+            "response": self.response,
+            "linked": self.linked,
         }
 
 

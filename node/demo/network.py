@@ -210,6 +210,16 @@ class Network:
         """Call a node's national-system API; the decoded JSON answer."""
         return self._api(self.nodes[country], method, path, xml)
 
+    def api_json(self, country: str, method: str, path: str, body: dict[str, Any]) -> Any:
+        """Call a node's national-system API with a JSON body; the decoded JSON answer."""
+        return self._api(
+            self.nodes[country], method, path, json.dumps(body).encode(), "application/json"
+        )
+
+    def sent_id(self, sender: str, number: str) -> int:
+        """The sender's message id of a certificate `send` sent (not its withdrawal)."""
+        return self._sent[(sender, number)]
+
     def message(self, sender: str, message: int) -> dict[str, Any]:
         """A sent message as its sender's API shows it: state, route, events."""
         body: dict[str, Any] = self.api(sender, "GET", f"/certificates/{message}")
@@ -369,13 +379,20 @@ class Network:
         sent[(step.sender, step.certificate.number)] = body["id"]
         return body["id"], f"{step.certificate.number} (replaces {step.target})"
 
-    def _api(self, node: NodeHandle, method: str, path: str, xml: bytes | None) -> Any:
+    def _api(
+        self,
+        node: NodeHandle,
+        method: str,
+        path: str,
+        xml: bytes | None,
+        content_type: str = "application/xml",
+    ) -> Any:
         request = urllib.request.Request(
             node.api_url + path,
             data=xml if xml is not None else (b"" if method == "POST" else None),
             method=method,
             headers={"Authorization": f"Bearer {node.api_token}"}
-            | ({"Content-Type": "application/xml"} if xml is not None else {}),
+            | ({"Content-Type": content_type} if xml is not None else {}),
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:

@@ -103,6 +103,29 @@ def steps() -> list[Step]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The importer's answer to a certificate it received, sent back to its exporter."""
+
+    importer: str
+    exporter: str
+    number: str
+    decision: Literal["accepted", "rejected", "correction-requested"]
+    reason: str | None = None  # with "rejected"
+    text: str | None = None  # with "correction-requested"
+
+    def body(self) -> dict[str, str]:
+        """The request body of the importer's response API (docs/openapi.yaml)."""
+        extra = {"reason": self.reason, "text": self.text}
+        return {"decision": self.decision} | {k: v for k, v in extra.items() if v is not None}
+
+
+# Between two direct nodes: responses do not go through the hub yet.
+ANSWER = Answer("KE", "NL", "NL-DEMO-0001", "rejected", reason="Live thrips found on inspection")
+# (exporter, number) of the certificate the demo withdraws: its importer links the two.
+WITHDRAWN = ("NL", "NL-DEMO-0002")
+
+
 def split(steps: list[Step], country: str) -> tuple[list[Step], list[Step]]:
     """The steps that can go while `country` is down, and those that need it up (sent by it,
     to it, or acting on a certificate sent to it); each list in the order given."""

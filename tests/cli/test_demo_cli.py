@@ -48,7 +48,7 @@ def test_demo_exchanges_both_ways_falls_back_and_leaves_nothing_running(tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(result.stdout)
     assert {tuple(sorted(row)) for row in rows} == {
-        ("certificate", "from", "latency_ms", "route", "status", "to")
+        ("certificate", "from", "latency_ms", "linked", "response", "route", "status", "to")
     }
     assert all(row["status"].startswith("delivered") for row in rows), rows
     by_number = {row["certificate"]: row for row in rows}
@@ -61,6 +61,22 @@ def test_demo_exchanges_both_ways_falls_back_and_leaves_nothing_running(tmp_path
     assert any("withdrawal" in row["certificate"] for row in rows)
     assert any("replaces" in row["certificate"] for row in rows)
     assert _processes_under(workdir) == []
+    # The importer answered a certificate, and its exporter's API shows the answer.
+    response = by_number["NL-DEMO-0001"]["response"]
+    assert response["from"] == "KE" and response["to"] == "NL"
+    assert response["decision"] == "rejected" and response["reason"]
+    assert all(row["response"] is None for row in rows if row is not by_number["NL-DEMO-0001"])
+    # The importer's copy of the withdrawn certificate links to the withdrawal (status 40).
+    linked = by_number["NL-DEMO-0002"]["linked"]
+    assert linked["on"] == "US"
+    assert linked["status"] == "withdrawn"
+    assert linked["by"]["certificate_number"] == "NL-DEMO-0002"
+    assert linked["by"]["status"] == "40"
+    assert all(row["linked"] is None for row in rows if row is not by_number["NL-DEMO-0002"])
+    assert "response: KE -> NL on NL-DEMO-0001: rejected" in result.stderr
+    assert "linked: US's copy of NL-DEMO-0002 shows withdrawn by NL-DEMO-0002 (status 40)" in (
+        result.stderr
+    )
 
 
 def test_demo_has_help() -> None:
