@@ -31,6 +31,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from node import __version__
 from node.api.app import ApiContext, create_api_app
 from node.api.door import Door
+from node.api.webhooks import WebhookSender
 from node.certificate.validate import Validator
 from node.clock import Clock
 from node.directory import Directory, DirectoryError, MaintainerSet
@@ -239,6 +240,13 @@ async def run_node(
         api = await serve(stack, api_app, api_host, api_port, ssl_context=None, access_log=False)
 
         tasks.every(scheduler, worker.run_once, outbox_interval, "outbox")
+        # Each API client's webhook gets the event feed (node.api.webhooks), as often.
+        webhook_session = await stack.enter_async_context(aiohttp.ClientSession())
+        webhooks = WebhookSender(
+            store, config.api_clients_file, webhook_session, clock=clock,
+            backoff=Backoff(cap=timedelta(seconds=config.retry_cap_seconds)),
+        )  # fmt: skip
+        tasks.every(scheduler, webhooks.run_once, outbox_interval, "webhooks")
         tasks.every(
             scheduler, _pulling(puller, directory, config),
             timedelta(seconds=config.hub_poll_seconds), "hub-pull",

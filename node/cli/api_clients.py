@@ -1,4 +1,5 @@
-"""`ephyto node api-client add|list|revoke`: the named clients of the national-system API."""
+"""`ephyto node api-client add|list|revoke|webhook`: the named clients of the national-system
+API, and their webhooks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from typing import Any
 
 from node.clock import SystemClock
 from node.commandline import dir_argument
-from node.identity.api_clients import SCOPES, add_client, read_clients, revoke_client
+from node.identity.api_clients import (
+    SCOPES,
+    add_client,
+    add_webhook_client,
+    read_clients,
+    revoke_client,
+    set_webhook,
+)
 from node.identity.config import CONFIG_FILE, NodeConfig, load_config
 
 
@@ -21,7 +29,8 @@ def add_parser(sub: Any, default_dir: Any) -> None:
         "token is printed once by `add`; the node keeps only its SHA-256, in "
         "api-clients.json beside node.toml (mode 0600). A running node takes a change at "
         "its next request, without a restart. node.toml's api_token stays valid as the "
-        "client `national-system` with every scope.",
+        "client `national-system` with every scope. A client with the read scope may have "
+        "a webhook: the node POSTs the event feed to it, signed with a secret printed once.",
     )
     actions = clients.add_subparsers(dest="client_command", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="add a client and print its token once")
@@ -29,6 +38,10 @@ def add_parser(sub: Any, default_dir: Any) -> None:
     add.add_argument(
         "--scope", action="append", choices=SCOPES, required=True, dest="scopes",
         help="a scope the client gets (repeat for more)",
+    )  # fmt: skip
+    add.add_argument(
+        "--webhook", metavar="URL",
+        help="POST the event feed to URL (needs the read scope); prints its secret once",
     )  # fmt: skip
     dir_argument(add, default_dir, "node")
     add.set_defaults(func=_add)
@@ -39,6 +52,13 @@ def add_parser(sub: Any, default_dir: Any) -> None:
     revoke.add_argument("name", metavar="NAME")
     dir_argument(revoke, default_dir, "node")
     revoke.set_defaults(func=_revoke)
+    hook = actions.add_parser(
+        "webhook", help="give a client a webhook (or a new URL) and print its new secret once"
+    )
+    hook.add_argument("name", metavar="NAME")
+    hook.add_argument("url", metavar="URL", help="https:// (or http://) URL the events go to")
+    dir_argument(hook, default_dir, "node")
+    hook.set_defaults(func=_webhook)
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
@@ -47,9 +67,23 @@ def _config(args: argparse.Namespace) -> NodeConfig:
 
 def _add(args: argparse.Namespace) -> int:
     path = _config(args).api_clients_file
-    token = add_client(path, args.name, args.scopes, now=SystemClock().now())
+    now = SystemClock().now()
+    if args.webhook is None:
+        token, secret = add_client(path, args.name, args.scopes, now=now), None
+    else:
+        token, secret = add_webhook_client(path, args.name, args.scopes, args.webhook, now=now)
     print(f"added API client {args.name} ({', '.join(sorted(set(args.scopes)))})")
     print(f"token (shown once, keep it secret): {token}")
+    if secret is not None:
+        print(f"webhook {args.webhook}")
+        print(f"webhook secret (shown once, keep it secret): {secret}")
+    return 0
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    secret = set_webhook(_config(args).api_clients_file, args.name, args.url)
+    print(f"webhook of API client {args.name}: {args.url}")
+    print(f"webhook secret (shown once, keep it secret): {secret}")
     return 0
 
 
@@ -60,7 +94,8 @@ def _list(args: argparse.Namespace) -> int:
     for c in clients:
         revoked = "" if c.revoked is None else f"  revoked {c.revoked.isoformat()}"
         scopes = ",".join(sorted(c.scopes))
-        print(f"{c.name}  {scopes}  created {c.created.isoformat()}{revoked}")
+        hook = "" if c.webhook is None else f"  webhook {c.webhook.url}"
+        print(f"{c.name}  {scopes}  created {c.created.isoformat()}{revoked}{hook}")
     return 0
 
 

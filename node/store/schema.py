@@ -111,3 +111,16 @@ Index(
     messages.c.certificate_number,
     messages.c.certificate_status,
 )
+
+# Each API client's webhook (node/api/webhooks.py): the feed cursor delivered up to (an
+# event id; 0 before the first delivery) and the backoff of a failing receiver. Kept in
+# the store, beside the events, so the cursor is as durable as what it points into.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("client", String(64), primary_key=True),
+    Column("cursor", _ID, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),  # failed since the last success
+    Column("next_attempt_at", UtcDateTime()),  # null: now
+    Column("last_error", Text),
+)

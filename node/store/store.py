@@ -14,8 +14,9 @@ commit is shared.
 One store class per concern, each in its own module, all mixed over one runner
 (`base.StoreBase`: one `Database`, one group-commit queue) and combined in `Store`:
 outbound messages and the outbox (`sending`), submitting once (`once`), responses
-(`responses`), receiving (`receiving`), reading messages (`reading`), and the events and
-their feed (`event_feed`). Their writes are values applied together by `writes`.
+(`responses`), receiving (`receiving`), reading messages (`reading`), the events and
+their feed (`event_feed`), and the webhooks' cursors (`webhooks`). Their writes are
+values applied together by `writes`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from node.store.records import (
 )
 from node.store.responses import ResponsesStore
 from node.store.sending import SendingStore
+from node.store.webhooks import WebhooksStore, WebhookState
 
 __all__ = [
     "Answer",
@@ -66,9 +68,18 @@ __all__ = [
     "StoreError",
     "StoredMessage",
     "Supersedes",
+    "WebhookState",
     "queued",
 ]
 
 
-class Store(SendingStore, OnceStore, ResponsesStore, ReceivingStore, ReadingStore, EventsStore):
+class Store(
+    SendingStore,
+    OnceStore,
+    ResponsesStore,
+    ReceivingStore,
+    ReadingStore,
+    EventsStore,
+    WebhooksStore,
+):
     """The node's database. Open with `Store.open(url)`, then `await store.migrate()`."""

@@ -56,3 +56,31 @@ def test_refusals_are_one_line_and_change_nothing(tmp_path: Path) -> None:
     assert path.read_bytes() == before
     ok("node", "api-client", "revoke", "dash", "--dir", directory)
     assert "already revoked" in refused("node", "api-client", "revoke", "dash", "--dir", directory)
+
+
+def test_webhook_secret_is_printed_once_and_kept(tmp_path: Path) -> None:
+    directory = _node(tmp_path)
+    added = ok("node", "api-client", "add", "dash", "--scope", "read", "--webhook",
+               "https://dash.example/hook", "--dir", directory)  # fmt: skip
+    secret = added.split("webhook secret (shown once, keep it secret): ")[1].strip()
+    path = directory / "api-clients.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (client,) = read_clients(path)
+    assert client.webhook is not None and client.webhook.secret == secret
+    assert "webhook https://dash.example/hook" in ok(
+        "node", "api-client", "list", "--dir", directory
+    )
+    assert secret not in ok("node", "api-client", "list", "--dir", directory)
+    changed = ok("node", "api-client", "webhook", "dash", "https://dash.example/new",
+                 "--dir", directory)  # fmt: skip
+    assert "https://dash.example/new" in changed and secret not in changed
+    before = path.read_bytes()
+    assert "webhook URL" in refused(
+        "node", "api-client", "webhook", "dash", "ftp://x", "--dir", directory
+    )
+    assert path.read_bytes() == before
+    ok("node", "api-client", "add", "sender", "--scope", "submit", "--dir", directory)
+    before = path.read_bytes()
+    refused("node", "api-client", "add", "s2", "--scope", "submit", "--webhook",
+            "https://x.example/", "--dir", directory)  # fmt: skip
+    assert path.read_bytes() == before
