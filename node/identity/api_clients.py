@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -147,13 +147,9 @@ def set_webhook(path: Path, name: str, url: str) -> str:
     secret = new_webhook_secret()
     with exclusive_lock(_lock(path), _MODE):
         clients = read_clients(path)
-        found = [c for c in clients if c.name == name]
-        if not found:
-            raise InputError(f"no API client named {name!r} in {path}")
-        if found[0].revoked is not None:
-            raise InputError(f"API client {name!r} was revoked on {found[0].revoked}")
-        _check_webhook(name, found[0].scopes, url)
-        changed = replace(found[0], webhook=Webhook(url, secret))
+        current = _live(clients, name, path, "was revoked on")
+        _check_webhook(name, current.scopes, url)
+        changed = replace(current, webhook=Webhook(url, secret))
         write_atomic(path, dump_clients(changed if c.name == name else c for c in clients), _MODE)
     return secret
 
@@ -216,12 +212,7 @@ def revoke_client(path: Path, name: str, *, now: datetime) -> ApiClient:
     """Revoke client `name` (its token is refused from now on); InputError if unknown."""
     with exclusive_lock(_lock(path), _MODE):
         clients = read_clients(path)
-        found = [c for c in clients if c.name == name]
-        if not found:
-            raise InputError(f"no API client named {name!r} in {path}")
-        if found[0].revoked is not None:
-            raise InputError(f"API client {name!r} was already revoked on {found[0].revoked}")
-        revoked = replace(found[0], revoked=now)
+        revoked = replace(_live(clients, name, path, "was already revoked on"), revoked=now)
         write_atomic(path, dump_clients(revoked if c.name == name else c for c in clients), _MODE)
     return revoked
 
@@ -265,3 +256,13 @@ def _time(text: Any) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"time without a zone: {text!r}")
     return parsed
+
+
+def _live(clients: Sequence[ApiClient], name: str, path: Path, revoked: str) -> ApiClient:
+    """Client `name`, not revoked; InputError saying which it is not (`revoked`: how)."""
+    found = [c for c in clients if c.name == name]
+    if not found:
+        raise InputError(f"no API client named {name!r} in {path}")
+    if found[0].revoked is not None:
+        raise InputError(f"API client {name!r} {revoked} {found[0].revoked}")
+    return found[0]

@@ -12,7 +12,9 @@ that is down is simply one not started.
 
 from __future__ import annotations
 
+import hashlib
 import socket
+import uuid
 from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from node.inbox.puller import HubPuller
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import Deliverer, OutboxWorker
 from node.runtime import NodeRuntime, ValidationThread
-from node.store.store import Store
+from node.store.store import NewMessage, Store
 from node.transport.client import DeliveryClient
 from node.transport.hub_client import HubClient, node_hub_client
 from node.web.exchange import create_exchange_app
@@ -286,3 +288,39 @@ async def open_network(
         nodes=nodes,
         parties={country: party for country, (party, _, _) in made.items()},
     )
+
+
+def outgoing(
+    sender: str,
+    recipient: str,
+    payload: bytes,
+    number: str,
+    *,
+    certificate_type: str = "851",
+    status: str = "70",
+) -> NewMessage:
+    """A message to send whose envelope header will say these values."""
+    return NewMessage(
+        message_id=str(uuid.uuid4()),
+        sender=sender,
+        recipient=recipient,
+        certificate_number=number,
+        certificate_type=certificate_type,
+        certificate_status=status,
+        content_digest="sha256:" + hashlib.sha256(payload).hexdigest(),
+        payload=payload,
+    )
+
+
+async def submit_from_nl(
+    net: Network,
+    to: str,
+    payload: bytes,
+    *,
+    number: str,
+    certificate_type: str = "851",
+    status: str = "70",
+) -> int:
+    """NL's store takes a message for `to`, as its API would after validating it."""
+    message = outgoing("NL", to, payload, number, certificate_type=certificate_type, status=status)
+    return await net.nodes["NL"].store.submit(message, now=net.clock.now())

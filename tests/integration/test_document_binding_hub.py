@@ -8,8 +8,6 @@ document's is exactly what a lying or buggy sender puts on the wire.
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -24,7 +22,6 @@ from node.clock import FixedClock
 from node.hub.push import HubPusher
 from node.ippc import DeliverEnvelope, Envelope, EnvelopeHeader
 from node.outbox.policy import Backoff
-from node.store.store import NewMessage
 from node.transport.client import DeliveryClient
 from tests.binding_documents import document
 from tests.integration.hub_route_world import (
@@ -33,6 +30,7 @@ from tests.integration.hub_route_world import (
     T0,
     Network,
     open_network,
+    submit_from_nl,
 )
 
 
@@ -40,31 +38,6 @@ from tests.integration.hub_route_world import (
 async def net(tmp_path: Path, validator: Validator) -> AsyncIterator[Network]:
     async with AsyncExitStack() as stack:
         yield await open_network(stack, tmp_path, FixedClock(T0), validator)
-
-
-async def _submit(
-    net: Network,
-    to: str,
-    payload: bytes,
-    *,
-    number: str,
-    certificate_type: str = "851",
-    status: str = "70",
-) -> int:
-    """A message from NL whose envelope header will say these values."""
-    return await net.nodes["NL"].store.submit(
-        NewMessage(
-            message_id=str(uuid.uuid4()),
-            sender="NL",
-            recipient=to,
-            certificate_number=number,
-            certificate_type=certificate_type,
-            certificate_status=status,
-            content_digest="sha256:" + hashlib.sha256(payload).hexdigest(),
-            payload=payload,
-        ),
-        now=net.clock.now(),
-    )
 
 
 async def _hub_state(net: Network, sender: str, tracking: str) -> tuple[str, str | None]:
@@ -127,7 +100,7 @@ async def test_a_pulled_envelope_unlike_its_document_is_failed_at_the_hub_and_no
     nl, ke = net.nodes["NL"], net.nodes["KE"]
     await net.hub.start()
     payload = document(reexport if sample == "reexport" else phyto, importer="KE", **body)
-    pk = await _submit(net, "KE", payload, **header)
+    pk = await submit_from_nl(net, "KE", payload, **header)
     assert await nl.worker.run_once() == 1
     tracking = (await nl.store.events(pk))[-1].detail["hub"]
 
@@ -153,7 +126,7 @@ async def test_a_re_export_certificate_pulled_from_the_re_exporting_country_is_a
     ke = net.nodes["KE"]
     await net.hub.start()
     payload = document(reexport, number="NL-RX-6", exporter="NL", importer="KE")
-    await _submit(net, "KE", payload, number="NL-RX-6", certificate_type="657")
+    await submit_from_nl(net, "KE", payload, number="NL-RX-6", certificate_type="657")
     assert await net.nodes["NL"].worker.run_once() == 1
 
     assert await ke.puller.run_once() == 1
@@ -221,7 +194,7 @@ async def test_direct_delivery_refused_for_a_mismatch_fails_the_message_at_once(
     await net.hub.start()
     await us.serve()
     payload = document(phyto, number="NL-BODY-9", exporter="NL", importer="US")
-    pk = await _submit(net, "US", payload, number="NL-HDR-9")
+    pk = await submit_from_nl(net, "US", payload, number="NL-HDR-9")
 
     assert await nl.worker.run_once() == 1
 
@@ -241,7 +214,7 @@ async def test_a_pushed_envelope_unlike_its_document_is_refused_and_settles_as_f
     nl, us = net.nodes["NL"], net.nodes["US"]
     await net.hub.start()  # US is down: NL's message goes through the hub
     payload = document(phyto, number="NL-2026-10", exporter="NL", importer="US")
-    pk = await _submit(net, "US", payload, number="NL-2026-10", status="40")
+    pk = await submit_from_nl(net, "US", payload, number="NL-2026-10", status="40")
     for _ in range(FALLBACK_ATTEMPTS + 1):
         await nl.worker.run_once()
     assert (await nl.store.message(pk)).state == "relayed"

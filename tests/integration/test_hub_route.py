@@ -46,7 +46,7 @@ from node.ippc import (
     render_response,
 )
 from node.outbox.policy import Backoff
-from node.store.store import NewMessage, Store, StoredMessage
+from node.store.store import Store, StoredMessage
 from node.transport.client import DeliveryClient, TransientDeliveryError
 from node.transport.hub_client import HubUnavailable
 from registry.lifecycle import Lifecycle
@@ -59,6 +59,8 @@ from tests.integration.hub_route_world import (
     Network,
     NodeUnderTest,
     open_network,
+    outgoing,
+    submit_from_nl,
 )
 
 
@@ -68,23 +70,8 @@ async def net(tmp_path: Path, validator: Validator) -> AsyncIterator[Network]:
         yield await open_network(stack, tmp_path, FixedClock(T0), validator)
 
 
-def _message(sender: str, recipient: str, payload: bytes, number: str) -> NewMessage:
-    return NewMessage(
-        message_id=str(uuid.uuid4()),
-        sender=sender,
-        recipient=recipient,
-        certificate_number=number,
-        certificate_type="851",
-        certificate_status="70",
-        content_digest="sha256:" + hashlib.sha256(payload).hexdigest(),
-        payload=payload,
-    )
-
-
 async def _submit(net: Network, to: str, payload: bytes, number: str = "NL-2026-0001234") -> int:
-    return await net.nodes["NL"].store.submit(
-        _message("NL", to, payload, number), now=net.clock.now()
-    )
+    return await submit_from_nl(net, to, payload, number=number)
 
 
 async def _kinds(node: NodeUnderTest, pk: int) -> list[str]:
@@ -442,7 +429,7 @@ async def test_a_sealed_envelope_from_another_nppo_than_the_hub_says_is_failed(
     """US hands the hub an envelope NL sealed for KE: authentic, but not from US."""
     ke = net.nodes["KE"]
     await net.hub.start()
-    message = _message("NL", "KE", phyto_xml, "NL-2026-0001")
+    message = outgoing("NL", "KE", phyto_xml, "NL-2026-0001")
     sealed = seal(
         header=SealedHeader(
             message_id=message.message_id,
