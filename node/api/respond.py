@@ -14,7 +14,6 @@ from node.api import views
 from node.api.context import (
     CONTEXT,
     JSON_TYPE,
-    ApiContext,
     caller_name,
     json_answer,
     location_of,
@@ -24,7 +23,6 @@ from node.api.door import check_deliverable
 from node.api.idempotency import key_of, reuse
 from node.api.params import message_id
 from node.api.problems import ProblemError, bad_request
-from node.directory import DirectoryError
 from node.envelope.response import Decision, MalformedResponseError, Response
 from node.store.store import Answer, KeyReuseError, NewMessage, Remember, StoredMessage
 
@@ -66,7 +64,6 @@ async def respond(request: web.Request) -> web.Response:
         answers=certificate.id,
     )
     await check_deliverable(context.door, new, now)
-    _require_listed(context, certificate.sender)
     shown = views.response(response, state="queued")
 
     def accepted(pk: int) -> tuple[str, str | None]:
@@ -123,18 +120,18 @@ def _response_of(body: bytes, certificate: StoredMessage, now: datetime) -> Resp
         raise ProblemError(
             422, "Invalid response", f"a {decision.value} response needs a {needed} (a string)"
         )
-    if not _is_uuid(certificate.message_id):
-        # Plain XML from a hub carries no message id a response could name.
-        raise ProblemError(
-            422,
-            "Cannot be answered",
-            f"certificate {certificate.id} came without an envelope message id: a response"
-            " to it would go through the hub, which does not carry responses yet",
-        )
+    # Plain XML from a hub has no envelope message id, only `hub:<tracking number>`: the
+    # response names it by the UUID its receipt named it by (node.inbox.puller); through
+    # the hub it travels as an SPSAcknowledgement, which names the certificate's number.
+    answered_id = (
+        certificate.message_id
+        if _is_uuid(certificate.message_id)
+        else str(uuid.uuid5(uuid.NAMESPACE_URL, certificate.message_id))
+    )
     try:
         return Response(
             certificate_number=certificate.certificate_number,
-            certificate_message_id=certificate.message_id,
+            certificate_message_id=answered_id,
             decision=decision,
             responded_at=now.replace(microsecond=0),
             text=text,
@@ -153,19 +150,3 @@ def _is_uuid(text: str) -> bool:
         return str(uuid.UUID(text)) == text
     except ValueError:
         return False
-
-
-def _require_listed(context: ApiContext, country: str) -> None:
-    """A response goes direct only: 422 for a partner the directory does not list (that
-    the door let through because a hub of our own carries plain XML to it)."""
-    if context.door is None:
-        return
-    try:
-        context.door.directory().nppo(country)
-    except DirectoryError:
-        raise ProblemError(
-            422,
-            "Cannot be answered",
-            f"{country} is not in the directory: a response to it would go through the"
-            " hub, which does not carry responses yet; nothing was stored",
-        ) from None

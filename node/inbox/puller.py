@@ -8,7 +8,9 @@ XML), so the second pull stores nothing twice and acknowledges.
 Content arrives in one of three forms: our sealed envelope (canonical JSON, from
 another node: verified and decrypted exactly as on the direct route, so a message that
 arrives both ways is stored once), plain ePhyto XML (from GeNS or an NPPO's own
-system), or plain XML in Base64 (as some systems send it).
+system), or plain XML in Base64 (as some systems send it). Plain XML is a certificate,
+or an SPSAcknowledgement: an importer's answer to one of ours
+(`DeliverCountryResponseEnvelope`).
 
 The acknowledgement says what we made of it: Acknowledge (accepted), Advanced with the
 warnings, or Failed with the reason (rejected, unreadable, or not authentic). Content
@@ -29,10 +31,16 @@ from datetime import datetime
 from typing import Protocol
 
 from node.directory import Directory, DirectoryError
+from node.envelope.acknowledgement import (
+    MalformedAcknowledgementError,
+    is_acknowledgement,
+    parse_acknowledgement,
+)
 from node.envelope.binding import Claim, DocumentMismatchError
 from node.envelope.errors import EnvelopeError
 from node.envelope.header import RESPONSE
 from node.envelope.receipt import MAX_FINDING_CHARS, Outcome
+from node.envelope.response import MalformedResponseError, Response, UnansweredError
 from node.ippc import Envelope, EnvelopeHeader
 from node.runtime import NodeRuntime, ValidationThread
 from node.store.store import NewMessage, ReplayError
@@ -44,6 +52,7 @@ from node.web.exchange import (
     require_bound,
     store_and_answer,
     store_once,
+    store_response,
 )
 
 log = logging.getLogger(__name__)
@@ -130,7 +139,75 @@ class HubPuller:
         xml = _plain_xml(content)
         if xml is None:
             return Verdict(None, "Content is neither a sealed envelope nor ePhyto XML")
+        if is_acknowledgement(xml):  # DeliverCountryResponseEnvelope: an importer's answer
+            return await self._answer(envelope, xml, tracking, now)
         return await self._plain(envelope, xml, tracking, now)
+
+    async def _answer(
+        self, envelope: Envelope, xml: bytes, tracking: str, now: datetime
+    ) -> Verdict:
+        """An SPSAcknowledgement from an NPPO outside the directory: recorded as its
+        response to the certificate we sent it under that number, as a sealed response
+        would be (node.envelope.acknowledgement says how the two correspond)."""
+        runtime = self._runtime
+        try:
+            answer = parse_acknowledgement(xml)
+        except MalformedAcknowledgementError as e:
+            return _refused(e)
+        answered = await runtime.store.sent_certificate_numbered(
+            certificate_number=answer.certificate_number, recipient=envelope.from_
+        )
+        if answered is None or answer.certificate_number != envelope.nppo_certificate_number:
+            return _refused(
+                UnansweredError(
+                    f"the answer names certificate {answer.certificate_number[:128]!r} (the hub"
+                    f" says {envelope.nppo_certificate_number[:128]!r}), which"
+                    f" {runtime.country} did not send to {envelope.from_}"
+                )
+            )
+        if answer.certificate_type not in ("", answered.certificate_type):
+            return _refused(
+                UnansweredError(
+                    f"the answer says certificate {answer.certificate_number} is of type"
+                    f" {answer.certificate_type[:8]!r}; it is {answered.certificate_type}"
+                )
+            )
+        try:
+            response = Response(
+                certificate_number=answered.certificate_number,
+                certificate_message_id=answered.message_id,
+                decision=answer.decision,
+                responded_at=answer.issued_at.replace(microsecond=0),
+                text=answer.text,
+            )
+        except MalformedResponseError as e:
+            return _refused(e)
+        message_id = f"hub:{tracking}"
+        new = NewMessage(
+            message_id=message_id,
+            sender=envelope.from_,
+            recipient=runtime.country,
+            certificate_number=answered.certificate_number,
+            certificate_type=answered.certificate_type,
+            certificate_status=answered.certificate_status,
+            # The digest of what arrived; the payload is the answer in our own words, so
+            # the API reads every response, sealed or not, the same way.
+            content_digest="sha256:" + hashlib.sha256(xml).hexdigest(),
+            payload=response.to_bytes(),
+            kind=RESPONSE,
+            answers=answered.id,
+        )
+        try:
+            await store_response(
+                runtime,
+                new,
+                response,
+                now,
+                receipt_id=str(uuid.uuid5(uuid.NAMESPACE_URL, message_id)),
+            )
+        except ReplayError as e:
+            return Verdict(None, str(e))
+        return Verdict(Outcome.ACCEPTED, str(Outcome.ACCEPTED))
 
     async def _sealed(
         self, envelope: Envelope, data: bytes, directory: Directory, now: datetime

@@ -24,8 +24,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from node.clock import Clock
+from node.envelope.acknowledgement import Acknowledgement, acknowledgement_text
 from node.envelope.errors import EnvelopeError
-from node.ippc import Envelope, EnvelopeHeader, TrackingState
+from node.envelope.response import MalformedResponseError, Response
+from node.ippc import CountryResponseEnvelope, Envelope, EnvelopeHeader, TrackingState, XmlTree
 from node.outbox.sealing import seal_message
 from node.store.store import OutboxItem, Store
 from node.transport.hub_client import HubError, HubRefusal
@@ -44,6 +46,8 @@ class HubRelay(Protocol):
     """What the route needs of a hub (node.transport.hub_client.HubClient)."""
 
     async def deliver(self, envelope: Envelope) -> str: ...
+
+    async def deliver_country_response(self, envelope: CountryResponseEnvelope) -> str: ...
 
     async def tracking(self, tracking_number: str) -> EnvelopeHeader: ...
 
@@ -106,10 +110,48 @@ class HubRoute:
             ),
             content,
         )
+        plain = recipient_key is None
+        await self._hand_over(item, self._hub.deliver(envelope), plain=plain, reason=reason)
+
+    async def relay_answer(self, item: OutboxItem, *, reason: str) -> None:
+        """DeliverCountryResponseEnvelope: a response, as the SPSAcknowledgement an NPPO
+        outside the directory reads (node.envelope.acknowledgement)."""
+        message = item.message
         try:
-            tracking = await self._hub.deliver(envelope)
+            response = Response.from_bytes(message.payload)
+        except MalformedResponseError as e:  # stored only once it parsed: a damaged store
+            await self._fail(item, f"cannot read response {message.message_id}: {e}")
+            return
+        document = acknowledgement_text(
+            Acknowledgement(
+                certificate_number=response.certificate_number,
+                certificate_type=message.certificate_type,
+                decision=response.decision,
+                issued_at=response.responded_at,
+                text=response.text,
+            )
+        )
+        envelope = CountryResponseEnvelope(
+            from_=self._country,
+            to=message.recipient,
+            certificate_type=int(message.certificate_type),
+            certificate_status=int(message.certificate_status),
+            nppo_certificate_number=message.certificate_number,
+            sps_acknowledgement=XmlTree(document),
+        )
+        await self._hand_over(
+            item, self._hub.deliver_country_response(envelope), plain=True, reason=reason
+        )
+
+    async def _hand_over(
+        self, item: OutboxItem, delivery: Awaitable[str], *, plain: bool, reason: str
+    ) -> None:
+        """Await the hub's tracking number for `item` and record it, or retry or fail."""
+        message = item.message
+        try:
+            tracking = await delivery
         except HubRefusal as e:
-            if e.refuses_the_request and recipient_key is None:
+            if e.refuses_the_request and plain:
                 # A partner our directory does not list, refused by the hub as well: no
                 # route is left, so say so now rather than retry for ever. A node partner
                 # (sealed content) is retried instead: a hub whose directory is older

@@ -54,10 +54,6 @@ ROUTE_DIRECT = "direct"
 NO_DIRECT_ENDPOINT = "no-direct-endpoint"
 SCHEMA_VERSION = "schema-version"
 RESPONSE_HELD = "response-held"
-_NO_HUB_FOR_RESPONSES = (
-    "a response goes on the direct route only: the hub route for responses is not built"
-    " yet, so it waits for the partner to have a direct endpoint"
-)
 
 
 class Deliverer(Protocol):
@@ -311,13 +307,26 @@ class OutboxWorker:
         return await self._direct(item, partner, partner.endpoint)
 
     async def _attempt_response(self, directory: Directory, item: OutboxItem) -> str | None:
-        """Try one response: direct only (it is no SPSCertificate, so no schema version
-        is chosen); held, with an event saying why, where only a hub could carry it."""
+        """Try one response (it is no SPSCertificate, so no schema version is chosen).
+
+        To a node partner as to a certificate: direct, or sealed through the hub once the
+        fallback policy says so or when the partner has no endpoint. To an NPPO outside
+        the directory, through the hub as the SPSAcknowledgement it can read
+        (`DeliverCountryResponseEnvelope`). Held, with an event saying why, when no
+        route exists yet (a new directory or a hub in node.toml may give one).
+        """
         message = item.message
+        now = self._clock.now()
+        has_hub = self._hub is not None and self._hub_listed(directory)
         try:
-            partner = _partner(directory, message.recipient, self._clock.now())
+            partner = _partner(directory, message.recipient, now)
         except _NotListed as e:
-            await self._hold_response(item, f"{e} is not in the directory")
+            if self._hub is None or not has_hub:
+                await self._hold_response(item, f"{e} is not in the directory and no hub is set")
+                return None
+            await self._hub.relay_answer(
+                item, reason=f"{e} is not in the directory: SPSAcknowledgement through the hub"
+            )
             return None
         except PermanentDeliveryError as e:
             await self._fail(item, str(e), route=ROUTE_DIRECT)
@@ -325,16 +334,25 @@ class OutboxWorker:
         except _Held as e:
             await self._hold(item, str(e))
             return None
-        if partner.endpoint is None:
-            await self._hold_response(item, f"{message.recipient} has no direct endpoint")
+        choice = self._fallback.choose(
+            has_endpoint=partner.endpoint is not None,
+            has_hub=has_hub,
+            failed_attempts=item.attempts,
+            waiting=now - message.created_at,
+        )
+        if choice.route == "hub":
+            assert self._hub is not None
+            await self._hub.relay(item, recipient_key=partner.encryption_key, reason=choice.reason)
+            return None
+        if choice.route == "wait" or partner.endpoint is None:
+            await self._hold_response(item, f"{message.recipient}: {choice.reason}")
             return None
         return await self._direct(item, partner, partner.endpoint)
 
-    async def _hold_response(self, item: OutboxItem, why: str) -> None:
-        """A response only a hub could carry: say so, and look again after the longest
-        backoff (a new directory may give the partner an endpoint)."""
+    async def _hold_response(self, item: OutboxItem, reason: str) -> None:
+        """A response with no route yet: say so, and look again after the longest
+        backoff (a new directory may give the partner an endpoint, or list a hub)."""
         message = item.message
-        reason = f"{why}: {_NO_HUB_FOR_RESPONSES}"
         await self._store.add_event(
             message.id,
             now=self._clock.now(),

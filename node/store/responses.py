@@ -60,3 +60,22 @@ class ResponsesStore(StoreBase):
         )
         row = await self._db.read(lambda conn: conn.execute(query).first())
         return None if row is None else message_from_row(row)
+
+    async def sent_certificate_numbered(
+        self, *, certificate_number: str, recipient: str
+    ) -> StoredMessage | None:
+        """The newest certificate this node sent to `recipient` under
+        `certificate_number`: what an SPSAcknowledgement answers (it names no message)."""
+        query = (
+            select(messages)
+            .where(
+                messages.c.direction == "out",
+                messages.c.kind == "certificate",
+                messages.c.recipient == recipient,
+                messages.c.certificate_number == certificate_number,
+            )
+            .order_by(messages.c.id.desc())
+            .limit(1)
+        )
+        row = await self._db.read(lambda conn: conn.execute(query).first())
+        return None if row is None else message_from_row(row)

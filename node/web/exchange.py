@@ -220,9 +220,23 @@ async def receive_response(runtime: NodeRuntime, opened: OpenedEnvelope, now: da
             f" ({answered.certificate_type}, status {answered.certificate_status})"
         )
     new = received_message(opened, kind=RESPONSE, answers=answered.id)
+    return await store_response(runtime, new, response, now)
+
+
+async def store_response(
+    runtime: NodeRuntime,
+    new: NewMessage,
+    response: Response,
+    now: datetime,
+    *,
+    receipt_id: str | None = None,
+) -> bytes:
+    """Store a received response once (`new`, its certificate found and checked by the
+    caller), with a `responded` event on that certificate; its receipt, or the first one
+    for a repeat. `receipt_id` as for store_once."""
     receipt = make_receipt(
         Receipt(
-            message_id=new.message_id,
+            message_id=receipt_id or new.message_id,
             content_digest=new.content_digest,
             from_country=runtime.country,
             to_country=new.sender,

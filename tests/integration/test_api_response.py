@@ -200,15 +200,21 @@ async def test_a_certificate_is_answered_once(api: World, phyto_xml: bytes) -> N
 
 
 @pytest.mark.asyncio
-async def test_a_certificate_without_an_envelope_message_id_cannot_be_answered(
+async def test_a_certificate_that_came_as_plain_xml_through_a_hub_can_be_answered(
     api: World, phyto_xml: bytes
 ) -> None:
+    """Plain XML from a hub has no envelope message id: the response names the message
+    by the UUID its receipt named it by (through the hub it goes as an
+    SPSAcknowledgement, which names the number: test_response_hub_route.py)."""
     client, store, _, _ = api
     pk = await _received(store, phyto_xml, message_id="hub:T-1")
     answer = await _respond(client, pk, {"decision": "accepted"})
-    assert answer.status == 422
-    assert "hub" in (await answer.json())["detail"]
-    assert await store.pending_count() == 0
+    assert answer.status == 202
+    queued = await store.response_to(pk)
+    assert queued is not None
+    sent = Response.from_bytes(queued.payload)
+    assert sent.certificate_message_id == str(uuid.uuid5(uuid.NAMESPACE_URL, "hub:T-1"))
+    assert await store.pending_count() == 1
 
 
 @pytest.mark.asyncio

@@ -1,6 +1,6 @@
-"""The outbox sends a response like a certificate, on the direct route only: over real
-TLS to the partner endpoints of test_delivery.py; held, with an event saying why, where
-only a hub could carry it."""
+"""The outbox sends a response like a certificate: over real TLS to the partner endpoints
+of test_delivery.py; held, with an event saying why, where no route exists (this world
+has no hub; tests/integration/test_response_hub_route.py has one)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ async def test_a_response_to_a_partner_without_an_endpoint_is_held_saying_why(
     events = await world.store.events(pk)
     assert [e.kind for e in events] == ["submitted", RESPONSE_HELD, "retry"]
     assert events[1].detail["to"] == "FR"
-    assert "hub route for responses is not built yet" in events[1].detail["reason"]
+    # This world has no hub: nothing could carry it (test_response_hub_route.py: a hub).
+    assert events[1].detail["reason"] == "FR: the partner has no direct endpoint and no hub is set"
     # Held, not tried: no attempt counted, looked at again after the longest backoff.
     claimed = await world.store.claim_due(
         now=T0 + timedelta(minutes=1), lease=timedelta(minutes=1), limit=10
