@@ -4,9 +4,10 @@ A withdrawal (status 40, the same number) or a replacement (its own number, an A
 note naming the old one) is a message of its own. The original (same sender, the
 number superseded, not itself a withdrawal) gets an event `withdrawn` or `replaced`
 naming the new record, written in the transaction that stores whichever of the two
-arrives second, so a withdrawal that overtakes its original by another route is linked
-when the original arrives. Both sides are found by (sender, certificate number), which
-the messages table indexes; no table of links is needed. A link already recorded is
+arrives second, so a withdrawal or a replacement that overtakes its original by another
+route is linked when the original arrives. Both sides are found by (sender, certificate
+number), which the messages table indexes, a replacement by the number it replaces
+(`replaces_number`, indexed too); no table of links is needed. A link already recorded is
 not recorded again, whatever message id repeats it.
 
 The new record carries its own statement as an event (`withdraws` / `replaces`: the
@@ -162,8 +163,56 @@ def link_received(conn: Connection, arrived: Sequence[Arrived]) -> list[LinkEven
                         said.get("reason"),
                     )
                 )
+    planned.extend(_overtaken_by_replacements(conn, arrived))
     out.extend(_not_yet_recorded(conn, planned))
     return out
+
+
+def _overtaken_by_replacements(conn: Connection, arrived: Sequence[Arrived]) -> list[LinkEvent]:
+    """Links for originals in `arrived` whose replacement came before them (stored with
+    `replaces_number`); a replacement in this very batch is linked by its own arrival."""
+    originals = [a for a in arrived if a.certificate_status != WITHDRAWAL_STATUS]
+    if not originals:
+        return []
+    batch = {a.pk for a in arrived}
+    rows = conn.execute(
+        select(
+            messages.c.id,
+            messages.c.sender,
+            messages.c.certificate_number,
+            messages.c.message_id,
+            messages.c.created_at,
+            messages.c.replaces_number,
+        )
+        .where(
+            messages.c.direction == "in",
+            messages.c.kind == "certificate",
+            messages.c.sender.in_({a.sender for a in originals}),
+            messages.c.replaces_number.in_({a.certificate_number for a in originals}),
+        )
+        .order_by(messages.c.id)
+    ).all()
+    earlier = [row for row in rows if row.id not in batch]
+    statements = _statements(conn, [row.id for row in earlier], kind="replaces")
+    planned = []
+    for a in originals:
+        for row in earlier:
+            if (row.sender, row.replaces_number) != (a.sender, a.certificate_number):
+                continue
+            said = statements.get(row.id, {})
+            planned.append(
+                _on_original(
+                    a.pk,
+                    a.now,
+                    "replaces",
+                    row.id,
+                    row.certificate_number,
+                    row.message_id,
+                    _datetime(said.get("at")) or row.created_at,
+                    said.get("reason"),
+                )
+            )
+    return planned
 
 
 def read_lifecycle(conn: Connection, pk: int) -> Lifecycle | None:
@@ -251,13 +300,16 @@ def _on_original(
     return LinkEvent(original, now, _ON_ORIGINAL[kind], detail)
 
 
-def _statements(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+def _statements(
+    conn: Connection, ids: Iterable[int], *, kind: str = "withdraws"
+) -> dict[int, dict[str, Any]]:
+    """What each of the messages `ids` said of what it supersedes (its `kind` event)."""
     wanted = set(ids)
     if not wanted:
         return {}
     rows = conn.execute(
         select(events.c.message, events.c.detail).where(
-            events.c.message.in_(wanted), events.c.kind == "withdraws"
+            events.c.message.in_(wanted), events.c.kind == kind
         )
     )
     return {row.message: json.loads(row.detail) for row in rows}

@@ -52,11 +52,15 @@ messages = Table(
     # opposite (a response sent answers a certificate received, and the other way).
     Column("kind", String(16), nullable=False, server_default="certificate"),
     Column("answers", _ID, ForeignKey("messages.id", name="fk_messages_answers")),
+    # A received replacement: the number of the certificate it replaces (its ADRPN note),
+    # so an original that arrives after its replacement finds it (node.store.links).
+    Column("replaces_number", String(128)),
     # A message id is the sender's: the same id from one sender is the same message.
     UniqueConstraint("direction", "sender", "message_id", name="uq_messages_sender_id"),
 )
 Index("ix_messages_certificate", messages.c.certificate_number)
 Index("ix_messages_answers", messages.c.answers)
+Index("ix_messages_replaces", messages.c.sender, messages.c.replaces_number)
 
 outbox = Table(
     "outbox",

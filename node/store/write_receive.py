@@ -75,7 +75,12 @@ def apply_receives(conn: Connection, batch: Batch, ops: list[tuple[int, Receive]
         new_rows = []
         for _, op, outcome, receipt in fresh:
             row = message_row(op.new, "in", "received", op.now)
-            row.update(outcome=outcome, receipt=receipt)
+            replaces = op.supersedes if op.supersedes and op.supersedes.kind == "replaces" else None
+            row.update(
+                outcome=outcome,
+                receipt=receipt,
+                replaces_number=None if replaces is None else replaces.certificate_number,
+            )
             new_rows.append(row)
         pks = insert_messages(conn, new_rows)
         for pk, (position, op, outcome, receipt) in zip(pks, fresh, strict=True):

@@ -177,6 +177,37 @@ async def test_a_withdrawal_before_its_original_is_linked_when_the_original_arri
 
 
 @pytest.mark.asyncio
+async def test_a_replacement_before_its_original_is_linked_when_the_original_arrives(
+    server: Server, phyto: Certificate, validator: Any
+) -> None:
+    await _send(server, _replacement(phyto))
+    new = (await _ids(server))[(NEW_NUMBER, "70")]
+    early = await _get(server, new, validator)
+    assert early["replaces"] == {
+        "id": None,
+        "certificate_number": NUMBER,
+        "at": None,
+        "reason": None,
+    }
+
+    server.clock.advance(minutes=10)
+    await _send(server, _original(phyto))
+    original = (await _ids(server))[(NUMBER, "70")]
+    body = await _get(server, original, validator)
+    assert body["lifecycle"]["status"] == "replaced"
+    by = body["lifecycle"]["by"]
+    assert (by["id"], by["certificate_number"]) == (new, NEW_NUMBER)
+    # What the replacement said, though it was said before the original came.
+    assert (by["reason"], by["at"]) == ("Change in consignee", "2026-03-02T00:00:00+00:00")
+    assert len(_kinds(body, "replaced")) == 1
+    assert (await _get(server, new, validator))["replaces"]["id"] == original
+
+    # The original arriving again (same content, a new message id) links nothing twice.
+    await _send(server, _original(phyto))
+    assert len(_kinds(await _get(server, original, validator), "replaced")) == 1
+
+
+@pytest.mark.asyncio
 async def test_a_withdrawal_arriving_twice_records_one_withdrawn_event(
     server: Server, phyto: Certificate, validator: Any
 ) -> None:
