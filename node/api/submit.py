@@ -98,7 +98,7 @@ async def replace(request: web.Request) -> web.Response:
     return await _queue(
         context,
         cert,
-        {"replaces": sent.id},
+        {"replaces": sent.id, "reason": reason},
         from_json=request.content_type == JSON_TYPE,
         key=key_of(request),
     )

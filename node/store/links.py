@@ -253,6 +253,9 @@ def read_lifecycle(conn: Connection, pk: int) -> Lifecycle | None:
         withdrawal = _sent_withdrawal(conn, message.certificate_number)
         if withdrawal is not None:
             return Lifecycle("withdrawn", withdrawal, withdraws, replaces)
+        replacement = _sent_replacement(conn, said)
+        if replacement is not None:
+            return Lifecycle("replaced", replacement, withdraws, replaces)
         return Lifecycle("issued", None, withdraws, replaces)
     for status, kind in (("withdrawn", "withdrawn"), ("replaced", "replaced")):
         for event_kind, detail in said:
@@ -367,6 +370,23 @@ def _sent_withdrawal(conn: Connection, number: str) -> Link | None:
         .limit(1)
     ).first()
     return None if row is None else Link(int(row.id), number, row.created_at)
+
+
+def _sent_replacement(conn: Connection, said: list[tuple[str, Any]]) -> Link | None:
+    """The replacement a sent certificate's `replaced` events name, unless it failed for
+    good (then it replaced nothing, as a failed withdrawal withdraws nothing)."""
+    for kind, detail in reversed(said):
+        if kind != "replaced" or not isinstance(detail.get("by"), int):
+            continue
+        row = conn.execute(select(messages.c.state).where(messages.c.id == detail["by"])).first()
+        if row is not None and row.state != "failed":
+            return Link(
+                detail["by"],
+                detail["certificate_number"],
+                _datetime(detail.get("at")),
+                detail.get("reason"),
+            )
+    return None
 
 
 def _datetime(text: object) -> datetime | None:

@@ -210,6 +210,17 @@ def _queue_fresh(conn: Connection, batch: Batch, fresh: list[tuple[int, Submit, 
         batch.event(pending.id, op.now, "submitted", {"to": op.new.recipient}, op.client)
         if op.lifecycle:
             batch.event(pending.id, op.now, "lifecycle", op.lifecycle, op.client)
+            replaced = op.lifecycle.get("replaces")
+            if isinstance(replaced, int):
+                # The sent original says so too, as a received one does (node.store.links).
+                detail = {
+                    "by": pending.id,
+                    "certificate_number": op.new.certificate_number,
+                    "message_id": op.new.message_id,
+                    "at": op.now.isoformat(),
+                    "reason": op.lifecycle.get("reason"),
+                }
+                batch.event(replaced, op.now, "replaced", detail, op.client)
         if op.responded is not None and op.new.answers is not None:
             detail = op.responded | {"response": pending.id}
             batch.event(op.new.answers, op.now, "responded", detail, op.client)

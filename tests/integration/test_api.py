@@ -211,8 +211,38 @@ async def test_withdraw_and_replace(
     assert detail["events"][-1] == {
         "at": "2026-11-28T10:00:00+00:00",
         "kind": "lifecycle",
-        "detail": {"replaces": sent["id"]},
+        "detail": {"replaces": sent["id"], "reason": "Change in consignee"},
     }
+
+
+@pytest.mark.asyncio
+async def test_a_sent_certificate_shows_it_was_replaced_and_by_which(
+    api: tuple[TestClient, Store, list[int]], phyto: Certificate, phyto_xml: bytes
+) -> None:
+    client, store, _ = api
+    sent = await (await client.post("/api/v1/certificates", data=phyto_xml, headers=XML)).json()
+    new = to_xml_bytes(replace(phyto, number="NL-2026-0001235"))
+    replaced = await client.post(
+        f"/api/v1/certificates/{sent['id']}/replace?reason=Change+in+consignee",
+        data=new,
+        headers=XML,
+    )
+    body = await replaced.json()
+    original = await (await client.get(f"/api/v1/certificates/{sent['id']}", headers=AUTH)).json()
+    assert original["lifecycle"] == {
+        "status": "replaced",
+        "by": {
+            "id": body["id"],
+            "certificate_number": "NL-2026-0001235",
+            "at": "2026-11-28T10:00:00+00:00",
+            "reason": "Change in consignee",
+        },
+    }
+    assert original["events"][-1]["kind"] == "replaced"
+    # A replacement that failed for good replaced nothing.
+    await store.fail(body["id"], now=datetime(2026, 11, 28, 11, tzinfo=UTC), error="refused")
+    again = await (await client.get(f"/api/v1/certificates/{sent['id']}", headers=AUTH)).json()
+    assert again["lifecycle"] == {"status": "issued", "by": None}
 
 
 @pytest.mark.asyncio
