@@ -10,8 +10,11 @@ from the directory; a receipt that does not verify settles nothing.
 A push that does not get through (the node is down, say) is tried again with backoff;
 meanwhile the node may pull the envelope itself, and either way it is stored once (the
 node deduplicates by message id) and acknowledged once (a repeat of the same outcome is
-answered as before). An NPPO without an endpoint pulls, as do envelopes whose content is
-plain XML: a node's endpoint takes sealed envelopes only.
+answered as before). A push the node refuses for the envelope itself (a 4xx answer other
+than a request to slow down) is not retried with backoff: it is left for the node to
+pull, and its pull fails it at the hub with the node's reason. An NPPO without an
+endpoint pulls, as do envelopes whose content is plain XML: a node's endpoint takes
+sealed envelopes only.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from node.hub.records import EnvelopeSettledError, PushItem
 from node.hub.records import Outcome as HubOutcome
 from node.hub.store import HubStore
 from node.outbox.policy import Backoff
-from node.transport.client import DeliveryError
+from node.transport.client import DeliveryError, PermanentDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,12 @@ class HubPusher:
                 sender=sealed.from_country,
                 receiver_keys=keys,
             )
+        except PermanentDeliveryError as e:
+            # The node refused the envelope itself (malformed, unlike its document, too
+            # large): pushing it again gets the same answer. Left for the node to pull,
+            # which fails it at the hub with its own reason; looked at again rarely.
+            await self._later(item, now + NOT_PUSHABLE_RETRY, f"refused by the recipient: {e}")
+            return False
         except (DirectoryError, DeliveryError, EnvelopeError) as e:
             when = self._backoff.next_attempt(item.attempts + 1, now, self._rng)
             await self._later(item, when, str(e))

@@ -234,6 +234,13 @@ async def test_a_pushed_envelope_unlike_its_document_is_refused_and_settles_as_f
             backoff=Backoff(base=timedelta(seconds=1)),
         )
         assert await pusher.run_once() == 0  # refused: nothing settled
+        # A refusal of the envelope itself is not retried with backoff: the same
+        # envelope would be refused again (left for US to pull, below).
+        net.clock.advance(hours=1)
+        assert await pusher.run_once() == 0
+        assert net.hub.store is not None
+        kinds = [e.kind for e in await net.hub.store.events(tracking_number=tracking)]
+        assert kinds.count("push_failed") == 1, kinds
     assert await us.store.messages("in") == []
     assert await _hub_state(net, "NL", tracking) == ("PendingDelivery", None)
     events = await net.hub.store.events(tracking_number=tracking)
