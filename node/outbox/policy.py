@@ -54,16 +54,18 @@ class RouteChoice:
 class Fallback:
     """Direct first; the hub once direct delivery has failed long enough.
 
-    `attempts` failed direct attempts, or the first attempt `after` ago, whichever
-    comes first, sends the message through the hub. A partner without a direct endpoint
-    always goes through the hub. Without a hub, the message waits for the partner.
+    `attempts` failed direct attempts, or direct delivery failing for `after` since its
+    first failed attempt (`failing_for`), whichever comes first, sends the message
+    through the hub; time queued or held before that counts for nothing. A partner
+    without a direct endpoint always goes through the hub. Without a hub, the message
+    waits for the partner.
     """
 
     attempts: int = 3
     after: timedelta = timedelta(minutes=5)
 
     def choose(
-        self, *, has_endpoint: bool, has_hub: bool, failed_attempts: int, waiting: timedelta
+        self, *, has_endpoint: bool, has_hub: bool, failed_attempts: int, failing_for: timedelta
     ) -> RouteChoice:
         if not has_endpoint:
             if has_hub:
@@ -73,8 +75,8 @@ class Fallback:
             return RouteChoice("direct", "no hub is set")
         if failed_attempts >= self.attempts:
             return RouteChoice("hub", f"{failed_attempts} direct attempts failed")
-        if failed_attempts > 0 and waiting >= self.after:
-            return RouteChoice("hub", f"direct delivery failing for {_seconds(waiting)}")
+        if failed_attempts > 0 and failing_for >= self.after:
+            return RouteChoice("hub", f"direct delivery failing for {_seconds(failing_for)}")
         return RouteChoice("direct", "the partner has a direct endpoint")
 
 

@@ -292,7 +292,7 @@ class OutboxWorker:
             has_endpoint=partner.endpoint is not None,
             has_hub=self._hub is not None and self._hub_listed(directory),
             failed_attempts=item.attempts,
-            waiting=now - message.created_at,
+            failing_for=_failing_for(item, now),
         )
         if choice.route == "hub":
             assert self._hub is not None
@@ -338,7 +338,7 @@ class OutboxWorker:
             has_endpoint=partner.endpoint is not None,
             has_hub=has_hub,
             failed_attempts=item.attempts,
-            waiting=now - message.created_at,
+            failing_for=_failing_for(item, now),
         )
         if choice.route == "hub":
             assert self._hub is not None
@@ -461,6 +461,12 @@ class OutboxWorker:
             error=error,
             count_attempt=False,
         )
+
+
+def _failing_for(item: OutboxItem, now: datetime) -> timedelta:
+    """How long delivery of `item` has been failing: nothing before its first counted
+    failure, however long it waited (queued, or held while its partner was suspended)."""
+    return timedelta(0) if item.failing_since is None else now - item.failing_since
 
 
 class _Chain:

@@ -166,6 +166,7 @@ class OutboxItem:
     attempts: int
     claimed_until: datetime
     hub_tracking: str | None = None  # the hub has it: track, do not send again
+    failing_since: datetime | None = None  # when the first counted attempt failed
 
 
 @dataclass(frozen=True, slots=True)

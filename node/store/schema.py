@@ -76,6 +76,9 @@ outbox = Table(
     Column("last_error_kind", String(16)),  # "transient" or "permanent"
     # Set once the hub has taken the message: from then on it is tracked, not sent.
     Column("hub_tracking", String(64)),
+    # When the first counted attempt failed: the fallback to the hub measures how long
+    # delivery has been failing from here, not from submission (node.outbox.policy).
+    Column("failing_since", UtcDateTime()),
 )
 Index("ix_outbox_due", outbox.c.next_attempt_at)
 

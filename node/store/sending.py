@@ -46,7 +46,11 @@ class SendingStore(StoreBase):
             .where(outbox.c.message.in_(due.scalar_subquery()))
             .values(claimed_until=now + lease)
             .returning(
-                outbox.c.message, outbox.c.destination, outbox.c.attempts, outbox.c.hub_tracking
+                outbox.c.message,
+                outbox.c.destination,
+                outbox.c.attempts,
+                outbox.c.hub_tracking,
+                outbox.c.failing_since,
             )
         )
 
@@ -66,6 +70,7 @@ class SendingStore(StoreBase):
                         row.attempts,
                         now + lease,
                         row.hub_tracking,
+                        row.failing_since,
                     )
                     for row in claimed
                 ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, or_, select, update
 
 from node.store.schema import messages, outbox
 from node.store.write_batch import Batch
@@ -131,6 +131,14 @@ def apply_reschedules(conn: Connection, batch: Batch, ops: list[tuple[int, Resch
         .where(outbox.c.message == bindparam("pk"))
         .values(
             attempts=outbox.c.attempts + bindparam("b_count"),
+            # Kept from the first counted failure on; a hold (no attempt) sets nothing.
+            failing_since=case(
+                (
+                    and_(outbox.c.failing_since.is_(None), bindparam("b_count") > 0),
+                    bindparam("b_now"),
+                ),
+                else_=outbox.c.failing_since,
+            ),
             next_attempt_at=bindparam("b_next"),
             claimed_until=None,
             last_error=bindparam("b_error"),
@@ -140,6 +148,7 @@ def apply_reschedules(conn: Connection, batch: Batch, ops: list[tuple[int, Resch
             {
                 "pk": op.message,
                 "b_count": int(op.count_attempt),
+                "b_now": op.now,
                 "b_next": op.next_attempt_at,
                 "b_error": op.error,
             }

@@ -741,3 +741,30 @@ async def test_a_message_held_while_the_partner_is_suspended_goes_direct_once_re
     [received] = await _inbound(us.store)
     assert received.payload == phyto_xml
     assert await us.puller.run_once() == 0  # nothing went through the hub
+
+
+@pytest.mark.asyncio
+async def test_the_fallback_time_counts_from_the_first_failure_not_from_submission(
+    net: Network, phyto: Certificate, phyto_xml: bytes, tmp_path: Path
+) -> None:
+    """A message held for an hour (its partner suspended) whose first direct attempt
+    after reinstatement fails is not old enough for the hub: it has failed for 0 s."""
+    nl = net.nodes["NL"]
+    await net.hub.start()  # US stays down throughout
+    _registry_sets(net, tmp_path, "US", "suspend")
+    pk = await _submit(net, "US", phyto_xml, phyto.number)
+    for _ in range(6):
+        assert await nl.worker.run_once() == 1  # held
+        net.clock.advance(seconds=Backoff().cap.total_seconds())
+
+    _registry_sets(net, tmp_path, "US", "reinstate")
+    assert await nl.worker.run_once() == 1  # the first direct attempt fails
+    assert await nl.worker.run_once() == 1  # and the second goes direct again
+    events = await nl.store.events(pk)
+    assert [e.kind for e in events][-2:] == ["retry", "retry"]
+    assert "relayed" not in [e.kind for e in events]
+
+    net.clock.advance(minutes=5)  # failing for 300 s now
+    assert await nl.worker.run_once() == 1
+    last = (await nl.store.events(pk))[-1]
+    assert (last.kind, last.detail["why"]) == ("relayed", "direct delivery failing for 300 s")

@@ -72,7 +72,7 @@ def _choose(**kw: object) -> RouteChoice:
         "has_endpoint": True,
         "has_hub": True,
         "failed_attempts": 0,
-        "waiting": timedelta(0),
+        "failing_for": timedelta(0),
     }
     args.update(kw)
     return FALLBACK.choose(**args)  # type: ignore[arg-type]
@@ -95,11 +95,12 @@ def test_the_hub_after_enough_failed_attempts() -> None:
 
 
 def test_the_hub_after_failing_long_enough() -> None:
-    assert _choose(failed_attempts=1, waiting=timedelta(minutes=4)).route == "direct"
-    assert _choose(failed_attempts=1, waiting=timedelta(minutes=5)).route == "hub"
+    assert _choose(failed_attempts=1, failing_for=timedelta(minutes=4)).route == "direct"
+    assert _choose(failed_attempts=1, failing_for=timedelta(minutes=5)).route == "hub"
     # Waiting alone, with no failure yet (a queue that built up), is no reason.
-    assert _choose(failed_attempts=0, waiting=timedelta(hours=1)).route == "direct"
+    assert _choose(failed_attempts=0, failing_for=timedelta(hours=1)).route == "direct"
 
 
 def test_without_a_hub_direct_is_retried_for_ever() -> None:
-    assert _choose(has_hub=False, failed_attempts=50, waiting=timedelta(days=1)).route == "direct"
+    choice = _choose(has_hub=False, failed_attempts=50, failing_for=timedelta(days=1))
+    assert choice.route == "direct"

@@ -1,12 +1,13 @@
-"""Migration 0007 on a store that already holds a received replacement (SQLite and
-PostgreSQL): the replacement gets the number it replaces from its `replaces` event, so
-its original, arriving after the upgrade, is linked to it."""
+"""Migrations that move data, run on stores holding some (SQLite and PostgreSQL): 0007
+gives a stored replacement the number it replaces, from its `replaces` event, so its
+original arriving after the upgrade is linked; 0008 dates the failures of messages
+already failing from their first `retry` event."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,53 @@ async def test_0007_fills_in_what_stored_replacements_replace(url: str) -> None:
     assert lifecycle.status == "replaced"
     assert lifecycle.by is not None and lifecycle.by.certificate_number == "KE-2"
     assert lifecycle.by.reason == "Change in consignee"
+
+
+@pytest.mark.asyncio
+async def test_0008_dates_the_failures_of_messages_already_failing(url: str) -> None:
+    """A message that failed before the upgrade counts its failing time from its first
+    `retry` event; one not tried yet has no failing time."""
+
+    def outbox_as_0007_left_it(connection: Connection) -> None:
+        for number, attempts in (("NL-1", 2), ("NL-2", 0)):
+            pk = connection.execute(
+                text(
+                    "INSERT INTO messages (direction, message_id, sender, recipient,"
+                    " certificate_number, certificate_type, certificate_status, content_digest,"
+                    " payload, state, created_at, kind) VALUES ('out', :n, 'NL', 'KE', :n,"
+                    " '851', '70', 'sha256:0', :p, 'queued', :at, 'certificate') RETURNING id"
+                ),
+                {"n": number, "p": b"<x/>", "at": AT},
+            ).scalar_one()
+            connection.execute(
+                text(
+                    "INSERT INTO outbox (message, destination, attempts, next_attempt_at)"
+                    " VALUES (:m, 'KE', :a, :at)"
+                ),
+                {"m": pk, "a": attempts, "at": AT},
+            )
+            for minutes in range(attempts):
+                connection.execute(
+                    text(
+                        "INSERT INTO events (message, at, kind, detail)"
+                        " VALUES (:m, :at, 'retry', '{}')"
+                    ),
+                    {"m": pk, "at": AT.replace(minute=10 + minutes)},
+                )
+
+    db = Database.open(url)
+    try:
+        await db.write(_upgrade("0007"))  # type: ignore[arg-type]
+        await db.write(outbox_as_0007_left_it)
+        await db.write(_upgrade("head"))  # type: ignore[arg-type]
+    finally:
+        await db.close()
+    store = Store.open(url)
+    try:
+        claimed = await store.claim_due(
+            now=AT.replace(hour=12), lease=timedelta(minutes=1), limit=9
+        )
+    finally:
+        await store.close()
+    since = {item.message.certificate_number: item.failing_since for item in claimed}
+    assert since == {"NL-1": AT.replace(minute=10), "NL-2": None}
