@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 
 from node.directory import DirectoryError, MaintainerSet
 from node.errors import EphytoError, InputError
+from node.observe.logsetup import configure_logging
+from node.observe.settings import LogFormat
 
 
 def dir_argument(parser: argparse.ArgumentParser, default: Path, what: str) -> None:
@@ -48,16 +49,14 @@ def read_anchor_file(path: Path) -> tuple[bytes, MaintainerSet]:
 
 
 def run_until_signalled(
-    service: Callable[[asyncio.Event], Awaitable[None]], *, verbose: bool
+    service: Callable[[asyncio.Event], Awaitable[None]],
+    *,
+    verbose: bool,
+    log_format: LogFormat = "text",
 ) -> int:
-    """Log to stderr and run `service(stop)`; SIGINT or SIGTERM sets `stop`."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # A line per job run every few seconds says nothing; failures are still logged.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    """Log to stderr (text or JSON lines, node.observe.logsetup) and run `service(stop)`;
+    SIGINT or SIGTERM sets `stop`."""
+    configure_logging(verbose=verbose, log_format=log_format)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -103,12 +103,21 @@ class Leadership:
             with contextlib.suppress(SQLAlchemyError, OSError):
                 await connection.close()
 
-    def only(self, job: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
-        """`job` as run by the leader only (a no-op in the other processes)."""
+    def only(
+        self,
+        job: Callable[[], Awaitable[Any]],
+        *,
+        meanwhile: Callable[[], Awaitable[Any]] | None = None,
+    ) -> Callable[[], Awaitable[None]]:
+        """`job` as run by the leader only; the other processes run `meanwhile` instead,
+        if given (to keep up without acting: a log tailer moving to the newest event, so
+        that on taking over it does not log again what the old leader logged)."""
 
         async def run() -> None:
             if self._leading:
                 await job()
+            elif meanwhile is not None:
+                await meanwhile()
 
         return run
 

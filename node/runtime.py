@@ -25,9 +25,11 @@ from node.crypto.ids import key_id
 from node.directory import Directory, DirectoryError
 from node.directory.model import in_use
 from node.identity.config import NodeConfig
+from node.identity.key_files import load_current_signing_key, warn_plain_keys
 from node.identity.keyring import HeldKeys, Keyring
 from node.identity.keys import KeyFileError, load_encryption_key, load_signing_key
 from node.identity.next_keys import load_tls_identity
+from node.identity.passphrase import node_passphrase
 from node.identity.tls_choice import HeldTls, TlsHolder
 from node.store.store import Store
 
@@ -180,23 +182,28 @@ class NodeRuntime:
     ) -> NodeRuntime:
         """The runtime of the node in `config`, its keys read from the node directory.
 
-        Raises KeyFileError (a ConfigError) naming the file that is missing or wrong.
+        Raises KeyFileError (a ConfigError) naming the file that is missing or wrong, and
+        ConfigError for a passphrase or PKCS#11 token (node.identity.protection) that
+        cannot be read or used.
         """
-        signing_path = config.path(config.keys.signing)
+        # Key files may be encrypted with the passphrase [keys] names, and the signing key
+        # may be in a token (docs/operations.md, "Protecting private keys").
+        passphrase = node_passphrase(config)
+        warn_plain_keys(config)
+        signing = load_current_signing_key(config, passphrase)
         encryption_path = config.path(config.keys.encryption)
-        signing = load_signing_key(_read(signing_path), str(signing_path))
-        encryption = load_encryption_key(_read(encryption_path), str(encryption_path))
+        encryption = load_encryption_key(_read(encryption_path), str(encryption_path), passphrase)
         next_signing = next_encryption = None
         if config.keys.next_signing is not None:
             path = config.path(config.keys.next_signing)
-            next_signing = load_signing_key(_read(path), str(path))
+            next_signing = load_signing_key(_read(path), str(path), passphrase)
         if config.keys.next_encryption is not None:
             path = config.path(config.keys.next_encryption)
-            next_encryption = load_encryption_key(_read(path), str(path))
+            next_encryption = load_encryption_key(_read(path), str(path), passphrase)
         # The next TLS identity is not read here: a wrong file must not stop the node, which
         # can serve with its current one; reload_tls reads it once the directory lists it.
         tls = load_tls_identity(
-            config.path(config.keys.tls_certificate), config.path(config.keys.tls_key)
+            config.path(config.keys.tls_certificate), config.path(config.keys.tls_key), passphrase
         )
         return cls(
             country=config.country,

@@ -41,6 +41,8 @@ from node.errors import ConfigError
 from node.identity.config import CONFIG_FILE, NodeConfig
 from node.identity.next_keys import reload_keys, reload_tls
 from node.inbox.puller import HubPuller
+from node.leadership import NODE_LEADER_KEY, Leadership
+from node.observe.node_observer import NodeSubject, start_node_observer
 from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import OutboxWorker
 from node.runtime import NodeRuntime, ValidationThread
@@ -56,6 +58,8 @@ log = logging.getLogger(__name__)
 
 DIRECTORY_CACHE = "directory.json"
 OUTBOX_INTERVAL = timedelta(seconds=2)
+# How often a process sharing its store checks which of them runs the run-once jobs.
+LEADERSHIP_INTERVAL = timedelta(seconds=5)
 # While no directory is trusted at all, ask the registry this often instead of hourly.
 BOOTSTRAP_INTERVAL = timedelta(seconds=2)
 # On stop, a job or a delivery still running gets this long before it is cancelled (the
@@ -69,6 +73,9 @@ class Listening:
     country: str
     exchange_url: str  # or a note that there is none
     api_url: str
+    # `/metrics` and `/health/ready` of the node's own listener; None without `[metrics]`.
+    metrics_url: str | None = None
+    ready_url: str | None = None
 
 
 def read_anchor(config: NodeConfig) -> MaintainerSet:
@@ -118,10 +125,18 @@ async def run_node(
         stack.push_async_callback(store.close)
         guard = StoreGuard(config.path(STORE_STATE_FILE), clock)
         await guard.check(store, accept_empty=accept_empty_store)  # damaged or lost: refused
-        await store.migrate()
+        await store.ensure_schema(config.directory)  # new: created; older or newer: refused
         await guard.follow(stack, store)
-        released = await store.release_claims()
-        log.info("store ready (%s); %d unfinished deliveries resumed", store.dialect, released)
+        # Which process runs the run-once jobs, when several share a PostgreSQL store.
+        leadership = Leadership(config.database_url, NODE_LEADER_KEY, what=f"node {config.country}")
+        stack.push_async_callback(leadership.close)
+        if leadership.shared:
+            # Other processes may hold claims now: ours, from before a crash, run out
+            # after their lease ([outbox] lease_seconds) and are claimed again then.
+            log.info("store ready (%s, may be shared by several processes)", store.dialect)
+        else:
+            released = await store.release_claims()
+            log.info("store ready (%s); %d unfinished deliveries resumed", store.dialect, released)
 
         cache = config.path(DIRECTORY_CACHE)
         refresher = DirectoryRefresher(
@@ -200,6 +215,7 @@ async def run_node(
                 after=timedelta(seconds=config.fallback_seconds),
             ),
             hub_recheck=timedelta(seconds=config.hub_poll_seconds),
+            lease=timedelta(seconds=config.lease_seconds),
         )
         validation = ValidationThread(runtime.validator)
         stack.callback(validation.close)
@@ -240,28 +256,58 @@ async def run_node(
         api = await serve(stack, api_app, api_host, api_port, ssl_context=None, access_log=False)
 
         tasks.every(scheduler, worker.run_once, outbox_interval, "outbox")
+        # One log line and the counters per certificate event (node.observe.tailer).
+        observer = await start_node_observer(
+            stack,
+            NodeSubject(
+                config.country, store, refresher, clock,
+                tls_certificate=lambda: tls().certificate,
+                keys_loaded=lambda: bool(keyring.held.signing and keyring.held.encryption),
+            ),
+            config.metrics_listen,
+        )  # fmt: skip
+        tasks.every(
+            scheduler,
+            # A process that is not leading keeps its cursor at the newest event, so that
+            # on taking over it logs from then on, not again what the old leader logged.
+            leadership.only(observer.tailer.run_once, meanwhile=observer.tailer.start),
+            outbox_interval,
+            "event-log",
+        )
         # Each API client's webhook gets the event feed (node.api.webhooks), as often.
         webhook_session = await stack.enter_async_context(aiohttp.ClientSession())
         webhooks = WebhookSender(
             store, config.api_clients_file, webhook_session, clock=clock,
             backoff=Backoff(cap=timedelta(seconds=config.retry_cap_seconds)),
         )  # fmt: skip
-        tasks.every(scheduler, webhooks.run_once, outbox_interval, "webhooks")
+        tasks.every(scheduler, leadership.only(webhooks.run_once), outbox_interval, "webhooks")
         tasks.every(
-            scheduler, _pulling(puller, directory, config),
+            scheduler, leadership.only(_pulling(puller, directory, config)),
             timedelta(seconds=config.hub_poll_seconds), "hub-pull",
             next_run_time=datetime.now(UTC),  # at start too: what waited while we were down
         )  # fmt: skip
         tasks.every(scheduler, refresh, interval, "directory-refresh")
-        if refresher.trusted.current is None:
+        def bootstrapped() -> bool:
+            # A directory, and (for a registry with a timestamp role) its timestamp: a
+            # directory trusted without one is no use (node.directory.freshness).
+            listed = refresher.trusted.current
+            return listed is not None and (
+                listed.timestamp_keys is None or refresher.timestamp.current is not None
+            )
+
+        if not bootstrapped():
 
             async def bootstrap() -> None:
-                if refresher.trusted.current is None:
+                if not bootstrapped():
                     await refresh()
-                if refresher.trusted.current is not None:
+                if bootstrapped():
                     scheduler.remove_job("directory-bootstrap")
 
             tasks.every(scheduler, bootstrap, BOOTSTRAP_INTERVAL, "directory-bootstrap")
+        # Taken (or confirmed) before the jobs start and every few seconds after, so a
+        # process takes over the run-once jobs soon after the one running them dies.
+        await leadership.check()
+        tasks.every(scheduler, leadership.check, LEADERSHIP_INTERVAL, "leadership")
         scheduler.start()
         stack.callback(scheduler.pause)
 
@@ -271,10 +317,13 @@ async def run_node(
             if exchange is None
             else f"https://{url_host(config.listen_host)}:{bound_port(exchange)}",
             api_url=f"http://{url_host(api_host)}:{bound_port(api)}",
+            metrics_url=None if observer.urls is None else observer.urls.metrics,
+            ready_url=None if observer.urls is None else observer.urls.ready,
         )
         log.info(
-            "node %s ready: exchange %s, api %s",
+            "node %s ready: exchange %s, api %s, metrics %s",
             config.country, listening.exchange_url, listening.api_url,
+            listening.metrics_url or "off ([metrics] listen is not set)",
         )  # fmt: skip
         if announce_on is not None and exchange is not None:
             await _announce(stack, config, runtime, bound_port(exchange), announce_on)

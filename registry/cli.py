@@ -13,6 +13,7 @@ from typing import Any
 from node.commandline import dir_argument
 from node.directory import HubEntry
 from node.directory.fingerprint import maintainer_fingerprint
+from node.directory.freshness import EXPIRY_WARNING, directory_expiry_warning
 from node.hub.request import MAX_HUB_REQUEST_BYTES, HubRequest
 from node.identity.endpoint_change import MAX_ENDPOINT_CHANGE_BYTES
 from node.identity.enrolment import (
@@ -22,15 +23,19 @@ from node.identity.enrolment import (
     format_time,
 )
 from node.identity.rotation import MAX_ROTATION_BYTES
+from registry import cli_observe
 from registry.cli_codelists import add_parsers as add_codelists_parsers
 from registry.cli_common import acting_signer, actor, named_signer, read_at_most
+from registry.cli_settings import add_init_arguments as add_settings_init_arguments
+from registry.cli_settings import add_parsers as add_settings_parsers
+from registry.cli_settings import init_directory_days
 from registry.cli_signing import add_parsers as add_signing_parsers
 from registry.cli_signing import publish_signed_command
 from registry.cli_timestamp import add_parsers as add_timestamp_parsers
 from registry.cli_timestamp import add_serve_arguments as add_timestamp_serve_arguments
 from registry.cli_timestamp import serve_schedule
 from registry.endpoints import describe as describe_endpoint_change
-from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
+from registry.publish import RegistryError, parse_duration
 from registry.state import (
     AUDIT_FILE,
     MAINTAINERS_FILE,
@@ -69,6 +74,7 @@ def add_parser(commands: Any) -> None:
         help="a maintainer's display name in the directory; repeat it for several maintainers,"
         " each gets a key (default: one, maintainer-1)",
     )
+    add_settings_init_arguments(init)
 
     add = _command(
         sub,
@@ -167,10 +173,10 @@ def add_parser(commands: Any) -> None:
     publish = _command(sub, "publish", _publish, "sign and publish a new directory version")
     publish.add_argument(
         "--expires-in",
-        default=f"{DEFAULT_VALIDITY.days}d",
         metavar="DURATION",
-        help="how long nodes may use this version: 7d, 36h, 90m (default: 7d); publish "
-        "again well before it runs out",
+        help="how long nodes may use this version: 90d, 36h, 90m (default: the registry's"
+        " setting, `registry settings`: 90d with a timestamp key); publish again well"
+        " before it runs out",
     )
     publish.add_argument(
         "--signed",
@@ -183,6 +189,7 @@ def add_parser(commands: Any) -> None:
     add_signing_parsers(sub, _command)
     add_codelists_parsers(sub, _command)
     add_timestamp_parsers(sub, _command)
+    add_settings_parsers(sub, _command)
 
     serve = _command(sub, "serve", _serve, "serve the signed directory over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -200,6 +207,7 @@ def add_parser(commands: Any) -> None:
         "--name", metavar="NAME", help="the registry's name in the announcement (optional)"
     )
     add_timestamp_serve_arguments(serve)
+    cli_observe.add_serve_arguments(serve)
 
     _command(
         sub,
@@ -266,10 +274,12 @@ def _init(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         now=datetime.now(UTC),
         actor=actor(),
+        directory_days=init_directory_days(args),
     )
     print(f"created registry in {state.root}")
     print(f"  private key  {state.root / 'maintainers'}/<key id>.key (mode 0600)")
     print(f"  timestamp key (online)  {state.root / 'timestamp'}/<key id>.key (mode 0600)")
+    print(f"  directory validity  {state.directory_days()} days per published version")
     _print_anchor(state)
     return 0
 
@@ -479,7 +489,7 @@ def _publish(args: argparse.Namespace) -> int:
     if args.signed:
         return publish_signed_command(args)
     state = RegistryState(args.directory)
-    validity = parse_duration(args.expires_in)
+    validity = None if args.expires_in is None else parse_duration(args.expires_in)
     # The code lists are the registry's own (`registry codelists`), written out for nodes.
     directory, _ = state.publish(datetime.now(UTC), actor(), validity=validity)
     countries = (
@@ -522,9 +532,12 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_registry_app(state.root)
     if (schedule := serve_schedule(args)) is not None:
         app.cleanup_ctx.append(resign_context(state.root, *schedule))
+    observing = cli_observe.observed(args, app)  # logging; --metrics: its own listener
 
     def ready(*_: object, **__: object) -> None:
         print(f"serving {state.root} at {url}/directory.json (Ctrl-C to stop)", flush=True)
+        if (where := observing()) is not None:
+            print(f"registry {where}", flush=True)
 
     web.run_app(
         app,
@@ -546,6 +559,8 @@ def _serve_announced(args: argparse.Namespace) -> int:
 
     if args.announce is None:
         raise RegistryError("--name is the name to announce: it needs --announce")
+    if args.metrics is not None:
+        raise RegistryError("--metrics is not available with --announce yet")
     state = RegistryState(args.directory)  # refuse to serve a directory that is no registry
     if not 0 < args.port < 65536:
         raise RegistryError(f"--port {args.port} is not a port (1-65535)")
@@ -603,6 +618,12 @@ def _show(args: argparse.Namespace) -> int:
     print(f"published: version {current.version} of {len(state.versions())} kept")
     print(f"  issued   {format_time(current.issued)}")
     print(f"  expires  {format_time(current.expires)}{expired}")
+    if not expired and directory_expiry_warning(current, datetime.now(UTC)) is not None:
+        # Nodes warn from this point too: time for a signing round.
+        print(
+            f"  WARNING  expires within {EXPIRY_WARNING.days} days: nodes warn their operators;"
+            " propose, sign and publish a new version before then"
+        )
     print(f"  NPPOs    {', '.join(sorted(listed)) or 'none'}")
     print(f"  hub      {_hub_line(current.hub)}")
     if pending := sorted(set(enrolled) - listed):

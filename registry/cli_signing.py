@@ -44,7 +44,7 @@ from registry.proposal import (
     signer_entry,
     summary_lines,
 )
-from registry.publish import DEFAULT_VALIDITY, RegistryError, parse_duration
+from registry.publish import RegistryError, parse_duration
 from registry.state import RegistryState
 
 MAINTAINER_ACTIONS = ("show", "add", "remove", "threshold", "cancel")
@@ -62,10 +62,10 @@ def add_parsers(sub: Any, command: Command) -> None:
     )
     prop.add_argument(
         "--expires-in",
-        default=f"{DEFAULT_VALIDITY.days}d",
         metavar="DURATION",
-        help="how long nodes may use this version: 7d, 36h, 90m (default: 7d), counted from"
-        " now: propose, sign and publish well within it",
+        help="how long nodes may use this version: 90d, 36h, 90m (default: the registry's"
+        " setting, `registry settings`), counted from now: propose, sign and publish well"
+        " within it",
     )
 
     sign = sub.add_parser(
@@ -139,7 +139,7 @@ def _propose(args: argparse.Namespace) -> int:
         state,
         datetime.now(UTC),
         actor(),
-        validity=parse_duration(args.expires_in),
+        validity=None if args.expires_in is None else parse_duration(args.expires_in),
     )
     print(f"proposed directory version {proposal.doc.directory.version}: {proposal.path}")
     for line in summary_lines(

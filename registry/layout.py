@@ -26,17 +26,21 @@ Layout of a registry directory (docs/maintainers.md), and the module that owns e
                                   timestamp naming current.json (registry/timestamp.py)
     codelists/, schemas.json      code lists and schema versions (registry/codelists.py,
                                   registry/schemas.py)
+    settings.json                 the maintainers' settings: how long a published directory
+                                  is valid (registry/settings.py), replaced atomically
     audit.log                     append-only JSON lines: time, action, actor, details,
                                   hash-chained (prev) and signed by the maintainer's key
                                   (registry/audit.py)
 
-Files are written once (O_EXCL) except current.json, hub.json, status/ and the queue
-(an entry leaves it when approved or rejected), so two maintainers racing to enrol
-one country or to publish one version cannot both succeed. Everything is recomputed from
-the files (requests re-verified on each read), so a hand-edited file is caught, not trusted.
+Files are written once (O_EXCL) except current.json, hub.json, status/, settings.json and
+the queue (an entry leaves it when approved or rejected), so two maintainers racing to
+enrol one country or to publish one version cannot both succeed. Everything is recomputed
+from the files (requests re-verified on each read), so a hand-edited file is caught, not
+trusted.
 
 `RegistryFiles` is the base of the registry's stores (nppos, lifecycle, onboarding,
-publication), combined in registry/state.py; code lists and schemas work on it directly.
+publication, settings_store), combined in registry/state.py; code lists and schemas work
+on it directly.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from registry import audit as audit_log
 from registry.governance import ChainReport, Signer
 from registry.maintainer_set import every_key, json_file, read_pending, read_set, retired_sets
 from registry.publish import RegistryError
+from registry.settings import Settings, check_directory_days, write_settings
 from registry.timestamp import create_key as create_timestamp_key
 
 MAINTAINERS_FILE: Final = "maintainers.json"
@@ -95,11 +100,16 @@ class RegistryFiles:
         threshold: int,
         now: datetime,
         actor: str,
+        directory_days: int | None = None,
     ) -> Self:
         """Create a registry with a new key per maintainer; RegistryExistsError, RegistryError.
 
         `threshold` of the maintainers must approve an enrolment and sign a directory.
+        `directory_days`: how long each published version is valid (None: the default,
+        registry/settings.py), recorded in settings.json.
         """
+        if directory_days is not None:
+            check_directory_days(directory_days)
         names = [maintainer] if isinstance(maintainer, str) else list(maintainer)
         if len(set(names)) != len(names):
             raise RegistryError("each --maintainer needs a name of its own")
@@ -133,6 +143,8 @@ class RegistryFiles:
         # The online key that re-signs timestamp.json (registry/timestamp.py); after the
         # anchor, so a crash before it leaves a registry that publishes without one.
         timestamp_key = create_timestamp_key(root)
+        if directory_days is not None:
+            write_settings(root, Settings(directory_days=directory_days))
         state.audit(
             "init",
             actor,
@@ -141,6 +153,7 @@ class RegistryFiles:
                 "threshold": threshold,
                 "maintainers": [key_id(p) for p in publics],
                 "timestamp_key": timestamp_key,
+                **({} if directory_days is None else {"directory_days": directory_days}),
             },
         )
         return state

@@ -300,10 +300,11 @@ def propose(
     actor: str,
     *,
     code_lists: Mapping[str, str] | None = None,
-    validity: timedelta,
+    validity: timedelta | None = None,
 ) -> Proposal:
-    """Build the next version as `publish` would, sign it with the keys held here, write
-    proposed/<version>.json (replacing an older proposal of that version) and audit it."""
+    """Build the next version as `publish` would (`validity` None: the registry's setting),
+    sign it with the keys held here, write proposed/<version>.json (replacing an older
+    proposal of that version) and audit it."""
     current_set = state.maintainers
     directory = state.build_next(now, code_lists=code_lists, validity=validity)
     folder = state.root / "maintainers"

@@ -43,12 +43,12 @@ from registry.maintainer_set import (
     write_pending,
 )
 from registry.publish import (
-    DEFAULT_VALIDITY,
     RegistryError,
     next_directory,
     require_node_acceptance,
 )
 from registry.schemas import schemas as schema_versions
+from registry.settings import directory_validity
 from registry.timestamp import resign as resign_timestamp
 from registry.timestamp import timestamp_keys
 
@@ -94,10 +94,11 @@ class PublicationStore(LifecycleStore):
         actor: str,
         *,
         code_lists: Mapping[str, str] | None = None,
-        validity: timedelta = DEFAULT_VALIDITY,
+        validity: timedelta | None = None,
     ) -> tuple[Directory, bytes]:
         """Sign and publish the next version; RegistryError when it cannot (nothing written).
 
+        `validity` (None: the registry's setting, registry/settings.py) counts from `now`.
         With a pending maintainer-set change the keys held here must meet the threshold
         of the current set and of the new one (or use propose, sign, publish --signed).
         """
@@ -117,13 +118,16 @@ class PublicationStore(LifecycleStore):
         now: datetime,
         *,
         code_lists: Mapping[str, str] | None = None,
-        validity: timedelta = DEFAULT_VALIDITY,
+        validity: timedelta | None = None,
     ) -> Directory:
         """The next version as `publish` builds it from the files, unsigned; RegistryError.
 
         Deterministic for a given `now` and `validity`: `publish --signed` rebuilds a
         proposal this way to prove the registry has not changed since it was proposed.
+        `validity` None: the registry's setting (registry/settings.py).
         """
+        if validity is None:
+            validity = directory_validity(self.root)
         maintainers = self.next_maintainers()
         previous = self.current()
         if previous is not None and self.versions()[-1:] != [previous.version]:

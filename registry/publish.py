@@ -34,7 +34,13 @@ from node.errors import EphytoError, InputError
 from node.hub.request import HubRequest
 from node.identity.enrolment import EnrolmentRequest, format_time
 
-DEFAULT_VALIDITY: Final = timedelta(days=7)
+# After TUF's split: the threshold-signed directory lives long, so maintainers sign only
+# for changes (or every ~80 days), and the online timestamp (registry/timestamp.py) keeps
+# nodes current daily. Per registry: registry/settings.py.
+DEFAULT_VALIDITY: Final = timedelta(days=90)
+# A registry without a timestamp role has only the directory's own expiry to tell nodes
+# they are current: it stays short and the registry re-publishes often.
+VALIDITY_WITHOUT_TIMESTAMP: Final = timedelta(days=7)
 MAX_VALIDITY: Final = timedelta(days=366)
 # A request is made by `ephyto node init` and sent on; one older than this is stale.
 MAX_REQUEST_AGE: Final = timedelta(days=30)

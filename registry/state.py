@@ -8,6 +8,7 @@ object combining the stores of a registry directory, each in a module of its own
                              changes, the hub
     registry/onboarding.py   OnboardingStore: enrol, queue, approve, reject
     registry/publication.py  PublicationStore: the published versions, build and publish
+    registry/settings_store.py  SettingsStore: the maintainers' settings (directory validity)
 
 Each store builds on the ones it reads (layout <- nppos <- lifecycle <- onboarding,
 publication); code lists, schema versions and proposals are functions over the store they
@@ -34,6 +35,7 @@ from registry.lifecycle import (
 from registry.nppos import QueuedRequest
 from registry.onboarding import Approval, Approved, OnboardingStore
 from registry.publication import CURRENT_FILE, PublicationStore
+from registry.settings_store import SettingsStore
 
 __all__ = [
     "AUDIT_FILE",
@@ -55,5 +57,5 @@ __all__ = [
 ]
 
 
-class RegistryState(OnboardingStore, PublicationStore):
+class RegistryState(OnboardingStore, PublicationStore, SettingsStore):
     """One registry directory; every method reads the files afresh."""

@@ -35,9 +35,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.crypto.ids import key_id
 from node.directory import DirectoryError, MaintainerKey, MaintainerSet
+from node.directory.freshness import ExpiryWarned, expiry_warning_due
 from node.directory.signing import parse_signed
 from node.directory.timestamp import DirectoryRef, Timestamp, parse_timestamp, sign_timestamp
 from node.fileio import exclusive_lock, write_atomic, write_exclusive
+from node.identity.enrolment import format_time
 from node.identity.keyring import signing_id
 from node.identity.keys import load_signing_key, private_key_pem
 from registry.publish import RegistryError
@@ -46,9 +48,10 @@ TIMESTAMP_DIR: Final = "timestamp"
 TIMESTAMP_FILE: Final = "timestamp.json"
 ACTIVE_FILE: Final = "active"
 KEY_NAME: Final = "registry timestamp"  # the key's display name in `timestamp_keys`
-# Nodes refresh hourly: re-signed every hour and valid for a day, a node notices a frozen
-# registry within about a day, while a re-sign job that misses a few runs (a restart, a
-# slow disk) is forgiven 23 times over before any node warns.
+# Nodes refresh hourly: re-signed every hour and valid for a day, a node stops trusting a
+# frozen registry within about a day (its directory is fresh only while the timestamp is),
+# while a re-sign job that misses a few runs (a restart, a slow disk) is forgiven 23 times
+# over before any node warns.
 DEFAULT_VALIDITY: Final = timedelta(days=1)
 DEFAULT_EVERY: Final = timedelta(hours=1)
 MAX_VALIDITY: Final = timedelta(days=7)
@@ -182,8 +185,10 @@ async def resign_forever(
     validity: timedelta = DEFAULT_VALIDITY,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
-    """Re-sign timestamp.json now and every `every`, until cancelled (or no key is held)."""
+    """Re-sign timestamp.json now and every `every`, until cancelled (or no key is held);
+    warn (daily, node/directory/freshness.py) when the directory nears its own expiry."""
     check_schedule(every, validity)
+    warned: ExpiryWarned | None = None
     while True:
         try:
             signed = await asyncio.to_thread(resign, root, clock(), validity)
@@ -196,7 +201,27 @@ async def resign_forever(
                 log.warning("no timestamp key in %s: nothing to re-sign", root)
                 return
             log.info("re-signed timestamp version %d", signed[0].version)
+            warned = _warn_if_expiring(root, clock(), warned)
         await asyncio.sleep(every.total_seconds())
+
+
+def _warn_if_expiring(root: Path, now: datetime, last: ExpiryWarned | None) -> ExpiryWarned | None:
+    # The timestamp keeps nodes current, not the directory alive: its expiry needs the
+    # maintainers' signing round, and whoever runs `serve` should hear of it first.
+    try:
+        directory = parse_signed((root / _CURRENT).read_bytes()).directory
+    except (OSError, DirectoryError):
+        return last  # said by the re-sign itself
+    mark = expiry_warning_due(last, directory, now)
+    if mark is None:
+        return last
+    log.warning(
+        "directory version %d expires at %s: propose, sign and publish a new version before"
+        " then (nodes warn their operators too)",
+        directory.version,
+        format_time(directory.expires),
+    )
+    return mark
 
 
 def resign_context(

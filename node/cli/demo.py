@@ -46,9 +46,11 @@ def add_parser(commands: Any) -> None:
         "SIGTERM to stop). With --json: after the list, one line holding one JSON object, "
         "for scripts: 'nodes', a list of objects with 'country', 'api' (the API's base "
         "URL, ending in /api/v1), 'token' (its bearer token: the demo's throwaway one), "
-        "'exchange' (the node's endpoint; null for a node reached through the hub only) "
-        "and 'files' (its directory); 'registry' (the directory's URL) and 'hub' (its "
-        "DeliveryService URL). Later versions may add fields, never remove one.",
+        "'exchange' (the node's endpoint; null for a node reached through the hub only), "
+        "'files' (its directory), 'metrics' and 'ready' (its /metrics and /health/ready "
+        "URLs); 'registry' (the directory's URL) and 'hub' (its DeliveryService URL), and "
+        "their own 'registry_metrics', 'registry_ready', 'hub_metrics' and 'hub_ready'. "
+        "Later versions may add fields, never remove one.",
     )
     demo.add_argument(
         "--dir", type=Path, metavar="DIR", help="work in DIR (kept) instead of a temporary one"
@@ -137,11 +139,18 @@ def _reach(net: Network) -> dict[str, Any]:
                 "token": node.api_token,
                 "exchange": _exchange(net, node.country),
                 "files": str(node.directory),
+                "metrics": node.metrics_url or None,
+                "ready": node.ready_url or None,
             }
             for node in net.nodes.values()
         ],
         "registry": net.registry_url,
         "hub": f"{net.hub_url}{SERVICE_PATH}" if net.hub_url else None,
+        # The registry's and the hub's own metrics and readiness URLs.
+        "registry_metrics": net.registry_observed.metrics or None,
+        "registry_ready": net.registry_observed.ready or None,
+        "hub_metrics": net.hub_observed.metrics or None,
+        "hub_ready": net.hub_observed.ready or None,
     }
 
 
@@ -158,13 +167,20 @@ def _print_reach(net: Network) -> None:
             f"node {node.country}: API {node.api_url} "
             f"(Authorization: Bearer {node.api_token}), "
             f"{'exchange ' + exchange if exchange else 'no exchange (through the hub only)'}, "
-            f"files in {node.directory}"
+            f"files in {node.directory}{_observed(node.metrics_url, node.ready_url)}"
         )
-    print(f"registry: {net.registry_url}")
+    observed = net.registry_observed
+    print(f"registry: {net.registry_url}{_observed(observed.metrics, observed.ready)}")
     if net.hub_url:
+        observed = net.hub_observed
         print(f"hub: {net.hub_url}{SERVICE_PATH} (SOAP, mutual TLS), files in "
-              f"{net.workdir / 'hub'}")  # fmt: skip
+              f"{net.workdir / 'hub'}{_observed(observed.metrics, observed.ready)}")  # fmt: skip
     sys.stdout.flush()
+
+
+def _observed(metrics: str, ready: str) -> str:
+    """`, metrics URL, ready URL` for a process's line (nothing when it said none)."""
+    return f", metrics {metrics}, ready {ready}" if metrics else ""
 
 
 def _wait_for_interrupt() -> None:

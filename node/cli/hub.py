@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
+from node.cli import migrate
 from node.clock import SystemClock
 from node.commandline import dir_argument, read_anchor_file, run_until_signalled
 from node.errors import InputError
@@ -141,6 +142,7 @@ def add_parser(commands: Any) -> None:
         "--until", metavar="DATE", help="day after the last, YYYY-MM-DD UTC (default: now)"
     )
     statement.add_argument("--csv", action="store_true", help="CSV (RFC 4180) for spreadsheets")
+    migrate.add_hub_parser(sub, DEFAULT_DIR)
 
 
 def _command(
@@ -196,10 +198,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     def ready(listening: HubListening) -> None:
         print(f"hub {listening.name} ready: {listening.url}{SERVICE_PATH}", flush=True)
+        if listening.metrics_url is not None:  # a line of its own: scripts read the one above
+            print(f"hub {listening.name} metrics: {listening.metrics_url},"
+                  f" ready {listening.ready_url}", flush=True)  # fmt: skip
 
     return run_until_signalled(
         lambda stop: run_hub(config, clock=SystemClock(), stop=stop, ready=ready),
         verbose=args.verbose,
+        log_format=config.log_format,
     )
 
 
@@ -267,7 +273,8 @@ def _statement(args: argparse.Namespace) -> int:
 
 
 def _with_store(args: argparse.Namespace, work: Callable[[HubStore], Awaitable[T]]) -> T:
-    """Run `work` on the hub's store (migrated first), closing it afterwards."""
+    """Run `work` on the hub's store (a new one created, one at another schema revision
+    refused), closing it afterwards."""
     from node.hub.records import HubSettings
     from node.hub.store import HubStore  # SQLAlchemy: load on use
 
@@ -279,7 +286,7 @@ def _with_store(args: argparse.Namespace, work: Callable[[HubStore], Awaitable[T
             HubSettings(payer=config.payer, max_content_bytes=config.max_content_bytes),
         )
         try:
-            await store.migrate()
+            await store.ensure_schema(args.directory)
             return await work(store)
         finally:
             await store.close()

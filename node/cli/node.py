@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from node.cli import api_clients, init_discover
+from node.cli import api_clients, backup, hsm_import, init_discover, migrate, protect_keys
 from node.clock import SystemClock
 from node.commandline import dir_argument, read_anchor_file, run_until_signalled
 from node.errors import InputError
@@ -167,6 +167,10 @@ def add_parser(commands: Any) -> None:
     )
     serve.set_defaults(func=_serve)
     api_clients.add_parser(sub, DEFAULT_DIR)
+    backup.add_parser(sub, DEFAULT_DIR)
+    migrate.add_node_parser(sub, DEFAULT_DIR)
+    protect_keys.add_parser(sub, DEFAULT_DIR)
+    hsm_import.add_parser(sub, DEFAULT_DIR)
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -330,6 +334,9 @@ def _serve(args: argparse.Namespace) -> int:
             f" api {listening.api_url}",
             flush=True,
         )
+        if listening.metrics_url is not None:  # a line of its own: scripts read the one above
+            print(f"node {listening.country} metrics: {listening.metrics_url},"
+                  f" ready {listening.ready_url}", flush=True)  # fmt: skip
 
     announce = None if args.announce is None else [ip for ip in args.announce if ip]
     return run_until_signalled(
@@ -342,4 +349,5 @@ def _serve(args: argparse.Namespace) -> int:
             accept_empty_store=args.accept_empty_store,
         ),
         verbose=args.verbose,
+        log_format=config.log_format,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,8 +38,11 @@ from node.demo.scenario import COUNTRIES, NAMES, Step
 from node.hub.config import CONFIG_FILE as HUB_CONFIG_FILE
 from node.hub.config import dump_hub_config, load_hub_config
 from node.identity.config import load_config
+from node.observe.settings import parse_listen
 
 READY_TIMEOUT = 60.0
+# Every service's metrics and health listener: loopback, a port the system chooses.
+METRICS_LISTEN: Final = "127.0.0.1:0"
 
 
 # The CLI as a child process. -P: never put the working directory on sys.path, since
@@ -61,6 +65,17 @@ class NodeHandle:
     exchange_port: int
     api_url: str = ""
     api_token: str = ""
+    # Its metrics and readiness URLs (node.observe.listener), once it has said them.
+    metrics_url: str = ""
+    ready_url: str = ""
+
+
+@dataclass
+class Observed:
+    """Where a service's metrics and readiness answer (empty until it said so)."""
+
+    metrics: str = ""
+    ready: str = ""
 
 
 @dataclass
@@ -79,10 +94,15 @@ class Network:
     deferred: tuple[str, ...] = ()
     # The hub's database URL (PostgreSQL, say); None: the SQLite file `hub init` sets.
     hub_database: str | None = None
+    # The nodes and the hub log at DEBUG (`serve --verbose`): what a secrets check reads.
+    verbose: bool = False
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     nodes: dict[str, NodeHandle] = field(default_factory=dict)
     registry_url: str = ""
     hub_url: str = ""
+    # The metrics and readiness URLs of the registry and the hub; a node's are its handle's.
+    registry_observed: Observed = field(default_factory=Observed)
+    hub_observed: Observed = field(default_factory=Observed)
     # How to run the one-shot commands (init, add, publish, configure); None: each in a
     # child process. The services (`serve`) are always child processes.
     command: Command | None = None
@@ -106,8 +126,9 @@ class Network:
         # Served before anything is published (it answers 404 until then), so that it is
         # up by the time the hub and the nodes first ask it for the directory.
         registry = self._start(
-            "registry", "registry", "serve", "--dir", registry_dir, "--port", str(registry_port)
-        )
+            "registry", "registry", "serve", "--dir", registry_dir, "--port", str(registry_port),
+            "--metrics", METRICS_LISTEN,
+        )  # fmt: skip
         anchor = registry_dir / "maintainers" / "maintainers.json"
         hub_dir = self.workdir / "hub"
         for country in (*self.countries, *self.hub_only):
@@ -134,11 +155,16 @@ class Network:
         self._ephyto_all(inits)
         # The registry's changes go one after another (it takes one at a time anyway).
         self._ephyto_all([enrol, *configure])
-        if self.hub and self.hub_database is not None:
+        if self.hub:
             path = hub_dir / HUB_CONFIG_FILE
-            settings = replace(load_hub_config(path), database_url=self.hub_database)
+            settings = replace(load_hub_config(path), metrics_listen=parse_listen(METRICS_LISTEN))
+            if self.hub_database is not None:
+                settings = replace(settings, database_url=self.hub_database)
             path.write_text(dump_hub_config(settings), encoding="utf-8")
         for handle in self.nodes.values():
+            with (handle.directory / "node.toml").open("a", encoding="utf-8") as config:
+                # Each process's metrics on a port of its own, said in its ready lines.
+                config.write(f'\n[metrics]\nlisten = "{METRICS_LISTEN}"\n')
             if self.hub:
                 with (handle.directory / "node.toml").open("a", encoding="utf-8") as config:
                     # Demo pace: fall back after one failed attempt, look at the hub often.
@@ -290,6 +316,7 @@ class Network:
         starts = sum(1 for n, _ in self.processes if n == name)
         return self._start(
             name, "node", "serve", "--dir", handle.directory, *self.serve_args,
+            *(("--verbose",) if self.verbose else ()),
             log_name=f"node-{handle.country}-{starts + 1}.log",
         )  # fmt: skip
 
@@ -299,6 +326,7 @@ class Network:
         stem = name.replace(" ", "-")
         return self._start(
             name, "hub", "serve", "--dir", directory or self.workdir / "hub",
+            *(("--verbose",) if self.verbose else ()),
             log_name=f"{stem}.log" if starts == 0 else f"{stem}-{starts + 1}.log",
         )  # fmt: skip
 
@@ -331,15 +359,27 @@ class Network:
             if time.monotonic() - start.began > READY_TIMEOUT:
                 raise DemoError(f"{start.name} did not become ready: {_tail(start.log)}")
             return False
+        observed = _observed_line(start)
+        waited = time.monotonic() - start.began
+        if observed is None and start.process.poll() is None and waited < READY_TIMEOUT:
+            return False  # ready, but its metrics line (printed next) is not written yet
+        observed = observed or Observed()
         if start.name.startswith("node "):
             handle = self.nodes[start.name.removeprefix("node ")]
             handle.api_url = found
+            handle.metrics_url, handle.ready_url = observed.metrics, observed.ready
             exchange = (
                 "none (through the hub only)"
                 if handle.country in self.hub_only
                 else f"https://127.0.0.1:{handle.exchange_port}"
             )
             found = f"API {found}, exchange {exchange}"
+        elif start.name == "registry":
+            self.registry_observed = observed
+        elif start.name == "hub":
+            self.hub_observed = observed
+        if observed.metrics:
+            found = f"{found}, metrics {observed.metrics}, ready {observed.ready}"
         if self.report is not None:
             self.report(f"{start.name} ready: {found}")
         return True
@@ -471,18 +511,36 @@ def network(
     hub_database: str | None = None,
     command: Command | None = None,
     report: Callable[[str], None] | None = None,
+    verbose: bool = False,
 ) -> Iterator[Network]:
     """A started demo network that is always stopped on exit."""
     net = Network(
         workdir, log, countries, configure_args, serve_args,
         hub=hub, hub_only=hub_only, deferred=deferred, hub_database=hub_database,
-        command=command, report=report,
+        command=command, report=report, verbose=verbose,
     )  # fmt: skip
     try:
         net.start()
         yield net
     finally:
         net.stop()
+
+
+def _observed_line(start: _Start) -> Observed | None:
+    """The metrics and readiness URLs a service printed (`<name> metrics: URL, ready URL`,
+    the registry's `registry metrics URL, ready URL`), or None before it did."""
+    text = start.log.read_text(encoding="utf-8", errors="replace")
+    for line in text.splitlines():
+        match = _OBSERVED.match(line)
+        if match is not None and (start.name == "registry") == (match["who"] == "registry"):
+            return Observed(match["metrics"], match["ready"])
+    return None
+
+
+_OBSERVED = re.compile(
+    r"^(?P<who>registry|hub .+|node [A-Z]{2}):? metrics:? (?P<metrics>http://\S+),"
+    r" ready (?P<ready>http://\S+)$"
+)
 
 
 def _answers(url: str) -> bool:

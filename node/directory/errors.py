@@ -40,7 +40,8 @@ class ExpiredError(DirectoryError):
 class FrozenRegistry(ExpiredError):
     """The registry's signed timestamp expired: it may be frozen, or someone holds it back.
 
-    The node keeps its directory until that directory's own expiry; ask the maintainers.
+    With a timestamp role, the node's directory is fresh only while its timestamp is:
+    no new trust decision until a fresh one arrives; ask the maintainers.
     """
 
 

@@ -21,12 +21,18 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from node.clock import Clock
-from node.directory.errors import DirectoryError, RotationGap, TooLarge
+from node.directory.errors import DirectoryError, FrozenRegistry, RotationGap, TooLarge
 from node.directory.fields import _shown
+from node.directory.freshness import (
+    ExpiryWarned,
+    directory_expiry_warning,
+    expiry_warning_due,
+    fresh_directory,
+)
 from node.directory.model import Directory, MaintainerSet
 from node.directory.signing import DEFAULT_MAX_BYTES, parse_signed
 from node.directory.timestamp import MAX_BYTES as TIMESTAMP_MAX_BYTES
-from node.directory.timestamp import TrustedTimestamp, require_match
+from node.directory.timestamp import CheckedTimestamp, TrustedTimestamp, require_match
 from node.directory.trust import TrustedDirectory
 from node.errors import EphytoError
 from node.fileio import write_atomic
@@ -120,7 +126,7 @@ def timestamp_path(cache_path: Path) -> Path:
 
 def load_timestamp(path: Path, directory: Directory | None) -> TrustedTimestamp:
     """The persisted timestamp at `path` if the trusted `directory`'s timestamp keys signed
-    it, else none (and the next refresh fetches one).
+    it and it names no newer directory, else none (and the next refresh fetches one).
 
     Unlike the directory's, a copy that does not verify is dropped, not fatal: it happens
     normally after the timestamp keys rotate (TUF drops it too), and losing it weakens
@@ -134,10 +140,23 @@ def load_timestamp(path: Path, directory: Directory | None) -> TrustedTimestamp:
     if keys is None:
         return TrustedTimestamp()
     try:
-        return TrustedTimestamp(data, keys)
+        trusted = TrustedTimestamp(data, keys)
     except DirectoryError as exc:
         log.info("not using the persisted timestamp %s: %s", path, exc)
         return TrustedTimestamp()
+    named = trusted.current.directory.version if trusted.current is not None else 0
+    if directory is not None and named > directory.version:
+        # Only an earlier release kept a timestamp whose directory it refused (issue 12);
+        # kept, a version far ahead would lock out the registry's real timestamps.
+        log.info(
+            "not using the persisted timestamp %s: it names directory version %d, newer than"
+            " the trusted %d",
+            path,
+            named,
+            directory.version,
+        )
+        return TrustedTimestamp()
+    return trusted
 
 
 class DirectoryRefresher:
@@ -167,10 +186,13 @@ class DirectoryRefresher:
         # timestamp"); consulted while the trusted directory declares timestamp keys.
         self.timestamp_path = timestamp_path(cache_path)
         self.timestamp = load_timestamp(self.timestamp_path, trusted.current)
+        self._expiry_warned: ExpiryWarned | None = None
 
     def current(self, now: datetime) -> Directory:
-        """The directory to decide with now; NoTrustedDirectory or ExpiredError otherwise."""
-        return self.trusted.usable(now)
+        """The directory to decide with now: unexpired, and with a timestamp role vouched
+        for by an unexpired timestamp (node/directory/freshness.py); NoTrustedDirectory,
+        ExpiredError or FrozenRegistry otherwise."""
+        return fresh_directory(self.trusted, self.timestamp, now)
 
     async def refresh(self) -> RefreshResult:
         """Fetch once and apply; never raises for the registry's or the network's faults.
@@ -182,7 +204,20 @@ class DirectoryRefresher:
         self.last = result
         level = logging.INFO if result.ok else logging.WARNING
         log.log(level, "%s", result.message)
+        self._warn_if_expiring()
         return result
+
+    def _warn_if_expiring(self) -> None:
+        # Rate-limited (freshness.expiry_warning_due): hourly refreshes must not repeat it
+        # every hour, yet the operator hears it daily and as each stage is crossed.
+        directory, now = self.trusted.current, self._clock.now()
+        if directory is None:
+            return
+        mark = expiry_warning_due(self._expiry_warned, directory, now)
+        message = directory_expiry_warning(directory, now)
+        if mark is not None and message is not None:
+            self._expiry_warned = mark
+            log.warning("%s", message)
 
     def schedule(self, scheduler: Scheduler, interval: timedelta) -> Any:
         """Add an APScheduler (3.x) job refreshing every `interval`, first run now."""
@@ -309,18 +344,19 @@ class DirectoryRefresher:
         except RegistryUnreachableError as exc:
             return self._result("unreachable", f"registry unreachable: {exc}", exc)
         now = self._clock.now()
+        checked = None
         try:
             if status == 304:  # the one trusted: still it must not have expired (freeze)
                 timestamp = self.timestamp.require_fresh(now)
             else:
-                timestamp = self.timestamp.update(data, directory, now)
+                checked = self.timestamp.check(data, directory, now)
+                timestamp = checked.timestamp
         except DirectoryError as exc:
             return self._result("refused", f"refused the timestamp from {url}: {exc}", exc)
-        if (after := self.timestamp.trusted_bytes) is not None and after != before:
-            _persist(self.timestamp_path, after, "timestamp")
         ref = timestamp.directory
         fresh = f"timestamp version {timestamp.version} expires {_shown(timestamp.expires)}"
         if ref.version <= directory.version:
+            self._accept_timestamp(checked, before)  # it vouches for the directory held
             return self._result("unchanged", f"the registry has nothing newer ({fresh})")
         # Exactly the bytes the timestamp names, and no more than it says (endless data).
         limit = min(ref.length, self._max_bytes)
@@ -339,21 +375,43 @@ class DirectoryRefresher:
         trusted = self.trusted.trusted_bytes
         assert trusted is not None
         _persist(self.cache_path, trusted, "directory")
+        # Only now: a timestamp naming a directory the node refused is never trusted nor
+        # persisted, so it cannot lock out the registry's next real timestamps (a version
+        # far ahead from a misused online key would, until the clock caught up).
+        self._accept_timestamp(checked, before)
         return self._result("updated", "trusted a new directory")  # as without a timestamp
+
+    def _accept_timestamp(self, checked: CheckedTimestamp | None, before: bytes | None) -> None:
+        """Trust `checked` (None: the 304 of the one trusted) and persist it if it is new."""
+        if checked is not None:
+            self.timestamp.accept(checked)
+        if (after := self.timestamp.trusted_bytes) is not None and after != before:
+            _persist(self.timestamp_path, after, "timestamp")
+
+    def _timestamp_lapsed(self, now: datetime) -> bool:
+        try:
+            self.current(now)
+        except FrozenRegistry:
+            return True
+        except DirectoryError:
+            pass  # expired or absent: said by the state itself
+        return False
 
     def _result(
         self, outcome: Outcome, what: str, error: EphytoError | None = None
     ) -> RefreshResult:
-        directory = self.trusted.current
+        directory, now = self.trusted.current, self._clock.now()
         if directory is None:
             state = "no directory is trusted yet"
         else:
-            verb = "expired" if self.trusted.is_expired(self._clock.now()) else "expires"
+            verb = "expired" if self.trusted.is_expired(now) else "expires"
             state = f"version {directory.version} ({verb} {_shown(directory.expires)})"
         if outcome == "updated" or outcome == "unchanged":
             message = f"{what}: using {state}"
         elif directory is None:
             message = f"{what}; {state}: nothing can be trusted until the registry answers"
+        elif not self.trusted.is_expired(now) and self._timestamp_lapsed(now):
+            message = f"{what}; holding cached {state}, not used until a fresh timestamp arrives"
         else:
             message = f"{what}; using cached {state}"
         return RefreshResult(

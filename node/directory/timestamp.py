@@ -1,10 +1,11 @@
 """The registry's signed timestamp: a short-lived statement "the newest directory is this one".
 
-The directory is signed by offline maintainer keys and lives for days; a node that is
-served an old but still valid directory (a frozen registry, a stale mirror, an attacker
-in the path) cannot tell on its own. The timestamp, re-signed every hour or so by an
-online key the directory names (`timestamp_keys`), expires within a day, so such a node
-notices within a day (docs/protocol.md, Part C "The timestamp"). It also names the
+The directory is signed by offline maintainer keys and lives for weeks (90 days by
+default); a node that is served an old but still valid directory (a frozen registry, a
+stale mirror, an attacker in the path) cannot tell on its own. The timestamp, re-signed
+every hour or so by an online key the directory names (`timestamp_keys`), expires within
+a day, and the directory is fresh only while it is (node/directory/freshness.py), so such
+a node stops within a day (docs/protocol.md, Part C "The timestamp"). It also names the
 directory's SHA-256 and length: the node fetches exactly those bytes and no more.
 
 Wire form, like the directory's: canonical JSON `{"signatures": [...], "signed": {...}}`,
@@ -196,6 +197,19 @@ def _require_threshold(doc: SignedTimestamp, keys: MaintainerSet) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedTimestamp:
+    """A timestamp the rules accept, not yet trusted (`TrustedTimestamp.accept` trusts it)."""
+
+    doc: SignedTimestamp
+    data: bytes  # the exact bytes received, persisted once accepted
+    keys: MaintainerSet  # the timestamp keys it was checked against
+
+    @property
+    def timestamp(self) -> Timestamp:
+        return self.doc.timestamp
+
+
 class TrustedTimestamp:
     """The timestamp a node trusts, moved forward only by timestamps the rules accept.
 
@@ -238,7 +252,20 @@ class TrustedTimestamp:
 
     def update(self, data: bytes, directory: Directory, now: datetime) -> Timestamp:
         """Trust `data` if the rules (class docstring) allow, judged by the trusted
-        `directory`; raises DirectoryError, ValueError when it declares no timestamp keys."""
+        `directory`; raises DirectoryError, ValueError when it declares no timestamp keys.
+        `check` then `accept` for a timestamp naming a directory not yet trusted."""
+        checked = self.check(data, directory, now)
+        self.accept(checked)
+        return checked.timestamp
+
+    def check(self, data: bytes, directory: Directory, now: datetime) -> CheckedTimestamp:
+        """`data` if the rules allow it, judged by the trusted `directory`, trusting nothing
+        yet; raises DirectoryError, ValueError when `directory` has no timestamp keys.
+
+        Trusted only by `accept`, once the directory it names is trusted or already held:
+        a timestamp (say far ahead, from a misused online key) naming a directory the node
+        refuses must not raise the bar that the registry's next real timestamp must clear.
+        """
         keys = directory.timestamp_keys
         if keys is None:
             raise ValueError(f"directory version {directory.version} has no timestamp keys")
@@ -264,10 +291,14 @@ class TrustedTimestamp:
                 f" older than the trusted {directory.version}: a stale mirror or a rollback"
             )
         require_fresh(new.timestamp, now)
-        if old is None or self._keys != keys or new.signed_bytes != old.signed_bytes:
-            self._doc, self._bytes, self._keys = new, data, keys
+        return CheckedTimestamp(new, data, keys)
+
+    def accept(self, checked: CheckedTimestamp) -> None:
+        """Trust `checked` (from `check` on this very state)."""
+        old, new = self._doc, checked.doc
+        if old is None or self._keys != checked.keys or new.signed_bytes != old.signed_bytes:
+            self._doc, self._bytes, self._keys = checked.doc, checked.data, checked.keys
         # else: the same timestamp again (maybe other signatures): keep the bytes trusted
-        return new.timestamp
 
     def require_fresh(self, now: datetime) -> Timestamp:
         """The trusted timestamp if it has not expired; FrozenRegistry otherwise (or when
@@ -286,8 +317,8 @@ def require_fresh(timestamp: Timestamp, now: datetime) -> Timestamp:
         raise FrozenRegistry(
             f"the registry's timestamp (version {timestamp.version}) expired at"
             f" {_shown(timestamp.expires)}: the registry may be frozen or held back (or its"
-            " timestamp job stopped); the node keeps its directory until that expires: ask"
-            " the registry maintainers"
+            " timestamp job stopped); the node makes no new trust decision with its directory"
+            " until a fresh timestamp arrives: ask the registry maintainers"
         )
     return timestamp
 

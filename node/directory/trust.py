@@ -84,6 +84,11 @@ class TrustedDirectory:
         """The maintainer set the next document must satisfy."""
         return self._anchor if self._doc is None else self._doc.directory.maintainers
 
+    @property
+    def grace(self) -> timedelta:
+        """How long past an expiry the operator lets the node go on (0 unless chosen)."""
+        return self._grace
+
     def is_expired(self, now: datetime) -> bool:
         """True when nothing usable is trusted: none yet, or `now` is past its expiry."""
         return self._doc is None or now >= self._doc.directory.expires

@@ -19,6 +19,7 @@ from node.errors import ConfigError, InputError
 from node.hub.accounts import PAYERS, AccountPolicy, Payer, Prepaid
 from node.identity.config import TableReader, listen_address
 from node.identity.enrolment import Endpoint, check_name, parse_endpoint
+from node.observe.settings import ListenAddress, LogFormat, parse_listen, parse_log_format
 
 CONFIG_VERSION = 1
 CONFIG_FILE = "hub.toml"
@@ -53,6 +54,10 @@ class HubConfig:
     # The account an NPPO of the directory gets on first use; None: none until the
     # operator sets one (`ephyto hub account policy`), and its envelopes are refused.
     default_policy: AccountPolicy | None = DEFAULT_POLICY
+    # `[metrics] listen`: /metrics and /health/* on a listener of their own (None: off).
+    metrics_listen: ListenAddress | None = None
+    # `[log] format`: "text" lines, or "json" (one object per line) for log shippers.
+    log_format: LogFormat = "text"
 
     def path(self, relative: str) -> Path:
         return self.directory / relative
@@ -108,6 +113,10 @@ def dump_hub_config(config: HubConfig) -> str:
             "fee": policy.pricing.fee,
             "overdraft": policy.overdraft,
         }
+    if config.metrics_listen is not None:
+        document["metrics"] = {"listen": str(config.metrics_listen)}
+    if config.log_format != "text":
+        document["log"] = {"format": config.log_format}
     return tomli_w.dumps(document)
 
 
@@ -133,6 +142,7 @@ def _parse(document: dict[str, Any], source: str, directory: Path) -> HubConfig:
     listen, keys = top.table("listen"), top.table("keys")
     registry, relay = top.table("registry", optional=True), top.table("relay", optional=True)
     accounts = top.table("accounts", optional=True)
+    metrics, log = top.table("metrics", optional=True), top.table("log", optional=True)
     config = HubConfig(
         directory=directory,
         name=top.checked("name", check_name),
@@ -153,8 +163,10 @@ def _parse(document: dict[str, Any], source: str, directory: Path) -> HubConfig:
             relay, "max_content_bytes", 1, MAX_CONTENT_BYTES_LIMIT, DEFAULT_MAX_CONTENT_BYTES
         ),
         default_policy=_default_policy(accounts, source),
+        metrics_listen=metrics.checked("listen", parse_listen) if metrics.has("listen") else None,
+        log_format=log.checked("format", parse_log_format) if log.has("format") else "text",
     )
-    for table in (top, listen, keys, registry, relay, accounts):
+    for table in (top, listen, keys, registry, relay, accounts, metrics, log):
         table.no_unknown_keys()
     return config
 

@@ -32,10 +32,12 @@ from node.directory.refresh import DirectoryRefresher, load
 from node.errors import ConfigError
 from node.hub.codelists import CodeListAnswers
 from node.hub.config import CONFIG_FILE, HubConfig
+from node.hub.observe import HubSubject, start_hub_observer
 from node.hub.push import HubPusher
 from node.hub.records import HubSettings
 from node.hub.store import HubStore
 from node.hub.web import HubContext, create_hub_app
+from node.leadership import HUB_LEADER_KEY, Leadership
 from node.serving import Tasks, bound_port, serve, shutdown_scheduler, url_host
 from node.transport.client import DeliveryClient
 from node.web.tls import server_ssl_context
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 DIRECTORY_CACHE = "directory.json"
 EXPIRE_INTERVAL = timedelta(minutes=5)
 PUSH_INTERVAL = timedelta(seconds=5)
+# How often a hub process sharing its store checks which of them runs expiry.
+LEADERSHIP_INTERVAL = timedelta(seconds=5)
 BOOTSTRAP_INTERVAL = timedelta(seconds=2)
 
 
@@ -54,6 +58,9 @@ class HubListening:
 
     name: str
     url: str
+    # `/metrics` and `/health/ready` of the hub's own listener; None without `[metrics]`.
+    metrics_url: str | None = None
+    ready_url: str | None = None
 
 
 class _Kick:
@@ -137,8 +144,12 @@ async def run_hub(
         )
         stack.push_async_callback(store.close)
         await store.check()  # a damaged SQLite file is refused before anything is served
-        await store.migrate()
+        await store.ensure_schema(config.directory)  # new: created; older or newer: refused
         log.info("hub store ready (%s)", store.dialect)
+        # Hub processes sharing one PostgreSQL store all serve and push (push claims keep
+        # each envelope to one of them); expiry and the event log run in one of them.
+        leadership = Leadership(config.database_url, HUB_LEADER_KEY, what=f"hub {config.name}")
+        stack.push_async_callback(leadership.close)
 
         cache = config.path(DIRECTORY_CACHE)
         refresher = DirectoryRefresher(
@@ -225,17 +236,39 @@ async def run_hub(
                 scheduler.remove_job("directory-bootstrap")
 
         tasks.every(scheduler, refresh, interval, "directory-refresh")
-        tasks.every(scheduler, expire, expire_interval, "expire")
+        tasks.every(scheduler, leadership.only(expire), expire_interval, "expire")
         tasks.every(scheduler, pusher.run_once, push_interval, "push")
+        # One log line and the counter per envelope event (node.hub.observe).
+        observer = await start_hub_observer(
+            stack,
+            HubSubject(store, refresher, clock, config.path(config.tls_certificate)),
+            config.metrics_listen,
+        )
+        tasks.every(
+            scheduler,
+            # A process that is not leading keeps its cursor at the newest event, so that
+            # on taking over it logs from then on, not again what the old leader logged.
+            leadership.only(observer.tailer.run_once, meanwhile=observer.tailer.start),
+            push_interval,
+            "event-log",
+        )
         if refresher.trusted.current is None:
             tasks.every(scheduler, bootstrap, BOOTSTRAP_INTERVAL, "directory-bootstrap")
+        await leadership.check()
+        tasks.every(scheduler, leadership.check, LEADERSHIP_INTERVAL, "leadership")
         scheduler.start()
         stack.callback(scheduler.pause)
 
         listening = HubListening(
-            config.name, f"https://{url_host(config.listen_host)}:{bound_port(runner)}"
+            config.name,
+            f"https://{url_host(config.listen_host)}:{bound_port(runner)}",
+            metrics_url=None if observer.urls is None else observer.urls.metrics,
+            ready_url=None if observer.urls is None else observer.urls.ready,
         )
-        log.info("hub %s ready at %s", config.name, listening.url)
+        log.info(
+            "hub %s ready at %s, metrics %s", config.name, listening.url,
+            listening.metrics_url or "off ([metrics] listen is not set)",
+        )  # fmt: skip
         if ready is not None:
             ready(listening)
         await stop.wait()

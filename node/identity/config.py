@@ -19,12 +19,23 @@ import tomli_w
 from node.errors import ConfigError, InputError
 from node.identity.api_clients import CLIENTS_FILE
 from node.identity.enrolment import Endpoint, check_country, check_name, parse_endpoint
+from node.identity.protection import (
+    KINDS,
+    Pkcs11KeyRef,
+    SecretSource,
+    pkcs11_fields,
+    pkcs11_ref,
+    secret_fields,
+    secret_source,
+)
+from node.observe.settings import ListenAddress, LogFormat, parse_listen, parse_log_format
 
 CONFIG_VERSION = 1
 CONFIG_FILE = "node.toml"
 DEFAULT_PORT = 8443
 DEFAULT_API_HOST = "127.0.0.1"
 DEFAULT_RETRY_CAP_SECONDS = 600
+DEFAULT_LEASE_SECONDS = 300
 DEFAULT_FALLBACK_ATTEMPTS = 3
 DEFAULT_FALLBACK_SECONDS = 300
 DEFAULT_HUB_POLL_SECONDS = 30
@@ -47,6 +58,11 @@ class KeyPaths:
     # The next TLS key and its self-signed certificate (rotation requests of version 2).
     next_tls_key: str | None = None
     next_tls_certificate: str | None = None
+    # Where the passphrase of encrypted key files comes from (node.identity.protection);
+    # None: the key files are plain, protected by their 0600 mode only.
+    passphrase: SecretSource | None = None
+    # The signing key in a PKCS#11 token instead of the `signing` file (None: the file).
+    signing_pkcs11: Pkcs11KeyRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +90,10 @@ class NodeConfig:
     api_port: int | None = None  # None: listen_port + 1 (see `api_address`)
     # The longest wait between two delivery attempts to a partner that is down.
     retry_cap_seconds: int = DEFAULT_RETRY_CAP_SECONDS
+    # How long a claimed delivery is the claiming process's alone; a process killed
+    # mid-delivery leaves its claims to another process (or itself, restarted on
+    # PostgreSQL) after this long. Longer than any delivery takes.
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
     # The hub: by default the one the directory lists, trusted by its pins. A URL here
     # (the IPPC Hub's, say) is trusted through `hub_ca_file` instead.
     hub_url: str | None = None
@@ -83,6 +103,10 @@ class NodeConfig:
     fallback_seconds: int = DEFAULT_FALLBACK_SECONDS
     # How often to pull from the hub and to ask it about what we relayed.
     hub_poll_seconds: int = DEFAULT_HUB_POLL_SECONDS
+    # `[metrics] listen`: /metrics and /health/* on a listener of their own (None: off).
+    metrics_listen: ListenAddress | None = None
+    # `[log] format`: "text" lines, or "json" (one object per line) for log shippers.
+    log_format: LogFormat = "text"
 
     def path(self, relative: str) -> Path:
         """A path from the file, resolved against the config directory."""
@@ -172,6 +196,9 @@ def dump_config(config: NodeConfig) -> str:
         document["keys"]["next_tls_key"] = config.keys.next_tls_key
     if config.keys.next_tls_certificate is not None:
         document["keys"]["next_tls_certificate"] = config.keys.next_tls_certificate
+    document["keys"].update(secret_fields("passphrase", config.keys.passphrase))
+    if config.keys.signing_pkcs11 is not None:
+        document["keys"]["signing_pkcs11"] = pkcs11_fields(config.keys.signing_pkcs11)
     registry: dict[str, Any] = {"maintainer_keys": list(config.maintainer_keys)}
     if config.registry_url is not None:
         registry["url"] = config.registry_url
@@ -184,8 +211,13 @@ def dump_config(config: NodeConfig) -> str:
     if config.api_port is not None:
         api["port"] = config.api_port
     document["api"] = api
+    outbox: dict[str, int] = {}
     if config.retry_cap_seconds != DEFAULT_RETRY_CAP_SECONDS:
-        document["outbox"] = {"retry_cap_seconds": config.retry_cap_seconds}
+        outbox["retry_cap_seconds"] = config.retry_cap_seconds
+    if config.lease_seconds != DEFAULT_LEASE_SECONDS:
+        outbox["lease_seconds"] = config.lease_seconds
+    if outbox:
+        document["outbox"] = outbox
     hub: dict[str, Any] = {}
     if config.hub_url is not None:
         hub["url"] = config.hub_url
@@ -199,6 +231,10 @@ def dump_config(config: NodeConfig) -> str:
         hub["poll_seconds"] = config.hub_poll_seconds
     if hub:
         document["hub"] = hub
+    if config.metrics_listen is not None:
+        document["metrics"] = {"listen": str(config.metrics_listen)}
+    if config.log_format != "text":
+        document["log"] = {"format": config.log_format}
     return tomli_w.dumps(document)
 
 
@@ -229,10 +265,12 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         endpoint = reader.checked("endpoint", parse_endpoint)
     listen = reader.table("listen")
     keys = reader.table("keys")
+    pkcs11 = keys.table("signing_pkcs11", optional=True)
     registry = reader.table("registry", optional=True)
     api = reader.table("api", optional=True)
     outbox = reader.table("outbox", optional=True)
     hub = reader.table("hub", optional=True)
+    metrics, log = reader.table("metrics", optional=True), reader.table("log", optional=True)
     hub_url = hub.optional_string("url")
     hub_ca_file = hub.relative_path("ca_file") if hub.has("ca_file") else None
     if hub_url is not None:
@@ -252,6 +290,11 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         retry_cap = DEFAULT_RETRY_CAP_SECONDS
     elif retry_cap < 1:
         raise ConfigError(f"{source}: outbox.retry_cap_seconds: must be 1 or more")
+    lease = outbox.optional_integer("lease_seconds")
+    if lease is None:
+        lease = DEFAULT_LEASE_SECONDS
+    elif lease < 1:
+        raise ConfigError(f"{source}: outbox.lease_seconds: must be 1 or more")
     port = _port(listen, "port")
     api_port = _port(api, "port") if api.optional_integer("port") is not None else None
     anchor = registry.relative_path("anchor") if registry.has("anchor") else None
@@ -284,6 +327,18 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
                 if keys.has("next_tls_certificate")
                 else None
             ),
+            passphrase=_secret_source(keys, "passphrase"),
+            signing_pkcs11=(
+                pkcs11_ref(
+                    pkcs11.string("module"),
+                    pkcs11.string("token"),
+                    pkcs11.string("key_label"),
+                    _secret_source(pkcs11, "pin"),
+                    f"{source}: keys.signing_pkcs11.",
+                )
+                if keys.has("signing_pkcs11")
+                else None
+            ),
         ),
         registry_url=registry.optional_string("url"),
         maintainer_keys=registry.strings("maintainer_keys"),
@@ -292,17 +347,25 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         api_host=api.optional_string("host") or DEFAULT_API_HOST,
         api_port=api_port,
         retry_cap_seconds=retry_cap,
+        lease_seconds=lease,
         hub_url=hub_url,
         hub_ca_file=hub_ca_file,
         fallback_attempts=hub_numbers["fallback_attempts"],
         fallback_seconds=hub_numbers["fallback_seconds"],
         hub_poll_seconds=hub_numbers["poll_seconds"],
+        metrics_listen=metrics.checked("listen", parse_listen) if metrics.has("listen") else None,
+        log_format=log.checked("format", parse_log_format) if log.has("format") else "text",
     )
     if len(config.api_token) < 32:
         raise ConfigError(f"{source}: api_token: too short to be a secret (32 characters or more)")
-    for reader_ in (reader, listen, keys, registry, api, outbox, hub):
+    for reader_ in (reader, listen, keys, pkcs11, registry, api, outbox, hub, metrics, log):
         reader_.no_unknown_keys()
     return config
+
+
+def _secret_source(table: _Reader, prefix: str) -> SecretSource | None:
+    values = {kind: table.optional_string(f"{prefix}_{kind}") for kind in KINDS}
+    return secret_source(prefix, values, f"{table.source}: {table.prefix}")
 
 
 def _https_url(text: str) -> str:

@@ -26,6 +26,7 @@ import binascii
 import ipaddress
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import SignatureAlgorithmOID
 
 from node.crypto.canonical import CanonicalJsonError, canonical_bytes
@@ -329,9 +331,15 @@ def read_tls_certificate(
         )
     pem = read_string(tls, "certificate", "body.tls").encode("ascii", "replace")
     try:
-        certificate = x509.load_pem_x509_certificate(pem)
+        with warnings.catch_warnings():
+            # What cryptography only warns of today (a serial number that is not
+            # positive, say) it will refuse tomorrow: refuse it now, as RFC 5280 does.
+            warnings.simplefilter("error", CryptographyDeprecationWarning)
+            certificate = x509.load_pem_x509_certificate(pem)
     except (ValueError, x509.InvalidVersion):
         raise EnrolmentError("body.tls.certificate: not a PEM X.509 certificate") from None
+    except CryptographyDeprecationWarning as e:
+        raise EnrolmentError(f"body.tls.certificate: not a valid certificate ({e})") from None
     if certificate_pem(certificate) != pem:
         raise EnrolmentError("body.tls.certificate: not exactly one certificate in plain PEM")
     try:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
     Encoding,
     NoEncryption,
     PrivateFormat,
@@ -234,34 +235,56 @@ def build_tls_certificate(
 
 def private_key_pem(
     key: Ed25519PrivateKey | X25519PrivateKey | ec.EllipticCurvePrivateKey,
+    passphrase: bytes | None = None,
 ) -> bytes:
-    """Unencrypted PKCS#8 PEM: the file's 0600 mode is its protection."""
-    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    """PKCS#8 PEM, encrypted with `passphrase` when one is given ("ENCRYPTED PRIVATE KEY",
+    the library's best available scheme); otherwise plain, the 0600 mode its protection."""
+    if passphrase is None:
+        return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    if not passphrase:
+        raise ValueError("an empty passphrase protects nothing")
+    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase))
+
+
+def is_encrypted_pem(pem: bytes) -> bool:
+    """Whether a PEM private key needs a passphrase to load (PKCS#8 "ENCRYPTED PRIVATE
+    KEY", or an OpenSSL traditional key with a Proc-Type ENCRYPTED header)."""
+    try:
+        load_pem_private_key(pem, password=None)
+    except TypeError:  # the library's way of saying "encrypted, give a password"
+        return True
+    except ValueError:
+        return False
+    return False
 
 
 def certificate_pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(Encoding.PEM)
 
 
-def load_signing_key(pem: bytes, source: str) -> Ed25519PrivateKey:
+def load_signing_key(pem: bytes, source: str, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     """The Ed25519 key in a PEM file; raises KeyFileError naming `source`."""
-    key = _load_private(pem, source)
+    key = _load_private(pem, source, passphrase)
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{source}: not an Ed25519 private key")
     return key
 
 
-def load_encryption_key(pem: bytes, source: str) -> X25519PrivateKey:
+def load_encryption_key(
+    pem: bytes, source: str, passphrase: bytes | None = None
+) -> X25519PrivateKey:
     """The X25519 key in a PEM file; raises KeyFileError naming `source`."""
-    key = _load_private(pem, source)
+    key = _load_private(pem, source, passphrase)
     if not isinstance(key, X25519PrivateKey):
         raise KeyFileError(f"{source}: not an X25519 private key")
     return key
 
 
-def load_tls_key(pem: bytes, source: str) -> ec.EllipticCurvePrivateKey:
+def load_tls_key(
+    pem: bytes, source: str, passphrase: bytes | None = None
+) -> ec.EllipticCurvePrivateKey:
     """The ECDSA P-256 key in a PEM file; raises KeyFileError naming `source`."""
-    key = _load_private(pem, source)
+    key = _load_private(pem, source, passphrase)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != TLS_CURVE.name:
         raise KeyFileError(f"{source}: not an ECDSA P-256 private key")
     return key
@@ -275,12 +298,42 @@ def load_certificate(pem: bytes, source: str) -> x509.Certificate:
         raise KeyFileError(f"{source}: not a PEM X.509 certificate") from None
 
 
-def _load_private(pem: bytes, source: str) -> object:
+def load_private_key(pem: bytes, source: str, passphrase: bytes | None = None) -> object:
+    """Any private key in a PEM file, decrypted with `passphrase` if it is encrypted (for
+    converting files whatever their kind); KeyFileError naming `source`."""
+    return _load_private(pem, source, passphrase)
+
+
+def encrypted_pem(pem: bytes, source: str, passphrase: bytes) -> bytes:
+    """The plain PEM private key in `pem` as encrypted PKCS#8 PEM under `passphrase`;
+    KeyFileError naming `source` when it is not a plain private key."""
+    key = _load_private(pem, source, None)
+    if not isinstance(key, Ed25519PrivateKey | X25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise KeyFileError(f"{source}: not a key of this node (Ed25519, X25519 or ECDSA)")
+    return private_key_pem(key, passphrase)
+
+
+def _load_private(pem: bytes, source: str, passphrase: bytes | None) -> object:
+    """The key in `pem`, decrypted with `passphrase` if it is encrypted; a plain key loads
+    whether or not a passphrase is given, so that files can be converted one at a time."""
     try:
         return load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError):
+    except TypeError:
+        pass  # encrypted: needs the passphrase
+    except ValueError:
         # Never echo the file: it may be a key of some other kind, still a secret.
-        raise KeyFileError(f"{source}: not an unencrypted PEM private key") from None
+        raise KeyFileError(f"{source}: not a PEM private key") from None
+    if passphrase is None:
+        raise KeyFileError(
+            f"{source}: the key is encrypted, but node.toml names no passphrase: set [keys]"
+            " passphrase_file, passphrase_env or passphrase_credential"
+        )
+    try:
+        return load_pem_private_key(pem, password=passphrase)
+    except (ValueError, TypeError):
+        raise KeyFileError(
+            f"{source}: the passphrase does not decrypt the key (a wrong passphrase?)"
+        ) from None
 
 
 _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

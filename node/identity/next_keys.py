@@ -30,6 +30,7 @@ from node.errors import ConfigError, EphytoError
 from node.fileio import write_atomic, write_exclusive
 from node.identity.config import CONFIG_FILE, NodeConfig, dump_config, load_config
 from node.identity.enrolment import format_time
+from node.identity.key_files import load_current_signing_key, read_key_file
 from node.identity.keyring import (
     HeldKeys,
     Keyring,
@@ -43,11 +44,13 @@ from node.identity.keyring import (
 )
 from node.identity.keys import (
     KeyFileError,
+    is_encrypted_pem,
     load_certificate,
     load_encryption_key,
     load_signing_key,
     load_tls_key,
 )
+from node.identity.passphrase import node_passphrase
 from node.identity.store import (
     NEXT_ENCRYPTION,
     NEXT_SIGNING,
@@ -66,61 +69,81 @@ class RotationFinishError(EphytoError):
     """`rotate-keys --finish` cannot run now; the message says why and what to do."""
 
 
-def read_key_file(path: Path, what: str = "key file") -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise KeyFileError(f"{path}: cannot read the {what}: {e.strerror or e}") from None
+def load_held_keys(
+    config: NodeConfig, *, held: HeldKeys | None = None, passphrase: bytes | None = None
+) -> HeldKeys:
+    """The keys node.toml names (current, and next when a rotation is under way), key
+    files decrypted with the passphrase of `[keys]` (read from its source unless given)
+    and the signing key in a token when `[keys.signing_pkcs11]` names one (the token key
+    of `held`, the keys a running node holds, is reused).
 
-
-def load_held_keys(config: NodeConfig) -> HeldKeys:
-    """The keys node.toml names (current, and next when a rotation is under way).
-
-    Raises KeyFileError (a ConfigError) naming the file that is missing or wrong.
+    Raises KeyFileError (a ConfigError) naming the file that is missing or wrong, and
+    ConfigError for a passphrase or token that cannot be read.
     """
     keys = config.keys
-    signing_path, encryption_path = config.path(keys.signing), config.path(keys.encryption)
-    signing = load_signing_key(read_key_file(signing_path), str(signing_path))
-    encryption = load_encryption_key(read_key_file(encryption_path), str(encryption_path))
+    if passphrase is None:
+        passphrase = node_passphrase(config)
+    held_signing = None if held is None else held.signing[held.signing_id]
+    signing = load_current_signing_key(config, passphrase, held=held_signing)
+    encryption_path = config.path(keys.encryption)
+    encryption = load_encryption_key(
+        read_key_file(encryption_path), str(encryption_path), passphrase
+    )
     next_signing = next_encryption = None
     if keys.next_signing is not None:
         path = config.path(keys.next_signing)
-        next_signing = load_signing_key(read_key_file(path), str(path))
+        next_signing = load_signing_key(read_key_file(path), str(path), passphrase)
     if keys.next_encryption is not None:
         path = config.path(keys.next_encryption)
-        next_encryption = load_encryption_key(read_key_file(path), str(path))
+        next_encryption = load_encryption_key(read_key_file(path), str(path), passphrase)
     return HeldKeys.of(signing, encryption, next_signing, next_encryption)
 
 
-def tls_identity(certificate: Path, cert_data: bytes, key: Path, key_data: bytes) -> TlsIdentity:
+def tls_identity(
+    certificate: Path,
+    cert_data: bytes,
+    key: Path,
+    key_data: bytes,
+    passphrase: bytes | None = None,
+) -> TlsIdentity:
     """The identity in these file contents, the certificate checked to be the key's: a
     certificate for another key would fail every handshake, and name a pin partners
-    would be told to trust for nothing. KeyFileError naming the files."""
-    tls_key = load_tls_key(key_data, str(key))
+    would be told to trust for nothing. KeyFileError naming the files.
+
+    The identity carries `passphrase` only when the key file is encrypted: `ssl` refuses
+    a password for a plain key no more than cryptography does, but it needs none."""
+    tls_key = load_tls_key(key_data, str(key), passphrase)
     cert = load_certificate(cert_data, str(certificate))
     if cert.public_key() != tls_key.public_key():
         raise KeyFileError(f"{certificate} is not the certificate of the TLS key {key}")
-    return TlsIdentity(certificate, key, tls_pin(cert))
+    password = passphrase if is_encrypted_pem(key_data) else None
+    return TlsIdentity(certificate, key, tls_pin(cert), password)
 
 
-def load_tls_identity(certificate: Path, key: Path) -> TlsIdentity:
+def load_tls_identity(certificate: Path, key: Path, passphrase: bytes | None = None) -> TlsIdentity:
     """`tls_identity` of the two files; KeyFileError naming the one missing or wrong."""
     cert_data = read_key_file(certificate, "certificate")
-    return tls_identity(certificate, cert_data, key, read_key_file(key))
+    return tls_identity(certificate, cert_data, key, read_key_file(key), passphrase)
 
 
-def load_held_tls(config: NodeConfig) -> HeldTls:
-    """The TLS identities node.toml names (current, and next while the TLS key rotates).
+def load_held_tls(config: NodeConfig, passphrase: bytes | None = None) -> HeldTls:
+    """The TLS identities node.toml names (current, and next while the TLS key rotates),
+    the keys decrypted with `passphrase` (by default the one `[keys]` names).
 
     Raises KeyFileError (a ConfigError) naming the file that is missing or wrong, and
-    ConfigError when node.toml names only one of next_tls_key and next_tls_certificate.
+    ConfigError when node.toml names only one of next_tls_key and next_tls_certificate
+    or its passphrase cannot be read.
     """
-    return HeldTls(_current_tls(config), _next_tls(config))
+    if passphrase is None:
+        passphrase = node_passphrase(config)
+    return HeldTls(_current_tls(config, passphrase), _next_tls(config, passphrase))
 
 
-def _current_tls(config: NodeConfig) -> TlsIdentity:
+def _current_tls(config: NodeConfig, passphrase: bytes | None) -> TlsIdentity:
     keys = config.keys
-    return load_tls_identity(config.path(keys.tls_certificate), config.path(keys.tls_key))
+    return load_tls_identity(
+        config.path(keys.tls_certificate), config.path(keys.tls_key), passphrase
+    )
 
 
 def _next_tls_paths(config: NodeConfig) -> tuple[Path, Path] | None:
@@ -138,9 +161,9 @@ def _next_tls_paths(config: NodeConfig) -> tuple[Path, Path] | None:
     return config.path(keys.next_tls_certificate), config.path(keys.next_tls_key)
 
 
-def _next_tls(config: NodeConfig) -> TlsIdentity | None:
+def _next_tls(config: NodeConfig, passphrase: bytes | None) -> TlsIdentity | None:
     paths = _next_tls_paths(config)
-    return None if paths is None else load_tls_identity(*paths)
+    return None if paths is None else load_tls_identity(*paths, passphrase)
 
 
 def reload_keys(
@@ -163,7 +186,7 @@ def reload_keys(
         keyring.warned = ""
         return False
     try:
-        loaded = load_held_keys(load_config(config_path))
+        loaded = load_held_keys(load_config(config_path), held=keyring.held)
     except (ConfigError, OSError) as e:
         _warn_once(keyring, missing, f"cannot read the keys named in node.toml: {e}")
         return False
@@ -274,15 +297,16 @@ def _reread_tls(held: HeldTls, config_path: Path) -> tuple[HeldTls, str]:
     cannot = "cannot read the TLS key and certificate named in node.toml: "
     try:
         config = load_config(config_path)
+        passphrase = node_passphrase(config)
     except (ConfigError, OSError) as e:
         return held, cannot + str(e)
     problems = []
     try:
-        current = _current_tls(config)
+        current = _current_tls(config, passphrase)
     except ConfigError as e:
         current, problems = held.current, [str(e)]
     try:
-        next_ = _next_tls(config)
+        next_ = _next_tls(config, passphrase)
     except ConfigError as e:
         next_ = None
         problems.append(str(e))
@@ -352,6 +376,17 @@ def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> F
     keys = config.keys
     if keys.next_signing is None or keys.next_encryption is None:
         return _leftovers(config)
+    if keys.signing_pkcs11 is not None:
+        # Finishing moves key files into the current slots and keeps the old ones; the
+        # token's key is no file, and which label comes next is the operator's choice.
+        raise RotationFinishError(
+            f"{config_path} names [keys.signing_pkcs11]: --finish moves key files. Remove"
+            f" that table, put the current signing key file back at {config.path(keys.signing)}"
+            " (from its offline backup), run --finish, then `ephyto node hsm-import` the new"
+            ' key under a new label (docs/operations.md, "Protecting private keys");'
+            " nothing changed"
+        )
+    passphrase = node_passphrase(config)
     paths = {
         "signing": (config.path(keys.signing), config.path(keys.next_signing)),
         "encryption": (config.path(keys.encryption), config.path(keys.next_encryption)),
@@ -359,18 +394,18 @@ def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> F
     data = {kind: (read_key_file(a), read_key_file(b)) for kind, (a, b) in paths.items()}
     (sign_now, sign_next), (enc_now, enc_next) = paths["signing"], paths["encryption"]
     signing = [
-        load_signing_key(data["signing"][0], str(sign_now)),
-        load_signing_key(data["signing"][1], str(sign_next)),
+        load_signing_key(data["signing"][0], str(sign_now), passphrase),
+        load_signing_key(data["signing"][1], str(sign_next), passphrase),
     ]
     encryption = [
-        load_encryption_key(data["encryption"][0], str(enc_now)),
-        load_encryption_key(data["encryption"][1], str(enc_next)),
+        load_encryption_key(data["encryption"][0], str(enc_now), passphrase),
+        load_encryption_key(data["encryption"][1], str(enc_next), passphrase),
     ]
     ids = {
         "signing": (signing_id(signing[0]), signing_id(signing[1])),
         "encryption": (encryption_id(encryption[0]), encryption_id(encryption[1])),
     }
-    tls = _tls_rotation(config)
+    tls = _tls_rotation(config, passphrase)
     # A kind whose current file already holds the next key was moved by a run cut short;
     # its old key is in keys/retired/ already.
     old_ids = {old for old, new in ids.values() if old != new}
@@ -441,7 +476,7 @@ def finish_rotation(node_dir: Path, directory: Directory, *, now: datetime) -> F
     )
 
 
-def _tls_rotation(config: NodeConfig) -> _TlsRotation | None:
+def _tls_rotation(config: NodeConfig, passphrase: bytes | None) -> _TlsRotation | None:
     """The TLS files to move, when node.toml names a next TLS key and certificate (None:
     a rotation made before the TLS key rotated). KeyFileError for a file missing or
     wrong, RotationFinishError (nothing changed) for a state no finish leaves."""
@@ -456,7 +491,7 @@ def _tls_rotation(config: NodeConfig) -> _TlsRotation | None:
     cert = config.path(keys.tls_certificate), paths[0]
     key_data = read_key_file(key[0]), read_key_file(key[1])
     cert_data = read_key_file(cert[0], "certificate"), read_key_file(cert[1], "certificate")
-    new_pin = tls_identity(cert[1], cert_data[1], key[1], key_data[1]).pin
+    new_pin = tls_identity(cert[1], cert_data[1], key[1], key_data[1], passphrase).pin
     key_moved, cert_moved = key_data[0] == key_data[1], cert_data[0] == cert_data[1]
     if cert_moved and not key_moved:
         raise RotationFinishError(
@@ -471,7 +506,7 @@ def _tls_rotation(config: NodeConfig) -> _TlsRotation | None:
     if key_moved:  # cut short between the key and its certificate
         old_pin = tls_pin(load_certificate(cert_data[0], str(cert[0])))
     else:
-        old_pin = tls_identity(cert[0], cert_data[0], key[0], key_data[0]).pin
+        old_pin = tls_identity(cert[0], cert_data[0], key[0], key_data[0], passphrase).pin
     name = "tls-" + old_pin.removeprefix("sha256:")
     return _TlsRotation(old_pin, new_pin, (
         _Move(*key, key_data, 0o600, None if key_moved else f"{name}.key"),
@@ -544,7 +579,8 @@ def _leftovers(config: NodeConfig) -> FinishResult:
         (config.path(keys.tls_certificate), config.path(NEXT_TLS_CERTIFICATE)),
     )
     left = [n for c, n in pairs if n.exists() and _same_file_bytes(c, n)]
-    held = load_held_keys(config)
+    passphrase = node_passphrase(config)
+    held = load_held_keys(config, passphrase=passphrase)
     request = config.directory / ROTATION_FILE
     if request.exists() and _same_file_bytes(_retired_request(config, held.signing_id), request):
         left.append(request)
@@ -555,7 +591,7 @@ def _leftovers(config: NodeConfig) -> FinishResult:
         )
     tls = None
     if config.path(NEXT_TLS_CERTIFICATE) in left:  # the TLS key rotated with the others
-        tls = load_tls_identity(pairs[3][0], pairs[2][0]).pin
+        tls = load_tls_identity(pairs[3][0], pairs[2][0], passphrase).pin
     for path in left:
         os.unlink(path)
     return FinishResult(held.signing_id, held.encryption_id, (), tls)

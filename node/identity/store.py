@@ -18,14 +18,14 @@ from node.fileio import write_atomic, write_exclusive
 from node.identity.config import CONFIG_FILE, dump_config, load_config, new_config
 from node.identity.endpoint_change import build_endpoint_change
 from node.identity.enrolment import build_request, check_country, check_name, parse_endpoint
+from node.identity.key_files import load_signing_for_request
 from node.identity.keys import (
-    KeyFileError,
     build_tls_certificate,
     certificate_pem,
     generate_keys,
-    load_signing_key,
     private_key_pem,
 )
+from node.identity.passphrase import node_passphrase
 from node.identity.rotation import build_rotation_request
 
 REQUEST_FILE = "enrolment-request.json"
@@ -169,11 +169,7 @@ def request_endpoint_change(directory: Path, endpoint: str | None, *, now: datet
     asks, and the registry refuses one older than the last it recorded). Returns its path.
     ConfigError/KeyFileError for a missing or broken identity, InputError for a bad URL."""
     config = load_config(directory / CONFIG_FILE)
-    current_path = config.path(config.keys.signing)
-    try:
-        current = load_signing_key(current_path.read_bytes(), str(current_path))
-    except OSError as e:
-        raise KeyFileError(f"{current_path}: cannot read the key file: {e.strerror}") from None
+    current = load_signing_for_request(config)  # a key file (maybe encrypted) or a token's
     request = build_endpoint_change(
         current, country=config.country, endpoint=endpoint, created=now.replace(microsecond=0)
     )
@@ -202,11 +198,9 @@ def rotate_keys(
             " (after the overlap, `ephyto node rotate-keys --finish` ends it; then start"
             " another)"
         )
-    current_path = config.path(config.keys.signing)
-    try:
-        current = load_signing_key(current_path.read_bytes(), str(current_path))
-    except OSError as e:
-        raise KeyFileError(f"{current_path}: cannot read the key file: {e.strerror}") from None
+    current = load_signing_for_request(config)  # a key file (maybe encrypted) or a token's
+    # New key files are encrypted like the others when node.toml names a passphrase.
+    passphrase = node_passphrase(config)
     start = now.replace(microsecond=0)
     end = start + validity
     keys = generate_keys()
@@ -222,9 +216,9 @@ def rotate_keys(
         current, keys, certificate, country=config.country, created=start, valid_until=end
     )
     files: list[tuple[Path, bytes, int]] = [
-        (config.path(NEXT_SIGNING), private_key_pem(keys.signing), 0o600),
-        (config.path(NEXT_ENCRYPTION), private_key_pem(keys.encryption), 0o600),
-        (config.path(NEXT_TLS_KEY), private_key_pem(keys.tls), 0o600),
+        (config.path(NEXT_SIGNING), private_key_pem(keys.signing, passphrase), 0o600),
+        (config.path(NEXT_ENCRYPTION), private_key_pem(keys.encryption, passphrase), 0o600),
+        (config.path(NEXT_TLS_KEY), private_key_pem(keys.tls, passphrase), 0o600),
         (config.path(NEXT_TLS_CERTIFICATE), certificate_pem(certificate), 0o644),
         (directory / ROTATION_FILE, request, 0o644),
     ]

@@ -11,7 +11,7 @@ values; the shell (node.identity.next_keys) reads the files and the clock.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +26,9 @@ class TlsIdentity:
     certificate: Path
     key: Path
     pin: str
+    # The passphrase of an encrypted key file (node.identity.protection), handed to
+    # `load_cert_chain`; never shown.
+    password: bytes | None = field(default=None, repr=False)
 
 
 PresentedTls = Callable[[], TlsIdentity]

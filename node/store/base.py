@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Row, Select, inspect, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from node.store import writes
-from node.store.database import Database, StoreError
+from node.store.database import Database, Migrated, StoreError
 from node.store.schema import messages
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -70,12 +70,23 @@ class StoreBase:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise StoreError(f"{self.name}: cannot read the store: {first}") from e
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+    async def migrate(self) -> Migrated:
+        """Bring the schema to the newest migration (idempotent); SchemaTooNewError if
+        a newer version migrated it. `ephyto node migrate`, and tests."""
         try:
-            await self._db.migrate(_MIGRATIONS)
+            return await self._db.migrate(_MIGRATIONS)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot migrate the store: {e}") from e
+
+    async def ensure_schema(self, node_directory: Path) -> Migrated:
+        """At start: create a new store at the newest schema revision; refuse one at
+        another (SchemaOutdatedError, saying to run `ephyto node migrate`, or
+        SchemaTooNewError)."""
+        command = f"ephyto node migrate --dir {node_directory}"
+        try:
+            return await self._db.ensure_schema(_MIGRATIONS, migrate_command=command)
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot read or create the store's schema: {e}") from e
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -22,17 +22,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Connection,
+    Engine,
+    column,
+    create_engine,
+    event,
+    inspect,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -61,6 +74,32 @@ class StoreError(EphytoError):
 
 class StoreDamagedError(StoreError):
     """The database file is damaged: stop and restore it from a backup."""
+
+
+# Alembic's table of the schema revision (the hub's has a name of its own).
+VERSION_TABLE = "alembic_version"
+# Where an operator reads how to migrate, and how to go back to the version before.
+UPGRADE_GUIDE = 'docs/operations.md, "Upgrading and rolling back"'
+
+
+class SchemaError(StoreError):
+    """The store's schema is not the one this version's code is written for."""
+
+
+class SchemaOutdatedError(SchemaError):
+    """The store is at an older schema revision: run the migrate command first."""
+
+
+class SchemaTooNewError(SchemaError):
+    """The store was migrated by a newer version: run that, or restore the older backup."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migrated:
+    """A store's schema revision before a migration (None: a new store) and after it."""
+
+    before: str | None
+    after: str
 
 
 class Database:
@@ -149,25 +188,26 @@ class Database:
         async with self._async.begin() as conn:
             return await conn.run_sync(fn)
 
-    async def migrate(self, migrations: Path) -> None:
-        """Bring the schema to the newest of the Alembic `migrations` (idempotent).
+    async def migrate(self, migrations: Path, *, version_table: str = VERSION_TABLE) -> Migrated:
+        """Bring the schema to the newest of the Alembic `migrations` (idempotent);
+        SchemaTooNewError if the store is at a revision they do not know.
 
         On PostgreSQL, under a transaction-scoped advisory lock: processes that start
         together on a new database (hub replicas, say) would otherwise create the same
         tables at once, and all but one would fail.
         """
+        upgrade = functools.partial(_upgrade, migrations, version_table, self, None)
+        return await self.write(upgrade)
 
-        def upgrade(connection: Connection) -> None:
-            if self.dialect == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
-                )
-            config = Config()
-            config.set_main_option("script_location", str(migrations))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-
-        await self.write(upgrade)
+    async def ensure_schema(
+        self, migrations: Path, *, migrate_command: str, version_table: str = VERSION_TABLE
+    ) -> Migrated:
+        """At start: a new store (no schema revision yet) is created at the newest
+        revision; one at any other revision than the newest is refused, saying to run
+        `migrate_command` (SchemaOutdatedError) or that a newer version migrated it
+        (SchemaTooNewError). Migrating a store that holds data is an explicit step."""
+        upgrade = functools.partial(_upgrade, migrations, version_table, self, migrate_command)
+        return await self.write(upgrade)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         if self._sync is not None:
@@ -186,6 +226,52 @@ class Database:
     async def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
         assert self._thread is not None
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+
+def _upgrade(
+    migrations: Path,
+    version_table: str,
+    database: Database,
+    refuse_older: str | None,
+    connection: Connection,
+) -> Migrated:
+    """The schema revision check and `upgrade head`, in one transaction (and, on
+    PostgreSQL, under the migration lock, so the revision read is the one upgraded)."""
+    if database.dialect == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.attributes["connection"] = connection
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    assert head is not None, f"{migrations}: no migration, or more than one head"
+    current = _current_revision(connection, version_table)
+    if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+        raise SchemaTooNewError(
+            f"the store at {database.name} is at schema revision {current}, which this"
+            " version does not know: a newer version migrated it. Run that newer version, or"
+            f" restore the backup taken before the upgrade ({UPGRADE_GUIDE})"
+        )
+    if current is not None and current != head and refuse_older is not None:
+        raise SchemaOutdatedError(
+            f"the store at {database.name} is at schema revision {current}, this version"
+            f" needs {head}: run `{refuse_older}` (after a backup; {UPGRADE_GUIDE})"
+        )
+    if current != head:
+        command.upgrade(config, "head")
+    return Migrated(current, head)
+
+
+def _current_revision(connection: Connection, version_table: str) -> str | None:
+    """The store's schema revision; None for a new store. Read here rather than through
+    Alembic's MigrationContext, which logs two lines before a refusal's one."""
+    if not inspect(connection).has_table(version_table):
+        return None
+    versions = table(version_table, column("version_num"))
+    revisions = [str(r) for r in connection.execute(select(versions.c.version_num)).scalars()]
+    if len(revisions) > 1:
+        raise SchemaError(f"{version_table}: {len(revisions)} schema revisions, expected one")
+    return revisions[0] if revisions else None
 
 
 def _in_transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:

@@ -25,6 +25,7 @@ from node.store.database import StoreError
 from node.store.event_feed import EventsStore
 from node.store.feed import FeedEvent
 from node.store.links import Lifecycle, Link, Supersedes
+from node.store.metrics_queries import MetricsQueries
 from node.store.once import OnceStore
 from node.store.reading import ReadingStore
 from node.store.receiving import ReceivingStore
@@ -81,5 +82,7 @@ class Store(
     ReadingStore,
     EventsStore,
     WebhooksStore,
+    MetricsQueries,
 ):
-    """The node's database. Open with `Store.open(url)`, then `await store.migrate()`."""
+    """The node's database. Open with `Store.open(url)`, then `await store.ensure_schema(dir)`
+    (or `migrate()`, the explicit step of an upgrade)."""

@@ -55,7 +55,7 @@ def apply_receives(conn: Connection, batch: Batch, ops: list[tuple[int, Receive]
         for row in rows
     }
     fresh: list[tuple[int, Receive, str, bytes]] = []
-    repeats: list[tuple[int, tuple[str, str]]] = []
+    repeats: list[tuple[int, tuple[str, str], datetime]] = []
     for position, op in ops:
         key = (op.new.sender, op.new.message_id)
         seen = known.get(key)
@@ -66,7 +66,7 @@ def apply_receives(conn: Connection, batch: Batch, ops: list[tuple[int, Receive]
                     "with different content"
                 )
             else:
-                repeats.append((position, key))
+                repeats.append((position, key, op.now))
             continue
         outcome, receipt = op.make_receipt()
         known[key] = (None, op.new.content_digest, receipt)
@@ -111,7 +111,10 @@ def apply_receives(conn: Connection, batch: Batch, ops: list[tuple[int, Receive]
             ],
         ):
             batch.event(event.message, event.at, event.kind, event.detail)
-    for position, key in repeats:
+    for position, key, at in repeats:
         original, _, receipt = known[key]
         assert original is not None  # every fresh row was inserted above
         batch.results[position] = Received(original, receipt, duplicate=True)
+        # Dropped, answered with the first receipt; said, so that logs and metrics count
+        # what partners (or the two routes) sent twice.
+        batch.event(original, at, "duplicate", {"from": key[0]})

@@ -165,7 +165,7 @@ class DeliveryClient:
         if context is None:
             if len(self._contexts) >= _MAX_CONTEXTS:
                 self._contexts.clear()
-            context = pinned_context(pins, identity.certificate, identity.key)
+            context = pinned_context(pins, identity.certificate, identity.key, identity.password)
             self._contexts[pins, identity] = context
         return context
 
@@ -227,7 +227,12 @@ def request_body(data: bytes) -> bytes | io.BytesIO:
     return data if len(data) < _LARGE_BODY else io.BytesIO(data)
 
 
-def pinned_context(pins: frozenset[str], certificate: Path, key: Path) -> _PinnedContext:
+def pinned_context(
+    pins: frozenset[str], certificate: Path, key: Path, password: bytes | None = None
+) -> _PinnedContext:
+    """A client context presenting `certificate` (its key in `key`, decrypted with
+    `password` when the file is encrypted) that accepts only a server whose SPKI is pinned;
+    ConfigError when the certificate or key does not load."""
     context = _PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
     # Self-signed certificates: no CA, no host name; the pin check replaces both.
     context.check_hostname = False
@@ -236,7 +241,7 @@ def pinned_context(pins: frozenset[str], certificate: Path, key: Path) -> _Pinne
     context.sslobject_class = _PinCheckingSSLObject
     context.pins = pins
     try:
-        context.load_cert_chain(certificate, key)
+        context.load_cert_chain(certificate, key, password)
     except (OSError, ssl.SSLError) as e:
         raise ConfigError(
             f"cannot load the node's TLS certificate {certificate} and key {key}: {e}"

@@ -281,7 +281,7 @@ class HubClient:
         if isinstance(trust, Path):
             context = _ca_context(trust, identity)
         else:
-            context = pinned_context(trust, identity.certificate, identity.key)
+            context = pinned_context(trust, identity.certificate, identity.key, identity.password)
         self._made = (trust, identity, context)
         return context
 

@@ -33,6 +33,7 @@ from node.directory import Directory, DirectoryError, NppoEntry, UnknownKey
 from node.errors import InputError
 from node.identity.next_keys import load_tls_identity
 from node.identity.tls_choice import PresentedTls, TlsIdentity
+from node.observe.tls_refusals import RefusalWatcher
 
 TrustedCertificates = Callable[[], Iterable[bytes]]
 """The peers' certificates (PEM or DER, one per item) the TLS layer lets in."""
@@ -81,7 +82,9 @@ def presenting_server_ssl_context(
     """
     identity = presented()
     return _handing_over(
-        _base_context(identity.certificate, identity.key), presented, trusted_client_certs
+        _base_context(identity.certificate, identity.key, identity.password),
+        presented,
+        trusted_client_certs,
     )
 
 
@@ -154,6 +157,11 @@ class _ClientTrust:
         self._presented, self._source, self._outer = presented, source, outer
         self._seen: tuple[TlsIdentity, tuple[bytes, ...]] | None = None
         self._context: ssl.SSLContext | None = None
+        # A client certificate outside the anchors is refused in the handshake, where
+        # only this watcher sees it: it logs the pin (node.observe.tls_refusals).
+        self._anchors: frozenset[bytes] = frozenset()
+        self._watcher = RefusalWatcher(lambda der: der in self._anchors)
+        self._watcher.install(outer)
 
     def on_handshake(
         self, ssl_object: ssl.SSLObject, _server_name: str | None, _ctx: ssl.SSLContext
@@ -164,23 +172,25 @@ class _ClientTrust:
     def current(self) -> ssl.SSLContext:
         seen = self._presented(), tuple(self._source())
         if self._context is None or seen != self._seen:
-            context = _base_context(seen[0].certificate, seen[0].key)
+            context = _base_context(seen[0].certificate, seen[0].key, seen[0].password)
             anchors = _der_certificates(seen[1])
             if anchors:
                 context.load_verify_locations(cadata=b"".join(anchors))
+            self._anchors = frozenset(anchors)
+            self._watcher.install(context)
             if self._seen is not None and seen[0] != self._seen[0]:
                 # The files just loaded above. So no certificate the node has stopped
                 # presenting is sent any more, not even in a handshake that fails closed;
                 # a handshake in progress holds its own copy.
-                self._outer.load_cert_chain(seen[0].certificate, seen[0].key)
+                self._outer.load_cert_chain(seen[0].certificate, seen[0].key, seen[0].password)
             self._context, self._seen = context, seen
         return self._context
 
 
-def _base_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+def _base_context(cert_path: Path, key_path: Path, password: bytes | None = None) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert_path, key_path)
+    ctx.load_cert_chain(cert_path, key_path, password)  # password: an encrypted key file
     ctx.verify_mode = ssl.CERT_REQUIRED
     # Trust a peer's leaf certificate by an exact match in the store. Without this flag
     # OpenSSL picks the first anchor with the client's subject name, so of a node's two

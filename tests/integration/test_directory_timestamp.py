@@ -273,12 +273,17 @@ async def test_freeze_a_registry_serving_an_expired_timestamp_is_noticed(
         result.message
     )
     assert "frozen or held back" in result.message
-    assert "using cached version 1 (expires 2026-03-08T00:00:00Z)" in result.message
+    assert (
+        "holding cached version 1 (expires 2026-03-08T00:00:00Z), not used until a fresh"
+        " timestamp arrives" in result.message
+    )
     assert any(r.levelno == logging.WARNING and "expired" in r.message for r in caplog.records)
     # A 304 for the expired copy is no excuse either.
     assert registry.paths[-1] == "/timestamp.json"
-    # The node keeps its directory until the directory's own expiry, then refuses.
-    assert refresher.current(clock.now()).version == 1
+    # Freshness comes from the timestamp (issue 12): no trust decision on the directory,
+    # though its own expiry is days away; past that, it is expired as well.
+    with pytest.raises(FrozenRegistry, match="until a fresh timestamp arrives"):
+        refresher.current(clock.now())
     clock.advance(days=5)
     with pytest.raises(ExpiredError):
         refresher.current(clock.now())
@@ -341,7 +346,8 @@ async def test_mix_and_match_a_directory_other_than_the_one_named_is_refused(
     assert "is not the one timestamp version 11 names" in result.message
     assert refresher.current(clock.now()).version == 1
     assert refresher.cache_path.read_bytes() == directory(1)
-    # The timestamp itself was good and is kept; the right directory is then accepted.
+    # The timestamp named a directory the node refused, so it is not kept (issue 12); the
+    # right directory is then accepted with it.
     registry.serve(v2)
     result = await refresher.refresh()
     assert (result.outcome, result.version) == ("updated", 2), result.message

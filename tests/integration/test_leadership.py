@@ -58,6 +58,13 @@ async def test_one_of_two_leads_and_the_other_takes_over_when_it_closes(pg: str)
 
         await second.only(job)()
         assert ran == []
+
+        async def follow() -> None:
+            ran.append("followed")
+
+        await second.only(job, meanwhile=follow)()  # not leading: keeps up instead
+        assert ran == ["followed"]
+        ran.clear()
         await first.close()
         assert await second.check()
         await second.only(job)()

@@ -96,7 +96,7 @@ def test_the_published_directory_is_trusted_by_the_anchor(world: dict[str, Path]
     assert (nl.endpoint, ke.endpoint) == ("https://node.nl.example:8443", None)
     assert ke.tls_pins  # the hub knows a hub-only NPPO by its pin
     assert dict(directory.code_lists)  # the bundled code-list versions
-    assert (directory.expires - directory.issued).days == 7
+    assert (directory.expires - directory.issued).days == 90  # the default (issue 12)
 
 
 def test_show_prints_the_trust_anchor_and_what_is_published(world: dict[str, Path]) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import ssl
 import stat
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
@@ -185,7 +186,7 @@ def test_pem_round_trips_and_loaders_refuse_the_wrong_kind() -> None:
         load_signing_key(private_key_pem(keys.tls), "s.key")
     with pytest.raises(KeyFileError, match="not an ECDSA P-256"):
         load_tls_key(private_key_pem(keys.encryption), "t.key")
-    with pytest.raises(KeyFileError, match="not an unencrypted PEM private key"):
+    with pytest.raises(KeyFileError, match="not a PEM private key"):
         load_signing_key(b"garbage", "s.key")
     with pytest.raises(KeyFileError, match=r"not a PEM X\.509"):
         load_certificate(b"garbage", "c.crt")
@@ -613,3 +614,20 @@ def make_vector() -> dict[str, Any]:
 if __name__ == "__main__":
     VECTOR.write_text(json.dumps(make_vector(), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {VECTOR}")
+
+
+def test_a_tls_certificate_with_a_negative_serial_number_is_refused() -> None:
+    """cryptography only warns of a serial number that is not positive (RFC 5280 forbids
+    it) and will refuse it later: the request is refused now, with no warning escaping."""
+    request = json.loads(_VALID)
+    pem = request["body"]["tls"]["certificate"]
+    der = bytearray(ssl.PEM_cert_to_DER_cert(pem))
+    # Certificate SEQUENCE, tbsCertificate SEQUENCE, version [0] (5 bytes), serial INTEGER.
+    serial = 4 + 4 + 5
+    assert der[serial] == 0x02
+    der[serial + 2] |= 0x80  # the serial's first byte: its sign bit set
+    request["body"]["tls"]["certificate"] = ssl.DER_cert_to_PEM_cert(bytes(der))
+    # As in production, where such a warning is no error unless we make it one.
+    with warnings.catch_warnings(), pytest.raises(EnrolmentError, match="not a valid"):
+        warnings.simplefilter("ignore")
+        verify_request(canonical_bytes(request))

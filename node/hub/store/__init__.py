@@ -26,6 +26,7 @@ from __future__ import annotations
 from node.hub.store.audit import AuditStore
 from node.hub.store.envelopes import EnvelopesStore
 from node.hub.store.ledger import LedgerStore
+from node.hub.store.metrics_queries import MetricsQueriesStore
 from node.hub.store.push_claims import PushClaimsStore
 from node.hub.store.retention import RetentionStore
 from node.hub.store.settlement import SettlementStore
@@ -34,6 +35,13 @@ __all__ = ["HubStore"]
 
 
 class HubStore(
-    EnvelopesStore, SettlementStore, RetentionStore, PushClaimsStore, LedgerStore, AuditStore
+    EnvelopesStore,
+    SettlementStore,
+    RetentionStore,
+    PushClaimsStore,
+    LedgerStore,
+    AuditStore,
+    MetricsQueriesStore,
 ):
-    """The hub's database. Open with `HubStore.open(url)`, then `await store.migrate()`."""
+    """The hub's database. Open with `HubStore.open(url)`, then `await
+    store.ensure_schema(directory)` (a new store is created; another revision refused)."""

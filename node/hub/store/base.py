@@ -20,7 +20,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from node.hub.records import HubSettings, HubStoreError
-from node.store.database import Database, StoreDamagedError, StoreError
+from node.hub.schema import VERSION_TABLE
+from node.store.database import Database, Migrated, StoreDamagedError, StoreError
 
 T = TypeVar("T")
 
@@ -57,6 +58,11 @@ class HubStoreBase:
         return self._db.dialect
 
     @property
+    def name(self) -> str:
+        """The SQLite file, or the URL without its password: what messages name."""
+        return self._db.name
+
+    @property
     def settings(self) -> HubSettings:
         return self._settings
 
@@ -69,10 +75,23 @@ class HubStoreBase:
         except StoreError as e:
             raise HubStoreError(str(e)) from None
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+    async def migrate(self) -> Migrated:
+        """Bring the schema to the newest migration (idempotent); SchemaTooNewError if
+        a newer version migrated it. `ephyto hub migrate`, and tests."""
         try:
-            await self._db.migrate(_MIGRATIONS)
+            return await self._db.migrate(_MIGRATIONS, version_table=VERSION_TABLE)
+        except (DBAPIError, OSError) as e:
+            raise HubStoreError(f"the hub's database failed: {_first_line(e)}") from e
+
+    async def ensure_schema(self, hub_directory: Path) -> Migrated:
+        """At start: create a new store at the newest schema revision; refuse one at
+        another (SchemaOutdatedError, saying to run `ephyto hub migrate`, or
+        SchemaTooNewError)."""
+        command = f"ephyto hub migrate --dir {hub_directory}"
+        try:
+            return await self._db.ensure_schema(
+                _MIGRATIONS, migrate_command=command, version_table=VERSION_TABLE
+            )
         except (DBAPIError, OSError) as e:
             raise HubStoreError(f"the hub's database failed: {_first_line(e)}") from e
 
