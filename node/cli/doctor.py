@@ -20,7 +20,10 @@ def add_parser(commands: Any) -> None:
         "doctor",
         help="check this node (config, keys, directory, registry, partners) and say what to do",
         description="Check a node: its config and trust anchor, its key files (present, mode "
-        "0600, loadable) and TLS certificate (validity), its cached directory (verified, "
+        "0600, loadable; encrypted ones decrypted with the passphrase node.toml names, read "
+        "as the node reads it, so run it with the node's environment; a signing key in a "
+        "PKCS#11 token logged in to and made to sign) and TLS certificate (validity), its "
+        "cached directory (verified, "
         "not expired, this node listed as active with its endpoint, keys and TLS pin), "
         "and, unless --offline, the registry (reachable, newer version, clock skew from "
         "its Date header) and a TLS connection to every active partner with an endpoint "

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from node.clock import Clock
@@ -51,6 +52,8 @@ from node.doctor.checks import (
     targets,
     tls_rotation_progress,
 )
+from node.doctor.key_access import KeyAccess, KeyLoader, token_key
+from node.doctor.process import node_process
 from node.errors import ConfigError, EphytoError
 from node.identity.config import CONFIG_FILE, NodeConfig, load_config
 from node.identity.keyring import encryption_id, signing_id
@@ -108,7 +111,7 @@ async def diagnose(
     files = _local_checks(config, config_path, clock.now(), findings)
     if offline:
         return findings
-    jobs = []
+    jobs = [node_process(config, timeout)]  # is the node itself up and ready?
     if config.registry_url is not None and files.anchor is not None:
         jobs.append(_registry(config, config.registry_url, files, clock, timeout))
     if files.directory is not None and files.tls is not None:
@@ -139,29 +142,42 @@ def _local_checks(
             error = str(e)
         findings.append(anchor_finding(config, config.registry_anchor, anchor, error))
 
-    signing = _private_key(config, "signing key", config.keys.signing, load_signing_key, findings)
+    # Key files are read as the node reads them at start: decrypted with the passphrase
+    # [keys] names, the signing key from its token when [keys.signing_pkcs11] names one.
+    # The passphrase's finding goes before the keys', though known only after them.
+    access = KeyAccess.read(config)
+    keys_at = len(findings)
+    signing: Ed25519PrivateKey | None
+    if (token := config.keys.signing_pkcs11) is not None:
+        opened, signing = token_key(config, token)
+        findings.append(opened)
+    else:
+        signing = _private_key(
+            access, "signing key", config.keys.signing, load_signing_key, findings
+        )
     encryption = _private_key(
-        config, "encryption key", config.keys.encryption, load_encryption_key, findings
+        access, "encryption key", config.keys.encryption, load_encryption_key, findings
     )
-    tls_key = _private_key(config, "TLS key", config.keys.tls_key, load_tls_key, findings)
+    tls_key = _private_key(access, "TLS key", config.keys.tls_key, load_tls_key, findings)
     next_signing = next_encryption = None
     if config.keys.next_signing is not None:
         next_signing = _private_key(
-            config, "next signing key", config.keys.next_signing, load_signing_key, findings,
+            access, "next signing key", config.keys.next_signing, load_signing_key, findings,
             next_key_loaded,
         )  # fmt: skip
     if config.keys.next_encryption is not None:
         next_encryption = _private_key(
-            config, "next encryption key", config.keys.next_encryption, load_encryption_key,
+            access, "next encryption key", config.keys.next_encryption, load_encryption_key,
             findings, next_key_loaded,
         )  # fmt: skip
     current_tls = _tls_identity(
-        config, config.keys.tls_certificate, config.keys.tls_key, tls_key, now, findings
+        access, config.keys.tls_certificate, config.keys.tls_key, tls_key, now, findings
     )
     next_tls = None
     next_tls_files = (config.keys.next_tls_certificate, config.keys.next_tls_key)
     if next_tls_files != (None, None):
-        next_tls = _next_tls_identity(config, *next_tls_files, now, findings)
+        next_tls = _next_tls_identity(access, *next_tls_files, now, findings)
+    findings[keys_at:keys_at] = access.findings()
 
     directory = None
     if anchor is not None:
@@ -216,7 +232,7 @@ def _local_checks(
 
 
 def _tls_identity(
-    config: NodeConfig,
+    access: KeyAccess,
     certificate: str,
     key: str,
     tls_key: ec.EllipticCurvePrivateKey | None,
@@ -227,6 +243,7 @@ def _tls_identity(
 ) -> TlsIdentity | None:
     """The finding of the certificate (the next one with `next_`); the identity when it
     and `tls_key` (loaded already) belong together and the certificate is valid."""
+    config = access.config
     check = "next TLS certificate" if next_ else "TLS certificate"
     cert_path = config.path(certificate)
     try:
@@ -248,11 +265,12 @@ def _tls_identity(
     findings.append(found)
     if tls_key is None or found.status == "problem":
         return None
-    return TlsIdentity(cert_path, config.path(key), tls_pin(loaded))
+    key_path = config.path(key)
+    return TlsIdentity(cert_path, key_path, tls_pin(loaded), access.password(key_path))
 
 
 def _next_tls_identity(
-    config: NodeConfig,
+    access: KeyAccess,
     certificate: str | None,
     key: str | None,
     now: datetime,
@@ -270,25 +288,32 @@ def _next_tls_identity(
             )
         )
         return None
-    tls_key = _private_key(config, "next TLS key", key, load_tls_key, findings, next_key_loaded)
-    return _tls_identity(config, certificate, key, tls_key, now, findings, next_=True)
+    tls_key = _private_key(access, "next TLS key", key, load_tls_key, findings, next_key_loaded)
+    return _tls_identity(access, certificate, key, tls_key, now, findings, next_=True)
 
 
 def _private_key(
-    config: NodeConfig,
+    access: KeyAccess,
     check: str,
     relative: str,
-    loader: Callable[[bytes, str], _K],
+    loader: KeyLoader[_K],
     findings: list[Finding],
     finding: Callable[[str, str, str | None, int | None], Finding] = key_loaded,
 ) -> _K | None:
-    path = config.path(relative)
+    """The key file's finding and key. An encrypted file the passphrase cannot open gets
+    none (the passphrase's finding names it), only a warning when its mode is loose."""
+    path = access.config.path(relative)
     try:
-        key = loader(path.read_bytes(), str(path))
+        key = access.open(path, path.read_bytes(), loader)
     except (OSError, EphytoError) as e:
         findings.append(finding(check, str(path), _error_text(e, path), None))
         return None
-    findings.append(finding(check, str(path), None, _mode(path)))
+    mode = _mode(path)
+    if key is None:
+        if mode is not None and (loose := private_file_mode(check, str(path), mode)) is not None:
+            findings.append(loose)
+        return None
+    findings.append(finding(check, str(path), None, mode))
     return key
 
 
@@ -374,7 +399,7 @@ async def _connect(target: Target, tls: TlsIdentity, timeout: float) -> list[Fin
     if not target.pins:
         return [no_pin(target)]
     try:
-        context = pinned_context(target.pins, tls.certificate, tls.key)
+        context = pinned_context(target.pins, tls.certificate, tls.key, tls.password)
     except ConfigError as e:
         return [problem(target.check, str(e), "see the TLS key and certificate checks above")]
     outcome, reason = await _probe(target, context, timeout)
