@@ -271,7 +271,7 @@ def registry_timestamp(
         return problem(
             check,
             f"{named}, expired at {format_time(timestamp.expires)}: registry frozen or"
-            " unreachable timestamp; the node keeps its directory until that expires",
+            " unreachable timestamp; the node trusts no partner until a fresh one arrives",
             f"{running}; if it does, ask the maintainers: their timestamp is not re-signed,"
             " or someone in between holds this node on old copies",
         )
@@ -577,7 +577,8 @@ def registry_answer(
             check,
             f"unreachable: {error}",
             f"check that this machine reaches {url} (DNS, firewall, proxy); the node goes"
-            " on with its cached directory until that expires",
+            " on with its cached directory while the registry's timestamp stays valid (a"
+            " day) and the directory has not expired",
         )
     if refused is not None or fetched is None:
         return problem(
