@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from node.clock import Clock
 from node.directory.refresh import DirectoryRefresher
 from node.hub.store import HubStore
+from node.hub.store.metrics_queries import TailedHubEvent
 from node.observe import names
 from node.observe.formatting import FIELDS
 from node.observe.gauges import directory_samples, tls_certificate_samples
@@ -29,10 +29,9 @@ from node.observe.listener import ObserverUrls, serve_observer
 from node.observe.metrics import HUB_COUNTERS, ProcessMetrics, Sample
 from node.observe.node_observer import certificate_expiry, directory_check
 from node.observe.settings import ListenAddress
+from node.observe.tailer import Tailer
 
 log = logging.getLogger("node.hub.events")
-
-BATCH: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,38 +44,21 @@ class HubSubject:
     tls_certificate: Path
 
 
-class HubEventTailer:
-    """Reads the hub's events after its cursor, logs each and counts it."""
+def envelope_events(store: HubStore, metrics: ProcessMetrics) -> Tailer[TailedHubEvent]:
+    """The hub's tailer: one log line and the counters per envelope event."""
 
-    def __init__(self, store: HubStore, metrics: ProcessMetrics) -> None:
-        self._store, self._metrics = store, metrics
-        self._cursor: int | None = None
+    def handle(event: TailedHubEvent) -> None:
+        fields = hub_log_fields(event.kind, event.tracking_number, event.nppo, event.detail)
+        log.info(hub_log_message(event.kind), extra={FIELDS: fields})
+        metrics.count(hub_counts(event.kind))
 
-    async def start(self) -> None:
-        self._cursor = await self._store.last_event_id()
-
-    async def run_once(self) -> int:
-        """Log and count every event since the last run; how many there were."""
-        if self._cursor is None:
-            await self.start()
-        assert self._cursor is not None
-        seen = 0
-        while True:
-            batch = await self._store.events_after(self._cursor, limit=BATCH)
-            for event in batch:
-                fields = hub_log_fields(event.kind, event.tracking_number, event.nppo, event.detail)
-                log.info(hub_log_message(event.kind), extra={FIELDS: fields})
-                self._metrics.count(hub_counts(event.kind))
-                self._cursor = event.id
-            seen += len(batch)
-            if len(batch) < BATCH:
-                return seen
+    return Tailer(store, handle)
 
 
 @dataclass(frozen=True, slots=True)
 class HubObserver:
     metrics: ProcessMetrics
-    tailer: HubEventTailer
+    tailer: Tailer[TailedHubEvent]
     urls: ObserverUrls | None
 
 
@@ -85,7 +67,7 @@ async def start_hub_observer(
 ) -> HubObserver:
     """The hub's observer; its listener bound when `listen` is set (OSError if not)."""
     metrics = ProcessMetrics(HUB_COUNTERS)
-    tailer = HubEventTailer(subject.store, metrics)
+    tailer = envelope_events(subject.store, metrics)
     await tailer.start()
     urls = None
     if listen is not None:

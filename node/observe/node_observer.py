@@ -29,7 +29,8 @@ from node.observe.health import Check
 from node.observe.listener import ObserverUrls, serve_observer
 from node.observe.metrics import NODE_COUNTERS, NODE_HISTOGRAMS, ProcessMetrics, Sample
 from node.observe.settings import ListenAddress
-from node.observe.tailer import EventTailer
+from node.observe.tailer import Tailer, certificate_events
+from node.store.metrics_queries import TailedEvent
 from node.store.store import Store
 
 
@@ -38,7 +39,7 @@ class NodeObserver:
     """A node's metrics and event tailer, and where its listener answers (None: off)."""
 
     metrics: ProcessMetrics
-    tailer: EventTailer
+    tailer: Tailer[TailedEvent]
     urls: ObserverUrls | None
 
 
@@ -62,7 +63,7 @@ async def start_node_observer(
     """The node's observer; its listener bound when `listen` is set (OSError if it
     cannot be). The tailer starts at the newest stored event."""
     metrics = ProcessMetrics(NODE_COUNTERS, NODE_HISTOGRAMS)
-    tailer = EventTailer(subject.store, metrics)
+    tailer = certificate_events(subject.store, metrics)
     await tailer.start()
     urls = None
     if listen is not None:

@@ -11,7 +11,8 @@ API's event feed, not repeated in the log.
 from __future__ import annotations
 
 import logging
-from typing import Final, Protocol
+from collections.abc import Callable
+from typing import Final, Generic, Protocol, TypeVar
 
 from node.observe.event_lines import CertificateEvent, counts, log_fields, log_message
 from node.observe.formatting import FIELDS
@@ -23,39 +24,61 @@ log = logging.getLogger("node.events")
 BATCH: Final = 500
 
 
-class EventSource(Protocol):
+class Stored(Protocol):
+    """An event row: its id orders the trail."""
+
+    @property
+    def id(self) -> int: ...
+
+
+E = TypeVar("E", bound=Stored)
+
+
+class EventSource(Protocol[E]):
     async def last_event_id(self) -> int: ...
 
-    async def events_after(self, after: int, *, limit: int) -> list[TailedEvent]: ...
+    async def events_after(self, after: int, *, limit: int) -> list[E]: ...
 
 
-class EventTailer:
-    """Reads the events after its cursor, logs each and counts it."""
+class Tailer(Generic[E]):
+    """Reads the events after its cursor and hands each to `handle` (log and count it),
+    for a node's certificate events and a hub's envelope events alike."""
 
-    def __init__(self, store: EventSource, metrics: ProcessMetrics) -> None:
-        self._store, self._metrics = store, metrics
+    def __init__(self, store: EventSource[E], handle: Callable[[E], None]) -> None:
+        self._store, self._handle = store, handle
         self._cursor: int | None = None
 
     async def start(self) -> None:
-        """From now on: the events already stored are not logged again."""
+        """From now on: the events already stored are not handled again."""
         self._cursor = await self._store.last_event_id()
 
     async def run_once(self) -> int:
-        """Log and count every event stored since the last run; how many there were."""
+        """Handle every event stored since the last run; how many there were."""
         if self._cursor is None:
             await self.start()
         assert self._cursor is not None
         seen = 0
         while True:
             batch = await self._store.events_after(self._cursor, limit=BATCH)
-            for tailed in batch:
-                event = certificate_event(tailed)
-                log.info(log_message(event), extra={FIELDS: log_fields(event)})
-                self._metrics.count(counts(event))
-                self._cursor = tailed.id
+            for stored in batch:
+                self._handle(stored)
+                self._cursor = stored.id
             seen += len(batch)
             if len(batch) < BATCH:
                 return seen
+
+
+def certificate_events(
+    store: EventSource[TailedEvent], metrics: ProcessMetrics
+) -> Tailer[TailedEvent]:
+    """The node's tailer: one log line and the counters per certificate event."""
+
+    def handle(tailed: TailedEvent) -> None:
+        event = certificate_event(tailed)
+        log.info(log_message(event), extra={FIELDS: log_fields(event)})
+        metrics.count(counts(event))
+
+    return Tailer(store, handle)
 
 
 def certificate_event(tailed: TailedEvent) -> CertificateEvent:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -288,6 +288,25 @@ class OutboxWorker:
             return None
         if not await self._schema_version(directory, item, now):
             return None
+
+        async def wait(reason: str) -> None:
+            await self._store.add_event(
+                message.id, now=now, kind=NO_DIRECT_ENDPOINT, detail={"to": message.recipient}
+            )
+            await self._retry(item, f"{message.recipient}: {reason}")
+
+        return await self._by_route(directory, item, partner, now, wait)
+
+    async def _by_route(
+        self,
+        directory: Directory,
+        item: OutboxItem,
+        partner: _Partner,
+        now: datetime,
+        wait: Callable[[str], Awaitable[None]],
+    ) -> str | None:
+        """Direct, or through the hub as the fallback policy says; `wait` (why) when
+        neither route is open now. The error when the direct route failed transiently."""
         choice = self._fallback.choose(
             has_endpoint=partner.endpoint is not None,
             has_hub=self._hub is not None and self._hub_listed(directory),
@@ -299,10 +318,7 @@ class OutboxWorker:
             await self._hub.relay(item, recipient_key=partner.encryption_key, reason=choice.reason)
             return None
         if choice.route == "wait" or partner.endpoint is None:
-            await self._store.add_event(
-                message.id, now=now, kind=NO_DIRECT_ENDPOINT, detail={"to": message.recipient}
-            )
-            await self._retry(item, f"{message.recipient}: {choice.reason}")
+            await wait(choice.reason)
             return None
         return await self._direct(item, partner, partner.endpoint)
 
@@ -334,20 +350,11 @@ class OutboxWorker:
         except _Held as e:
             await self._hold(item, str(e))
             return None
-        choice = self._fallback.choose(
-            has_endpoint=partner.endpoint is not None,
-            has_hub=has_hub,
-            failed_attempts=item.attempts,
-            failing_for=_failing_for(item, now),
-        )
-        if choice.route == "hub":
-            assert self._hub is not None
-            await self._hub.relay(item, recipient_key=partner.encryption_key, reason=choice.reason)
-            return None
-        if choice.route == "wait" or partner.endpoint is None:
-            await self._hold_response(item, f"{message.recipient}: {choice.reason}")
-            return None
-        return await self._direct(item, partner, partner.endpoint)
+
+        async def wait(reason: str) -> None:
+            await self._hold_response(item, f"{message.recipient}: {reason}")
+
+        return await self._by_route(directory, item, partner, now, wait)
 
     async def _hold_response(self, item: OutboxItem, reason: str) -> None:
         """A response with no route yet: say so, and look again after the longest

@@ -4,7 +4,6 @@ oldest entry, and whether a write can start now."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from node.store.base import StoreBase
+from node.store.observing import event_detail, probe_writable
 from node.store.schema import events, messages, outbox, webhooks
 
 # The row the writability probe inserts and rolls back; no API client has this name
@@ -45,10 +45,6 @@ class OutboxSummary:
     oldest_created_at: datetime | None
 
 
-class _ProbeRollback(Exception):
-    """Raised inside the probe's transaction so that it rolls back."""
-
-
 class MetricsQueries(StoreBase):
     """What the observer reads, and its probe; nothing here changes what is stored."""
 
@@ -73,7 +69,7 @@ class MetricsQueries(StoreBase):
         )  # fmt: skip
         return [
             TailedEvent(
-                id=r.id, at=r.at, kind=r.kind, detail=_detail(r.detail), direction=r.direction,
+                id=r.id, at=r.at, kind=r.kind, detail=event_detail(r.detail), direction=r.direction,
                 message_kind=r.message_kind, certificate_number=r.certificate_number,
                 message_id=r.message_id, sender=r.sender, recipient=r.recipient, route=r.route,
                 created_at=r.created_at,
@@ -98,20 +94,6 @@ class MetricsQueries(StoreBase):
     async def probe_writable(self) -> None:
         """Start a write transaction, write one row, roll it back: raises what the
         database raises when it cannot be written now (read-only, full, locked)."""
-
-        def probe(conn: Connection) -> None:
-            conn.execute(insert(webhooks).values(client=_PROBE_CLIENT, cursor=0, attempts=0))
-            raise _ProbeRollback
-
-        try:
-            await self._db.write(probe)
-        except _ProbeRollback:
-            return
-
-
-def _detail(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        await probe_writable(
+            self._db, insert(webhooks).values(client=_PROBE_CLIENT, cursor=0, attempts=0)
+        )

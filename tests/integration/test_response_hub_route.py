@@ -13,17 +13,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from node.certificate.model import Certificate
-from node.certificate.validate import Validator
-from node.clock import FixedClock
 from node.directory import Directory
 from node.envelope.acknowledgement import (
     ACK_NS,
@@ -37,20 +31,17 @@ from node.outbox.policy import Backoff, Fallback
 from node.outbox.worker import OutboxWorker
 from node.store.store import NewMessage
 from tests import binding_documents
+from tests.integration import test_hub_route as hub_route
 from tests.integration.hub_route_world import (
     HUB_RECHECK,
     T0,
     Network,
     NodeUnderTest,
-    open_network,
     outgoing,
 )
 
-
-@pytest_asyncio.fixture
-async def net(tmp_path: Path, validator: Validator) -> AsyncIterator[Network]:
-    async with AsyncExitStack() as stack:
-        yield await open_network(stack, tmp_path, FixedClock(T0), validator)
+# The hub-route tests' network: NL and US with endpoints, KE hub-only, the hub.
+net = hub_route.net
 
 
 async def _certificate(

@@ -4,7 +4,6 @@ oldest content held, the accounts' balances, and whether a write can start now."
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import Connection, case, func, insert, select
 
 from node.hub.schema import accounts, envelopes, events, push_endpoints
 from node.hub.store.base import HubStoreBase
+from node.store.observing import event_detail, probe_writable
 
 # The row the probe inserts and rolls back: no NPPO has this code.
 _PROBE_NPPO = "??"
@@ -47,10 +47,6 @@ class Balance:
     balance: int
 
 
-class _ProbeRollback(Exception):
-    """Raised inside the probe's transaction so that it rolls back."""
-
-
 class MetricsQueriesStore(HubStoreBase):
     """What the hub's observer reads, and its probe; nothing here changes the store."""
 
@@ -65,7 +61,9 @@ class MetricsQueriesStore(HubStoreBase):
         query = select(events).where(events.c.id > after).order_by(events.c.id).limit(limit)
         return await self._read(
             lambda conn: [
-                TailedHubEvent(r.id, r.at, r.kind, r.tracking_number, r.nppo, _detail(r.detail))
+                TailedHubEvent(
+                    r.id, r.at, r.kind, r.tracking_number, r.nppo, event_detail(r.detail)
+                )
                 for r in conn.execute(query)
             ]
         )
@@ -100,22 +98,7 @@ class MetricsQueriesStore(HubStoreBase):
     async def probe_writable(self) -> None:
         """Start a write transaction, write one row, roll it back: raises what the
         database raises when it cannot be written now."""
-
-        def probe(conn: Connection) -> None:
-            conn.execute(
-                insert(push_endpoints).values(nppo=_PROBE_NPPO, url="", updated_at=_PROBE_TIME)
-            )
-            raise _ProbeRollback
-
-        try:
-            await self._db.write(probe)
-        except _ProbeRollback:
-            return
-
-
-def _detail(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        await probe_writable(
+            self._db,
+            insert(push_endpoints).values(nppo=_PROBE_NPPO, url="", updated_at=_PROBE_TIME),
+        )
