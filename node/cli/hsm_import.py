@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from node.cli.secret_options import chosen_source
 from node.commandline import dir_argument
 from node.errors import InputError
 from node.identity.hsm_import import import_signing_key
-from node.identity.protection import SecretKind, SecretSource, check_secret_name, pkcs11_ref
+from node.identity.protection import SecretSource, pkcs11_ref
 
 SOFTHSM2_MODULE = "/usr/lib/softhsm/libsofthsm2.so"  # Debian's softhsm2
 
@@ -65,13 +66,4 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> SecretSource | None:
-    given: tuple[tuple[SecretKind, str | None, str], ...] = (
-        ("file", args.pin_file, "--pin-file"),
-        ("env", args.pin_env, "--pin-env"),
-        ("credential", args.pin_credential, "--pin-credential"),
-    )
-    for kind, value, option in given:
-        if value is not None:
-            check_secret_name(kind, value, option)  # ConfigError: told in one line
-            return SecretSource(kind, value)
-    return None  # argparse requires one; pkcs11_ref says so if not
+    return chosen_source(args, "pin")  # argparse requires one; pkcs11_ref says so if not

@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from node.cli.secret_options import chosen_source
 from node.commandline import dir_argument
 from node.errors import InputError
 from node.identity.protect import protect_keys
-from node.identity.protection import SecretKind, SecretSource, check_secret_name
+from node.identity.protection import SecretSource
 
 
 def add_parser(sub: Any, default_dir: Path) -> None:
@@ -73,16 +74,10 @@ def _protect(args: argparse.Namespace) -> int:
 
 
 def _source(args: argparse.Namespace) -> SecretSource:
-    given: tuple[tuple[SecretKind, str | None, str], ...] = (
-        ("file", args.passphrase_file, "--passphrase-file"),
-        ("env", args.passphrase_env, "--passphrase-env"),
-        ("credential", args.passphrase_credential, "--passphrase-credential"),
-    )
-    for kind, value, option in given:
-        if value is not None:
-            check_secret_name(kind, value, option)  # ConfigError: told in one line
-            return SecretSource(kind, value)
-    raise InputError("give --passphrase-file, --passphrase-env or --passphrase-credential")
+    source = chosen_source(args, "passphrase")
+    if source is None:
+        raise InputError("give --passphrase-file, --passphrase-env or --passphrase-credential")
+    return source
 
 
 def _inside(path: Path, directory: Path) -> bool:
