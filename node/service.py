@@ -121,14 +121,14 @@ async def run_node(
     anchor = read_anchor(config)
     interval = refresh_interval or timedelta(seconds=config.refresh_seconds)
     async with AsyncExitStack() as stack:
-        store = Store.open(config.database_url)
+        store = Store.open(config.store_url())
         stack.push_async_callback(store.close)
         guard = StoreGuard(config.path(STORE_STATE_FILE), clock)
         await guard.check(store, accept_empty=accept_empty_store)  # damaged or lost: refused
         await store.ensure_schema(config.directory)  # new: created; older or newer: refused
         await guard.follow(stack, store)
         # Which process runs the run-once jobs, when several share a PostgreSQL store.
-        leadership = Leadership(config.database_url, NODE_LEADER_KEY, what=f"node {config.country}")
+        leadership = Leadership(config.store_url(), NODE_LEADER_KEY, what=f"node {config.country}")
         stack.push_async_callback(leadership.close)
         if leadership.shared:
             # Other processes may hold claims now: ours, from before a crash, run out
@@ -287,6 +287,7 @@ async def run_node(
             next_run_time=datetime.now(UTC),  # at start too: what waited while we were down
         )  # fmt: skip
         tasks.every(scheduler, refresh, interval, "directory-refresh")
+
         def bootstrapped() -> bool:
             # A directory, and (for a registry with a timestamp role) its timestamp: a
             # directory trusted without one is no use (node.directory.freshness).

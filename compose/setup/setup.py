@@ -2,10 +2,12 @@
 file the long-running services need, made with the operator's own `ephyto` commands.
 
 compose.yaml runs it as the `setup` service before anything else starts; it is safe to
-run again (a second run changes nothing): each step looks at what is on disk first.
-What the command line cannot set yet (listen addresses, the metrics listener, a
-PostgreSQL database URL, an API token from a secret file) is written into node.toml and
-hub.toml here, with the same TOML reader and writer the node uses.
+run again (a second run changes nothing): each step looks at what is on disk first, and
+`configure` writes the same file again for the same flags. Every setting (listen
+addresses, the metrics listener, the database) is a flag of `node configure` or `hub
+configure`: nothing here writes node.toml or hub.toml itself. No secret is copied into
+them either: they name the secret files (`[api] token_file`, `database_password_file`),
+which the services read from their own /run/secrets.
 
 Everything that differs between the containers and a test that runs this on one machine
 comes from the environment: where the state volumes and the secrets are mounted, and the
@@ -19,15 +21,12 @@ import shutil
 import subprocess
 import sys
 import tomllib
-import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 
 @dataclass(frozen=True)
@@ -165,58 +164,45 @@ class Environment:
         except OSError as e:
             raise SetupError(f"cannot read the secret {path}: {e.strerror}") from None
 
-    def with_password(self, url: str) -> str:
-        """`url` with the PostgreSQL password from its secret file."""
-        parts = urllib.parse.urlsplit(url)
-        if parts.password is not None or parts.username is None:
-            return url
-        password = urllib.parse.quote(self.secret("postgres_password"), safe="")
-        netloc = f"{parts.username}:{password}@{parts.netloc.rsplit('@', 1)[1]}"
-        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    def database(self, url: str) -> list[str]:
+        """The flags that point a process at the PostgreSQL database `url` (no password in
+        it): the password stays in its secret file, read by the process when it opens."""
+        password = self.secrets / "postgres_password"
+        return ["--database-url", url, "--database-password-file", str(password)]
 
 
 def configure_hubs(env: Environment, hub_a: Path, anchor: Path) -> None:
     """hub-a as `hub init` made it, pointed at the registry; hub-b the same hub (same key,
-    same database) listening on its own port."""
+    same database, a copy of its hub.toml) listening on its own port."""
     if not (hub_a / "maintainers.json").exists():
         ephyto("hub", "configure", "--dir", hub_a, "--registry", env.registry_url,
                "--anchor", anchor)  # fmt: skip
     for name, port, metrics in HUBS:
         directory = env.state / name
         if directory != hub_a:
-            for part in ("keys", "maintainers.json"):
+            for part in ("keys", "maintainers.json", "hub.toml"):
                 copy(hub_a / part, directory / part)
-
-        def settings(document: dict[str, Any], port: int = port, metrics: int = metrics) -> None:
-            document["database_url"] = env.with_password(env.hub_database)
-            document["listen"] = {"host": ANY, "port": port}
-            document["metrics"] = {"listen": f"{ANY}:{metrics}"}
-
-        edit_toml(hub_a / "hub.toml", directory / "hub.toml", settings)
+        ephyto("hub", "configure", "--dir", directory, "--listen", f"{ANY}:{port}",
+               "--metrics", f"{ANY}:{metrics}", *env.database(env.hub_database))  # fmt: skip
 
 
 def configure_node(env: Environment, spec: NodeSpec, directory: Path, anchor: Path) -> None:
-    """Point the node at the registry, protect its keys with its passphrase, and write
-    its listeners, its API token and its database into node.toml."""
-    config = directory / "node.toml"
-    if "url" not in read_toml(config).get("registry", {}):
-        ephyto("node", "configure", "--dir", directory, "--registry", env.registry_url,
-               "--anchor", anchor, "--api-port", str(spec.api_port))  # fmt: skip
-    if "passphrase_file" not in read_toml(config)["keys"]:
+    """Point the node at the registry, its listeners, its API token file and its database
+    (flags of `node configure`), and protect its keys with its passphrase."""
+    database = os.environ.get(spec.database_env)
+    ephyto(
+        "node", "configure", "--dir", directory,
+        "--registry", env.registry_url, "--anchor", anchor,
+        "--listen", f"{ANY}:{spec.exchange_port}",
+        "--api", f"{ANY}:{spec.api_port}",
+        "--metrics", f"{ANY}:{spec.metrics_port}",
+        "--api-token-file", env.secrets / f"{spec.secret_prefix}_api_token",
+        "--hub-poll-seconds", str(env.hub_poll_seconds),
+        *(env.database(database) if database else ()),
+    )  # fmt: skip
+    if "passphrase_file" not in read_toml(directory / "node.toml")["keys"]:
         passphrase = env.secrets / f"{spec.secret_prefix}_key_passphrase"
         ephyto("node", "protect-keys", "--passphrase-file", passphrase, "--dir", directory)
-    database = os.environ.get(spec.database_env)
-
-    def settings(document: dict[str, Any]) -> None:
-        document["api_token"] = env.secret(f"{spec.secret_prefix}_api_token")
-        if database:
-            document["database_url"] = env.with_password(database)
-        document["listen"] = {"host": ANY, "port": spec.exchange_port}
-        document["api"] = {"host": ANY, "port": spec.api_port}
-        document["metrics"] = {"listen": f"{ANY}:{spec.metrics_port}"}
-        document.setdefault("hub", {})["poll_seconds"] = env.hub_poll_seconds
-
-    edit_toml(config, config, settings)
 
 
 def mirror(registry: Path, root: Path) -> None:
@@ -269,21 +255,6 @@ class SetupError(Exception):
 def read_toml(path: Path) -> dict[str, Any]:
     with path.open("rb") as file:
         return tomllib.load(file)
-
-
-def edit_toml(source: Path, target: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    """Write `source`'s TOML, changed, to `target` (mode 0600: it may hold a password or
-    a token), only when that changes the file."""
-    document = read_toml(source)
-    change(document)
-    text = tomli_w.dumps(document)
-    if target.exists() and target.read_text(encoding="utf-8") == text:
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(target.name + ".new")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.chmod(0o600)
-    temporary.replace(target)
 
 
 def copy(source: Path, target: Path) -> None:

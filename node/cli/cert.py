@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from node.certificate import safe_xml
+from node.certificate.file_kind import file_kind
+from node.certificate.findings import Area, Finding, Level
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.model import Certificate
 from node.certificate.safe_xml import DEFAULT_LIMITS, XmlLimits
@@ -48,7 +50,7 @@ def add_parser(commands: Any) -> None:
         "ISPM 12 model certificate.",
     )
     pdf.add_argument("file", type=Path, metavar="FILE")
-    pdf.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.pdf")
+    _output_options(pdf, "OUT.pdf")
     pdf.set_defaults(func=_pdf)
 
     new = sub.add_parser(
@@ -58,7 +60,7 @@ def add_parser(commands: Any) -> None:
         "(docs/certificate-json.md). Nothing is written unless the result is valid.",
     )
     new.add_argument("--json", type=Path, required=True, metavar="MODEL.json", dest="model")
-    new.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.xml")
+    _output_options(new, "OUT.xml")
     _validation_options(new)
     new.set_defaults(func=_new)
 
@@ -78,9 +80,23 @@ def add_parser(commands: Any) -> None:
         "(or its JSON model with --model).",
     )
     sample.add_argument("name", nargs="?", choices=sorted(SAMPLES), default="phyto")
-    sample.add_argument("-o", "--output", type=Path, required=True, metavar="OUT")
+    _output_options(sample, "OUT")
     sample.add_argument("--model", action="store_true", help="write the JSON model instead")
     sample.set_defaults(func=_sample)
+
+
+def _output_options(parser: argparse.ArgumentParser, metavar: str) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar=metavar,
+        help="the file to write; an existing file is refused and left as it is, unless --force",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite the output file if it exists"
+    )
 
 
 def _validation_options(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +152,7 @@ def read_limited(path: Path, limit: int) -> bytes:
 def _validate(args: argparse.Namespace) -> int:
     validator = _validator(args)
     reports: list[tuple[Path, Report]] = [
-        (path, validator.validate(read_limited(path, args.max_size))) for path in args.files
+        (path, _validate_file(validator, path, args.max_size)) for path in args.files
     ]
     if args.json:
         out = [{"file": str(path), **report.to_dict()} for path, report in reports]
@@ -150,8 +166,20 @@ def _validate(args: argparse.Namespace) -> int:
     return 0 if all(report.valid for _, report in reports) else 1
 
 
+def _validate_file(validator: Validator, path: Path, max_size: int) -> Report:
+    """The file's report; a file that is plainly no ePhyto (a PDF, an image) gets one finding
+    saying so, as an unreadable document does, instead of the XML parser's complaint."""
+    data = read_limited(path, max_size)
+    kind = file_kind(data)
+    if kind is not None:
+        message = f"this file is {kind}, not an ePhyto: give {_XML_INSTEAD}"
+        return Report((Finding(Level.SEVERE, Area.SCHEMA, message),))
+    return validator.validate(data)
+
+
 def _new(args: argparse.Namespace) -> int:
-    cert = certificate_from_json(read_limited(args.model, args.max_size))
+    _refuse_existing(args.output, force=args.force)  # before the work, and its findings
+    cert = _read_model(args.model, args.max_size)
     data = to_xml_bytes(cert)
     report = _validator(args).validate(data)
     for finding in report.findings:
@@ -163,7 +191,7 @@ def _new(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    args.output.write_bytes(data)
+    _write_output(args.output, data, force=args.force)
     print(f"wrote {args.output} ({len(data)} bytes, certificate {cert.number})")
     return 0
 
@@ -171,9 +199,10 @@ def _new(args: argparse.Namespace) -> int:
 def _pdf(args: argparse.Namespace) -> int:
     from node.render.pdf import render_pdf  # fonts are heavy: load only for this command
 
+    _refuse_existing(args.output, force=args.force)
     cert = read_certificate(args.file)
     data = render_pdf(cert)
-    args.output.write_bytes(data)
+    _write_output(args.output, data, force=args.force)
     print(f"wrote {args.output} ({len(data)} bytes, certificate {cert.number})")
     return 0
 
@@ -194,9 +223,10 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    _refuse_existing(args.output, force=args.force)
     model = sample_model_bytes(args.name)
     data = model if args.model else to_xml_bytes(certificate_from_json(model))
-    args.output.write_bytes(data)
+    _write_output(args.output, data, force=args.force)
     print(f"wrote {args.output} (bundled sample '{args.name}')")
     return 0
 
@@ -204,9 +234,60 @@ def _sample(args: argparse.Namespace) -> int:
 def read_certificate(path: Path) -> Certificate:
     """A certificate from ePhyto XML or the JSON model, told apart by the first byte."""
     data = read_limited(path, DEFAULT_LIMITS.max_bytes)
-    if data.lstrip()[:1] == b"{":
-        return certificate_from_json(data)
+    kind = file_kind(data)
+    if kind is not None:
+        raise InputError(f"{path} is {kind}, not an ePhyto: give {_XML_OR_MODEL_INSTEAD}")
     try:
+        if data.lstrip()[:1] == b"{":
+            return certificate_from_json(data)
         return certificate_from_tree(safe_xml.parse(data))
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
+
+
+# What to give instead of a file that is no ePhyto, by what the command reads.
+_XML_INSTEAD = (
+    "the ePhyto XML (UN/CEFACT SPSCertificate); `ephyto cert new` makes it from the JSON model"
+)
+_XML_OR_MODEL_INSTEAD = "the ePhyto XML (UN/CEFACT SPSCertificate) or its JSON model"
+_MODEL_INSTEAD = "the certificate's JSON model (docs/certificate-json.md)"
+
+
+def _read_model(path: Path, limit: int) -> Certificate:
+    """A certificate from the JSON model in `path`; InputError naming the file if it is not."""
+    data = read_limited(path, limit)
+    kind = file_kind(data)
+    if kind is not None:
+        raise InputError(f"{path} is {kind}, not a JSON model: give {_MODEL_INSTEAD}")
+    if data.lstrip()[:1] == b"<":
+        raise InputError(
+            f"{path} is XML, not a JSON model: give {_MODEL_INSTEAD} "
+            "(`ephyto cert validate` checks ePhyto XML)"
+        )
+    try:
+        return certificate_from_json(data)
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+
+
+def _refuse_existing(path: Path, *, force: bool) -> None:
+    """Refuse an output file that is already there, unless the user said --force."""
+    if not force and (path.exists() or path.is_symlink()):
+        raise InputError(_exists_message(path))
+
+
+def _write_output(path: Path, data: bytes, *, force: bool) -> None:
+    """Write the user's output file; without `force` only as a new file, so a file that
+    appeared since the check (or a planted symlink) is refused, not overwritten."""
+    if force:
+        path.write_bytes(data)
+        return
+    try:
+        with path.open("xb") as f:
+            f.write(data)
+    except FileExistsError:
+        raise InputError(_exists_message(path)) from None
+
+
+def _exists_message(path: Path) -> str:
+    return f"{path} exists: give a new file name, or --force to overwrite it (nothing was written)"

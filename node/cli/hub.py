@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from node.cli import migrate
+from node.cli.config_flags import add_hub_flags, apply_common, flags_given
 from node.clock import SystemClock
 from node.commandline import dir_argument, read_anchor_file, run_until_signalled
 from node.errors import InputError
@@ -27,7 +28,13 @@ from node.hub.accounts import (
     parse_major,
     statement_csv,
 )
-from node.hub.config import CONFIG_FILE, HubConfig, dump_hub_config, load_hub_config
+from node.hub.config import (
+    CONFIG_FILE,
+    HubConfig,
+    dump_hub_config,
+    load_hub_config,
+    parse_hub_config,
+)
 from node.hub.setup import init_hub
 from node.ippc.names import SERVICE_PATH
 
@@ -69,16 +76,17 @@ def add_parser(commands: Any) -> None:
         sub,
         "configure",
         _configure,
-        "set the registry URL and the maintainers' trust anchor",
+        "set the registry URL and the maintainers' trust anchor, and other settings",
         "Point the hub at its registry: the URL of the signed directory and the "
-        f"maintainers' trust anchor, copied into the hub directory as {ANCHOR_FILE}.",
+        f"maintainers' trust anchor, copied into the hub directory as {ANCHOR_FILE}. The "
+        "other flags change one setting of hub.toml each, with or without --registry; a "
+        "bad value changes nothing.",
     )
     configure.add_argument(
-        "--registry", required=True, metavar="URL", help="the URL of the registry's directory.json"
+        "--registry", metavar="URL", help="the URL of the registry's directory.json"
     )
-    configure.add_argument(
-        "--anchor", required=True, type=Path, metavar="FILE", help="the maintainers' JSON file"
-    )
+    configure.add_argument("--anchor", type=Path, metavar="FILE", help="the maintainers' JSON file")
+    add_hub_flags(configure)
 
     serve = _command(
         sub,
@@ -172,21 +180,36 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _configure(args: argparse.Namespace) -> int:
+    registry = args.registry is not None or args.anchor is not None
+    if (registry and (args.registry is None or args.anchor is None)) or not (
+        registry or flags_given(args, node=False)
+    ):
+        raise InputError("give --registry URL and --anchor FILE, or a setting to change")
     path = args.directory / CONFIG_FILE
     config = load_hub_config(path)
-    url = urlsplit(args.registry)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
-    data, anchor = read_anchor_file(args.anchor)
-    write_atomic(args.directory / ANCHOR_FILE, data, 0o644)
-    config = replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE)
-    write_atomic(path, dump_hub_config(config).encode("utf-8"), 0o600)
+    if registry:
+        url = urlsplit(args.registry)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
+    config = apply_common(config, args)
+    anchor_file = read_anchor_file(args.anchor) if registry else None
+    if anchor_file is not None:
+        config = replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE)
+    text = dump_hub_config(config)
+    parse_hub_config(text, source=str(path), directory=args.directory)  # what is written loads
+    if anchor_file is not None:
+        write_atomic(args.directory / ANCHOR_FILE, anchor_file[0], 0o644)
+    write_atomic(path, text.encode("utf-8"), 0o600)
     print(f"configured {path}")
-    print(f"  registry      {args.registry}")
-    print(f"  trust anchor  {args.directory / ANCHOR_FILE}: threshold {anchor.threshold}")
-    for key in anchor.keys:
-        print(f"    maintainer {key.name}: key id {key.key_id}")
+    if anchor_file is not None:
+        anchor = anchor_file[1]
+        print(f"  registry      {args.registry}")
+        print(f"  trust anchor  {args.directory / ANCHOR_FILE}: threshold {anchor.threshold}")
+        for key in anchor.keys:
+            print(f"    maintainer {key.name}: key id {key.key_id}")
     print(f"  listens on    {config.listen_host}:{config.listen_port} (mutual TLS)")
+    if config.metrics_listen is not None:
+        print(f"  metrics       {config.metrics_listen}")
     print(f"next: `ephyto hub serve --dir {args.directory}`")
     return 0
 
@@ -282,7 +305,7 @@ def _with_store(args: argparse.Namespace, work: Callable[[HubStore], Awaitable[T
 
     async def run() -> T:
         store = HubStore.open(
-            config.database_url,
+            config.store_url(),
             HubSettings(payer=config.payer, max_content_bytes=config.max_content_bytes),
         )
         try:

@@ -49,7 +49,7 @@ def _migrate_node(args: argparse.Namespace) -> int:
     config = load_config(args.directory / CONFIG_FILE)
 
     async def run() -> tuple[str, Migrated]:
-        store = Store.open(config.database_url)
+        store = Store.open(config.store_url())
         try:
             await store.check()  # a damaged SQLite file: refused, left as it is
             return store.name, await store.migrate()
@@ -66,7 +66,7 @@ def _migrate_hub(args: argparse.Namespace) -> int:
     config = load_hub_config(args.directory / CONFIG_FILE)
 
     async def run() -> tuple[str, Migrated]:
-        store = HubStore.open(config.database_url)
+        store = HubStore.open(config.store_url())
         try:
             await store.check()
             return store.name, await store.migrate()

@@ -11,11 +11,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.cli import api_clients, backup, hsm_import, init_discover, migrate, protect_keys
+from node.cli.config_flags import add_node_flags, apply_node, flags_given
 from node.clock import SystemClock
 from node.commandline import dir_argument, read_anchor_file, run_until_signalled
 from node.errors import InputError
 from node.fileio import write_atomic
-from node.identity.config import CONFIG_FILE, dump_config, load_config
+from node.identity.config import CONFIG_FILE, dump_config, load_config, parse_config
+from node.identity.country import check_assigned_country
 from node.identity.enrolment import format_time
 from node.identity.store import init_node, request_endpoint_change, rotate_keys
 
@@ -40,7 +42,15 @@ def add_parser(commands: Any) -> None:
         "the config are written with mode 0600. An existing identity is never overwritten.",
     )
     init.add_argument(
-        "--country", required=True, metavar="CC", help="ISO 3166-1 alpha-2 code, e.g. NL"
+        "--country",
+        required=True,
+        metavar="CC",
+        help="the NPPO's country: an officially assigned ISO 3166-1 alpha-2 code, e.g. NL",
+    )
+    init.add_argument(
+        "--test-country",
+        action="store_true",
+        help="also accept a user-assigned code (AA, QM-QZ, XA-XZ, ZZ), for a test network",
     )
     init.add_argument("--name", required=True, metavar="NAME", help="the NPPO's name")
     init.add_argument(
@@ -62,11 +72,13 @@ def add_parser(commands: Any) -> None:
 
     configure = sub.add_parser(
         "configure",
-        help="set the registry URL and the maintainers' trust anchor",
+        help="set the registry URL and the maintainers' trust anchor, and other settings",
         description="Point the node at its registry: the URL of the signed directory "
         "(normally ending in /directory.json) and the maintainers' trust anchor (the "
         "registry's maintainers/maintainers.json, checked with the maintainer by another "
-        f"channel). The anchor is copied into the node directory as {ANCHOR_FILE}.",
+        f"channel). The anchor is copied into the node directory as {ANCHOR_FILE}. The "
+        "other flags change one setting of node.toml each, with or without --registry; "
+        "a bad value changes nothing.",
     )
     configure.add_argument(
         "--registry",
@@ -92,6 +104,7 @@ def add_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="longest wait between delivery attempts to a partner that is down (default 600)",
     )
+    add_node_flags(configure)
     dir_argument(configure, DEFAULT_DIR, "node")
     configure.set_defaults(func=_configure)
 
@@ -175,6 +188,7 @@ def add_parser(commands: Any) -> None:
 
 def _init(args: argparse.Namespace) -> int:
     discover_fingerprint = init_discover.check_arguments(args)  # before anything is created
+    check_assigned_country(args.country, test_network=args.test_country)
     result = init_node(
         args.directory,
         country=args.country,
@@ -279,47 +293,64 @@ def _configure_with(options: Sequence[str]) -> int:
 
 def _configure(args: argparse.Namespace) -> int:
     digits = init_discover.check_arguments(args)
+    settings = flags_given(args, node=True)
     if args.discover:
         if args.registry is not None or args.anchor is not None:
             raise InputError(
                 "--discover finds the registry and its anchor: drop --registry and --anchor"
             )
+        if settings:
+            raise InputError(f"{settings[0]}: give it to a `configure` of its own, not --discover")
         load_config(args.directory / CONFIG_FILE)  # an identity to configure, before browsing
         return init_discover.discover_and_configure(args, digits, _configure_with)
-    if args.registry is None or args.anchor is None:
-        raise InputError("give --registry URL and --anchor FILE, or --discover")
+    registry = args.registry is not None or args.anchor is not None
+    others = settings or args.api_port is not None or args.retry_cap is not None
+    if (registry and (args.registry is None or args.anchor is None)) or not (registry or others):
+        raise InputError(
+            "give --registry URL and --anchor FILE, or --discover, or a setting to change"
+        )
     path = args.directory / CONFIG_FILE
     config = load_config(path)
-    url = urlsplit(args.registry)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
+    if registry:
+        url = urlsplit(args.registry)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
     if args.api_port is not None and not 0 < args.api_port < 65536:
         raise InputError(f"--api-port {args.api_port} is not a port (1-65535)")
     if args.retry_cap is not None and args.retry_cap < 1:
         raise InputError(f"--retry-cap {args.retry_cap}: must be 1 second or more")
-    data, anchor = read_anchor_file(args.anchor)
-    target = args.directory / ANCHOR_FILE
-    write_atomic(target, data, 0o644)
     config = replace(
         config,
-        registry_url=args.registry,
-        registry_anchor=ANCHOR_FILE,
         api_port=config.api_port if args.api_port is None else args.api_port,
         retry_cap_seconds=config.retry_cap_seconds if args.retry_cap is None else args.retry_cap,
     )
-    write_atomic(path, dump_config(config).encode("utf-8"), 0o600)
+    config = apply_node(config, args)
+    anchor_file = read_anchor_file(args.anchor) if registry else None
+    if anchor_file is not None:
+        config = replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE)
+    text = dump_config(config)
+    parse_config(text, source=str(path), directory=args.directory)  # what is written loads
+    if anchor_file is not None:
+        write_atomic(args.directory / ANCHOR_FILE, anchor_file[0], 0o644)
+    write_atomic(path, text.encode("utf-8"), 0o600)
     print(f"configured {path}")
-    print(f"  registry      {args.registry}")
-    print(f"  trust anchor  {target}: threshold {anchor.threshold} of {len(anchor.keys)} keys")
-    for key in anchor.keys:
-        print(f"    maintainer {key.name}: key id {key.key_id}")
+    if anchor_file is not None:
+        anchor = anchor_file[1]
+        print(f"  registry      {args.registry}")
+        target = args.directory / ANCHOR_FILE
+        print(f"  trust anchor  {target}: threshold {anchor.threshold} of {len(anchor.keys)} keys")
+        for key in anchor.keys:
+            print(f"    maintainer {key.name}: key id {key.key_id}")
     host, port = config.api_address
     print(f"  exchange      {config.listen_host}:{config.listen_port} (mutual TLS)")
     print(f"  api           {host}:{port} (plain HTTP: keep it on loopback)")
-    print(
-        "check the maintainer key ids with the registry by another channel; then run "
-        f"`ephyto node serve --dir {args.directory}`"
-    )
+    if config.metrics_listen is not None:
+        print(f"  metrics       {config.metrics_listen}")
+    if anchor_file is not None:
+        print(
+            "check the maintainer key ids with the registry by another channel; then run "
+            f"`ephyto node serve --dir {args.directory}`"
+        )
     return 0
 
 

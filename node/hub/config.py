@@ -2,7 +2,8 @@
 
 Read with the node's strict TOML reader (unknown keys refused, each error naming the
 file and the dotted key). Paths are relative to the file's directory. The file is
-written 0600: a PostgreSQL `database_url` may carry a password.
+written 0600: a PostgreSQL `database_url` may carry a password, unless
+`database_password_file` names a file it is read from when the store is opened.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tomli_w
 
 from node.errors import ConfigError, InputError
 from node.hub.accounts import PAYERS, AccountPolicy, Payer, Prepaid
-from node.identity.config import TableReader, listen_address
+from node.identity.config import TableReader, check_password_file, listen_address, store_url
 from node.identity.enrolment import Endpoint, check_name, parse_endpoint
 from node.observe.settings import ListenAddress, LogFormat, parse_listen, parse_log_format
 
@@ -58,9 +59,16 @@ class HubConfig:
     metrics_listen: ListenAddress | None = None
     # `[log] format`: "text" lines, or "json" (one object per line) for log shippers.
     log_format: LogFormat = "text"
+    # PostgreSQL's password, put into `database_url` only when the store is opened.
+    database_password_file: str | None = None
 
     def path(self, relative: str) -> Path:
         return self.directory / relative
+
+    def store_url(self) -> str:
+        """`database_url` with the password of `database_password_file`, to open the store
+        with; ConfigError when the file cannot be read."""
+        return store_url(self.directory, self.database_url, self.database_password_file)
 
     @property
     def expire_after(self) -> timedelta:
@@ -93,6 +101,11 @@ def dump_hub_config(config: HubConfig) -> str:
         "name": config.name,
         "endpoint": config.endpoint.url,
         "database_url": config.database_url,
+        **(
+            {"database_password_file": config.database_password_file}
+            if config.database_password_file is not None
+            else {}
+        ),
         "listen": {"host": config.listen_host, "port": config.listen_port},
         "keys": {"tls_key": config.tls_key, "tls_certificate": config.tls_certificate},
         "registry": registry,
@@ -128,11 +141,16 @@ def load_hub_config(path: Path) -> HubConfig:
         raise ConfigError(f"{path}: no such file (run `ephyto hub init` first)") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    return parse_hub_config(text, source=str(path), directory=path.parent)
+
+
+def parse_hub_config(text: str, *, source: str, directory: Path) -> HubConfig:
+    """The configuration in TOML `text`; ConfigError messages start with `source`."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return _parse(document, str(path), path.parent)
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    return _parse(document, source, directory)
 
 
 def _parse(document: dict[str, Any], source: str, directory: Path) -> HubConfig:
@@ -143,11 +161,18 @@ def _parse(document: dict[str, Any], source: str, directory: Path) -> HubConfig:
     registry, relay = top.table("registry", optional=True), top.table("relay", optional=True)
     accounts = top.table("accounts", optional=True)
     metrics, log = top.table("metrics", optional=True), top.table("log", optional=True)
+    database_url = top.string("database_url")
+    password_file = top.optional_string("database_password_file")
+    if password_file is not None:
+        try:
+            check_password_file(database_url, password_file)
+        except InputError as e:
+            raise ConfigError(f"{source}: database_password_file: {e}") from None
     config = HubConfig(
         directory=directory,
         name=top.checked("name", check_name),
         endpoint=top.checked("endpoint", parse_endpoint),
-        database_url=top.string("database_url"),
+        database_url=database_url,
         listen_host=listen.string("host"),
         listen_port=_ranged(listen, "port", 0, 65535, None),
         tls_key=keys.relative_path("tls_key"),
@@ -165,6 +190,7 @@ def _parse(document: dict[str, Any], source: str, directory: Path) -> HubConfig:
         default_policy=_default_policy(accounts, source),
         metrics_listen=metrics.checked("listen", parse_listen) if metrics.has("listen") else None,
         log_format=log.checked("format", parse_log_format) if log.has("format") else "text",
+        database_password_file=password_file,
     )
     for table in (top, listen, keys, registry, relay, accounts, metrics, log):
         table.no_unknown_keys()

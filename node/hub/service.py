@@ -139,7 +139,7 @@ async def run_hub(
     interval = refresh_interval or timedelta(seconds=config.refresh_seconds)
     async with AsyncExitStack() as stack:
         store = HubStore.open(
-            config.database_url,
+            config.store_url(),
             HubSettings(payer=config.payer, max_content_bytes=config.max_content_bytes),
         )
         stack.push_async_callback(store.close)
@@ -148,7 +148,7 @@ async def run_hub(
         log.info("hub store ready (%s)", store.dialect)
         # Hub processes sharing one PostgreSQL store all serve and push (push claims keep
         # each envelope to one of them); expiry and the event log run in one of them.
-        leadership = Leadership(config.database_url, HUB_LEADER_KEY, what=f"hub {config.name}")
+        leadership = Leadership(config.store_url(), HUB_LEADER_KEY, what=f"hub {config.name}")
         stack.push_async_callback(leadership.close)
 
         cache = config.path(DIRECTORY_CACHE)

@@ -3,13 +3,18 @@
 The file is written with mode 0600 because it holds the API token that the national
 certification system uses to submit certificates: whoever reads it can act for the NPPO.
 Key paths are relative to the directory of the file, so the directory can be moved.
+
+The two secrets may instead live in files of their own (a container's /run/secrets, a
+systemd credential): `[api] token_file` is read when the file is loaded, and
+`database_password_file` when the store is opened (`NodeConfig.store_url`); neither
+secret is then ever written into node.toml.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,11 +28,13 @@ from node.identity.protection import (
     KINDS,
     Pkcs11KeyRef,
     SecretSource,
+    check_secret_name,
     pkcs11_fields,
     pkcs11_ref,
     secret_fields,
     secret_source,
 )
+from node.identity.secret_file import read_secret_file
 from node.observe.settings import ListenAddress, LogFormat, parse_listen, parse_log_format
 
 CONFIG_VERSION = 1
@@ -40,6 +47,7 @@ DEFAULT_FALLBACK_ATTEMPTS = 3
 DEFAULT_FALLBACK_SECONDS = 300
 DEFAULT_HUB_POLL_SECONDS = 30
 DEFAULT_REFRESH_SECONDS = 60
+MIN_API_TOKEN_CHARACTERS = 32
 T = TypeVar("T")
 
 
@@ -107,10 +115,22 @@ class NodeConfig:
     metrics_listen: ListenAddress | None = None
     # `[log] format`: "text" lines, or "json" (one object per line) for log shippers.
     log_format: LogFormat = "text"
+    # `[api] token_file` (relative to `directory`, or absolute): load_config reads the
+    # token from it into `api_token`, which is then never written to node.toml.
+    api_token_file: str | None = None
+    # `database_password_file`: PostgreSQL's password, put into `database_url` only when
+    # the store is opened (`store_url`).
+    database_password_file: str | None = None
 
     def path(self, relative: str) -> Path:
         """A path from the file, resolved against the config directory."""
         return self.directory / relative
+
+    def store_url(self) -> str:
+        """`database_url` with the password of `database_password_file`, to open the store
+        with (never to print: see node.store.database.redacted). ConfigError when the file
+        cannot be read."""
+        return store_url(self.directory, self.database_url, self.database_password_file)
 
     @property
     def api_clients_file(self) -> Path:
@@ -170,6 +190,60 @@ def default_database_url(directory: Path) -> str:
     return f"sqlite+aiosqlite:///{directory.resolve() / 'node.db'}"
 
 
+def store_url(directory: Path, url: str, password_file: str | None) -> str:
+    """`url` with the password read from `password_file` (relative to `directory`), or
+    `url` itself when there is none; the node's and the hub's store open with this."""
+    if password_file is None:
+        return url
+    from node.store.database import with_password  # SQLAlchemy: loaded only to open a store
+
+    password = read_secret_file(directory / password_file, "database_password_file")
+    return with_password(url, password)
+
+
+def check_database_url(text: str) -> str:
+    """A URL of a database the stores can open (SQLite or PostgreSQL); InputError if not."""
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme.split("+", 1)[0] not in ("sqlite", "postgresql") or not text.isprintable():
+        raise InputError(
+            f"{text!r} is not a database URL: sqlite+aiosqlite:///PATH or"
+            " postgresql+asyncpg://USER@HOST:PORT/NAME"
+        )
+    return text
+
+
+def check_password_file(database_url: str, password_file: str) -> str:
+    """`password_file` if it can give `database_url` its password; InputError if not: an
+    empty path, a SQLite URL (no password), or a URL that already holds one."""
+    if not password_file or "\x00" in password_file:
+        raise InputError("expected a file path")
+    if database_url.startswith("sqlite"):
+        raise InputError("SQLite has no password (database_url is a SQLite file)")
+    try:
+        has_password = urlsplit(database_url).password is not None
+    except ValueError:
+        has_password = False  # the store's own URL parser says what is wrong, at open
+    if has_password:
+        raise InputError("database_url holds a password already: keep one of the two")
+    return password_file
+
+
+def check_api_token(token: str) -> str:
+    """`token` if it is long enough to be a secret; InputError if not."""
+    if len(token) < MIN_API_TOKEN_CHARACTERS:
+        raise InputError(
+            f"too short to be a secret ({MIN_API_TOKEN_CHARACTERS} characters or more)"
+        )
+    return token
+
+
+def check_at_least_one(value: int) -> int:
+    """`value` if it is 1 or more (a count, a number of seconds); InputError if not."""
+    if value < 1:
+        raise InputError("must be 1 or more")
+    return value
+
+
 def dump_config(config: NodeConfig) -> str:
     """The TOML text of `config` (TOML has no null: absent values are left out)."""
     document: dict[str, Any] = {
@@ -179,8 +253,11 @@ def dump_config(config: NodeConfig) -> str:
     }
     if config.endpoint is not None:
         document["endpoint"] = config.endpoint.url
-    document["api_token"] = config.api_token
+    if config.api_token_file is None:
+        document["api_token"] = config.api_token
     document["database_url"] = config.database_url
+    if config.database_password_file is not None:
+        document["database_password_file"] = config.database_password_file
     document["listen"] = {"host": config.listen_host, "port": config.listen_port}
     document["keys"] = {
         "signing": config.keys.signing,
@@ -210,6 +287,8 @@ def dump_config(config: NodeConfig) -> str:
     api: dict[str, Any] = {"host": config.api_host}
     if config.api_port is not None:
         api["port"] = config.api_port
+    if config.api_token_file is not None:
+        api["token_file"] = config.api_token_file
     document["api"] = api
     outbox: dict[str, int] = {}
     if config.retry_cap_seconds != DEFAULT_RETRY_CAP_SECONDS:
@@ -246,11 +325,21 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"{path}: no such file (run `ephyto node init` first)") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    return parse_config(text, source=str(path), directory=path.parent)
+    config = parse_config(text, source=str(path), directory=path.parent)
+    if config.api_token_file is None:
+        return config
+    token = read_secret_file(config.path(config.api_token_file), f"{path}: api.token_file")
+    try:
+        return replace(config, api_token=check_api_token(token))
+    except InputError as e:
+        raise ConfigError(f"{path}: api.token_file: the token is {e}") from None
 
 
 def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
-    """The configuration in TOML `text`; ConfigError messages start with `source`."""
+    """The configuration in TOML `text`; ConfigError messages start with `source`.
+
+    With `[api] token_file`, `api_token` is left empty: reading the file is load_config's.
+    """
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -278,25 +367,25 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         if hub_ca_file is None:
             raise ConfigError(f"{source}: hub.ca_file: needed with hub.url (how to trust it)")
     hub_numbers = {
-        name: _at_least_one(source, hub, name, default)
+        name: _at_least_one(hub, name, default)
         for name, default in (
             ("fallback_attempts", DEFAULT_FALLBACK_ATTEMPTS),
             ("fallback_seconds", DEFAULT_FALLBACK_SECONDS),
             ("poll_seconds", DEFAULT_HUB_POLL_SECONDS),
         )
     }
-    retry_cap = outbox.optional_integer("retry_cap_seconds")
-    if retry_cap is None:
-        retry_cap = DEFAULT_RETRY_CAP_SECONDS
-    elif retry_cap < 1:
-        raise ConfigError(f"{source}: outbox.retry_cap_seconds: must be 1 or more")
-    lease = outbox.optional_integer("lease_seconds")
-    if lease is None:
-        lease = DEFAULT_LEASE_SECONDS
-    elif lease < 1:
-        raise ConfigError(f"{source}: outbox.lease_seconds: must be 1 or more")
+    retry_cap = _at_least_one(outbox, "retry_cap_seconds", DEFAULT_RETRY_CAP_SECONDS)
+    lease = _at_least_one(outbox, "lease_seconds", DEFAULT_LEASE_SECONDS)
     port = _port(listen, "port")
     api_port = _port(api, "port") if api.optional_integer("port") is not None else None
+    api_token, token_file = _api_token(reader, api)
+    database_url = reader.string("database_url")
+    password_file = reader.optional_string("database_password_file")
+    if password_file is not None:
+        try:
+            check_password_file(database_url, password_file)
+        except InputError as e:
+            raise ConfigError(f"{source}: database_password_file: {e}") from None
     anchor = registry.relative_path("anchor") if registry.has("anchor") else None
     refresh = registry.optional_integer("refresh_seconds")
     if refresh is None:
@@ -308,8 +397,8 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         country=country,
         name=name,
         endpoint=endpoint,
-        api_token=reader.string("api_token"),
-        database_url=reader.string("database_url"),
+        api_token=api_token,
+        database_url=database_url,
         listen_host=listen.string("host"),
         listen_port=port,
         keys=KeyPaths(
@@ -355,12 +444,26 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         hub_poll_seconds=hub_numbers["poll_seconds"],
         metrics_listen=metrics.checked("listen", parse_listen) if metrics.has("listen") else None,
         log_format=log.checked("format", parse_log_format) if log.has("format") else "text",
+        api_token_file=token_file,
+        database_password_file=password_file,
     )
-    if len(config.api_token) < 32:
-        raise ConfigError(f"{source}: api_token: too short to be a secret (32 characters or more)")
     for reader_ in (reader, listen, keys, pkcs11, registry, api, outbox, hub, metrics, log):
         reader_.no_unknown_keys()
     return config
+
+
+def _api_token(top: _Reader, api: _Reader) -> tuple[str, str | None]:
+    """(the inline api_token, None) or ("", `[api] token_file`): one of the two."""
+    token_file = api.optional_string("token_file")
+    if token_file is None:
+        return top.checked("api_token", check_api_token), None
+    if top.has("api_token"):
+        raise api._fail("token_file", "node.toml holds api_token too: keep one of the two")
+    try:
+        check_secret_name("file", token_file, "")
+    except ConfigError:
+        raise api._fail("token_file", "expected a file path") from None
+    return "", token_file
 
 
 def _secret_source(table: _Reader, prefix: str) -> SecretSource | None:
@@ -375,13 +478,14 @@ def _https_url(text: str) -> str:
     return text
 
 
-def _at_least_one(source: str, table: _Reader, key: str, default: int) -> int:
+def _at_least_one(table: _Reader, key: str, default: int) -> int:
     value = table.optional_integer(key)
     if value is None:
         return default
-    if value < 1:
-        raise ConfigError(f"{source}: hub.{key}: must be 1 or more")
-    return value
+    try:
+        return check_at_least_one(value)
+    except InputError as e:
+        raise table._fail(key, str(e)) from None
 
 
 def _port(table: _Reader, key: str) -> int:

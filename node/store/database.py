@@ -379,3 +379,12 @@ def redacted(url: str) -> str:
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}"
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` set (escaped as a URL needs), for opening only: a password
+    read from its own file is never written into a configuration file."""
+    try:
+        return make_url(url).set(password=password).render_as_string(hide_password=False)
+    except (ArgumentError, ValueError) as e:
+        raise StoreError(f"cannot open database {redacted(url)}: {e}") from None

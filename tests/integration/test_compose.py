@@ -111,9 +111,12 @@ def test_secrets_are_files_and_each_service_names_those_it_reads() -> None:
             for secret in re.findall(r"/run/secrets/(\w+)", str(value)):
                 assert secret in service["secrets"], f"{name} reads {secret} undeclared"
     for country in ("nl", "ke", "us"):
-        assert f"node_{country}_key_passphrase" in services[f"node-{country}"]["secrets"]
+        # node.toml names the files; the node reads them from its own /run/secrets.
         for secret in (f"node_{country}_api_token", f"node_{country}_key_passphrase"):
+            assert secret in services[f"node-{country}"]["secrets"]
             assert secret in services["setup"]["secrets"]
+    for name in ("hub-a", "hub-b", "node-nl"):
+        assert "postgres_password" in services[name]["secrets"], name
 
 
 def test_dockerfile_is_multi_stage_slim_non_root_without_a_compiler() -> None:
@@ -300,6 +303,7 @@ async def test_the_topology_runs_as_written_and_exchanges_both_routes(
     try:
         first = local.run("setup")
         assert first.returncode == 0, first.stdout + first.stderr
+        _assert_no_secret_in_config_files(tmp_path / "secrets", tmp_path / "volumes")
         before = _snapshot(tmp_path / "volumes")
         again = local.run("setup")
         assert again.returncode == 0, again.stdout + again.stderr
@@ -370,6 +374,27 @@ class _Api:
                 return json.loads(response.read())
         except urllib.error.HTTPError as e:
             raise AssertionError(f"{method} {path}: {e.code} {e.read()[:300]!r}") from None
+
+
+def _assert_no_secret_in_config_files(secrets: Path, volumes: Path) -> None:
+    """No node.toml or hub.toml holds a token or password of the secret files: they name
+    the files, whose contents the services read themselves."""
+    values = {
+        path.name: path.read_text(encoding="utf-8").strip()
+        for path in secrets.iterdir()
+        if path.name.endswith(("_token", "_password"))
+    }
+    assert len(values) >= 4 and all(len(v) >= 16 for v in values.values()), values.keys()
+    configs = sorted([*volumes.glob("*/node.toml"), *volumes.glob("*/hub.toml")])
+    assert len(configs) == 5, configs
+    for config in configs:
+        text = config.read_text(encoding="utf-8")
+        found = [name for name, value in values.items() if value in text]
+        assert found == [], f"{config} holds the secret {found}"
+        if config.name == "node.toml":
+            assert "api_token =" not in text and "token_file =" in text, config
+        uses_postgres = config.parent.name in ("hub-a", "hub-b", "node-nl")
+        assert ("database_password_file =" in text) == uses_postgres, config
 
 
 def _final_stage() -> list[tuple[str, str]]:
