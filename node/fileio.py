@@ -41,10 +41,11 @@ def write_atomic(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
+    """Make a rename or a new file in `folder` durable (fsync the folder itself)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -29,6 +29,7 @@ from sqlalchemy.exc import ArgumentError
 from node import __version__
 from node.backup import format as fmt
 from node.errors import InputError
+from node.fileio import sync_folder
 from node.identity.config import CONFIG_FILE, load_config
 from node.store.database import redacted
 
@@ -246,11 +247,3 @@ class _Sealer:
             del self._buffer[:size]
             self._out.write(fmt.seal_chunk(self._key, self._header, self._index, chunk, last=False))
             self._index += 1
-
-
-def sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

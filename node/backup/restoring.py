@@ -21,7 +21,8 @@ from typing import IO, Any, BinaryIO
 import tomli_w
 
 from node.backup import format as fmt
-from node.backup.archive import BackupError, sync_folder
+from node.backup.archive import BackupError
+from node.fileio import sync_folder
 from node.identity.config import CONFIG_FILE, default_database_url, load_config
 from node.store.database import redacted
 

@@ -18,7 +18,7 @@ import tomli_w
 
 from node.errors import ConfigError, InputError
 from node.hub.accounts import PAYERS, AccountPolicy, Payer, Prepaid
-from node.identity.config import TableReader, check_password_file, listen_address, store_url
+from node.identity.config import TableReader, listen_address, password_file_setting, store_url
 from node.identity.enrolment import Endpoint, check_name, parse_endpoint
 from node.observe.settings import ListenAddress, LogFormat, parse_listen, parse_log_format
 
@@ -162,12 +162,9 @@ def _parse(document: dict[str, Any], source: str, directory: Path) -> HubConfig:
     accounts = top.table("accounts", optional=True)
     metrics, log = top.table("metrics", optional=True), top.table("log", optional=True)
     database_url = top.string("database_url")
-    password_file = top.optional_string("database_password_file")
-    if password_file is not None:
-        try:
-            check_password_file(database_url, password_file)
-        except InputError as e:
-            raise ConfigError(f"{source}: database_password_file: {e}") from None
+    password_file = password_file_setting(
+        source, database_url, top.optional_string("database_password_file")
+    )
     config = HubConfig(
         directory=directory,
         name=top.checked("name", check_name),

@@ -228,6 +228,17 @@ def check_password_file(database_url: str, password_file: str) -> str:
     return password_file
 
 
+def password_file_setting(source: str, database_url: str, value: str | None) -> str | None:
+    """A config file's `database_password_file` (None: not set), checked against its
+    `database_url`; ConfigError naming the file and the key."""
+    if value is None:
+        return None
+    try:
+        return check_password_file(database_url, value)
+    except InputError as e:
+        raise ConfigError(f"{source}: database_password_file: {e}") from None
+
+
 def check_api_token(token: str) -> str:
     """`token` if it is long enough to be a secret; InputError if not."""
     if len(token) < MIN_API_TOKEN_CHARACTERS:
@@ -380,12 +391,9 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
     api_port = _port(api, "port") if api.optional_integer("port") is not None else None
     api_token, token_file = _api_token(reader, api)
     database_url = reader.string("database_url")
-    password_file = reader.optional_string("database_password_file")
-    if password_file is not None:
-        try:
-            check_password_file(database_url, password_file)
-        except InputError as e:
-            raise ConfigError(f"{source}: database_password_file: {e}") from None
+    password_file = password_file_setting(
+        source, database_url, reader.optional_string("database_password_file")
+    )
     anchor = registry.relative_path("anchor") if registry.has("anchor") else None
     refresh = registry.optional_integer("refresh_seconds")
     if refresh is None:
