@@ -32,9 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
     Engine,
@@ -237,6 +234,12 @@ def _upgrade(
 ) -> Migrated:
     """The schema revision check and `upgrade head`, in one transaction (and, on
     PostgreSQL, under the migration lock, so the revision read is the one upgraded)."""
+    # Alembic is imported here, not at the top: it costs a third of a second, and every
+    # `ephyto` command imports this module without ever migrating.
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     if database.dialect == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     config = Config()
