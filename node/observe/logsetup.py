@@ -20,6 +20,8 @@ def configure_logging(
     that a caller who set up logging, a test harness say, keeps its own)."""
     # A line per job run every few seconds says nothing; failures are still logged.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Alembic, imported when a store is first checked, lists its plugins at INFO.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     root = logging.getLogger()
     if root.handlers:
         return None
