@@ -108,6 +108,13 @@ class _Check:
         code = (element.text or "").strip()
         if code not in code_list.codes:
             self.unknown(element, code, code_list, level, what)
+        elif code in code_list.deprecated:
+            title = TITLES.get(code_list.name, code_list.name)
+            message = (
+                f"{what} {code!r} ({code_list.codes[code]}) is deprecated "
+                f"({title}, {code_list.deprecated[code]})"
+            )
+            self.findings.append(finding_at(element, Level.WARNING, Area.MAPPING, message))
         return code
 
     def term(
@@ -122,7 +129,21 @@ class _Check:
         self, element: etree._Element, code: str, code_list: CodeList, level: Level, what: str
     ) -> None:
         title = TITLES.get(code_list.name, code_list.name)
+        retired = code_list.deleted.get(code)
+        if retired is not None:
+            # A code an edition deleted is known, and was valid once: the exporter's
+            # system has an old list, which is worth saying, but it is not garbage.
+            message = (
+                f"{what} {code!r} ({retired.label}) was deleted from {title} in {retired.edition}"
+            )
+            self.findings.append(finding_at(element, Level.WARNING, Area.MAPPING, message))
+            return
         message = f"unknown {what} {code!r} ({title}, version {code_list.version})"
+        if code_list.placeholders:
+            message += (
+                "; judged against a placeholder list, not an official edition "
+                "(import the official list: docs/operations.md, code lists)"
+            )
         self.findings.append(finding_at(element, level, Area.MAPPING, message))
 
 

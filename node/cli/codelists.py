@@ -63,15 +63,42 @@ def _list(args: argparse.Namespace) -> int:
     lists = _current(args.dir)
     for name, version in sorted(lists.versions().items()):
         codes = lists.get(name)
-        print(f"{name:<24}{version:<14}{len(codes.codes):>6} codes  {codes.source}")
+        print(
+            f"{name:<24}{version:<14}{len(codes.codes):>6} codes  {_quality(codes)}{codes.source}"
+        )
     return 0
+
+
+def _quality(codes: CodeList) -> str:
+    """A warning in front of a list's source when some of its codes are ours, not official."""
+    if not codes.placeholders:
+        return ""
+    if codes.is_placeholder:
+        return "[PLACEHOLDER] "
+    return f"[{len(codes.placeholders)} PLACEHOLDER] "
 
 
 def _show(args: argparse.Namespace) -> int:
     codes = _current(args.dir).get(args.name)
     print(f"# {codes.name} version {codes.version}: {codes.source}")
+    if codes.notice:
+        for line in codes.notice.splitlines():
+            print(f"# {line}".rstrip())
+    if codes.placeholders:
+        print(
+            "# entries marked PLACEHOLDER are not from an official list: import or sync the "
+            "official one (docs/operations.md, code lists)"
+        )
     for code, label in sorted(codes.codes.items()):
-        print(f"{code}\t{label}")
+        marks = []
+        if code in codes.placeholders:
+            marks.append("PLACEHOLDER")
+        if code in codes.deprecated:
+            marks.append(f"deprecated in {codes.deprecated[code]}")
+        suffix = f"\t[{'; '.join(marks)}]" if marks else ""
+        print(f"{code}\t{label}{suffix}")
+    for code, retired in sorted(codes.deleted.items()):
+        print(f"{code}\t{retired.label}\t[deleted in {retired.edition}]")
     return 0
 
 

@@ -38,6 +38,13 @@ MAX_LABEL_LEN: Final = 1024
 _NAME_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _VERSION_RE: Final = re.compile(r"[0-9]{1,9}(?:[.-][0-9]{1,9}){0,7}")
 _KEYS: Final = frozenset({"list", "version", "source", "codes"})
+# Optional keys, absent when empty so that a plain list stays a plain file.
+_OPTIONAL_KEYS: Final = frozenset(
+    {"notice", "placeholders", "deprecated", "deleted", "attributes", "translations"}
+)
+_LANG_RE: Final = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})?")
+# Attribute names: a hub record's field names (parentCode, symbol, ...) or ours (function).
+_ATTRIBUTE_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 _XSD: Final = "http://www.w3.org/2001/XMLSchema"
 _CCTS_NAME: Final = "Name"  # ccts:Name, whatever the CCTS namespace version
@@ -55,13 +62,42 @@ def version_key(version: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Retired:
+    """A code an edition of its list deleted: its last label, and which edition deleted it."""
+
+    label: str
+    edition: str
+
+
+@dataclass(frozen=True, slots=True)
 class CodeList:
-    """One code list: code -> label, with the version and source of the standard."""
+    """One code list: code -> label, with the version and source of the standard.
+
+    Beyond code -> label, a list may carry (each optional, empty by default):
+
+    - ``notice``: the licence or copyright notice its source requires us to keep with it;
+    - ``placeholders``: codes that are not from any real list (ours, kept until the
+      real one is imported), so that whoever relies on them is told;
+    - ``deprecated``: code -> the edition that deprecated it (still in ``codes``: still
+      valid, discouraged);
+    - ``deleted``: code -> Retired, codes an edition deleted (not in ``codes``: a
+      certificate that uses one is told which edition deleted it, not "unknown code");
+    - ``attributes``: code -> {field: value}, what a record holds beyond its label (a
+      hub record's ``parentCode``, ``level``, ``symbol``, ``type``...; a location's
+      ``function``);
+    - ``translations``: language -> {code: label} for labels in other languages.
+    """
 
     name: str
     version: str
     source: str
     codes: Mapping[str, str] = field(repr=False)
+    notice: str = field(default="", repr=False)
+    placeholders: frozenset[str] = field(default=frozenset(), repr=False)
+    deprecated: Mapping[str, str] = field(default_factory=dict, repr=False)
+    deleted: Mapping[str, Retired] = field(default_factory=dict, repr=False)
+    attributes: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.fullmatch(self.name):
@@ -72,8 +108,29 @@ class CodeList:
         if not isinstance(self.source, str) or not self.source.strip():
             raise InputError(f"code list {self.name}: source must be a non-empty string")
         _check_codes(self.name, self.codes)
-        # A read-only copy: a frozen list must not change behind the caller's back.
+        # Read-only copies: a frozen list must not change behind the caller's back.
         object.__setattr__(self, "codes", MappingProxyType(dict(self.codes)))
+        _check_extras(self)
+        object.__setattr__(self, "placeholders", frozenset(self.placeholders))
+        object.__setattr__(self, "deprecated", MappingProxyType(dict(self.deprecated)))
+        object.__setattr__(self, "deleted", MappingProxyType(dict(self.deleted)))
+        object.__setattr__(
+            self,
+            "attributes",
+            MappingProxyType({c: MappingProxyType(dict(a)) for c, a in self.attributes.items()}),
+        )
+        object.__setattr__(
+            self,
+            "translations",
+            MappingProxyType(
+                {lang: MappingProxyType(dict(t)) for lang, t in self.translations.items()}
+            ),
+        )
+
+    @property
+    def is_placeholder(self) -> bool:
+        """True when every code of the list is a placeholder (no real list behind it)."""
+        return self.placeholders >= self.codes.keys()
 
     def __contains__(self, code: object) -> bool:
         return code in self.codes
@@ -84,8 +141,12 @@ class CodeList:
     def __iter__(self) -> Iterator[str]:
         return iter(self.codes)
 
-    def label(self, code: str) -> str | None:
-        """The label of a code, or None when the code is not in the list."""
+    def label(self, code: str, lang: str | None = None) -> str | None:
+        """The label of a code (in `lang` where the list has it), or None when unknown."""
+        if lang is not None:
+            translated = self.translations.get(lang, {}).get(code)
+            if translated:
+                return translated
         return self.codes.get(code)
 
     def is_newer_than(self, other: CodeList) -> bool:
@@ -116,7 +177,7 @@ class CodeList:
         missing = sorted(_KEYS - doc.keys())
         if missing:
             raise InputError(f"code list file lacks key(s): {', '.join(missing)}")
-        unknown = sorted(doc.keys() - _KEYS)
+        unknown = sorted(doc.keys() - _KEYS - _OPTIONAL_KEYS)
         if unknown:
             raise InputError(f"code list file has unknown key(s): {', '.join(unknown)}")
         for key in ("list", "version", "source"):
@@ -124,16 +185,70 @@ class CodeList:
                 raise InputError(f"code list file: {key!r} must be a string")
         if not isinstance(doc["codes"], dict):
             raise InputError("code list file: 'codes' must be an object of code -> label")
-        return cls(doc["list"], doc["version"], doc["source"], doc["codes"])
+        notice = doc.get("notice", "")
+        if not isinstance(notice, str):
+            raise InputError("code list file: 'notice' must be a string")
+        placeholders = doc.get("placeholders", [])
+        if not isinstance(placeholders, list) or not all(isinstance(c, str) for c in placeholders):
+            raise InputError("code list file: 'placeholders' must be a list of codes")
+        deprecated = _string_map(doc, "deprecated")
+        deleted_doc = doc.get("deleted", {})
+        if not isinstance(deleted_doc, dict):
+            raise InputError("code list file: 'deleted' must be an object of code -> record")
+        deleted: dict[str, Retired] = {}
+        for code, record in deleted_doc.items():
+            if (
+                not isinstance(record, dict)
+                or set(record) != {"label", "edition"}
+                or not all(isinstance(v, str) for v in record.values())
+            ):
+                raise InputError(
+                    f"code list file: deleted code {code[:80]!r} must be "
+                    '{"label": "...", "edition": "..."}'
+                )
+            deleted[code] = Retired(record["label"], record["edition"])
+        attributes = _nested_string_map(doc, "attributes")
+        translations = _nested_string_map(doc, "translations")
+        return cls(
+            doc["list"],
+            doc["version"],
+            doc["source"],
+            doc["codes"],
+            notice=notice,
+            placeholders=frozenset(placeholders),
+            deprecated=deprecated,
+            deleted=deleted,
+            attributes=attributes,
+            translations=translations,
+        )
 
     def to_json_bytes(self) -> bytes:
         """The JSON form read by from_json_bytes (UTF-8, codes sorted, stable)."""
-        doc = {
+        doc: dict[str, object] = {
             "list": self.name,
             "version": self.version,
             "source": self.source,
             "codes": dict(sorted(self.codes.items())),
         }
+        if self.notice:
+            doc["notice"] = self.notice
+        if self.placeholders:
+            doc["placeholders"] = sorted(self.placeholders)
+        if self.deprecated:
+            doc["deprecated"] = dict(sorted(self.deprecated.items()))
+        if self.deleted:
+            doc["deleted"] = {
+                code: {"label": r.label, "edition": r.edition}
+                for code, r in sorted(self.deleted.items())
+            }
+        if self.attributes:
+            doc["attributes"] = {
+                code: dict(sorted(a.items())) for code, a in sorted(self.attributes.items())
+            }
+        if self.translations:
+            doc["translations"] = {
+                lang: dict(sorted(t.items())) for lang, t in sorted(self.translations.items())
+            }
         return (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
@@ -151,6 +266,63 @@ def _check_codes(name: str, codes: object) -> None:
             raise InputError(f"code list {name}: bad code {code[:80]!r}")
         if len(label) > MAX_LABEL_LEN:
             raise InputError(f"code list {name}: label of {code!r} is too long")
+
+
+def _check_extras(code_list: CodeList) -> None:
+    """The optional parts must be strings and speak of codes the list knows."""
+    name, codes = code_list.name, code_list.codes
+    if not isinstance(code_list.notice, str):
+        raise InputError(f"code list {name}: notice must be a string")
+    for code in code_list.placeholders:
+        if code not in codes:
+            raise InputError(f"code list {name}: placeholder {code[:80]!r} is not in the list")
+    for code, edition in code_list.deprecated.items():
+        if code not in codes:
+            raise InputError(f"code list {name}: deprecated {code[:80]!r} is not in the list")
+        if not isinstance(edition, str) or not edition.strip():
+            raise InputError(f"code list {name}: deprecated {code!r} needs the edition")
+    for code, retired in code_list.deleted.items():
+        if code in codes:
+            raise InputError(f"code list {name}: {code[:80]!r} is both current and deleted")
+        if not isinstance(code, str) or not code or code != code.strip():
+            raise InputError(f"code list {name}: bad deleted code {str(code)[:80]!r}")
+        if not isinstance(retired, Retired) or not retired.edition.strip():
+            raise InputError(f"code list {name}: deleted {code!r} needs the edition")
+        if len(code) > MAX_CODE_LEN or len(retired.label) > MAX_LABEL_LEN:
+            raise InputError(f"code list {name}: deleted {code[:80]!r} is too long")
+    for code, attrs in code_list.attributes.items():
+        if code not in codes:
+            raise InputError(f"code list {name}: attributes of {code[:80]!r}, not in the list")
+        for key, value in attrs.items():
+            if not isinstance(key, str) or not _ATTRIBUTE_RE.fullmatch(key):
+                raise InputError(f"code list {name}: bad attribute name {str(key)[:80]!r}")
+            if not isinstance(value, str) or len(value) > MAX_LABEL_LEN:
+                raise InputError(f"code list {name}: attribute {key} of {code!r} is not text")
+    for lang, labels in code_list.translations.items():
+        if not isinstance(lang, str) or not _LANG_RE.fullmatch(lang):
+            raise InputError(f"code list {name}: bad language {str(lang)[:20]!r}")
+        for code, label in labels.items():
+            if code not in codes:
+                raise InputError(f"code list {name}: {lang} label of {code[:80]!r}, not in list")
+            if not isinstance(label, str) or len(label) > MAX_LABEL_LEN:
+                raise InputError(f"code list {name}: {lang} label of {code!r} is not text")
+
+
+def _string_map(doc: dict[str, object], key: str) -> dict[str, str]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InputError(f"code list file: {key!r} must be an object of code -> text")
+    return value
+
+
+def _nested_string_map(doc: dict[str, object], key: str) -> dict[str, dict[str, str]]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict) or not all(
+        isinstance(inner, dict) and all(isinstance(v, str) for v in inner.values())
+        for inner in value.values()
+    ):
+        raise InputError(f"code list file: {key!r} must be an object of objects of text")
+    return value
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
