@@ -14,8 +14,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
+from node.commandline import read_anchor_file
 from node.errors import ConfigError, InputError
+from node.fileio import write_atomic
 from node.hub.config import HubConfig
 from node.identity.config import (
     NodeConfig,
@@ -28,6 +31,8 @@ from node.identity.secret_file import read_secret_file
 from node.observe.settings import ListenAddress, parse_listen
 
 OFF = "off"
+# Where `configure --anchor` copies the maintainers' trust anchor, in a node's or hub's folder.
+ANCHOR_FILE = "maintainers.json"
 # The flags both commands take, with their argparse destinations.
 COMMON = {
     "--listen": "listen",
@@ -188,3 +193,46 @@ def _read(flag: str, path: Path) -> str:
         return read_secret_file(path, flag)
     except ConfigError as e:
         raise InputError(str(e)) from None
+
+
+def registry_flags(args: argparse.Namespace) -> bool:
+    """Whether --registry and --anchor were given (both or neither; a bad URL refused)."""
+    if args.registry is None and args.anchor is None:
+        return False
+    if args.registry is None or args.anchor is None:
+        raise InputError("give --registry URL and --anchor FILE together")
+    url = urlsplit(args.registry)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
+    return True
+
+
+def with_registry(config: C, args: argparse.Namespace) -> tuple[C, bytes | None]:
+    """The configuration pointed at --registry with --anchor, and the anchor's bytes to
+    copy beside it (None, and the configuration unchanged, when neither was given)."""
+    if not registry_flags(args):
+        return config, None
+    data, _ = read_anchor_file(args.anchor)
+    return replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE), data
+
+
+def write_configured(
+    directory: Path, config_file: Path, text: str, anchor: bytes | None, registry: str | None
+) -> None:
+    """Write the anchor (when given) then the configuration, and say what was written.
+
+    The anchor first: a configuration naming an anchor that is not there yet would not load.
+    """
+    if anchor is not None:
+        write_atomic(directory / ANCHOR_FILE, anchor, 0o644)
+    write_atomic(config_file, text.encode("utf-8"), 0o600)
+    print(f"configured {config_file}")
+    if anchor is not None:
+        _, maintainers = read_anchor_file(directory / ANCHOR_FILE)
+        print(f"  registry      {registry}")
+        print(
+            f"  trust anchor  {directory / ANCHOR_FILE}: threshold {maintainers.threshold} "
+            f"of {len(maintainers.keys)} keys"
+        )
+        for key in maintainers.keys:
+            print(f"    maintainer {key.name}: key id {key.key_id}")

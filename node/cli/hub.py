@@ -6,18 +6,23 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from node.cli import migrate
-from node.cli.config_flags import add_hub_flags, apply_common, flags_given
+from node.cli.config_flags import (
+    ANCHOR_FILE,
+    add_hub_flags,
+    apply_common,
+    flags_given,
+    registry_flags,
+    with_registry,
+    write_configured,
+)
 from node.clock import SystemClock
-from node.commandline import dir_argument, read_anchor_file, run_until_signalled
+from node.commandline import dir_argument, run_until_signalled
 from node.errors import InputError
-from node.fileio import write_atomic
 from node.hub.accounts import (
     AccountPolicy,
     LedgerEntry,
@@ -41,7 +46,6 @@ from node.ippc.names import SERVICE_PATH
 if TYPE_CHECKING:
     from node.hub.store import HubStore
 
-ANCHOR_FILE = "maintainers.json"
 DEFAULT_DIR = Path("ephyto-hub")
 T = TypeVar("T")
 
@@ -180,33 +184,14 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _configure(args: argparse.Namespace) -> int:
-    registry = args.registry is not None or args.anchor is not None
-    if (registry and (args.registry is None or args.anchor is None)) or not (
-        registry or flags_given(args, node=False)
-    ):
+    if not (registry_flags(args) or flags_given(args, node=False)):
         raise InputError("give --registry URL and --anchor FILE, or a setting to change")
     path = args.directory / CONFIG_FILE
-    config = load_hub_config(path)
-    if registry:
-        url = urlsplit(args.registry)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
-    config = apply_common(config, args)
-    anchor_file = read_anchor_file(args.anchor) if registry else None
-    if anchor_file is not None:
-        config = replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE)
+    config = apply_common(load_hub_config(path), args)
+    config, anchor = with_registry(config, args)
     text = dump_hub_config(config)
     parse_hub_config(text, source=str(path), directory=args.directory)  # what is written loads
-    if anchor_file is not None:
-        write_atomic(args.directory / ANCHOR_FILE, anchor_file[0], 0o644)
-    write_atomic(path, text.encode("utf-8"), 0o600)
-    print(f"configured {path}")
-    if anchor_file is not None:
-        anchor = anchor_file[1]
-        print(f"  registry      {args.registry}")
-        print(f"  trust anchor  {args.directory / ANCHOR_FILE}: threshold {anchor.threshold}")
-        for key in anchor.keys:
-            print(f"    maintainer {key.name}: key id {key.key_id}")
+    write_configured(args.directory, path, text, anchor, args.registry)
     print(f"  listens on    {config.listen_host}:{config.listen_port} (mutual TLS)")
     if config.metrics_listen is not None:
         print(f"  metrics       {config.metrics_listen}")

@@ -8,20 +8,25 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from node.cli import api_clients, backup, hsm_import, init_discover, migrate, protect_keys
-from node.cli.config_flags import add_node_flags, apply_node, flags_given
+from node.cli.config_flags import (
+    ANCHOR_FILE,
+    add_node_flags,
+    apply_node,
+    flags_given,
+    registry_flags,
+    with_registry,
+    write_configured,
+)
 from node.clock import SystemClock
-from node.commandline import dir_argument, read_anchor_file, run_until_signalled
+from node.commandline import dir_argument, run_until_signalled
 from node.errors import InputError
-from node.fileio import write_atomic
 from node.identity.config import CONFIG_FILE, dump_config, load_config, parse_config
 from node.identity.country import check_assigned_country
 from node.identity.enrolment import format_time
 from node.identity.store import init_node, request_endpoint_change, rotate_keys
 
-ANCHOR_FILE = "maintainers.json"
 DEFAULT_DIR = Path("ephyto-node")
 
 
@@ -303,18 +308,13 @@ def _configure(args: argparse.Namespace) -> int:
             raise InputError(f"{settings[0]}: give it to a `configure` of its own, not --discover")
         load_config(args.directory / CONFIG_FILE)  # an identity to configure, before browsing
         return init_discover.discover_and_configure(args, digits, _configure_with)
-    registry = args.registry is not None or args.anchor is not None
     others = settings or args.api_port is not None or args.retry_cap is not None
-    if (registry and (args.registry is None or args.anchor is None)) or not (registry or others):
+    if not (registry_flags(args) or others):
         raise InputError(
             "give --registry URL and --anchor FILE, or --discover, or a setting to change"
         )
     path = args.directory / CONFIG_FILE
     config = load_config(path)
-    if registry:
-        url = urlsplit(args.registry)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise InputError(f"--registry {args.registry!r}: expected an http(s) URL")
     if args.api_port is not None and not 0 < args.api_port < 65536:
         raise InputError(f"--api-port {args.api_port} is not a port (1-65535)")
     if args.retry_cap is not None and args.retry_cap < 1:
@@ -324,29 +324,16 @@ def _configure(args: argparse.Namespace) -> int:
         api_port=config.api_port if args.api_port is None else args.api_port,
         retry_cap_seconds=config.retry_cap_seconds if args.retry_cap is None else args.retry_cap,
     )
-    config = apply_node(config, args)
-    anchor_file = read_anchor_file(args.anchor) if registry else None
-    if anchor_file is not None:
-        config = replace(config, registry_url=args.registry, registry_anchor=ANCHOR_FILE)
+    config, anchor = with_registry(apply_node(config, args), args)
     text = dump_config(config)
     parse_config(text, source=str(path), directory=args.directory)  # what is written loads
-    if anchor_file is not None:
-        write_atomic(args.directory / ANCHOR_FILE, anchor_file[0], 0o644)
-    write_atomic(path, text.encode("utf-8"), 0o600)
-    print(f"configured {path}")
-    if anchor_file is not None:
-        anchor = anchor_file[1]
-        print(f"  registry      {args.registry}")
-        target = args.directory / ANCHOR_FILE
-        print(f"  trust anchor  {target}: threshold {anchor.threshold} of {len(anchor.keys)} keys")
-        for key in anchor.keys:
-            print(f"    maintainer {key.name}: key id {key.key_id}")
+    write_configured(args.directory, path, text, anchor, args.registry)
     host, port = config.api_address
     print(f"  exchange      {config.listen_host}:{config.listen_port} (mutual TLS)")
     print(f"  api           {host}:{port} (plain HTTP: keep it on loopback)")
     if config.metrics_listen is not None:
         print(f"  metrics       {config.metrics_listen}")
-    if anchor_file is not None:
+    if anchor is not None:
         print(
             "check the maintainer key ids with the registry by another channel; then run "
             f"`ephyto node serve --dir {args.directory}`"
