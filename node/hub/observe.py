@@ -27,7 +27,7 @@ from node.observe.health import Check
 from node.observe.hub_lines import age_seconds, hub_counts, hub_log_fields, hub_log_message
 from node.observe.listener import ObserverUrls, serve_observer
 from node.observe.metrics import HUB_COUNTERS, ProcessMetrics, Sample
-from node.observe.node_observer import certificate_expiry, directory_check
+from node.observe.node_observer import certificate_expiry, directory_check, store_check
 from node.observe.settings import ListenAddress
 from node.observe.tailer import Tailer
 
@@ -100,9 +100,4 @@ async def hub_gauges(subject: HubSubject) -> list[Sample]:
 
 
 async def hub_checks(subject: HubSubject) -> Sequence[Check]:
-    try:
-        await subject.store.probe_writable()
-        store = Check("store", True, f"writable ({subject.store.dialect})")
-    except Exception as e:  # any failure means "not ready"; the detail says which
-        store = Check("store", False, f"cannot write to the store: {str(e)[:300]}")
-    return [store, directory_check(subject.refresher, subject.clock)]
+    return [await store_check(subject.store), directory_check(subject.refresher, subject.clock)]

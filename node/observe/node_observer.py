@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 
@@ -102,7 +103,16 @@ async def node_checks(subject: NodeSubject) -> Sequence[Check]:
     ]
 
 
-async def store_check(store: Store) -> Check:
+class WritableStore(Protocol):
+    """What the readiness check needs of a node's or a hub's store."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    async def probe_writable(self) -> None: ...
+
+
+async def store_check(store: WritableStore) -> Check:
     """Whether a write transaction can start and write now (rolled back at once)."""
     try:
         await store.probe_writable()
