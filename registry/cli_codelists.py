@@ -14,7 +14,7 @@ from node.directory import SchemaVersion
 from node.errors import InputError
 from node.identity.enrolment import format_time, parse_time
 from registry.cli_common import Command, actor, named_signer, read_at_most
-from registry.codelists import import_code_list, kept_lists
+from registry.codelists import import_code_lists, kept_lists
 from registry.publish import RegistryError
 from registry.schemas import retire_schema, schemas, set_schema
 from registry.state import RegistryState
@@ -39,10 +39,18 @@ def add_parsers(sub: Any, command: Command) -> None:
         lists_sub,
         "import",
         _import_codelist,
-        "keep a newer version of a code list (a code list JSON file, as `ephyto codelists"
-        " show` describes); published by the next publish, refused unless newer",
+        "keep newer versions of code lists (code list JSON files, as `ephyto codelists"
+        " show` describes, or a folder of them such as `ephyto codelists sync` writes);"
+        " published by the next publish; all or nothing: refused, keeping none, unless each"
+        " is newer (a file kept already, byte for byte, is passed over)",
     )
-    imp.add_argument("file", type=Path, metavar="FILE", help="the code list JSON file")
+    imp.add_argument(
+        "files",
+        type=Path,
+        nargs="+",
+        metavar="FILE|DIR",
+        help="a code list JSON file, or a folder whose *.json files are code lists",
+    )
     _maintainer(imp)
 
     schema = command(
@@ -118,14 +126,34 @@ def _list_codelists(args: argparse.Namespace) -> int:
 
 def _import_codelist(args: argparse.Namespace) -> int:
     state = RegistryState(args.directory)
-    data = read_at_most(args.file, MAX_BYTES)
-    kept = import_code_list(state, data, datetime.now(UTC), actor(), named_signer(state, args))
-    lst = kept.code_list
-    print(f"kept code list {lst.name} version {lst.version} ({len(lst.codes)} codes)")
-    print(f"  sha256   {kept.sha256}")
-    print(f"  length   {len(kept.data)} bytes")
-    print("run `ephyto registry publish`: nodes fetch it after their next directory refresh")
+    files = [(str(path), read_at_most(path, MAX_BYTES)) for path in _json_files(args.files)]
+    signer = named_signer(state, args)
+    imported = import_code_lists(state, files, datetime.now(UTC), actor(), signer)
+    for kept in imported.kept:
+        lst = kept.code_list
+        print(f"kept code list {lst.name} version {lst.version} ({len(lst.codes)} codes)")
+        print(f"  sha256   {kept.sha256}")
+        print(f"  length   {len(kept.data)} bytes")
+    for same in imported.already:
+        print(f"code list {same.name} version {same.version}: kept already, passed over")
+    if imported.kept:
+        print("run `ephyto registry publish`: nodes fetch them after their next directory refresh")
     return 0
+
+
+def _json_files(paths: list[Path]) -> list[Path]:
+    """The files named, a folder standing for its *.json files; InputError for a folder
+    without any."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise InputError(f"{path}: no code list (*.json) in this folder")
+            files += found
+        else:
+            files.append(path)
+    return files
 
 
 def _list_schemas(args: argparse.Namespace) -> int:

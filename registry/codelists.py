@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -116,37 +117,115 @@ def check_import(data: bytes, kept: dict[str, KeptList]) -> CodeList:
 def import_code_list(
     state: RegistryFiles, data: bytes, now: datetime, actor: str, signer: Signer | None = None
 ) -> KeptList:
-    """`registry codelists import`: keep a newer list (published by the next publish).
+    """`registry codelists import FILE`: keep a newer list (published by the next publish).
 
     InputError (not a code list, not newer), nothing written; an audit entry otherwise.
     """
+    imported = import_code_lists(
+        state, [("the code list file", data)], now, actor, signer, pass_over_kept=False
+    )
+    return imported.kept[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What an import did: the lists kept now, and those given that were kept already."""
+
+    kept: tuple[KeptList, ...]
+    already: tuple[CodeList, ...]
+
+
+def import_code_lists(
+    state: RegistryFiles,
+    files: Sequence[tuple[str, bytes]],
+    now: datetime,
+    actor: str,
+    signer: Signer | None = None,
+    *,
+    pass_over_kept: bool = True,
+) -> Imported:
+    """`registry codelists import FILE|DIR ...`: keep newer lists, all or none.
+
+    `files` are (where from, bytes). A file the registry keeps already, byte for byte (a
+    sync's folder holds the lists it did not change, and those fetched from us), is
+    passed over, unless not `pass_over_kept`. InputError naming the file (not a code
+    list, not newer, one list twice), nothing written; an audit entry per list kept.
+    """
     with state.locked():  # the registry's one lock (registry/layout.py)
         kept = kept_lists(state.root)
-        new = check_import(data, kept)
-        folder = state.root / KEPT_DIR / new.name
-        folder.mkdir(mode=0o755, parents=True, exist_ok=True)
-        path = folder / f"{new.version}.json"
-        try:
-            write_exclusive(path, data, 0o644)
-        except FileExistsError:
-            raise RegistryError(f"{path} appeared meanwhile: another import ran") from None
-        result = KeptList(new, data, str(path))
-        previous = kept.get(new.name)
-        state.audit(
-            "codelists-import",
-            actor,
-            now,
-            {
-                "name": new.name,
-                "version": new.version,
-                "previous": None if previous is None else previous.code_list.version,
-                "codes": len(new.codes),
-                "sha256": result.sha256,
-                "length": len(data),
-            },
-            signer,
-        )
-    return result
+        new: list[tuple[CodeList, bytes]] = []
+        already: list[CodeList] = []
+        origins: dict[str, str] = {}
+        for origin, data in files:
+            try:
+                same = _kept_already(state.root, data, kept) if pass_over_kept else None
+                if same is not None:
+                    already.append(same)
+                    continue
+                code_list = check_import(data, kept)
+            except InputError as exc:
+                raise InputError(f"{origin}: {exc}") from None
+            if code_list.name in origins:
+                raise InputError(
+                    f"{origin} and {origins[code_list.name]} both hold code list"
+                    f" {code_list.name}: nothing imported"
+                )
+            origins[code_list.name] = origin
+            new.append((code_list, data))
+        written = _write_all(state.root, new)
+        for entry in written:
+            previous = kept.get(entry.code_list.name)
+            state.audit(
+                "codelists-import",
+                actor,
+                now,
+                {
+                    "name": entry.code_list.name,
+                    "version": entry.code_list.version,
+                    "previous": None if previous is None else previous.code_list.version,
+                    "codes": len(entry.code_list.codes),
+                    "sha256": entry.sha256,
+                    "length": len(entry.data),
+                },
+                signer,
+            )
+    return Imported(tuple(written), tuple(already))
+
+
+def _kept_already(root: Path, data: bytes, kept: dict[str, KeptList]) -> CodeList | None:
+    """The list in `data` if the registry keeps these very bytes (as its newest version, or
+    an older one it imported); None otherwise."""
+    if len(data) > MAX_BYTES:
+        return None  # check_import says why
+    code_list = CodeList.from_json_bytes(data)
+    current = kept.get(code_list.name)
+    if current is not None and current.data == data:
+        return code_list
+    if not (_NAME_RE.fullmatch(code_list.name) and _VERSION_RE.fullmatch(code_list.version)):
+        return None
+    path = root / KEPT_DIR / code_list.name / f"{code_list.version}.json"
+    return code_list if path.is_file() and path.read_bytes() == data else None
+
+
+def _write_all(root: Path, lists: list[tuple[CodeList, bytes]]) -> list[KeptList]:
+    """Keep each list as codelists/<name>/<version>.json; on a failure, remove those this
+    call wrote, so that an import is all or nothing."""
+    written: list[KeptList] = []
+    try:
+        for code_list, data in lists:
+            folder = root / KEPT_DIR / code_list.name
+            folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+            path = folder / f"{code_list.version}.json"
+            try:
+                write_exclusive(path, data, 0o644)
+            except FileExistsError:
+                raise RegistryError(f"{path} appeared meanwhile: another import ran") from None
+            written.append(KeptList(code_list, data, str(path)))
+    except BaseException:
+        for entry in written:
+            Path(entry.origin).unlink(missing_ok=True)
+        raise
+    return written
 
 
 def directory_members(root: Path) -> tuple[dict[str, str], tuple[CodeListFile, ...]]:

@@ -3,7 +3,9 @@
 Codes that make the certificate unreadable for the importing NPPO (countries,
 document type and status, units, transport mode, the re-export booleans) are
 SEVERE; codes from the IPPC harmonised term lists, which are still evolving and
-often filled with national free text, are WARNING.
+often filled with national free text, are WARNING. So are the UN/LOCODEs of the ports
+of loading and entry: the D17A schema leaves that ID free, and certificates in use put
+other things there (a country code, a national port number).
 
 This layer runs inside a 0.5 ms validation budget, so it walks the tree once
 with lxml's C-level multi-tag filter, dispatching on the containing element,
@@ -28,6 +30,9 @@ TITLES: Final[dict[str, str]] = {
     "units": "UN/ECE Rec 20",
     "package_types": "UN/ECE Rec 21",
     "transport_modes": "UN/ECE Rec 19",
+    # Bundled for the hub and the national systems; no D17A element of the ePhyto
+    # profile carries a Rec 28 code (UsedSPSTransportMeans has a Name only).
+    "transport_means": "UN/ECE Rec 28",
     "certificate_types": "UN/CEFACT 1001",
     "status_codes": "UN/CEFACT 4405",
     "treatment_types": "IPPC ePhyto treatment types",
@@ -57,6 +62,8 @@ _CLASS_NAME: Final = ram("ClassName")
 _DESCRIPTION: Final = ram("Description")
 _SIGNATORY: Final = ram("SignatorySPSAuthentication")
 _UNIT_CODE: Final = "unitCode"
+_LOADING_PORT: Final = ram("LoadingBaseportSPSLocation")
+_ENTRY_PORT: Final = ram("UnloadingBaseportSPSLocation")
 
 
 class _Check:
@@ -109,13 +116,18 @@ class _Check:
         if code not in code_list.codes:
             self.unknown(element, code, code_list, level, what)
         elif code in code_list.deprecated:
-            title = TITLES.get(code_list.name, code_list.name)
-            message = (
-                f"{what} {code!r} ({code_list.codes[code]}) is deprecated "
-                f"({title}, {code_list.deprecated[code]})"
-            )
-            self.findings.append(finding_at(element, Level.WARNING, Area.MAPPING, message))
+            self.deprecated(element, code, code_list, what)
         return code
+
+    def deprecated(
+        self, element: etree._Element, code: str, code_list: CodeList, what: str
+    ) -> None:
+        title = TITLES.get(code_list.name, code_list.name)
+        message = (
+            f"{what} {code!r} ({code_list.codes[code]}) is deprecated "
+            f"({title}, {code_list.deprecated[code]})"
+        )
+        self.findings.append(finding_at(element, Level.WARNING, Area.MAPPING, message))
 
     def term(
         self, element: etree._Element, code_list: CodeList, terms: frozenset[str], what: str
@@ -246,12 +258,35 @@ def _clause(element: etree._Element, check: _Check) -> None:
         check.code(child, check.statements, Level.WARNING, "certifying statement")
 
 
+def _baseport(element: etree._Element, check: _Check) -> None:
+    # LoadingBaseportSPSLocation, UnloadingBaseportSPSLocation: their ram:ID is the port's
+    # UN/LOCODE. The locations load here, on the first certificate that carries one.
+    source = check.lists.locations
+    if source is None:
+        return
+    what = "port of loading" if element.tag == _LOADING_PORT else "point of entry"
+    for child in element.iterchildren(_ID):
+        code = (child.text or "").strip()
+        if code not in source.get():
+            message = (
+                f"{what} {code!r} is not a UN/LOCODE location with a transport function "
+                f"(UN/LOCODE, version {source.version})"
+            )
+            check.findings.append(finding_at(child, Level.WARNING, Area.MAPPING, message))
+
+
 def _measure(element: etree._Element, check: _Check) -> None:
     # Measures and quantities are the only D17A elements with a unitCode (the schema
     # refuses it elsewhere), so the same single walk covers every unit.
     unit = element.get(_UNIT_CODE)
-    if unit is not None and unit.strip() not in check.units.codes:
-        check.unknown(element, unit.strip(), check.units, Level.SEVERE, "unit code")
+    if unit is None:
+        return
+    code = unit.strip()
+    if code not in check.units.codes:
+        check.unknown(element, code, check.units, Level.SEVERE, "unit code")
+    elif code in check.units.deprecated:
+        # Rec 20 Revision 17 deprecates 71 units (hectare among them): still valid.
+        check.deprecated(element, code, check.units, "unit code")
 
 
 _Handler = Callable[[etree._Element, _Check], None]
@@ -279,6 +314,8 @@ _HANDLERS: Final[dict[str, _Handler]] = {
     rsm("SPSExchangedDocument"): _exchanged_document,
     ram("PhysicalSPSPackage"): _package,
     ram("MainCarriageSPSTransportMovement"): _carriage,
+    _LOADING_PORT: _baseport,
+    _ENTRY_PORT: _baseport,
     ram("Subject"): _subject,
     ram("ApplicableSPSClassification"): _classification,
     ram("IntendedUse"): _intended_use,

@@ -8,6 +8,7 @@ so the text and the PDF never disagree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +57,12 @@ _UNITS = {
     "GL": "g/l",
     "H87": "pieces",
 }
+
+
+# A language tag as languageID holds it ("zh", "pt-BR"); anything else is no language.
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,8}){0,3}")
+# A treatment value that is a code (CHT, PHT, FUM) rather than a description in words.
+_CODE = re.compile(r"[A-Z0-9]{1,8}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +128,10 @@ class Ispm12View:
 
     title: str
     number: str
+    language: str
     status: str
     is_reexport: bool
+    organization_name: str
     organization_of: str
     to_organizations_of: str
     exporter: str
@@ -147,12 +156,14 @@ class Ispm12View:
 def ispm12_view(cert: Certificate, lists: CodeLists | None = None) -> Ispm12View:
     """Read a certificate as the boxes of the ISPM 12 model certificate.
 
-    Codes are named from the harmonised code lists (the bundled ones by default);
-    names the certificate itself gives win over the lists'.
+    Codes are named from the harmonised code lists (the bundled ones by default), in the
+    certificate's language where a list has it (see `certificate_language`).
     """
     lists = lists or bundled()
     c = cert.consignment
-    names = _country_names(cert, lists.get("countries"))
+    lang = certificate_language(cert)
+    names = _country_names(cert, lists.get("countries"), lang)
+    treatment_types = lists.get("treatment_types")
     signatory = cert.signatories[0] if cert.signatories else None
     reexport = (
         tuple(r for it in c.items if (r := _reexport(it, names)) is not None)
@@ -163,9 +174,12 @@ def ispm12_view(cert: Certificate, lists: CodeLists | None = None) -> Ispm12View
     return Ispm12View(
         title=TITLE_REEXPORT if cert.is_reexport else TITLE_PHYTO,
         number=cert.number,
+        language=lang,
         status=lists.get("status_codes").label(cert.status_code) or f"Status {cert.status_code}",
         is_reexport=cert.is_reexport,
-        organization_of=_join([_text(cert.issuer.name), _country(c.export_country, names)], ", "),
+        organization_name=_text(cert.issuer.name),
+        # The model's box reads "Plant Protection Organization of <country>": country first.
+        organization_of=_join([_country(c.export_country, names), _text(cert.issuer.name)], ", "),
         to_organizations_of=_country(c.import_country, names),
         exporter=_party(c.consignor, names),
         consignee=_party(c.consignee, names),
@@ -191,7 +205,11 @@ def ispm12_view(cert: Certificate, lists: CodeLists | None = None) -> Ispm12View
         additional_official_information=tuple(
             [*_notes(cert.notes, "ADAOEDL"), *_item_notes(c.items, "ADAOTLIL")]
         ),
-        treatments=tuple(_treatment(it.sequence, t) for it in c.items for t in it.treatments),
+        treatments=tuple(
+            _treatment(it.sequence, t, treatment_types, lang)
+            for it in c.items
+            for t in it.treatments
+        ),
         place_of_issue=_location(signatory.issue_location) if signatory else "",
         authorized_officer=_text(signatory.officer_name) if signatory else "",
         date=_date(issued or cert.issue_datetime),
@@ -199,8 +217,14 @@ def ispm12_view(cert: Certificate, lists: CodeLists | None = None) -> Ispm12View
     )
 
 
-def sections(view: Ispm12View) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The view as titled sections of (label, value) rows, in the model certificate's order."""
+def sections(
+    view: Ispm12View, shown_items: int | None = None
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The view as titled sections of (label, value) rows, in the model certificate's order.
+
+    With `shown_items`, Section I's item boxes give only the first that many items and
+    say that the others are continued in the annex (`item_rows` gives each of those).
+    """
     header = [
         ("No.", view.number),
         ("Status", view.status),
@@ -214,26 +238,24 @@ def sections(view: Ispm12View) -> list[tuple[str, list[tuple[str, str]]]]:
             ("Reason for replacement", r.reason),
             ("Date of replacement", r.date),
         ]
-    items = view.items
+    n = len(view.items) if shown_items is None else max(0, min(shown_items, len(view.items)))
+
+    def per_item(value: Callable[[ItemView], str]) -> str:
+        return _per_item(view.items, n, value)
+
     consignment = [
         ("Name and address of exporter", view.exporter),
         ("Declared name and address of consignee", view.consignee),
-        ("Number and description of packages", _per_item(items, lambda i: i.packages)),
+        ("Number and description of packages", per_item(lambda i: i.packages)),
         (
             "Distinguishing marks",
-            _join(
-                [_per_item(items, lambda i: i.distinguishing_marks), view.distinguishing_marks],
-                "\n",
-            ),
+            _join([per_item(lambda i: i.distinguishing_marks), view.distinguishing_marks], "\n"),
         ),
-        ("Place of origin", _per_item(items, lambda i: i.place_of_origin)),
+        ("Place of origin", per_item(lambda i: i.place_of_origin)),
         ("Declared means of conveyance", view.means_of_conveyance),
         ("Declared point of entry", view.point_of_entry),
-        (
-            "Name of produce and quantity declared",
-            _per_item(items, lambda i: _join([i.produce, i.quantity], ": ")),
-        ),
-        ("Botanical name of plants", _per_item(items, lambda i: i.botanical_name)),
+        ("Name of produce and quantity declared", per_item(_produce)),
+        ("Botanical name of plants", per_item(lambda i: i.botanical_name)),
     ]
     additional = [
         ("Additional declaration", "\n".join(view.additional_declarations)),
@@ -268,6 +290,27 @@ def sections(view: Ispm12View) -> list[tuple[str, list[tuple[str, str]]]]:
         ("III. Disinfestation and/or disinfection treatment", treatments),
         ("Authorization", authorization),
     ]
+
+
+def item_rows(item: ItemView) -> list[tuple[str, str]]:
+    """Section I's boxes for one line item, as an annex continues them."""
+    return [
+        ("Name of produce and quantity declared", _produce(item)),
+        ("Botanical name of plants", item.botanical_name),
+        ("Number and description of packages", item.packages),
+        ("Distinguishing marks", item.distinguishing_marks),
+        ("Place of origin", item.place_of_origin),
+    ]
+
+
+def certificate_language(cert: Certificate) -> str:
+    """The certificate's language: the languageID of its name ("Phytosanitary Certificate"),
+    the only language the ePhyto schema gives a whole document; English when it has none."""
+    for name in cert.names:
+        lang = (name.language or "").strip().lower()
+        if _LANGUAGE_TAG.fullmatch(lang):
+            return lang
+    return "en"
 
 
 def tick(choice: Choice) -> str:
@@ -413,7 +456,7 @@ def _statement(cert: Certificate, reexport: tuple[ReexportView, ...], names: dic
 # --- Sections II and III ---------------------------------------------------------------
 
 
-def _treatment(item: int, t: Treatment) -> TreatmentView:
+def _treatment(item: int, t: Treatment, types: CodeList, lang: str) -> TreatmentView:
     by_tag: dict[str, list[tuple[list[str], Measure | None]]] = {}
     for pc in t.characteristics:
         if pc.descriptions:
@@ -430,12 +473,23 @@ def _treatment(item: int, t: Treatment) -> TreatmentView:
     return TreatmentView(
         item=item,
         date=_join(dates, " to "),
-        treatment=_join([*texts("TTL1"), *texts("TTL2")], " / "),
+        treatment=_join(
+            [_treatment_name(v, types, lang) for v in [*texts("TTL1"), *texts("TTL2")]], " / "
+        ),
         chemical=_join(texts("TTCH"), ", "),
         duration_and_temperature=_join([_measure(t.duration), *measures("TTTM")], ", "),
         concentration=_join(measures("TTCO"), ", "),
         additional_information=_join([*texts("TTAI"), *texts("TTFT")], "\n"),
     )
+
+
+def _treatment_name(value: str, types: CodeList, lang: str) -> str:
+    """A treatment type (TTL1/TTL2) by its name; a code no list names stays visible as a
+    code, in brackets, and words that are no code are the name as given."""
+    name = _label(types, value, lang) or types.label(value)
+    if name:
+        return name
+    return f"({value})" if _CODE.fullmatch(value) else value
 
 
 def _replacement(cert: Certificate) -> ReplacementView | None:
@@ -451,19 +505,54 @@ def _replacement(cert: Certificate) -> ReplacementView | None:
 # --- Small readers ---------------------------------------------------------------------
 
 
-def _country_names(cert: Certificate, countries_list: CodeList) -> dict[str, str]:
-    """Country names: those the certificate itself gives, then the ISO 3166 list's."""
+def _country_names(cert: Certificate, countries_list: CodeList, lang: str) -> dict[str, str]:
+    """The name each country code prints as: the ISO 3166 short name in the certificate's
+    language; where the list has none in that language, the certificate's own name in it;
+    then the list's English short name; then whatever name the certificate gives.
+
+    The list comes first because an inspector reads the same short name on every
+    certificate ("Netherlands", not "The Kingdom of the Netherlands" one day and
+    "Holland" the next); a name the certificate gives in another language than its
+    own ("Россия" on an English certificate) is not what its reader reads.
+    """
     c = cert.consignment
     countries: list[Country] = [c.export_country, c.import_country]
     countries += [*c.reexport_countries, *c.transit_countries]
     countries += [o for it in c.items for o in it.origin_countries]
-    out: dict[str, str] = {}
+    given: dict[str, list[Text]] = {}
     for country in countries:
-        if country.names and country.id not in out:
-            out[country.id] = _join([_text(n) for n in country.names], " / ")
-    for code, label in countries_list.codes.items():
-        out.setdefault(code, label)
+        given.setdefault(country.id, []).extend(country.names)
+    out: dict[str, str] = {}
+    for code in countries_list.codes:
+        out[code] = _label(countries_list, code, lang) or countries_list.codes[code]
+    for code, names in given.items():
+        if _label(countries_list, code, lang):
+            continue
+        own = [_text(n) for n in names if _same_language(n.language, lang) and _text(n)]
+        if own:
+            out[code] = own[0]
+        elif code not in out and any(_text(n) for n in names):
+            out[code] = _join([_text(n) for n in names], " / ")
     return out
+
+
+def _label(code_list: CodeList, code: str, lang: str) -> str:
+    """The list's name for a code in `lang` ("pt-br" falls back on "pt"); English is the
+    list's own label; "" when the list has no name in that language."""
+    if lang == "en" or lang.startswith("en-"):
+        return code_list.codes.get(code, "")
+    for tag in (lang, lang.split("-")[0]):
+        name = code_list.translations.get(tag, {}).get(code)
+        if name:
+            return name
+    return ""
+
+
+def _same_language(language: str | None, lang: str) -> bool:
+    """Whether a Text is in `lang`; a Text without languageID is in the certificate's."""
+    if not language:
+        return True
+    return language.strip().lower().split("-")[0] == lang.split("-")[0]
 
 
 def _country(country: Country, names: dict[str, str]) -> str:
@@ -539,10 +628,21 @@ def _join(parts: Iterable[str | None], sep: str) -> str:
     return sep.join(p for p in parts if p)
 
 
-def _per_item(items: tuple[ItemView, ...], value: Callable[[ItemView], str]) -> str:
-    """One box's entries for every line item, numbered when there are several."""
-    entries = [(i.sequence, value(i)) for i in items]
+def _per_item(items: tuple[ItemView, ...], shown: int, value: Callable[[ItemView], str]) -> str:
+    """One box's entries for the first `shown` line items, numbered when there are several,
+    and a pointer to the annex for the rest."""
+    entries = [(i.sequence, value(i)) for i in items[:shown]]
     entries = [(n, v) for n, v in entries if v]
     if len(items) == 1:
         return _join([v for _, v in entries], "\n")
-    return "\n".join(f"{n}. {v}" for n, v in entries)
+    rest = items[shown:]
+    pointer = []
+    if rest:
+        first, last = rest[0].sequence, rest[-1].sequence
+        which = f"Item {first}" if first == last else f"Items {first} to {last}"
+        pointer = [f"{which}: see the annex"]
+    return "\n".join([*(f"{n}. {v}" for n, v in entries), *pointer])
+
+
+def _produce(item: ItemView) -> str:
+    return _join([item.produce, item.quantity], ": ")

@@ -26,6 +26,7 @@ from typing import Final
 from lxml import etree
 
 from node import hostile_xml
+from node.codelists.locations import LocationSource, bundled_locations
 from node.errors import ConfigError, InputError
 
 # Official lists are a few hundred kB at most; the cap keeps a hostile or
@@ -344,6 +345,9 @@ class CodeLists:
     """The installed code lists, by name; immutable, updated by making a new one."""
 
     lists: Mapping[str, CodeList] = field(default_factory=dict)
+    # UN/LOCODE locations (node.codelists.locations): too big to load with the lists, so
+    # a source that loads them on first use; None where no locations are installed.
+    locations: LocationSource | None = None
 
     def __post_init__(self) -> None:
         for name, code_list in self.lists.items():
@@ -352,14 +356,14 @@ class CodeLists:
         object.__setattr__(self, "lists", MappingProxyType(dict(self.lists)))
 
     @classmethod
-    def of(cls, lists: Iterable[CodeList]) -> CodeLists:
+    def of(cls, lists: Iterable[CodeList], locations: LocationSource | None = None) -> CodeLists:
         """A set of lists; two lists with the same name is an error."""
         by_name: dict[str, CodeList] = {}
         for code_list in lists:
             if code_list.name in by_name:
                 raise InputError(f"code list {code_list.name} given twice")
             by_name[code_list.name] = code_list
-        return cls(by_name)
+        return cls(by_name, locations)
 
     def __contains__(self, name: object) -> bool:
         return name in self.lists
@@ -391,7 +395,11 @@ class CodeLists:
                 f"code list {new.name} version {new.version} is not newer than "
                 f"the installed version {installed.version}"
             )
-        return CodeLists({**self.lists, new.name: new})
+        return CodeLists({**self.lists, new.name: new}, self.locations)
+
+    def with_locations(self, locations: LocationSource) -> CodeLists:
+        """These lists with other locations (a newer asset from an override directory)."""
+        return CodeLists(self.lists, locations)
 
 
 def uncefact_codelist_from_xsd(data: bytes, name: str, version: str, source: str) -> CodeList:
@@ -450,4 +458,4 @@ def bundled() -> CodeLists:
         if f"{code_list.name}.json" != entry.name:
             raise ConfigError(f"bundled code list {entry.name} holds list {code_list.name}")
         lists.append(code_list)
-    return CodeLists.of(lists)
+    return CodeLists.of(lists, bundled_locations())

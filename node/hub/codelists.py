@@ -1,87 +1,24 @@
-"""The hub's code-list look-ups (GetPackageTypes, ...) answered from our harmonised lists.
+"""The hub's code-list look-ups (GetTreatmentTypes, ...) answered from the lists it holds.
 
-Pure: a CodeLists in, one response per look-up out (rebuilt when newer lists come
-in). Each hub list maps to the list of ours that holds the same codes; the hub's
-entries carry more than our lists do (who changed an entry and when, a treatment's
-parent), so those fields stay empty. Two look-ups have no list of ours behind them and
-answer with no entries (docs/hub-soap.md).
+Pure: a CodeLists in, one response per look-up out (rebuilt when newer lists come in).
+Each look-up answers from the list of the same content (node.codelists.hub_records): the
+hub lists a sync brought in (`treatment_types`, `additional_declarations`,
+`hub_unit_measures`, ...), with every field of the record shape (tree, symbol, type,
+additional code, optional text, every language); where the hub holds no such list,
+GetUnitMeasures, GetPackageTypes and GetMeanOfTransports answer from our UN/ECE lists
+(`units`, `package_types`, `transport_modes`), and the others with no entries
+(docs/hub-soap.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
-from node.codelists.lists import CodeList, CodeLists
-from node.ippc import (
-    Condition,
-    GetAdditionalDeclarations,
-    GetAdditionalDeclarationsResponse,
-    GetConditions,
-    GetConditionsResponse,
-    GetIntendedUses,
-    GetIntendedUsesResponse,
-    GetMeanOfTransports,
-    GetMeanOfTransportsResponse,
-    GetPackageTypes,
-    GetPackageTypesResponse,
-    GetPesticides,
-    GetPesticidesResponse,
-    GetProductDescriptions,
-    GetProductDescriptionsResponse,
-    GetStatements,
-    GetStatementsResponse,
-    GetTreatmentTypes,
-    GetTreatmentTypesResponse,
-    GetUnitMeasures,
-    GetUnitMeasuresResponse,
-    IntendedUse,
-    MeanOfTransport,
-    PackageType,
-    ProductDescription,
-    Statement,
-    TreatmentType,
-    UnitMeasure,
-)
+from node.codelists.hub_lists import HUB_LOOKUPS, LookupRequest
+from node.codelists.hub_records import hub_entries, served_list
+from node.codelists.lists import CodeLists
 
-LANG = "en"  # our lists carry English labels only
-
-LookupRequest = (
-    GetAdditionalDeclarations
-    | GetConditions
-    | GetIntendedUses
-    | GetMeanOfTransports
-    | GetPackageTypes
-    | GetPesticides
-    | GetProductDescriptions
-    | GetStatements
-    | GetTreatmentTypes
-    | GetUnitMeasures
-)
-LOOKUPS: tuple[type[LookupRequest], ...] = (
-    GetAdditionalDeclarations,
-    GetConditions,
-    GetIntendedUses,
-    GetMeanOfTransports,
-    GetPackageTypes,
-    GetPesticides,
-    GetProductDescriptions,
-    GetStatements,
-    GetTreatmentTypes,
-    GetUnitMeasures,
-)
-SOURCES: dict[type[LookupRequest], str | None] = {
-    GetAdditionalDeclarations: None,  # no harmonised list of ours
-    GetConditions: "conditions",
-    GetIntendedUses: "intended_uses",
-    GetMeanOfTransports: "transport_modes",
-    GetPackageTypes: "package_types",
-    GetPesticides: None,  # no harmonised list of ours
-    GetProductDescriptions: "commodity_classes",
-    GetStatements: "certifying_statements",
-    GetTreatmentTypes: "treatment_types",
-    GetUnitMeasures: "units",
-}
+LOOKUPS: tuple[type[LookupRequest], ...] = tuple(lookup.request for lookup in HUB_LOOKUPS)
 
 
 class CodeListAnswers:
@@ -105,64 +42,9 @@ class CodeListAnswers:
 
 
 def _answers(lists: CodeLists) -> dict[type[LookupRequest], Any]:
-    answers: dict[type[LookupRequest], Any] = {}
-    for request, source in SOURCES.items():
-        code_list = lists.lists.get(source) if source else None
-        answers[request] = _answer(request, code_list)
-    return answers
-
-
-def _answer(request: type[LookupRequest], code_list: CodeList | None) -> Any:
-    items = sorted(code_list.codes.items()) if code_list is not None else []
-    builders: dict[type[LookupRequest], tuple[Callable[..., Any], Callable[[str, str], Any]]] = {
-        GetAdditionalDeclarations: (GetAdditionalDeclarationsResponse, _never),
-        GetPesticides: (GetPesticidesResponse, _never),
-        GetConditions: (
-            GetConditionsResponse,
-            lambda c, t: Condition(active=True, code=c, lang=LANG, name=t),
-        ),
-        GetIntendedUses: (
-            GetIntendedUsesResponse,
-            lambda c, t: IntendedUse(active=True, code=c, lang=LANG, name=t),
-        ),
-        GetMeanOfTransports: (GetMeanOfTransportsResponse, _mean_of_transport),
-        GetPackageTypes: (
-            GetPackageTypesResponse,
-            lambda c, t: PackageType(active=True, code=c, description=t, lang=LANG),
-        ),
-        GetProductDescriptions: (
-            GetProductDescriptionsResponse,
-            lambda c, t: ProductDescription(active=True, code=c, lang=LANG, name=t),
-        ),
-        # docTypeOnly 0: the statement is not limited to one certificate type.
-        GetStatements: (
-            GetStatementsResponse,
-            lambda c, t: Statement(active=True, code=c, doc_type_only=0, lang=LANG, text=t),
-        ),
-        # Our list is flat: every treatment type is given as level 1, without a parent.
-        GetTreatmentTypes: (
-            GetTreatmentTypesResponse,
-            lambda c, t: TreatmentType(active=True, code=c, description=t, lang=LANG, level=1),
-        ),
-        GetUnitMeasures: (
-            GetUnitMeasuresResponse,
-            lambda c, t: UnitMeasure(active=True, code=c, name=t),
-        ),
+    return {
+        lookup.request: lookup.response(
+            entries=hub_entries(lookup, served_list(lookup, lists.lists))
+        )
+        for lookup in HUB_LOOKUPS
     }
-    response, entry = builders[request]
-    return response(entries=tuple(_entries(entry, items)))
-
-
-def _entries(entry: Callable[[str, str], Any], items: Iterable[tuple[str, str]]) -> list[Any]:
-    return [e for e in (entry(code, label) for code, label in items) if e is not None]
-
-
-def _mean_of_transport(code: str, label: str) -> MeanOfTransport | None:
-    # The hub's modeCode is an xs:int (UN/ECE Recommendation 19); ours are its digits.
-    if not code.isdigit():
-        return None
-    return MeanOfTransport(active=True, lang=LANG, mode_code=int(code), used_transport_mean=label)
-
-
-def _never(code: str, label: str) -> None:
-    return None

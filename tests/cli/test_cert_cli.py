@@ -211,8 +211,9 @@ def test_a_newer_code_list_changes_the_verdict(sample_xml: Path, tmp_path: Path)
     before = ephyto("cert", "validate", cert)
     assert before.returncode == 1
     assert "unknown unit code 'XKG'" in before.stdout
-    listing = ephyto("codelists", "show", "units").stdout.splitlines()[1:]
-    codes = dict(line.split("\t", 1) for line in listing)
+    listing = ephyto("codelists", "show", "units").stdout.splitlines()
+    # Comment lines (the list, its notice) start with "#"; the rest are code<TAB>label.
+    codes = dict(line.split("\t", 1) for line in listing if not line.startswith("#"))
     newer = {"list": "units", "version": "9999", "source": "test", "codes": {**codes, "XKG": "x"}}
     newer_file = tmp_path / "units.json"
     newer_file.write_text(json.dumps(newer), encoding="utf-8")

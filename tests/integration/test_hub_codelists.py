@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from node.clock import SystemClock
-from node.codelists.lists import bundled
+from node.codelists.lists import bundled, version_key
 from node.directory.codelist_fetch import CODELISTS_DIR
 from node.hub.config import load_hub_config
 from node.hub.service import HubListening, run_hub
@@ -47,13 +47,19 @@ NEW_UNIT = "XKG"  # in no bundled list: the newer lists below add it
 NEWEST_UNIT = "XKH"  # only in the newest list
 
 
-def _units(version: int, *extra: str) -> bytes:
+def _newer(step: int) -> str:
+    """A version `step` ahead of the bundled units list's, whatever form that takes."""
+    return f"{bundled().get('units').version}.{step}"
+
+
+def _units(version: str, *extra: str) -> bytes:
     """A `units` list `version`, the bundled codes and `extra` in it."""
     current = bundled().get("units")
-    assert version > int(current.version) and not set(extra) & set(current.codes)
+    assert version_key(version) > version_key(current.version)
+    assert not set(extra) & set(current.codes)
     doc = {
         "list": "units",
-        "version": str(version),
+        "version": version,
         "source": "test: the bundled list and made-up units",
         "codes": dict(current.codes) | {code: f"test unit {code}" for code in extra},
     }
@@ -163,7 +169,7 @@ async def test_a_running_hub_takes_a_newer_list_without_a_restart(
         with pytest.raises(HubFault, match="not valid"):
             await nl.call(ValidateAndDeliverEnvelope(_envelope(_with_unit(phyto_xml, NEW_UNIT))))
 
-        new = _units(int(bundled().get("units").version) + 1, NEW_UNIT)
+        new = _units(_newer(1), NEW_UNIT)
         await asyncio.to_thread(_import, world, new, tmp_path)
         await asyncio.to_thread(_publish, world)
 
@@ -184,12 +190,11 @@ async def test_a_tampered_file_is_refused_and_the_lists_in_use_stay(
     tmp_path: Path, phyto_xml: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     world = await asyncio.to_thread(make_world, tmp_path / "world")
-    version = int(bundled().get("units").version)
-    newer, newest = _units(version + 1, NEW_UNIT), _units(version + 2, NEW_UNIT, NEWEST_UNIT)
+    newer, newest = _units(_newer(1), NEW_UNIT), _units(_newer(2), NEW_UNIT, NEWEST_UNIT)
     await asyncio.to_thread(_import, world, newer, tmp_path)
     await asyncio.to_thread(_import, world, newest, tmp_path)
     await asyncio.to_thread(_publish, world)
-    served = world.registry.root / "published" / "codelists" / "units" / f"{version + 2}.json"
+    served = world.registry.root / "published" / "codelists" / "units" / f"{_newer(2)}.json"
     assert served.read_bytes() == newest
     # Tampered on the server: the same length, another label.
     served.write_bytes(newest.replace(b"test unit XKH", b"test unit XKX"))
@@ -201,7 +206,7 @@ async def test_a_tampered_file_is_refused_and_the_lists_in_use_stay(
     with caplog.at_level(logging.WARNING, logger="node.directory.codelist_fetch"):
         async with _running_hub(world, hub_dir) as nl:
             # Refused at start (and at every refresh since): the lists in use stay.
-            assert f"units {version + 2} not installed" in caplog.text
+            assert f"units {_newer(2)} not installed" in caplog.text
             assert "SHA-256" in caplog.text
             assert await _unit_findings(nl, phyto_xml, NEW_UNIT) == []
             assert await _refused(nl, phyto_xml, NEWEST_UNIT)

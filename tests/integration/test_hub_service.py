@@ -23,6 +23,7 @@ from aiohttp import web
 
 from node.certificate.validate import Validator
 from node.clock import FixedClock, SystemClock
+from node.codelists.lists import bundled
 from node.hub.accounts import AccountPolicy, Prepaid
 from node.hub.config import DEFAULT_POLICY, load_hub_config
 from node.hub.records import HubSettings
@@ -259,7 +260,9 @@ async def test_who_is_on_the_hub_and_the_code_lists(hub: Hub) -> None:
     assert (await nl.call(GetProfile())).result.country == "NL"
     assert (await nl.call(GetAvailableChannels())).channels == ()
     packages = (await nl.call(GetPackageTypes())).entries
-    assert packages and all(p.active and p.code and p.description for p in packages)
+    assert packages and all(p.code and p.description for p in packages)
+    # Codes a Rec 21 edition deleted are given too, as inactive ones.
+    assert {p.code for p in packages if not p.active} == set(bundled().get("package_types").deleted)
     assert any(u.code == "KGM" for u in (await nl.call(GetUnitMeasures())).entries)
     assert (await nl.call(GetPesticides())).entries == ()  # no list of ours behind it
 

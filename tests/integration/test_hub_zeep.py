@@ -3,24 +3,34 @@
 The WSDL is a third-party test oracle in ../shared/conformance (never copied here). Only
 the service address is changed, to our hub, and the HTTP session carries the NPPO's TLS
 client certificate; every call is the WSDL's, unchanged. The hub and the registry run as
-the real commands in subprocesses, since zeep is synchronous.
+the real commands in subprocesses, since zeep is synchronous. The hub holds IPPC lists
+(tests/hub_records.py) as a sync leaves them, and serves them in their full record
+shapes; a node syncs them from it and the registry publishes them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from lxml import etree
 
+from node.cli.main import main
+from node.codelists.hub_lists import HUB_LOOKUPS
+from node.codelists.lists import CodeList
+from node.directory.codelist_fetch import CODELISTS_DIR
 from node.hub.config import dump_hub_config, load_hub_config
 from node.hub.relay import served_operations
+from node.identity.config import dump_config, load_config
 from tests.cli.test_cert_cli import ephyto
 from tests.conftest import shared_dir
+from tests.hub_records import hub_lists
 from tests.integration.hub_world import World, client_context, make_world
 from tests.integration.test_node_serve import Server, free_port
 
@@ -43,6 +53,12 @@ def running_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Worl
     hub_toml = world.hub.directory / "hub.toml"
     config = load_hub_config(hub_toml)
     hub_toml.write_text(dump_hub_config(dataclasses.replace(config, listen_port=free_port())))
+    # The IPPC lists a sync brought in before, loaded over the bundled ones at start.
+    (world.hub.directory / CODELISTS_DIR).mkdir()
+    for code_list in hub_lists():
+        (world.hub.directory / CODELISTS_DIR / f"{code_list.name}.json").write_bytes(
+            code_list.to_json_bytes()
+        )
     configured = ephyto(
         "hub", "configure", "--dir", world.hub.directory,
         "--registry", f"http://127.0.0.1:{registry_port}/directory.json",
@@ -124,8 +140,10 @@ def test_a_wsdl_client_delivers_pulls_acknowledges_and_tracks(
     tracked = nl.GetEnvelopeTrackingInfo(hubTrackingNumber=tn)
     assert tracked.HUBTrackingInfo == "Delivered"
     assert sorted(n.Country for n in nl.GetActiveNppos()) == ["CN", "KE", "NL", "US"]
-    packages = nl.GetPackageTypes()
-    assert packages and all(p.active for p in packages)
+    packages = nl.GetPackageTypes()  # the hub's list, held beside the UN/ECE one
+    assert {(p.code, p.active) for p in packages if p.lang == "en"} == {
+        ("1", True), ("4", True), ("8", True), ("900", False),
+    }  # fmt: skip
 
 
 def test_a_wsdl_client_reads_a_refusal_as_a_fault(running_hub: tuple[World, str]) -> None:
@@ -185,3 +203,75 @@ def test_the_hub_serves_every_wsdl_operation_but_set_tracking_info_update() -> N
     )
     assert isinstance(names, list)
     assert served_operations() == {str(n) for n in names} - {"SetTrackingInfoUpdate"}
+
+
+def test_a_wsdl_client_gets_the_hub_lists_in_their_full_record_shapes(
+    running_hub: tuple[World, str],
+) -> None:
+    world, url = running_hub
+    ke = _service(world, url, "KE")
+    tree = ke.GetTreatmentTypes()
+    assert {(t.code, t.level, t.parentCode) for t in tree if t.lang == "es" and t.active} == {
+        ("1", 1, None), ("2", 1, None), ("21", 2, "2"), ("22", 2, "2"),
+    }  # fmt: skip
+    assert [(t.code, t.active) for t in tree if not t.active] == [("900", False)]
+    units = {u.code: u for u in ke.GetUnitMeasures() if u.active}
+    assert (units["1"].symbol, units["1"].type, units["8"].symbol) == ("kg", "WEIGHT", "°C")
+    declarations = [d for d in ke.GetAdditionalDeclarations() if d.active]
+    assert {(d.lang, d.additionalCode) for d in declarations if d.code == "4"} == {
+        ("en", "AD-4"), ("fr", "AD-4-F"), ("es", "AD-4"),
+    }  # fmt: skip
+    assert {d.optionalText for d in declarations if d.code == "1"} == {
+        "[insert en text]", "[insert fr text]", "[insert es text]",
+    }  # fmt: skip
+    assert sorted(p.code for p in ke.GetPesticides() if p.active) == ["1", "4", "8"]
+    assert {m.modeCode for m in ke.GetMeanOfTransports() if m.active} == {1, 4, 8}
+    assert {s.docTypeOnly for s in ke.GetStatements() if s.code == "4"} == {851}
+
+
+def test_lists_synced_from_our_hub_are_published_by_the_registry(
+    running_hub: tuple[World, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole path, in this process but for the hub and the registry's server: NL's
+    node syncs from the hub (named in node.toml, trusted by its certificate as an IPPC
+    Hub's CA would be), the maintainer imports the folder and publishes."""
+    world, url = running_hub
+    nl = world.nppos["NL"]
+    shutil.copy(world.hub.cert_path, nl.directory / "hub-ca.pem")
+    config = load_config(nl.directory / "node.toml")
+    named = dataclasses.replace(config, hub_url=url, hub_ca_file="hub-ca.pem")
+    (nl.directory / "node.toml").write_text(dump_config(named), encoding="utf-8")
+    out = tmp_path / "synced"
+
+    sync = ["codelists", "sync", "--from-hub", "--node-dir", str(nl.directory), "--out", str(out)]
+    assert main(sync) == 0, capsys.readouterr().err
+    synced = {p.name: CodeList.from_json_bytes(p.read_bytes()) for p in out.glob("*.json")}
+    assert sorted(synced) == sorted(f"{lookup.name}.json" for lookup in HUB_LOOKUPS)
+    for held in hub_lists():
+        got = synced[f"{held.name}.json"]
+        assert got.source.startswith("IPPC ePhyto Hub ") and url in got.source
+        assert got.is_newer_than(held)
+        assert (got.codes, got.translations, got.attributes) == (
+            held.codes,
+            held.translations,
+            held.attributes,
+        ), held.name
+        assert {c: r.label for c, r in got.deleted.items()} == {
+            c: r.label for c, r in held.deleted.items()
+        }
+
+    registry = str(world.registry.root)
+    assert main(["registry", "codelists", "import", str(out), "--dir", registry]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("kept code list ") == len(HUB_LOOKUPS)
+    assert main(["registry", "publish", "--dir", registry]) == 0
+    published = world.registry.current()
+    assert published is not None
+    versions = published.code_list_versions()
+    for name, code_list in synced.items():
+        assert versions[code_list.name] == code_list.version
+        served = world.registry.root / "published" / "codelists" / code_list.name
+        assert (served / f"{code_list.version}.json").read_bytes() == (out / name).read_bytes()
+    # The same folder again (a sync that changed nothing leaves it so): nothing to import.
+    assert main(["registry", "codelists", "import", str(out), "--dir", registry]) == 0
+    assert capsys.readouterr().out.count("kept already, passed over") == len(HUB_LOOKUPS)

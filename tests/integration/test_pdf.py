@@ -15,7 +15,7 @@ import pytest
 from node.certificate.jsonmodel import certificate_from_json
 from node.certificate.model import Certificate
 from node.errors import ConfigError
-from node.render import pdf as pdf_module
+from node.render import fonts
 from node.render.pdf import render_pdf
 
 SAMPLES = ["phyto_nl_cn.json", "reexport_ae_ru.json"]
@@ -123,12 +123,13 @@ def test_long_certificate_breaks_pages(tmp_path: Path) -> None:
     pdf = render_pdf(long)
     assert pdf.startswith(b"%PDF-")
     text = _run("pdftotext", pdf, tmp_path, "-enc", "UTF-8")
-    assert "90. Rosa hybrida" in text
+    assert "Annex to Phytosanitary Certificate No. NL-2026-0001234" in text
+    assert "Item 90" in text  # the last item's block, in the annex
     assert "(continued)" in text  # a box longer than a page goes on over the next
     assert text.count("\f") > 2
 
 
 def test_missing_font_package_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pdf_module, "_MAIN", ("no_such_font_pkg", "x.ttf", "NotoSans"))
+    monkeypatch.setattr(fonts, "MAIN", ("no_such_font_pkg", "x.ttf", "NotoSans"))
     with pytest.raises(ConfigError, match="pip install no-such-font-pkg"):
         render_pdf(_cert("phyto_nl_cn.json"))

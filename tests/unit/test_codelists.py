@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
+import re
 
 import pytest
 
@@ -25,6 +26,7 @@ EXPECTED_LISTS = {
     "units",
     "package_types",
     "transport_modes",
+    "transport_means",
     "certificate_types",
     "status_codes",
     "treatment_types",
@@ -77,18 +79,26 @@ def test_bundled_contents() -> None:
         assert code not in countries
     units = lists.get("units")
     common = ("KGM", "TNE", "GRM", "MGM", "LTR", "MLT", "MTQ", "MTR", "MTK", "CMT")
-    counts_and_times = ("H87", "NAR", "C62", "PCE", "HUR", "MIN", "SEC", "DAY", "WEE")
+    counts_and_times = ("H87", "NAR", "C62", "HUR", "MIN", "SEC", "DAY", "WEE")
     for code in common + counts_and_times:
         assert code in units
     for code in ("CEL", "FAH", "KEL", "KX", "GL", "M1"):
         assert code in units
     assert units.label("KX") == "millilitre per kilogram"
-    assert len(units) >= 150
+    assert units.attributes["KGM"]["symbol"] == "kg"
+    # Rec 20 Revision 17 complete: 2,136 entries, 309 of them deleted.
+    assert (len(units), len(units.deleted), len(units.deprecated)) == (1827, 309, 71)
+    # "PCE" (piece) is EDIFACT's, never a Rec 20 code (H87 is); GK was deleted.
+    assert "PCE" not in units and "PCE" not in units.deleted
+    assert "GK" not in units and units.deleted["GK"].edition == "Revision 17 (2021) or before"
     packages = lists.get("package_types")
     for code in ("1A", "43", "BG", "BX", "CT", "PK", "PX", "CR", "BA"):
         assert code in packages
     assert packages.label("43") == "Bag, super bulk"
+    assert (len(packages), sorted(packages.deleted)) == (405, ["SX"])
     assert set(lists.get("transport_modes")) == {str(n) for n in range(10)}
+    means = lists.get("transport_means")
+    assert len(means) == 277 and means.label("31") == "Truck"
     assert set(lists.get("certificate_types")) == {"851", "657"}
     assert set(lists.get("status_codes")) == {"70", "39", "40", "41", "42", "44"}
     assert {"CHT", "OP"} <= set(lists.get("treatment_types"))
@@ -102,8 +112,43 @@ def test_bundled_contents() -> None:
 
 def test_best_effort_lists_say_so() -> None:
     lists = bundled()
-    for name in ("package_types", "treatment_types", "intended_uses", "conditions"):
+    for name in ("treatment_types", "intended_uses", "conditions"):
         assert "best-effort" in lists.get(name).source.lower()
+
+
+PUBLIC_EDITIONS = {
+    "units": "Revision 17 (2021)",
+    "package_types": "Revision 12 (2021)",
+    "transport_modes": "code list version 2",
+    "transport_means": "code list version 2007",
+    "countries": "pycountry 26.2.16",
+}
+
+
+@pytest.mark.parametrize(("name", "edition"), sorted(PUBLIC_EDITIONS.items()))
+def test_public_lists_carry_their_edition_source_and_notice(name: str, edition: str) -> None:
+    code_list = bundled().get(name)
+    assert edition in code_list.source
+    # repo@commit:path (or the package), as ../shared/conformance/codelists/SOURCES.md
+    assert re.search(r"@[0-9a-f]{8}|pycountry 26\.2\.16", code_list.source)
+    assert code_list.notice.strip()
+    assert not code_list.placeholders
+    # Newer than the best-effort lists they replaced (2024, 2024.1, 17): nodes and the
+    # registry install only a newer version.
+    assert version_key(code_list.version) > version_key("2024.1")
+
+
+def test_country_labels_are_the_short_names_an_inspector_reads() -> None:
+    countries = bundled().get("countries")
+    assert countries.label("NL") == "Netherlands"
+    assert countries.label("BO") == "Bolivia"
+    assert countries.attributes["BO"]["iso_name"] == "Bolivia, Plurinational State of"
+    assert countries.label("NL", "zh") == "荷兰"
+    assert countries.label("NL", "ar") == "هولندا"
+    assert countries.label("NL", "nl") == "Nederland"
+    for lang in ("ar", "zh", "ru", "fr", "es", "de", "pt", "nl"):
+        assert len(countries.translations[lang]) >= 240, lang
+    assert countries.label("NL", "xx") == "Netherlands"  # no such language: English
 
 
 # -- CodeList -----------------------------------------------------------------------------

@@ -37,6 +37,9 @@ from registry.state import RegistryState
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 JAN27, JUL27 = datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 7, 1, tzinfo=UTC)
+# The bundled countries' version, and two newer ones, whatever edition a release bundles.
+BUNDLED = bundled().get("countries").version
+NEWER, NEWEST = "2100", "2101"
 
 
 def _countries(version: str, **extra: str) -> bytes:
@@ -63,9 +66,9 @@ def test_the_registry_starts_with_the_bundled_lists_byte_for_byte() -> None:
 @pytest.mark.parametrize(
     ("data", "why"),
     [
-        (_countries("2024"), "not newer than version 2024"),  # the bundled version
-        (_countries("2023"), "not newer than version 2024"),
-        (_countries("2024.0"), "not newer"),  # the same release written otherwise
+        (_countries(BUNDLED), f"not newer than version {BUNDLED}"),  # the bundled version
+        (_countries("2023"), f"not newer than version {BUNDLED}"),
+        (_countries(f"{BUNDLED}.0"), "not newer"),  # the same release written otherwise
         (b"{not json", "not valid JSON"),
         (b'{"list": "countries", "version": "x", "source": "s", "codes": {"A": "a"}}', "version"),
         (b"x" * (MAX_BYTES + 1), "larger than"),
@@ -77,28 +80,28 @@ def test_an_import_that_is_not_a_newer_list_is_refused(data: bytes, why: str) ->
 
 
 def test_import_keeps_the_exact_bytes_and_audits_it(state: RegistryState) -> None:
-    data = _countries("2025", XK="Kosovo")
+    data = _countries(NEWER, XK="Kosovo")
     kept = import_code_list(state, data, NOW, "test")
-    assert kept.code_list.version == "2025" and kept.data == data
-    assert (state.root / "codelists" / "countries" / "2025.json").read_bytes() == data
+    assert kept.code_list.version == NEWER and kept.data == data
+    assert (state.root / "codelists" / "countries" / f"{NEWER}.json").read_bytes() == data
     assert kept_lists(state.root)["countries"].data == data
     entry = state.audit_entries()[-1]
     assert entry["action"] == "codelists-import"
     assert entry["details"] | {"sha256": "-"} == {
-        "name": "countries", "version": "2025", "previous": "2024",
+        "name": "countries", "version": NEWER, "previous": BUNDLED,
         "codes": len(bundled().get("countries")) + 1, "sha256": "-", "length": len(data),
     }  # fmt: skip
     assert entry["details"]["sha256"] == hashlib.sha256(data).hexdigest()
     before = len(state.audit_entries())
-    with pytest.raises(InputError, match="not newer than version 2025"):
-        import_code_list(state, _countries("2025", XK="Kosovo"), NOW, "test")
+    with pytest.raises(InputError, match=f"not newer than version {NEWER}"):
+        import_code_list(state, _countries(NEWER, XK="Kosovo"), NOW, "test")
     assert len(state.audit_entries()) == before  # the refusal wrote nothing
 
 
 def test_a_hand_edited_kept_list_is_never_published(state: RegistryState) -> None:
-    import_code_list(state, _countries("2025"), NOW, "test")
-    (state.root / "codelists" / "countries" / "2025.json").write_bytes(_countries("2026"))
-    with pytest.raises(RegistryError, match="holds countries version 2026"):
+    import_code_list(state, _countries(NEWER), NOW, "test")
+    (state.root / "codelists" / "countries" / f"{NEWER}.json").write_bytes(_countries(NEWEST))
+    with pytest.raises(RegistryError, match=f"holds countries version {NEWEST}"):
         kept_lists(state.root)
 
 
@@ -106,7 +109,7 @@ def test_published_files_are_written_once_and_never_changed(state: RegistryState
     _, files = directory_members(state.root)
     write_published(state.root, files)
     write_published(state.root, files)  # identical bytes: a publish run again
-    path = published_path(state.root, "countries", "2024")
+    path = published_path(state.root, "countries", BUNDLED)
     assert path is not None and path.read_bytes() == bundled_lists()["countries"].data
     path.write_bytes(b"changed")
     with pytest.raises(RegistryError, match="published with other content"):
@@ -115,7 +118,7 @@ def test_published_files_are_written_once_and_never_changed(state: RegistryState
 
 def test_a_list_imported_after_the_directory_was_built_is_caught(state: RegistryState) -> None:
     _, files = directory_members(state.root)
-    import_code_list(state, _countries("2025"), NOW, "test")
+    import_code_list(state, _countries(NEWER), NOW, "test")
     with pytest.raises(RegistryError, match="changed since this directory was built"):
         write_published(state.root, files)
 
@@ -130,15 +133,15 @@ def test_published_path_refuses_anything_but_a_name_and_a_version(name: str, ver
 
 
 def test_publish_names_the_kept_lists_and_the_schemas(state: RegistryState) -> None:
-    import_code_list(state, _countries("2025"), NOW, "test")
+    import_code_list(state, _countries(NEWER), NOW, "test")
     directory, _ = state.publish(NOW, "test")
-    assert directory.code_list_versions()["countries"] == "2025"
+    assert directory.code_list_versions()["countries"] == NEWER
     files = {f.name: f for f in directory.code_list_files}
     assert set(files) == set(directory.code_list_versions())
-    assert files["countries"].sha256 == hashlib.sha256(_countries("2025")).hexdigest()
+    assert files["countries"].sha256 == hashlib.sha256(_countries(NEWER)).hexdigest()
     assert directory.schemas == DEFAULT_SCHEMAS
-    served = state.root / "published" / "codelists" / "countries" / "2025.json"
-    assert served.read_bytes() == _countries("2025")
+    served = state.root / "published" / "codelists" / "countries" / f"{NEWER}.json"
+    assert served.read_bytes() == _countries(NEWER)
 
 
 # --- schema versions ----------------------------------------------------------------------

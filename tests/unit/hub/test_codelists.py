@@ -5,10 +5,18 @@ from __future__ import annotations
 import json
 
 from node.certificate.validate import Validator
+from node.codelists.hub_lists import HUB_LOOKUPS
 from node.codelists.lists import CodeList, CodeLists, bundled
 from node.hub.codelists import CodeListAnswers
 from node.hub.service import code_list_swap
-from node.ippc import GetPackageTypes, GetUnitMeasures
+from node.ippc import (
+    GetAdditionalDeclarations,
+    GetPackageTypes,
+    GetPesticides,
+    GetTreatmentTypes,
+    GetUnitMeasures,
+)
+from tests.hub_records import hub_lists, records
 
 NEW_UNIT = "XKG"
 
@@ -17,7 +25,7 @@ def _newer_units() -> CodeLists:
     current = bundled().get("units")
     doc = {
         "list": "units",
-        "version": str(int(current.version) + 1),
+        "version": f"{current.version}.1",  # newer, whatever form the bundled one has
         "source": "test",
         "codes": dict(current.codes) | {NEW_UNIT: "test unit"},
     }
@@ -41,3 +49,39 @@ def test_one_swap_updates_the_validator_and_the_look_ups() -> None:
     code_list_swap(validator, answers)(lists)
     assert validator.codelists is lists
     assert NEW_UNIT in {u.code for u in answers.answer(GetUnitMeasures()).entries}
+
+
+def test_the_hub_lists_are_served_in_every_record_shape() -> None:
+    lists = bundled()
+    for code_list in hub_lists():
+        lists = lists.updated_with(code_list)
+    answers = CodeListAnswers(lists)
+    for lookup in HUB_LOOKUPS:
+        served = answers.answer(lookup.request()).entries
+        assert sorted(map(repr, served)) == sorted(map(repr, records(lookup))), lookup.operation
+    tree = answers.answer(GetTreatmentTypes()).entries
+    assert {(t.code, t.level, t.parent_code) for t in tree if t.lang == "fr"} == {
+        ("1", 1, None), ("2", 1, None), ("21", 2, "2"), ("22", 2, "2"),
+    }  # fmt: skip
+    assert answers.answer(GetPesticides()).entries
+    assert {d.lang for d in answers.answer(GetAdditionalDeclarations()).entries} == {
+        "en", "fr", "es",
+    }  # fmt: skip
+
+
+def test_without_hub_lists_units_and_packages_come_from_the_un_ece_lists() -> None:
+    units = CodeList(
+        "units", "9999", "test: Rec 20 with symbols", {"KGM": "kilogram", "LTR": "litre"},
+        attributes={"KGM": {"symbol": "kg"}},
+    )  # fmt: skip
+    answers = CodeListAnswers(bundled().updated_with(units))
+    measures = answers.answer(GetUnitMeasures()).entries
+    assert [(u.code, u.name, u.symbol, u.active) for u in measures] == [
+        ("KGM", "kilogram", "kg", True), ("LTR", "litre", None, True),
+    ]  # fmt: skip
+    packages = answers.answer(GetPackageTypes()).entries
+    ours = bundled().get("package_types")
+    assert len([p for p in packages if p.active]) == len(ours.codes)
+    assert {p.code for p in packages if not p.active} == set(ours.deleted)
+    assert all(p.lang == "en" and p.description for p in packages)
+    assert answers.answer(GetPesticides()).entries == ()  # no list of pesticides held
