@@ -84,6 +84,11 @@ def run_command(args: argparse.Namespace) -> int:
     except EphytoError as e:
         print(f"ephyto: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`ephyto codelists show units | head`): that is no error
+        # of ours. Point stdout at /dev/null so the interpreter's final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:
         # Files the user named that cannot be read or written: say which, no traceback.
         name = f" {e.filename}" if e.filename else ""

@@ -141,3 +141,25 @@ def test_ports_as_an_operator_runs_it() -> None:
     result = ephyto("codelists", "ports", "Sao Paulo", "--country", "BR", "--limit", "1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("BRSAO\tSao Paulo\tSP\t")
+
+
+def test_a_reader_that_stops_early_is_no_error() -> None:
+    """`ephyto codelists show units | head -1`: the pipe closes under a long listing; the
+    command ends quietly with 0, as cat or grep would, not with "error: Broken pipe"."""
+    import shutil
+    import subprocess
+
+    executable = shutil.which("ephyto")
+    assert executable is not None
+    process = subprocess.Popen(
+        [executable, "codelists", "show", "units"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith(b"# units version ")
+    process.stdout.close()  # the reader goes away with most of the listing unread
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=60) == 0
+    assert stderr == b""
