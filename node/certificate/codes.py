@@ -81,6 +81,8 @@ class _Check:
         "lists",
         "note_subjects",
         "package_types",
+        "placeholder_hits",
+        "placeholder_terms",
         "statements",
         "status_codes",
         "transport_modes",
@@ -108,7 +110,13 @@ class _Check:
         self.use_terms = _terms(self.intended_uses)
         self.condition_terms = _terms(self.conditions)
         self.class_terms = _terms(self.commodity_classes)
+        self.placeholder_terms = {
+            code_list.name: frozenset(code.casefold() for code in code_list.placeholders)
+            for code_list in (self.intended_uses, self.conditions, self.commodity_classes)
+        }
         self.findings: list[Finding] = []
+        # The lists whose placeholder entries (ours, not an official edition) passed a code.
+        self.placeholder_hits: set[str] = set()
 
     def code(self, element: etree._Element, code_list: CodeList, level: Level, what: str) -> str:
         """Check the element's text against a list; return the stripped text."""
@@ -117,6 +125,8 @@ class _Check:
             self.unknown(element, code, code_list, level, what)
         elif code in code_list.deprecated:
             self.deprecated(element, code, code_list, what)
+        elif code in code_list.placeholders:
+            self.placeholder_hits.add(code_list.name)
         return code
 
     def deprecated(
@@ -134,8 +144,11 @@ class _Check:
     ) -> None:
         """Check the element's text against an IPPC term list, ignoring case (WARNING)."""
         term = (element.text or "").strip()
-        if term.casefold() not in terms:
+        folded = term.casefold()
+        if folded not in terms:
             self.unknown(element, term, code_list, Level.WARNING, what)
+        elif folded in self.placeholder_terms[code_list.name]:
+            self.placeholder_hits.add(code_list.name)
 
     def unknown(
         self, element: etree._Element, code: str, code_list: CodeList, level: Level, what: str
@@ -344,12 +357,23 @@ def code_findings(root: etree._Element, lists: CodeLists) -> list[Finding]:
     Anything but an SPSCertificate root gives no finding here: the schema layer
     reports a wrong document.
     """
+    return code_check(root, lists)[0]
+
+
+def code_check(root: etree._Element, lists: CodeLists) -> tuple[list[Finding], tuple[str, ...]]:
+    """The mapping findings, and the names of the lists whose placeholder entries (not an
+    official edition) passed one of the certificate's codes, sorted.
+
+    A pass from a placeholder is no official list's pass: the report says so beside the
+    findings rather than as one, since nothing is wrong with the certificate.
+    """
     if root.tag != ROOT_TAG:
-        return []
+        return [], ()
     check = _prepared(lists)
     check.findings = []
+    check.placeholder_hits = set()
     handlers = _HANDLERS
     # The C-level multi-tag filter visits only the few containers that hold codes.
     for element in root.iter(*_HANDLED_TAGS):
         handlers[element.tag](element, check)
-    return check.findings
+    return check.findings, tuple(sorted(check.placeholder_hits))

@@ -8,7 +8,7 @@ from pathlib import Path
 from lxml import etree
 
 from node.certificate import safe_xml
-from node.certificate.codes import code_findings
+from node.certificate.codes import code_check
 from node.certificate.findings import Area, Finding, Level, is_valid
 from node.certificate.mandatory import mandatory_findings
 from node.certificate.model import Certificate
@@ -34,10 +34,17 @@ class Report:
     the schema does not (dates, sequence numbers), so a valid document always reads.
     """
 
-    __slots__ = ("_certificate", "_root", "findings")
+    __slots__ = ("_certificate", "_root", "findings", "placeholder_lists")
 
-    def __init__(self, findings: tuple[Finding, ...], root: etree._Element | None = None) -> None:
+    def __init__(
+        self,
+        findings: tuple[Finding, ...],
+        root: etree._Element | None = None,
+        placeholder_lists: tuple[str, ...] = (),
+    ) -> None:
         self.findings = findings
+        # Code lists whose placeholder entries, not an official edition, passed a code.
+        self.placeholder_lists = placeholder_lists
         self._root = root
         self._certificate: Certificate | bool | None = False  # False: not read yet
 
@@ -119,6 +126,7 @@ class Validator:
         except UnsafeXmlError as e:
             return Report((Finding(Level.SEVERE, Area.SCHEMA, str(e)),))
         findings += mandatory_findings(root)
-        findings += code_findings(root, self.codelists)
+        mapping, placeholder_lists = code_check(root, self.codelists)
+        findings += mapping
         findings.sort(key=lambda f: (f.line or 0, f.area.value))
-        return Report(tuple(findings), root)
+        return Report(tuple(findings), root, placeholder_lists)

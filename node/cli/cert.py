@@ -155,7 +155,10 @@ def _validate(args: argparse.Namespace) -> int:
         (path, _validate_file(validator, path, args.max_size)) for path in args.files
     ]
     if args.json:
-        out = [{"file": str(path), **report.to_dict()} for path, report in reports]
+        out = [
+            {"file": str(path), **report.to_dict(), "placeholder_lists": report.placeholder_lists}
+            for path, report in reports
+        ]
         print(json.dumps(out if len(out) > 1 else out[0], indent=2, ensure_ascii=False))
     else:
         for path, report in reports:
@@ -163,6 +166,12 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"{path}: {verdict} ({len(report.findings)} findings)")
             for finding in report.findings:
                 print(f"{path}:{finding}")
+            if report.placeholder_lists:
+                print(
+                    f"{path}: note: some codes passed only against placeholder entries, not an "
+                    f"official edition, of: {', '.join(report.placeholder_lists)} (sync or "
+                    "import the official lists: docs/operations.md, Code lists)"
+                )
     return 0 if all(report.valid for _, report in reports) else 1
 
 

@@ -155,3 +155,14 @@ def test_help_says_an_existing_output_needs_force(action: str) -> None:
     text = " ".join(ok("cert", action, "--help").split())
     assert "--force" in text
     assert "an existing file is refused and left as it is, unless --force" in text
+
+
+def test_validate_notes_the_lists_that_are_placeholders(made: dict[str, Path]) -> None:
+    """The note names the placeholder lists that passed codes, in text and in JSON."""
+    import json
+
+    text = ok("cert", "validate", made["xml"])
+    assert "note: some codes passed only against placeholder entries" in text
+    assert "treatment_types" in text
+    as_json = json.loads(ok("cert", "validate", "--json", made["xml"]))
+    assert "treatment_types" in as_json["placeholder_lists"]

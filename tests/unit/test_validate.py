@@ -52,3 +52,29 @@ def test_refused_document_has_no_certificate(validator: Validator) -> None:
     assert not report.valid
     assert report.certificate is None
     assert report.to_dict()["certificate"] is None
+
+
+def test_a_pass_from_placeholder_entries_is_said_beside_the_findings(
+    validator: Validator, phyto_xml: bytes
+) -> None:
+    """The bundled IPPC lists are ours until a hub's are synced: a code they pass was not
+    judged against an official edition, and the report names those lists (issue 13)."""
+    import dataclasses
+
+    from node.codelists.lists import CodeLists
+
+    report = validator.validate(phyto_xml)
+    assert report.findings == ()
+    assert "treatment_types" in report.placeholder_lists
+    assert "units" not in report.placeholder_lists  # the real Rec 20 edition
+    assert list(report.placeholder_lists) == sorted(report.placeholder_lists)
+
+    # The same lists with no entry marked placeholder (as after a sync): nothing to say.
+    official = CodeLists(
+        {
+            name: dataclasses.replace(code_list, placeholders=frozenset())
+            for name, code_list in validator.codelists.lists.items()
+        },
+        validator.codelists.locations,
+    )
+    assert Validator(validator.schema, official).validate(phyto_xml).placeholder_lists == ()
