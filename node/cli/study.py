@@ -1,0 +1,180 @@
+"""`ephyto study ...`: the analysts' study of hub against bilateral exchange (issue 14).
+
+The shell around node.study: it reads a bundled scenario (package data) or a file,
+and prints what the pure core works out from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from node.cli import study_trade
+from node.errors import InputError
+from node.study.scenario import (
+    MAX_SCENARIO_BYTES,
+    TOPOLOGIES,
+    GeneratedTrade,
+    Scenario,
+    parse_scenario,
+)
+from node.study.topology import TopologyCounts, bilateral_links, count
+from node.study.trade import generate_flows
+
+TOP_FLOWS = 10
+
+
+def add_parser(commands: Any) -> None:
+    study = commands.add_parser(
+        "study",
+        help="study hub against bilateral exchange: scenarios and their trade",
+        description="The analysts' study of hub against bilateral exchange. Built so far: "
+        "the bundled scenarios and what a scenario resolves to (docs/study.md).",
+    )
+    sub = study.add_subparsers(dest="study_command", metavar="ACTION", required=True)
+    listing = sub.add_parser("scenarios", help="list the bundled scenarios")
+    listing.set_defaults(func=_scenarios)
+    show = sub.add_parser(
+        "show", help="show a scenario resolved: countries, trade, links and trust by topology"
+    )
+    show.add_argument("scenario", metavar="SCENARIO|FILE", help="a bundled name or a TOML file")
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
+    show.set_defaults(func=_show)
+    # `ephyto study trade import`: another module's action under the same `study`.
+    study_trade.add_parser(sub)
+
+
+def bundled_names() -> list[str]:
+    """The bundled scenarios' names (node/study/scenarios/NAME.toml)."""
+    folder = resources.files("node.study") / "scenarios"
+    return sorted(e.name[: -len(".toml")] for e in folder.iterdir() if e.name.endswith(".toml"))
+
+
+def load(name_or_path: str) -> Scenario:
+    """A bundled scenario by name, or else the TOML file at that path."""
+    if name_or_path in bundled_names():
+        entry = resources.files("node.study") / "scenarios" / f"{name_or_path}.toml"
+        return parse_scenario(entry.read_bytes())
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise InputError(
+            f"{name_or_path}: no such scenario file, and not a bundled scenario "
+            f"({', '.join(bundled_names())})"
+        )
+    with path.open("rb") as f:
+        data = f.read(MAX_SCENARIO_BYTES + 1)
+    try:
+        return parse_scenario(data)
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    for name in bundled_names():
+        print(f"{name:<20} {load(name).description}")
+    return 0
+
+
+def summary(scenario: Scenario) -> dict[str, Any]:
+    """What `show` prints, as plain values (also its --json)."""
+    with_node = [c.code for c in scenario.countries if c.runs_node]
+    result: dict[str, Any] = {
+        "name": scenario.name,
+        "description": scenario.description,
+        "period_days": scenario.period_days,
+        "countries": len(scenario.countries),
+        "running_a_node": len(with_node),
+        "hub_only": len(scenario.countries) - len(with_node),
+        "regions": sorted({c.region for c in scenario.countries}),
+        "topology": scenario.topology,
+        "top_k": scenario.top_k,
+        "hub_pull_interval_seconds": scenario.pull_interval_seconds,
+        "hub_capacity_per_day": scenario.hub_capacity_per_day,
+        "outages": [
+            {"party": o.party, "start_hours": o.start_hours, "duration_hours": o.duration_hours}
+            for o in scenario.outages
+        ],
+        "key_rotations": [
+            {"day": r.day, "countries": len(r.countries)} for r in scenario.key_rotations
+        ],
+        "fee_models": [m.name for m in scenario.costs.fee_models],
+    }
+    trade = scenario.trade
+    if not isinstance(trade, GeneratedTrade):
+        # Imported trade is read by `ephyto study trade import`; show names the file only.
+        result["trade"] = {"source": "imported", "path": trade.path}
+        result["bilateral_links_without_directory"] = bilateral_links(len(scenario.countries))
+        return result
+    flows = generate_flows(scenario.countries, trade)
+    result["trade"] = {
+        "source": "generated",
+        "model": trade.model,
+        "seed": trade.seed,
+        "certificates_per_year": flows.total,
+        "top_flows": [
+            {"origin": o, "destination": d, "certificates_per_year": v}
+            for (o, d), v in flows.largest(TOP_FLOWS)
+        ],
+    }
+    result["by_topology"] = {
+        kind: _counts(count(kind, scenario.countries, flows, scenario.top_k))
+        # All three, bilateral as if every country ran a node: the comparison is the point.
+        for kind in TOPOLOGIES
+    }
+    return result
+
+
+def _counts(counts: TopologyCounts) -> dict[str, int]:
+    return {
+        "links": counts.links,
+        "direct_links": len(counts.direct_links),
+        "hub_links": len(counts.hub_users),
+        "trust_relationships": counts.trust_relationships,
+        "most_keys_held_by_a_country": counts.most_keys_held_by_a_country,
+        "keys_held_by_hub": counts.keys_held.get("hub", 0),
+    }
+
+
+def _show(args: argparse.Namespace) -> int:
+    result = summary(load(args.scenario))
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    print(f"{result['name']}: {result['description']}")
+    print(
+        f"countries: {result['countries']} ({result['running_a_node']} running a node, "
+        f"{result['hub_only']} hub only) in {len(result['regions'])} regions"
+    )
+    print(
+        f"topology: {result['topology']} (top-k {result['top_k']}); period "
+        f"{result['period_days']:g} days; hub pull every {result['hub_pull_interval_seconds']} s"
+    )
+    for outage in result["outages"]:
+        print(
+            f"outage: {outage['party']} from hour {outage['start_hours']:g} "
+            f"for {outage['duration_hours']:g} h"
+        )
+    for rotation in result["key_rotations"]:
+        print(f"key rotation: day {rotation['day']:g}, {rotation['countries']} countries")
+    trade = result["trade"]
+    if trade["source"] == "imported":
+        print(f"trade: imported from {trade['path']} (read by `ephyto study trade import`)")
+        return 0
+    print(
+        f"trade: {trade['model']} model, seed {trade['seed']}, "
+        f"{trade['certificates_per_year']:,} certificates a year; largest flows:"
+    )
+    for flow in trade["top_flows"]:
+        print(f"  {flow['origin']} -> {flow['destination']}  {flow['certificates_per_year']:>12,}")
+    print("links and trust without a directory, by topology:")
+    for kind, numbers in result["by_topology"].items():
+        mark = " (this scenario)" if kind == result["topology"] else ""
+        print(
+            f"  {kind:<9} links {numbers['links']:>6,} (direct {numbers['direct_links']:,}, "
+            f"hub {numbers['hub_links']:,}); most keys a country holds "
+            f"{numbers['most_keys_held_by_a_country']}{mark}"
+        )
+    return 0
