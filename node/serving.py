@@ -85,6 +85,13 @@ async def shutdown_scheduler(scheduler: AsyncIOScheduler) -> None:
         await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
 
 
+# How long, after answering a request whose body it did not read (a 413 from the
+# Content-Length), the server goes on reading and discarding that body so the client sees
+# the answer rather than a reset. aiohttp's 10 s let each refused oversize upload hold its
+# connection, and a stopping node, for 10 s; 2 s covers a client on a slow link.
+LINGER_SECONDS = 2.0
+
+
 async def serve(
     stack: AsyncExitStack,
     app: web.Application,
@@ -95,7 +102,9 @@ async def serve(
     access_log: bool,
 ) -> web.AppRunner:
     """Listen with `app` until `stack` unwinds."""
-    runner = _AppRunner(app, access_log=access_logger if access_log else None)
+    runner = _AppRunner(
+        app, access_log=access_logger if access_log else None, lingering_time=LINGER_SECONDS
+    )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()

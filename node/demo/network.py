@@ -361,7 +361,12 @@ class Network:
             return False
         observed = _observed_line(start)
         waited = time.monotonic() - start.began
-        if observed is None and start.process.poll() is None and waited < READY_TIMEOUT:
+        if (
+            observed is None
+            and not _metrics_off(start)
+            and start.process.poll() is None
+            and waited < READY_TIMEOUT
+        ):
             return False  # ready, but its metrics line (printed next) is not written yet
         observed = observed or Observed()
         if start.name.startswith("node "):
@@ -535,6 +540,13 @@ def _observed_line(start: _Start) -> Observed | None:
         if match is not None and (start.name == "registry") == (match["who"] == "registry"):
             return Observed(match["metrics"], match["ready"])
     return None
+
+
+def _metrics_off(start: _Start) -> bool:
+    """Whether a node said it has no metrics listener: then no metrics line will follow
+    its ready line, and waiting for one would only run out READY_TIMEOUT."""
+    text = start.log.read_text(encoding="utf-8", errors="replace")
+    return start.name.startswith("node ") and "metrics off ([metrics] listen is not set)" in text
 
 
 _OBSERVED = re.compile(

@@ -16,8 +16,9 @@ What changes between a container and this machine, and nothing else:
   `//registry-mirror:8001`) is 127.0.0.1, in arguments, environment values and mounted
   config files. Every service listens on a port of its own, so nothing else changes.
 - **Environment**: the image's ENV (from the Dockerfile), then the service's
-  `environment`, then the test's `overrides` (the databases it made on the local
-  PostgreSQL); PATH and HOME as a container would have them.
+  `environment`, then the test's `overrides` of variables the service sets (the
+  databases it made on the local PostgreSQL, a shorter hub poll interval); PATH and HOME
+  as a container would have them.
 """
 
 from __future__ import annotations

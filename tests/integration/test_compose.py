@@ -50,6 +50,10 @@ STARTS = ("registry", "registry-mirror", "hub-a", "hub-b", "hub-lb", "node-nl", 
 # Every metric name the processes export (node.observe.names), histograms with their
 # series suffixes: a renamed metric fails the rules and the dashboard here.
 EXPORTED = set(names.HELP) | {f"{names.LATENCY}_{s}" for s in ("bucket", "sum", "count")}
+# How often the nodes pull from the hub, which setup writes into their node.toml: every
+# second here, where compose.yaml's 10 would make each delivery through the hub below wait
+# up to 10 s for the recipient's pull, and as long again for the sender to see it taken.
+HUB_POLL = {"EPHYTO_HUB_POLL_SECONDS": "1"}
 
 
 def compose() -> dict[str, Any]:
@@ -299,7 +303,7 @@ async def test_the_topology_runs_as_written_and_exchanges_both_routes(
     made = subprocess.run([str(COMPOSE_DIR / "make-secrets.sh"), str(tmp_path / "secrets")],
                           capture_output=True, text=True)  # fmt: skip
     assert made.returncode == 0, made.stderr
-    local = Local(document, tmp_path, databases)
+    local = Local(document, tmp_path, databases | HUB_POLL)
     try:
         first = local.run("setup")
         assert first.returncode == 0, first.stdout + first.stderr
