@@ -7,13 +7,20 @@ and prints what the pure core works out from it.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
-from importlib import resources
+import math
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 from node.cli import study_trade
 from node.errors import InputError
+from node.fileio import write_atomic
 from node.study.scenario import (
     MAX_SCENARIO_BYTES,
     TOPOLOGIES,
@@ -43,6 +50,24 @@ def add_parser(commands: Any) -> None:
     show.add_argument("scenario", metavar="SCENARIO|FILE", help="a bundled name or a TOML file")
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(func=_show)
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulate a scenario (discrete events, SimPy): latency, outages, hub, costs",
+        description="Simulate a scenario with the node's own routing, retry and fallback "
+        "policy and the hub's own fees; writes summary.json and CSV files to DIR "
+        "(docs/study.md, \"Simulate\"). Needs the study extra: pip install '.[study]'.",
+    )
+    simulate.add_argument("scenario", metavar="SCENARIO|FILE", help="a bundled name or a file")
+    simulate.add_argument("-o", "--output", metavar="DIR", type=Path, required=True)
+    simulate.add_argument(
+        "--scale", metavar="F", default="1", help="every flow's volume times F (default 1)"
+    )
+    simulate.add_argument("--seed", metavar="N", default="0", help="the run's seed (default 0)")
+    simulate.add_argument(
+        "--force", action="store_true", help="write into DIR even if it is not empty"
+    )
+    simulate.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    simulate.set_defaults(func=_simulate)
     # `ephyto study trade import`: another module's action under the same `study`.
     study_trade.add_parser(sub)
 
@@ -177,4 +202,115 @@ def _show(args: argparse.Namespace) -> int:
             f"hub {numbers['hub_links']:,}); most keys a country holds "
             f"{numbers['most_keys_held_by_a_country']}{mark}"
         )
+    return 0
+
+
+def _scale(text: str) -> float:
+    # Checked here, not by argparse, so a bad value is one line like every other error.
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"--scale: {text!r} is not a number") from None
+    if not math.isfinite(value) or not 1e-6 <= value <= 10:
+        raise InputError(f"--scale: {text!r}; a factor between 0.000001 and 10")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"--seed: {text!r} is not a whole number") from None
+    if not 0 <= value < 2**63:
+        raise InputError(f"--seed: {text!r}; between 0 and 2**63 - 1")
+    return value
+
+
+def _scenario_bytes(name_or_path: str) -> tuple[str, bytes]:
+    """The scenario's file name and bytes, copied beside the outputs as they were read."""
+    if name_or_path in bundled_names():
+        entry = resources.files("node.study") / "scenarios" / f"{name_or_path}.toml"
+        return f"{name_or_path}.toml", entry.read_bytes()
+    path = Path(name_or_path)
+    with path.open("rb") as f:
+        return path.name, f.read(MAX_SCENARIO_BYTES + 1)
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def _progress(quiet: bool) -> Callable[[float], None] | None:
+    """A progress line on stderr, at most once a second, with the time left estimated."""
+    if quiet:
+        return None
+    started = time.monotonic()
+    shown = [started]
+
+    def report(done: float) -> None:
+        now = time.monotonic()
+        if now - shown[0] < 1.0 and done < 1.0:
+            return
+        shown[0] = now
+        left = (now - started) * (1 - done) / done if done > 0 else 0.0
+        sys.stderr.write(f"\rsimulated {done:6.1%} of the period, about {left:5.0f} s left ")
+        sys.stderr.flush()
+
+    return report
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    scale = _scale(args.scale)
+    seed = _seed(args.seed)
+    output: Path = args.output
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output} exists and is not a directory (nothing was written)")
+    if output.is_dir() and any(output.iterdir()) and not args.force:
+        raise InputError(
+            f"{output} is not empty: give a new directory, or --force to write into it "
+            "(nothing was written)"
+        )
+    scenario = load(args.scenario)
+    copy_name, copy = _scenario_bytes(args.scenario)
+    try:
+        # SimPy is the study extra's: imported only here, so `ephyto --help` and the rest
+        # of the node never pay for it or need it.
+        from node.study import simulate as engine
+    except ImportError:
+        raise InputError(
+            "simulate needs the study extra: pip install 'ephyto-exchange[study]' "
+            "(or '.[study]' in a checkout)"
+        ) from None
+    options = engine.Options(seed=seed, scale=scale)
+    run = engine.simulate(scenario, options, _progress(args.quiet))
+    if not args.quiet:
+        sys.stderr.write("\n")
+    messages, sampled = engine.message_rows(run)
+    summary = engine.summary(run, metadata.version("ephyto-exchange"))
+    summary["messages_csv"] = (
+        f"a seeded sample of {engine.MESSAGE_SAMPLE:,} certificates" if sampled else "all"
+    )
+    files = {
+        "summary.json": (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode(),
+        "messages.csv": _csv(messages),
+        "pairs.csv": _csv(engine.pairs_rows(run)),
+        "outages.csv": _csv(engine.outages_rows(run)),
+        "hub_holdings.csv": _csv(engine.hub_holdings_rows(run)),
+        "costs.csv": _csv(engine.costs_rows(run)),
+        copy_name: copy,
+    }
+    # Everything was worked out above: only now is anything written.
+    output.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_atomic(output / name, data, 0o644)
+    routes = summary["by_route"]
+    print(
+        f"{scenario.name}: {run.certificates:,} certificates (scale {scale:g}, seed "
+        f"{seed}); direct {routes['direct']['certificates']:,}, hub "
+        f"{routes['hub']['certificates']:,}, hub after failed direct attempts "
+        f"{routes['hub-fallback']['certificates']:,}; undelivered {summary['undelivered']:,}; "
+        f"written to {output}"
+    )
     return 0

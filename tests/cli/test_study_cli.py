@@ -42,3 +42,89 @@ def test_show_refuses_a_bad_file_in_one_line(
     assert "countries[0].code" in error and len(error.splitlines()) == 1
     assert main(["study", "show", str(tmp_path / "missing.toml")]) == 2
     assert "not a bundled scenario" in capsys.readouterr().err
+
+
+SMALL = """name = "tiny"
+period_days = 20
+countries = [
+  { code = "FR", region = "europe", node = true },
+  { code = "DE", region = "europe", node = true },
+  { code = "KE", region = "africa" },
+]
+[trade]
+seed = 3
+certificates_per_year = 9000
+[[outages]]
+party = "hub"
+start_hours = 48
+duration_hours = 4
+[costs]
+fee_models = [{ name = "flat", kind = "prepaid", fee = 5 }]
+"""
+
+
+def test_simulate_writes_every_output_and_the_same_seed_the_same_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "tiny.toml"
+    source.write_text(SMALL)
+    first, again, other = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for out, seed in ((first, "4"), (again, "4"), (other, "5")):
+        args = ["study", "simulate", str(source), "-o", str(out), "--seed", seed, "--quiet"]
+        assert main(args) == 0
+    assert "tiny: " in capsys.readouterr().out
+    assert sorted(p.name for p in first.iterdir()) == [
+        "costs.csv",
+        "hub_holdings.csv",
+        "messages.csv",
+        "outages.csv",
+        "pairs.csv",
+        "summary.json",
+        "tiny.toml",
+    ]
+    assert (first / "tiny.toml").read_text() == SMALL
+    assert (first / "summary.json").read_bytes() == (again / "summary.json").read_bytes()
+    assert (first / "summary.json").read_bytes() != (other / "summary.json").read_bytes()
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["scenario"] == "tiny" and summary["seed"] == 4 and summary["scale"] == 1.0
+    assert summary["code_version"] and summary["messages_csv"] == "all"
+    messages = (first / "messages.csv").read_text().splitlines()
+    assert messages[0] == "id,from,to,submitted,delivered,route,attempts"
+    assert len(messages) == summary["certificates"] + 1
+    assert (first / "outages.csv").read_text().splitlines()[1].startswith("hub,48,4,")
+    assert (first / "costs.csv").read_text().splitlines()[0].startswith("country,runs_node,")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--scale", "0"], "--scale"),
+        (["--scale", "abc"], "--scale"),
+        (["--scale", "nan"], "--scale"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_simulate_refuses_bad_options_in_one_line_writing_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    out = tmp_path / "out"
+    assert main(["study", "simulate", "all-hub", "-o", str(out), *extra]) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_simulate_refuses_a_missing_scenario_and_a_non_empty_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["study", "simulate", str(tmp_path / "none.toml"), "-o", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "not a bundled scenario" in error and len(error.splitlines()) == 1
+    assert not out.exists()
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["study", "simulate", "all-hub", "-o", str(out), "--scale", "0.001"]) == 2
+    error = capsys.readouterr().err
+    assert "not empty" in error and len(error.splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
