@@ -18,6 +18,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+from node import __version__
 from node.cli import study_trade
 from node.errors import InputError
 from node.fileio import write_atomic
@@ -39,7 +40,8 @@ def add_parser(commands: Any) -> None:
         "study",
         help="study hub against bilateral exchange: scenarios and their trade",
         description="The analysts' study of hub against bilateral exchange. Built so far: "
-        "the bundled scenarios and what a scenario resolves to (docs/study.md).",
+        "the bundled scenarios, what a scenario resolves to, imported trade and the "
+        "simulation (docs/study.md).",
     )
     sub = study.add_subparsers(dest="study_command", metavar="ACTION", required=True)
     listing = sub.add_parser("scenarios", help="list the bundled scenarios")
@@ -58,7 +60,9 @@ def add_parser(commands: Any) -> None:
         "(docs/study.md, \"Simulate\"). Needs the study extra: pip install '.[study]'.",
     )
     simulate.add_argument("scenario", metavar="SCENARIO|FILE", help="a bundled name or a file")
-    simulate.add_argument("-o", "--output", metavar="DIR", type=Path, required=True)
+    simulate.add_argument(
+        "-o", "--output", metavar="DIR", type=Path, required=True, help="new or empty"
+    )
     simulate.add_argument(
         "--scale", metavar="F", default="1", help="every flow's volume times F (default 1)"
     )
@@ -261,6 +265,14 @@ def _progress(quiet: bool) -> Callable[[float], None] | None:
     return report
 
 
+def _code_version() -> str:
+    """The installed package's version (its metadata); the source's when not installed."""
+    try:
+        return metadata.version("ephyto-exchange")
+    except metadata.PackageNotFoundError:
+        return __version__
+
+
 def _simulate(args: argparse.Namespace) -> int:
     scale = _scale(args.scale)
     seed = _seed(args.seed)
@@ -288,7 +300,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stderr.write("\n")
     messages, sampled = engine.message_rows(run)
-    summary = engine.summary(run, metadata.version("ephyto-exchange"))
+    summary = engine.summary(run, _code_version())
     summary["messages_csv"] = (
         f"a seeded sample of {engine.MESSAGE_SAMPLE:,} certificates" if sampled else "all"
     )
