@@ -82,9 +82,12 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         f"and, later, {LATE} in {workdir}"
     )
     with ExitStack() as stack:
-        # SIGTERM stops the demo as Ctrl-C does: the network is stopped either way.
+        # SIGTERM stops the demo as Ctrl-C does: the network is stopped either way. Both are
+        # set here, not inherited: a demo started where SIGINT is ignored (from a script's
+        # background job, say) must still stop on it.
         previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
         stack.callback(_restore_signals, *previous)
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
         log = stack.enter_context((workdir / "demo.log").open("w", encoding="utf-8"))
         started = network(
