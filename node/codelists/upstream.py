@@ -32,7 +32,6 @@ like any other, and a code of that shape is refused by the code's pattern.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from node.codelists.locations import (
     Location,
     Locations,
 )
+from node.csv_records import csv_records
 from node.errors import InputError
 
 CODE_LIST_FORMATS: Final = ("rec20", "rec21", "rec19", "rec28", "iso3166")
@@ -197,7 +197,7 @@ def parse_code_list(
         raise InputError(f"unknown code list format {fmt!r} ({', '.join(CODE_LIST_FORMATS)})")
     what = f"{fmt} file"
     text = _decode(data, what, MAX_BYTES, encoding, latin1_fallback=False)
-    rows = _rows(text, what)
+    rows = csv_records(text, what)
     _expect_header(rows, _HEADERS[fmt], what)
     builder = _Builder(what, edition)
     if fmt == "rec20":
@@ -288,20 +288,6 @@ def _decode(
             "(not a text file, or read in the wrong --encoding)"
         )
     return text
-
-
-def _rows(text: str, what: str) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of each non-blank CSV row; InputError on broken quoting."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise InputError(f"{what}, line {reader.line_num}: {exc}") from None
-        if cells and any(cell.strip() for cell in cells):
-            yield reader.line_num, cells
 
 
 def _expect_header(
@@ -476,7 +462,7 @@ def _locode_places(data: bytes, what: str, encoding: str | None) -> Iterator[tup
     # Only UNECE's headerless files may be Latin-1 without being told: the others are
     # conversions that write UTF-8.
     text = _decode(data, what, MAX_LOCODE_BYTES, encoding, latin1_fallback=True)
-    rows = _rows(text, what)
+    rows = csv_records(text, what)
     first = next(rows, None)
     if first is None:
         raise InputError(f"{what} is empty")

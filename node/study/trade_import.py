@@ -18,6 +18,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Final
 
+from node.csv_records import csv_records
 from node.errors import InputError
 from node.study.fao import FAO_FIRST_AGGREGATE_CODE, CountryIndex, Resolved, Unmappable
 
@@ -104,7 +105,7 @@ def import_trade(
             f"the file is larger than {max_bytes // (1024 * 1024)} MiB: "
             "cut it down first (one item, a few years)"
         )
-    rows = _rows(_decode(data))
+    rows = csv_records(_decode(data))
     _, header = next(rows, (1, []))
     header = [h.strip() for h in header]
     if not any(header):
@@ -167,21 +168,6 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError:
         # FAOSTAT's bulk files have long been Latin-1; every byte string decodes as it.
         return data.decode("latin-1")
-
-
-def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(line where the record starts, fields), blank lines skipped."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            raise InputError(f"line {start}: not readable as CSV ({e})") from None
-        if row and any(cell.strip() for cell in row):
-            yield start, row
 
 
 def _header_key(name: str) -> str:
