@@ -19,18 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from node import __version__
-from node.cli import study_trade
+from node.cli import study_report, study_sweep, study_trade
 from node.errors import InputError
 from node.fileio import write_atomic
 from node.study.scenario import (
     MAX_SCENARIO_BYTES,
     TOPOLOGIES,
     GeneratedTrade,
+    ImportedTrade,
     Scenario,
     parse_scenario,
 )
 from node.study.topology import TopologyCounts, bilateral_links, count
-from node.study.trade import generate_flows
+from node.study.trade import Flows, generate_flows
 
 TOP_FLOWS = 10
 
@@ -74,6 +75,8 @@ def add_parser(commands: Any) -> None:
     simulate.set_defaults(func=_simulate)
     # `ephyto study trade import`: another module's action under the same `study`.
     study_trade.add_parser(sub)
+    study_sweep.add_parser(sub)
+    study_report.add_parser(sub)
 
 
 def bundled_names() -> list[str]:
@@ -274,55 +277,76 @@ def _code_version() -> str:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    scale = _scale(args.scale)
-    seed = _seed(args.seed)
     output: Path = args.output
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output} exists and is not a directory (nothing was written)")
-    if output.is_dir() and any(output.iterdir()) and not args.force:
-        raise InputError(
-            f"{output} is not empty: give a new directory, or --force to write into it "
-            "(nothing was written)"
-        )
-    scenario = load(args.scenario)
-    copy_name, copy = _scenario_bytes(args.scenario)
-    try:
-        # SimPy is the study extra's: imported only here, so `ephyto --help` and the rest
-        # of the node never pay for it or need it.
-        from node.study import simulate as engine
-    except ImportError:
-        raise InputError(
-            "simulate needs the study extra: pip install 'ephyto-exchange[study]' "
-            "(or '.[study]' in a checkout)"
-        ) from None
-    options = engine.Options(seed=seed, scale=scale)
-    run = engine.simulate(scenario, options, _progress(args.quiet))
-    if not args.quiet:
-        sys.stderr.write("\n")
-    messages, sampled = engine.message_rows(run)
-    summary = engine.summary(run, _code_version())
-    summary["messages_csv"] = (
-        f"a seeded sample of {engine.MESSAGE_SAMPLE:,} certificates" if sampled else "all"
+    summary, files = simulation(
+        args.scenario, output, _scale(args.scale), _seed(args.seed), args.force, args.quiet
     )
-    files = {
-        "summary.json": (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode(),
-        "messages.csv": _csv(messages),
-        "pairs.csv": _csv(engine.pairs_rows(run)),
-        "outages.csv": _csv(engine.outages_rows(run)),
-        "hub_holdings.csv": _csv(engine.hub_holdings_rows(run)),
-        "costs.csv": _csv(engine.costs_rows(run)),
-        copy_name: copy,
-    }
     # Everything was worked out above: only now is anything written.
     output.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         write_atomic(output / name, data, 0o644)
     routes = summary["by_route"]
     print(
-        f"{scenario.name}: {run.certificates:,} certificates (scale {scale:g}, seed "
-        f"{seed}); direct {routes['direct']['certificates']:,}, hub "
-        f"{routes['hub']['certificates']:,}, hub after failed direct attempts "
-        f"{routes['hub-fallback']['certificates']:,}; undelivered {summary['undelivered']:,}; "
-        f"written to {output}"
+        f"{summary['scenario']}: {summary['certificates']:,} certificates (scale "
+        f"{summary['scale']:g}, seed {summary['seed']}); direct "
+        f"{routes['direct']['certificates']:,}, hub {routes['hub']['certificates']:,}, hub "
+        f"after failed direct attempts {routes['hub-fallback']['certificates']:,}; "
+        f"undelivered {summary['undelivered']:,}; written to {output}"
     )
     return 0
+
+
+def _imported_flows(scenario: Scenario, scenario_arg: str) -> Flows | None:
+    """An imported scenario's flows, read from its CSV beside the scenario file; None for
+    generated trade (the model draws it)."""
+    if not isinstance(scenario.trade, ImportedTrade):
+        return None
+    from node.study import measures
+    from node.study.trade_import import MAX_INPUT_BYTES
+
+    if scenario_arg in bundled_names():
+        raise InputError(f"{scenario_arg}: a bundled scenario cannot import trade")
+    path = Path(measures.imported_trade_path(scenario.trade, Path(scenario_arg)))
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"trade.path: cannot read {path}: {e.strerror or e}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputError(f"trade.path: {path} is larger than {MAX_INPUT_BYTES:,} bytes")
+    return measures.imported_flows(scenario, data)
+
+
+def simulation(
+    scenario_arg: str, output: Path, scale: float, seed: int, force: bool, quiet: bool
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Check DIR, simulate, and return summary.json's values and every output file (name
+    and bytes); writes nothing, so the caller writes only once all is worked out. Shared
+    by `simulate` and `run` (node/cli/study_report.py)."""
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output} exists and is not a directory (nothing was written)")
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise InputError(
+            f"{output} is not empty: give a new directory, or --force to write into it "
+            "(nothing was written)"
+        )
+    scenario = load(scenario_arg)
+    copy_name, copy = _scenario_bytes(scenario_arg)
+    try:
+        # SimPy is the study extra's: imported only here, so `ephyto --help` and the rest
+        # of the node never pay for it or need it.
+        from node.study import simulate as engine
+        from node.study.outputs import run_outputs
+    except ImportError:
+        raise InputError(
+            "simulate needs the study extra: pip install 'ephyto-exchange[study]' "
+            "(or '.[study]' in a checkout)"
+        ) from None
+    flows = _imported_flows(scenario, scenario_arg)
+    options = engine.Options(seed=seed, scale=scale, flows=flows)
+    run = engine.simulate(scenario, options, _progress(quiet))
+    if not quiet:
+        sys.stderr.write("\n")
+    summary, files = run_outputs(run, _code_version())
+    files[copy_name] = copy
+    return summary, files

@@ -178,6 +178,44 @@ class KeyRotation:
     countries: tuple[str, ...]
 
 
+# A certificate goes with a consignment; the transit time it should beat depends on the
+# mode. Names for UN/ECE Recommendation 19's modes (the bundled `transport_modes` list);
+# road, rail and inland waterways carry a consignment within a region only.
+TRANSPORT_MODES: dict[str, str] = {
+    "sea": "1",  # Maritime transport
+    "rail": "2",  # Rail transport
+    "road": "3",  # Road transport
+    "air": "4",  # Air transport
+    "inland-water": "8",  # Inland water transport
+}
+SAME_REGION_MODES = frozenset({"rail", "road", "inland-water"})
+MAX_TRANSIT_HOURS = 24 * 366
+
+
+@dataclass(frozen=True, slots=True)
+class TransitMode:
+    """A transport mode's share of the consignments and its transit time (issue to arrival)."""
+
+    mode: str  # a key of TRANSPORT_MODES
+    share: float  # relative: renormalised over the modes a pair can use
+    hours: float
+
+    @property
+    def rec19_code(self) -> str:
+        return TRANSPORT_MODES[self.mode]
+
+
+# ASSUMPTION (no per-mode shares or transit times for phytosanitary consignments were
+# found; round figures, docs/study.md "Assumptions"): most consignments go by sea in
+# about 20 days, a quarter by air in a day, the rest overland within a region.
+DEFAULT_TRANSIT: tuple[TransitMode, ...] = (
+    TransitMode("sea", 0.55, 480.0),
+    TransitMode("air", 0.25, 24.0),
+    TransitMode("road", 0.15, 48.0),
+    TransitMode("rail", 0.05, 168.0),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class NodePolicy:
     """The node's own setting names (node.identity.config) and backoff (outbox policy)."""
@@ -218,6 +256,7 @@ class Scenario:
     key_rotations: tuple[KeyRotation, ...]
     node_policy: NodePolicy
     costs: Costs
+    transit: tuple[TransitMode, ...] = DEFAULT_TRANSIT
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -250,6 +289,7 @@ def parse_scenario(data: bytes) -> Scenario:
             "node",
             "costs",
             "key_rotations",
+            "transit",
         },
     )
     name = _text(document, "name", "", required=True)
@@ -280,6 +320,7 @@ def parse_scenario(data: bytes) -> Scenario:
         key_rotations=_rotations(document, codes, period_days),
         node_policy=_node_policy(_table(document, "node", "")),
         costs=_costs(_table(document, "costs", "")),
+        transit=_transit(_table(document, "transit", ""), {c.region for c in countries}),
     )
 
 
@@ -460,6 +501,39 @@ def _rotations(
             raise InputError(f'{path}.countries: "all" or a non-empty array of country codes')
         rotations.append(KeyRotation(day, chosen))
     return tuple(rotations)
+
+
+def _transit(table: Mapping[str, Any], regions: set[str]) -> tuple[TransitMode, ...]:
+    _known(table, "transit", {"modes"})
+    if "modes" not in table:
+        return DEFAULT_TRANSIT
+    items = _array(table, "modes", len(TRANSPORT_MODES), path="transit.modes")
+    if not items:
+        raise InputError("transit.modes: at least one mode is needed")
+    listed = bundled().get("transport_modes").codes
+    modes: list[TransitMode] = []
+    for i, item in enumerate(items):
+        path = f"transit.modes[{i}]"
+        _known(item, path, {"mode", "share", "hours"})
+        mode = _text(item, "mode", path, required=True)
+        if mode not in TRANSPORT_MODES or TRANSPORT_MODES[mode] not in listed:
+            raise InputError(f"{path}.mode: {mode!r}; one of {', '.join(TRANSPORT_MODES)}")
+        if any(m.mode == mode for m in modes):
+            raise InputError(f"{path}.mode: {mode} is listed twice")
+        share = _number(item, "share", path, None, 0.0, 1e6)
+        hours = _number(item, "hours", path, None, 0.0, MAX_TRANSIT_HOURS)
+        if hours <= 0:
+            raise InputError(f"{path}.hours: must be more than 0")
+        modes.append(TransitMode(mode, share, hours))
+    if sum(m.share for m in modes) <= 0:
+        raise InputError("transit.modes: the shares sum to 0; give at least one mode a share")
+    across = sum(m.share for m in modes if m.mode not in SAME_REGION_MODES)
+    if len(regions) > 1 and across <= 0:
+        raise InputError(
+            "transit.modes: the countries are in more than one region and only sea or air "
+            "crosses regions; give sea or air a share"
+        )
+    return tuple(modes)
 
 
 def _node_policy(table: Mapping[str, Any]) -> NodePolicy:

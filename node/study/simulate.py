@@ -32,11 +32,11 @@ import simpy
 from node.errors import InputError
 from node.hub.accounts import AccountPolicy, period_key, price_of
 from node.hub.push import HubPusher
-from node.identity.config import DEFAULT_HUB_POLL_SECONDS
 from node.outbox.policy import Backoff, Fallback
 from node.study.scenario import PARTY_HUB, PARTY_REGISTRY, GeneratedTrade, Scenario
+from node.study.timers import Timers, check_compress, simulated
 from node.study.topology import count
-from node.study.trade import generate_flows, monthly
+from node.study.trade import Flows, generate_flows, monthly
 
 # Time 0 of a run. 2025 is not a leap year, so its twelve calendar months are the
 # scenario's twelve monthly weights and the hub's monthly fee periods line up with them.
@@ -46,9 +46,6 @@ YEAR: Final = 365 * DAY
 # A certificate not delivered this long after the period ends is counted undelivered
 # (a link with loss 1, say); it bounds the run.
 DRAIN_LIMIT: Final = 90 * DAY
-# The registry's timestamp is valid a day (registry/timestamp.py DEFAULT_VALIDITY): a
-# node stops making trust decisions that long after the registry stops (ADR 0011).
-TIMESTAMP_VALIDITY: Final = DAY
 # ASSUMPTION: the hub sits in Europe (the IPPC Hub is run by UNICC).
 HUB_REGION: Final = "europe"
 MAX_SCALE: Final = 10.0
@@ -80,9 +77,13 @@ class ServiceTimes:
     node_send_ms: float = 3.7
     node_receive_ms: float = 3.1
     hub_ms: float = 15.0
+    # From a party's start to its first answer after an outage: a node process reads its
+    # store and directory first. ASSUMPTION until `ephyto study emulate` measures it (it
+    # writes its measured figure to service.json, which `simulate --service` reads).
+    restart_ms: float = 2_000.0
 
     def __post_init__(self) -> None:
-        for name in ("node_send_ms", "node_receive_ms", "hub_ms"):
+        for name in ("node_send_ms", "node_receive_ms", "hub_ms", "restart_ms"):
             value = getattr(self, name)
             if not math.isfinite(value) or not 0.0 <= value <= 3_600_000.0:
                 raise InputError(f"{name}: {value!r}; between 0 and 3,600,000 ms")
@@ -93,8 +94,18 @@ class Options:
     seed: int = 0
     scale: float = 1.0  # every flow's volume times this
     service: ServiceTimes = field(default_factory=ServiceTimes)
+    # The scenario's clock divided by this (node/study/timers.py); `timers`, when given,
+    # are the exact timers to run with (what an emulation's processes ran with).
+    compress: float = 1.0
+    timers: Timers | None = None
+    # Imported trade's flows, read from its file by the caller (node.study.measures
+    # imported_flows); None for generated trade, which the model generates itself.
+    flows: Flows | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        check_compress(self.compress)
+        if self.timers is not None and self.timers.compress != self.compress:
+            raise InputError("timers: made for another compression than the run's")
         if not math.isfinite(self.scale) or not MIN_SCALE <= self.scale <= MAX_SCALE:
             raise InputError(f"--scale: {self.scale!r}; between {MIN_SCALE:g} and {MAX_SCALE:g}")
         if not 0 <= self.seed < 2**63:
@@ -148,49 +159,75 @@ class _Windows:
         return self.ends[i] if i >= 0 and t < self.ends[i] else t
 
 
+# Imported trade has no seed of its own: its monthly spread draws from this one, so the
+# same file gives the same spread whatever the run's seed (generated trade keeps its own).
+IMPORTED_TRADE_SEED: Final = 0
+
+
+def _trade_flows(scenario: Scenario, options: Options) -> tuple[Flows, int]:
+    """The scenario's flows and the seed of their monthly spread: generated here, or
+    imported and passed in `options.flows` (the caller reads the file)."""
+    trade = scenario.trade
+    if isinstance(trade, GeneratedTrade):
+        if options.flows is not None:
+            raise InputError("simulate: flows are passed in for imported trade only")
+        return generate_flows(scenario.countries, trade), trade.seed
+    if options.flows is None:
+        raise InputError(
+            f"simulate: the scenario imports its trade ({trade.path}): read it first "
+            "(node.study.measures.imported_flows) and pass the flows in"
+        )
+    unknown = sorted({c for pair in options.flows.volumes for c in pair} - set(scenario.codes))
+    if unknown:
+        raise InputError(f"simulate: the imported trade names {unknown[0]}, not in the scenario")
+    return options.flows, IMPORTED_TRADE_SEED
+
+
 class _Model:
     def __init__(self, scenario: Scenario, options: Options) -> None:
         trade = scenario.trade
-        if not isinstance(trade, GeneratedTrade):
-            raise InputError(
-                "simulate: imported trade is not modelled yet; use generated trade "
-                '([trade] source = "generated")'
-            )
         self.scenario = scenario
         self.options = options
         self.env = simpy.Environment()
         self.rng = random.Random(f"simulate:{options.seed}")
-        self.period = scenario.period_days * DAY
-        self.horizon = self.period + DRAIN_LIMIT
+        compress = options.compress
+        self.compress = compress
+        self.timers = options.timers or simulated(scenario, compress)
+        self.period = scenario.period_days * DAY / compress
+        self.horizon = self.period + DRAIN_LIMIT / compress
         by_code = {c.code: c for c in scenario.countries}
         self.codes = tuple(sorted(by_code))
         self.index = {code: i for i, code in enumerate(self.codes)}
         self.region = {c.code: c.region for c in scenario.countries}
         self.runs_node = {c.code: c.runs_node for c in scenario.countries}
-        self.joins = {c.code: c.joins_day * DAY for c in scenario.countries}
-        self.flows = generate_flows(scenario.countries, trade)
-        self.monthly = monthly(self.flows, trade.seasonal_profile, trade.seed)
+        self.joins = {c.code: c.joins_day * DAY / compress for c in scenario.countries}
+        self.flows, trade_seed = _trade_flows(scenario, options)
+        self.monthly = monthly(self.flows, trade.seasonal_profile, trade_seed)
         topology = count(scenario.topology, scenario.countries, self.flows, scenario.top_k)
         self.direct = topology.direct_links
         # A hub is there to fall back to unless the topology is all bilateral.
         self.has_hub = scenario.topology != "bilateral"
-        policy = scenario.node_policy
+        timers = self.timers
         # As node/service.py builds the worker's policy from node.toml's settings.
         self.backoff = Backoff(
-            base=timedelta(seconds=policy.backoff_base_seconds),
-            factor=policy.backoff_factor,
-            cap=timedelta(seconds=policy.retry_cap_seconds),
+            base=timedelta(seconds=timers.retry_base),
+            factor=timers.retry_factor,
+            cap=timedelta(seconds=timers.retry_cap),
         )
         self.fallback = Fallback(
-            attempts=policy.fallback_attempts, after=timedelta(seconds=policy.fallback_seconds)
+            attempts=timers.fallback_attempts, after=timedelta(seconds=timers.fallback_after)
         )
         service = options.service
         self.send_s = service.node_send_ms / 1000
         self.receive_s = service.node_receive_ms / 1000
         self.hub_s = service.hub_ms / 1000
+        self.restart_s = service.restart_ms / 1000
         self.hub_free = 0.0  # when the hub's single server is next free (FIFO)
         self.down = self._outage_windows()
         self.pull_phase = {code: self.rng.random() for code in self.codes}
+        # Each node's outbox ticks from its own start: a retry goes at the first tick
+        # after its backoff.
+        self.tick_phase = {code: self.rng.random() * timers.outbox_tick for code in self.codes}
         self.next_id = 0
         self.ids: array[int] = array("L")
         self.origin: array[int] = array("H")
@@ -205,17 +242,20 @@ class _Model:
     def _outage_windows(self) -> dict[str, _Windows]:
         spans: dict[str, list[tuple[float, float]]] = {c: [] for c in (*self.codes, PARTY_HUB)}
         for outage in self.scenario.outages:
-            start = outage.start_hours * 3600
-            end = start + outage.duration_hours * 3600
+            start = outage.start_hours * 3600 / self.compress
+            end = start + outage.duration_hours * 3600 / self.compress
             if outage.party == PARTY_REGISTRY:
                 # A stale directory changes nothing until the last timestamp expires; then
                 # a node holds its outbox and lets no partner in until the registry is
-                # back. Countries without a node (their own system, the hub) go on.
+                # back (and its next directory refresh). Countries without a node (their
+                # own system, the hub) go on.
                 for code in self.codes:
                     if self.runs_node[code]:
-                        spans[code].append((start + TIMESTAMP_VALIDITY, end))
+                        validity = self.timers.timestamp_validity
+                        spans[code].append((start + validity, end + self.timers.refresh))
             else:
-                spans[outage.party].append((start, end))
+                # A process back from an outage answers once it has started.
+                spans[outage.party].append((start, end + self.restart_s))
         return {party: _Windows(s) for party, s in spans.items()}
 
     # -- the network ---------------------------------------------------------------
@@ -228,6 +268,13 @@ class _Model:
     def _backoff_wait(self, backoff: Backoff, failed: int, now: float) -> float:
         at = EPOCH + timedelta(seconds=now)
         return (backoff.next_attempt(failed, at, self.rng) - at).total_seconds()
+
+    def _retry_at(self, origin: str, failed: int, now: float) -> float:
+        """When the sender's outbox tries again: its backoff, then its next tick."""
+        due = now + self._backoff_wait(self.backoff, failed, now)
+        tick = self.timers.outbox_tick
+        phase = self.tick_phase[origin]
+        return phase + math.ceil((due - phase) / tick) * tick
 
     # -- processes -------------------------------------------------------------------
 
@@ -247,27 +294,35 @@ class _Model:
     def _pair(
         self, origin: str, destination: str, months: Sequence[int]
     ) -> Generator[simpy.Event, Any, None]:
-        """The pair's certificates: Poisson arrivals within each month of the year's spread."""
+        """The pair's certificates, submitted at their times."""
         env = self.env
+        for t in self.pair_times(origin, destination, months):
+            yield env.timeout(t - env.now)
+            self._submit(self.next_id, origin, destination)
+            self.next_id += 1
+
+    def pair_times(self, origin: str, destination: str, months: Sequence[int]) -> list[float]:
+        """The pair's submission times: Poisson arrivals within each month of the year's
+        spread, drawn on the scenario's clock, then compressed."""
         # Arrivals draw from their own stream, so they do not depend on delivery events.
         rng = random.Random(f"arrivals:{self.options.seed}:{origin}:{destination}")
-        opens = max(self.joins[origin], self.joins[destination])
+        opens = max(self.joins[origin], self.joins[destination]) * self.compress
+        period = self.period * self.compress
         month = YEAR / 12
         slot = 0
-        while slot * month < self.period:
+        times: list[float] = []
+        while slot * month < period:
             low = slot * month
-            high = min(low + month, self.period)
+            high = min(low + month, period)
             expected = months[slot % 12] * self.options.scale * (high - low) / month
             whole = int(expected)
             n = whole + (1 if rng.random() < expected - whole else 0)
             # n uniform times in the month: a Poisson process given its count.
             for t in sorted(low + rng.random() * (high - low) for _ in range(n)):
-                if t < opens:
-                    continue
-                yield env.timeout(t - env.now)
-                self._submit(self.next_id, origin, destination)
-                self.next_id += 1
+                if t >= opens:
+                    times.append(t / self.compress)
             slot += 1
+        return times
 
     def _submit(self, cid: int, origin: str, destination: str) -> None:
         """A certificate submitted now: its way to the hub or the partner.
@@ -321,7 +376,7 @@ class _Model:
                 failed += 1
                 if failing_since is None:
                     failing_since = now
-                now += self._backoff_wait(self.backoff, failed, now)
+                now = self._retry_at(origin, failed, now)
         # Through the hub: the sender retries a hub that is down or lost the same way.
         while True:
             now = sender.up_from(now)
@@ -335,7 +390,7 @@ class _Model:
                 break
             now += delay
             failed += 1
-            now += self._backoff_wait(self.backoff, failed, now)
+            now = self._retry_at(origin, failed, now)
         arrival = self.env.timeout(now - self.env.now)
         arrival.callbacks.append(lambda _: self._at_hub(record, destination, route, attempts))
 
@@ -355,11 +410,10 @@ class _Model:
         receiver = self.down[destination]
         hub = self.down[PARTY_HUB]
         if not self.runs_node[destination]:
-            every = float(self.scenario.pull_interval_seconds)
-            return self._pulled(destination, receiver, hub, every, now)
+            return self._pulled(destination, receiver, hub, self.timers.pull_interval, now)
         # A node also polls the hub itself (node.toml hub_poll_seconds): the push or the
         # poll, whichever gets there first.
-        polled = self._pulled(destination, receiver, hub, float(DEFAULT_HUB_POLL_SECONDS), now)
+        polled = self._pulled(destination, receiver, hub, self.timers.node_poll, now)
         failed = 0
         while True:
             ready = hub.up_from(now)
@@ -415,6 +469,19 @@ class _Model:
         self.hub_wait.append(wait)
         self.route.append(route)
         self.attempts.append(attempts)
+
+
+def planned_arrivals(scenario: Scenario, options: Options) -> list[tuple[float, str, str]]:
+    """Every certificate the run submits, (time, origin, destination) in submission order:
+    the certificates `simulate` numbers from 0, which `emulate` sends."""
+    model = _Model(scenario, options)
+    planned = [
+        (t, origin, destination)
+        for (origin, destination), months in sorted(model.monthly.items())
+        for t in model.pair_times(origin, destination, months)
+    ]
+    planned.sort(key=lambda a: a[0])  # stable: a tie keeps the pairs' order, as SimPy does
+    return planned
 
 
 def simulate(
@@ -523,8 +590,9 @@ def outages_rows(run: Run) -> list[list[str]]:
     the outage; delayed when its latency exceeds its pair's p99 among certificates in
     flight during no outage; its delay is the excess over that pair's p50.
     """
+    hour = 3600 / run.options.compress
     windows = [
-        (o.start_hours * 3600, (o.start_hours + o.duration_hours) * 3600)
+        (o.start_hours * hour, (o.start_hours + o.duration_hours) * hour)
         for o in run.scenario.outages
     ]
     latencies = _latencies(run)
@@ -584,7 +652,7 @@ def outages_rows(run: Run) -> list[list[str]]:
                 _seconds(percentile(delays, 0.95)),
                 _seconds(delays[-1] if delays else math.nan),
                 str(len(pairs)),
-                "" if not delays or math.isinf(last) else f"{max(last - end, 0.0) / 3600:.3f}",
+                "" if not delays or math.isinf(last) else f"{max(last - end, 0.0) / hour:.3f}",
             ]
         )
     return rows
@@ -598,8 +666,9 @@ def hub_holdings_rows(run: Run) -> list[list[str]]:
     )
     last = max([run.period_seconds, *(d for d in done if math.isfinite(d))])
     rows = [["hour", "envelopes_held"]]
-    for hour in range(1, math.ceil(last / 3600) + 1):
-        t = hour * 3600.0
+    length = 3600.0 / run.options.compress  # an hour of the scenario's clock
+    for hour in range(1, math.ceil(last / length) + 1):
+        t = hour * length
         held = bisect.bisect_right(stored, t) - bisect.bisect_right(done, t)
         rows.append([str(hour), str(held)])
     return rows
@@ -613,7 +682,9 @@ def hub_envelopes_by_period(run: Run) -> dict[str, dict[datetime, int]]:
     for i in range(run.certificates):
         if run.route[i] == ROUTE_DIRECT or math.isnan(run.hub_stored[i]):
             continue
-        month = month_starts[bisect.bisect_right(offsets, run.hub_stored[i]) - 1]
+        # On the scenario's clock: a compressed run's months are the scenario's.
+        stored = run.hub_stored[i] * run.options.compress
+        month = month_starts[bisect.bisect_right(offsets, stored) - 1]
         by_month = counts.setdefault(run.countries[run.origin[i]], {})
         by_month[month] = by_month.get(month, 0) + 1
     return counts
@@ -646,7 +717,7 @@ def costs_rows(run: Run) -> list[list[str]]:
     hub (the sender pays, as the hub's ledger charges the delivering NPPO) against a node's
     running cost for the period."""
     costs = run.scenario.costs
-    running = round(costs.node_running_cost_per_year * run.period_seconds / YEAR)
+    running = round(costs.node_running_cost_per_year * run.scenario.period_days * DAY / YEAR)
     sent = hub_envelopes_by_period(run)
     rows = [
         [
@@ -742,7 +813,10 @@ def summary(run: Run, version: str) -> dict[str, Any]:
             "node_send": service.node_send_ms,
             "node_receive": service.node_receive_ms,
             "hub": service.hub_ms,
+            "restart": service.restart_ms,
         },
+        "compress": run.options.compress,
+        "timers": (run.options.timers or simulated(run.scenario, run.options.compress)).to_json(),
         "certificates": run.certificates,
         "undelivered": undelivered,
         "by_route": routes,

@@ -75,12 +75,17 @@ def test_simulate_writes_every_output_and_the_same_seed_the_same_summary(
     assert "tiny: " in capsys.readouterr().out
     assert sorted(p.name for p in first.iterdir()) == [
         "costs.csv",
+        "exposure.csv",
         "hub_holdings.csv",
         "messages.csv",
         "outages.csv",
         "pairs.csv",
+        "parties.csv",
+        "rotations.csv",
         "summary.json",
         "tiny.toml",
+        "transit.csv",
+        "trust.csv",
     ]
     assert (first / "tiny.toml").read_text() == SMALL
     assert (first / "summary.json").read_bytes() == (again / "summary.json").read_bytes()
