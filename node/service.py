@@ -213,6 +213,7 @@ async def run_node(
             fallback=Fallback(
                 attempts=config.fallback_attempts,
                 after=timedelta(seconds=config.fallback_seconds),
+                via_hub=frozenset(config.via_hub),
             ),
             hub_recheck=timedelta(seconds=config.hub_poll_seconds),
             lease=timedelta(seconds=config.lease_seconds),

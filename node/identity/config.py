@@ -12,6 +12,7 @@ secret is then ever written into node.toml.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -111,6 +112,10 @@ class NodeConfig:
     fallback_seconds: int = DEFAULT_FALLBACK_SECONDS
     # How often to pull from the hub and to ask it about what we relayed.
     hub_poll_seconds: int = DEFAULT_HUB_POLL_SECONDS
+    # `[hub] via_hub`: partners (ISO codes, or "*" for all) sent to through the hub even
+    # when they have a direct endpoint: an NPPO that exchanges with them through the hub
+    # by agreement, or one whose national system works with the hub alone.
+    via_hub: tuple[str, ...] = ()
     # `[metrics] listen`: /metrics and /health/* on a listener of their own (None: off).
     metrics_listen: ListenAddress | None = None
     # `[log] format`: "text" lines, or "json" (one object per line) for log shippers.
@@ -319,6 +324,8 @@ def dump_config(config: NodeConfig) -> str:
         hub["fallback_seconds"] = config.fallback_seconds
     if config.hub_poll_seconds != DEFAULT_HUB_POLL_SECONDS:
         hub["poll_seconds"] = config.hub_poll_seconds
+    if config.via_hub:
+        hub["via_hub"] = list(config.via_hub)
     if hub:
         document["hub"] = hub
     if config.metrics_listen is not None:
@@ -450,6 +457,7 @@ def parse_config(text: str, *, source: str, directory: Path) -> NodeConfig:
         fallback_attempts=hub_numbers["fallback_attempts"],
         fallback_seconds=hub_numbers["fallback_seconds"],
         hub_poll_seconds=hub_numbers["poll_seconds"],
+        via_hub=_via_hub(hub),
         metrics_listen=metrics.checked("listen", parse_listen) if metrics.has("listen") else None,
         log_format=log.checked("format", parse_log_format) if log.has("format") else "text",
         api_token_file=token_file,
@@ -484,6 +492,19 @@ def _https_url(text: str) -> str:
     if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
         raise InputError(f"{text!r} is not an https:// URL without query or fragment")
     return text
+
+
+def _via_hub(hub: _Reader) -> tuple[str, ...]:
+    """`[hub] via_hub`: ISO 3166 alpha-2 codes, or the one entry "*" (every partner)."""
+    codes = hub.strings("via_hub")
+    for code in codes:
+        if code != "*" and not re.fullmatch(r"[A-Z]{2}", code):
+            raise hub._fail("via_hub", f'{code!r} is no country code (two capitals) nor "*"')
+    if "*" in codes and len(codes) > 1:
+        raise hub._fail("via_hub", '"*" (every partner) stands alone')
+    if len(set(codes)) != len(codes):
+        raise hub._fail("via_hub", "a country is listed twice")
+    return codes
 
 
 def _at_least_one(table: _Reader, key: str, default: int) -> int:

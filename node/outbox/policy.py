@@ -57,22 +57,38 @@ class Fallback:
     `attempts` failed direct attempts, or direct delivery failing for `after` since its
     first failed attempt (`failing_for`), whichever comes first, sends the message
     through the hub; time queued or held before that counts for nothing. A partner
-    without a direct endpoint always goes through the hub. Without a hub, the message
-    waits for the partner.
+    without a direct endpoint always goes through the hub, and so does one the node is
+    set to reach through the hub (`via_hub`: country codes, or "*" for every partner)
+    while a hub is there. Without a hub, the message waits for a partner without an
+    endpoint and goes direct to one with.
     """
 
     attempts: int = 3
     after: timedelta = timedelta(minutes=5)
+    via_hub: frozenset[str] = frozenset()
+
+    def through_hub(self, partner: str) -> bool:
+        """Whether the node is set to send to `partner` through the hub."""
+        return "*" in self.via_hub or partner in self.via_hub
 
     def choose(
-        self, *, has_endpoint: bool, has_hub: bool, failed_attempts: int, failing_for: timedelta
+        self,
+        *,
+        has_endpoint: bool,
+        has_hub: bool,
+        failed_attempts: int,
+        failing_for: timedelta,
+        by_setting: bool = False,
     ) -> RouteChoice:
+        """`by_setting`: the partner is one `through_hub` names."""
         if not has_endpoint:
             if has_hub:
                 return RouteChoice("hub", "the partner has no direct endpoint")
             return RouteChoice("wait", "the partner has no direct endpoint and no hub is set")
         if not has_hub:
             return RouteChoice("direct", "no hub is set")
+        if by_setting:
+            return RouteChoice("hub", "the partner is reached through the hub ([hub] via_hub)")
         if failed_attempts >= self.attempts:
             return RouteChoice("hub", f"{failed_attempts} direct attempts failed")
         if failed_attempts > 0 and failing_for >= self.after:

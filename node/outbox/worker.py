@@ -308,6 +308,7 @@ class OutboxWorker:
         """Direct, or through the hub as the fallback policy says; `wait` (why) when
         neither route is open now. The error when the direct route failed transiently."""
         choice = self._fallback.choose(
+            by_setting=self._fallback.through_hub(item.message.recipient),
             has_endpoint=partner.endpoint is not None,
             has_hub=self._hub is not None and self._hub_listed(directory),
             failed_attempts=item.attempts,

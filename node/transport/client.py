@@ -101,7 +101,9 @@ class DeliveryClient:
         self._context(frozenset())  # a bad key file fails here, not at the first delivery
 
     async def __aenter__(self) -> DeliveryClient:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        # trust_env: HTTPS_PROXY and NO_PROXY are honoured, as an operator behind an
+        # egress proxy expects (and as `ephyto study emulate` imposes its links).
+        self._session = aiohttp.ClientSession(timeout=self._timeout, trust_env=True)
         return self
 
     async def __aexit__(

@@ -147,7 +147,9 @@ class HubClient:
             self._context()  # a bad CA or key file fails here, not at the first call
 
     async def __aenter__(self) -> HubClient:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        # trust_env: HTTPS_PROXY and NO_PROXY are honoured, as an operator behind an
+        # egress proxy expects (and as `ephyto study emulate` imposes its links).
+        self._session = aiohttp.ClientSession(timeout=self._timeout, trust_env=True)
         return self
 
     async def __aexit__(

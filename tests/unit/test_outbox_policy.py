@@ -104,3 +104,13 @@ def test_the_hub_after_failing_long_enough() -> None:
 def test_without_a_hub_direct_is_retried_for_ever() -> None:
     choice = _choose(has_hub=False, failed_attempts=50, failing_for=timedelta(days=1))
     assert choice.route == "direct"
+
+
+def test_a_partner_set_to_go_through_the_hub_does_while_there_is_one() -> None:
+    via = Fallback(via_hub=frozenset({"FR"}))
+    assert via.through_hub("FR") and not via.through_hub("NL")
+    assert Fallback(via_hub=frozenset({"*"})).through_hub("NL")
+    choice = _choose(by_setting=True)
+    assert choice.route == "hub" and "via_hub" in choice.reason
+    # Without a hub the setting cannot be honoured: direct, rather than waiting for ever.
+    assert _choose(by_setting=True, has_hub=False).route == "direct"
