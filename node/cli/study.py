@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from node import __version__
-from node.cli import study_report, study_sweep, study_trade
+from node.cli import study_emulate, study_report, study_sweep, study_trade
 from node.errors import InputError
 from node.fileio import write_atomic
 from node.study.scenario import (
@@ -72,11 +72,19 @@ def add_parser(commands: Any) -> None:
         "--force", action="store_true", help="write into DIR even if it is not empty"
     )
     simulate.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    simulate.add_argument(
+        "--service",
+        metavar="FILE",
+        type=Path,
+        help="service times in ms (JSON: node_send_ms, node_receive_ms, hub_ms, restart_ms), "
+        "e.g. the service.json an emulation wrote; default: the benchmarks' figures",
+    )
     simulate.set_defaults(func=_simulate)
     # `ephyto study trade import`: another module's action under the same `study`.
     study_trade.add_parser(sub)
     study_sweep.add_parser(sub)
     study_report.add_parser(sub)
+    study_emulate.add_parser(sub)
 
 
 def bundled_names() -> list[str]:
@@ -279,7 +287,13 @@ def _code_version() -> str:
 def _simulate(args: argparse.Namespace) -> int:
     output: Path = args.output
     summary, files = simulation(
-        args.scenario, output, _scale(args.scale), _seed(args.seed), args.force, args.quiet
+        args.scenario,
+        output,
+        _scale(args.scale),
+        _seed(args.seed),
+        args.force,
+        args.quiet,
+        service_file=args.service,
     )
     # Everything was worked out above: only now is anything written.
     output.mkdir(parents=True, exist_ok=True)
@@ -318,7 +332,13 @@ def _imported_flows(scenario: Scenario, scenario_arg: str) -> Flows | None:
 
 
 def simulation(
-    scenario_arg: str, output: Path, scale: float, seed: int, force: bool, quiet: bool
+    scenario_arg: str,
+    output: Path,
+    scale: float,
+    seed: int,
+    force: bool,
+    quiet: bool,
+    service_file: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Check DIR, simulate, and return summary.json's values and every output file (name
     and bytes); writes nothing, so the caller writes only once all is worked out. Shared
@@ -343,7 +363,15 @@ def simulation(
             "(or '.[study]' in a checkout)"
         ) from None
     flows = _imported_flows(scenario, scenario_arg)
-    options = engine.Options(seed=seed, scale=scale, flows=flows)
+    service = engine.ServiceTimes()
+    if service_file is not None:
+        try:
+            with service_file.open("rb") as f:
+                data = f.read(engine.MAX_SERVICE_BYTES + 1)
+        except OSError as e:
+            raise InputError(f"--service: cannot read {service_file}: {e.strerror or e}") from None
+        service = engine.service_times_from_json(data)
+    options = engine.Options(seed=seed, scale=scale, flows=flows, service=service)
     run = engine.simulate(scenario, options, _progress(quiet))
     if not quiet:
         sys.stderr.write("\n")

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -108,9 +108,18 @@ class Network:
     command: Command | None = None
     # Told a line as each service becomes ready (`registry ready: URL`, say).
     report: Callable[[str], None] | None = None
+    # Extra environment for a service process, by its name ("node NL", "hub", "registry"):
+    # an emulation's HTTPS_PROXY, say.
+    environment: Callable[[str], Mapping[str, str]] | None = None
+    # Called for each node once configured, before it starts: settings of the caller's
+    # own (an emulation's timers) instead of the demo's pace.
+    tune_node: Callable[[NodeHandle], None] | None = None
+    # More words for `registry serve` (an emulation's timestamp schedule, say).
+    registry_serve_args: tuple[str, ...] = ()
     _starting: dict[str, _Start] = field(default_factory=dict, init=False, repr=False)
     _sent: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
     _log_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _registry_port: int = field(default=0, init=False, repr=False)
 
     def start(self) -> None:
         """Registry, enrolment, the hub, publication, then the nodes.
@@ -120,15 +129,12 @@ class Network:
         them, and the services start together, each reported once it is ready.
         """
         registry_dir = self.workdir / "registry"
-        registry_port = free_port()
-        self.registry_url = f"http://127.0.0.1:{registry_port}/directory.json"
+        self._registry_port = free_port()
+        self.registry_url = f"http://127.0.0.1:{self._registry_port}/directory.json"
         self._ephyto("registry", "init", "--dir", registry_dir)
         # Served before anything is published (it answers 404 until then), so that it is
         # up by the time the hub and the nodes first ask it for the directory.
-        registry = self._start(
-            "registry", "registry", "serve", "--dir", registry_dir, "--port", str(registry_port),
-            "--metrics", METRICS_LISTEN,
-        )  # fmt: skip
+        registry = self._start_registry()
         anchor = registry_dir / "maintainers" / "maintainers.json"
         hub_dir = self.workdir / "hub"
         for country in (*self.countries, *self.hub_only):
@@ -165,7 +171,9 @@ class Network:
             with (handle.directory / "node.toml").open("a", encoding="utf-8") as config:
                 # Each process's metrics on a port of its own, said in its ready lines.
                 config.write(f'\n[metrics]\nlisten = "{METRICS_LISTEN}"\n')
-            if self.hub:
+            if self.tune_node is not None:
+                self.tune_node(handle)
+            elif self.hub:
                 with (handle.directory / "node.toml").open("a", encoding="utf-8") as config:
                     # Demo pace: fall back after one failed attempt, look at the hub often.
                     config.write("\n[hub]\nfallback_attempts = 1\npoll_seconds = 1\n")
@@ -179,6 +187,26 @@ class Network:
             if handle.country not in self.deferred
         ]
         self._await(services)
+
+    def _start_registry(self) -> _Start:
+        starts = sum(1 for n, _ in self.processes if n == "registry")
+        return self._start(
+            "registry", "registry", "serve", "--dir", self.workdir / "registry",
+            "--port", str(self._registry_port), "--metrics", METRICS_LISTEN,
+            *self.registry_serve_args,
+            log_name="registry.log" if starts == 0 else f"registry-{starts + 1}.log",
+        )  # fmt: skip
+
+    def kill_registry(self) -> None:
+        """SIGKILL the registry's server (its files stay as they are)."""
+        for name, process in self.processes:
+            if name == "registry" and process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def restart_registry(self) -> None:
+        """Serve the registry again (after `kill_registry`) on its port, until it answers."""
+        self._await([self._start_registry()])
 
     def kill(self, country: str) -> None:
         """SIGKILL a node: no shutdown, no flush, as a crash or power cut would."""
@@ -300,7 +328,7 @@ class Network:
             if handle.country in self.hub_only
             else ("--endpoint", f"https://127.0.0.1:{handle.exchange_port}")
         )
-        return ("node", "init", "--country", handle.country, "--name", NAMES[handle.country],
+        return ("node", "init", "--country", handle.country, "--name", _nppo_name(handle.country),
                 *endpoint, "--dir", handle.directory)  # fmt: skip
 
     def _node_configure(self, handle: NodeHandle, anchor: Path) -> tuple[str | Path, ...]:
@@ -486,7 +514,11 @@ class Network:
                 # Its own process group: a Ctrl-C in the terminal reaches the demo, which
                 # then stops every process itself, in order.
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={
+                    **os.environ,
+                    "PYTHONUNBUFFERED": "1",
+                    **(self.environment(name) if self.environment is not None else {}),
+                },
             )
         self.processes.append((name, process))
         return log_path
@@ -553,6 +585,11 @@ _OBSERVED = re.compile(
     r"^(?P<who>registry|hub .+|node [A-Z]{2}):? metrics:? (?P<metrics>http://\S+),"
     r" ready (?P<ready>http://\S+)$"
 )
+
+
+def _nppo_name(country: str) -> str:
+    """The demo's NPPO names; for other countries (an emulation's), a plain one."""
+    return NAMES.get(country, f"National Plant Protection Organization ({country})")
 
 
 def _answers(url: str) -> bool:

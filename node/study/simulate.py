@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import bisect
 import inspect
+import json
 import math
 import random
 from array import array
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Final
@@ -53,6 +54,10 @@ MIN_SCALE: Final = 1e-6
 # messages.csv keeps every certificate up to this many, else a seeded sample this size.
 MESSAGE_SAMPLE: Final = 100_000
 PROGRESS_STEPS: Final = 200
+# How long a client keeps an idle connection for the next request: aiohttp's
+# TCPConnector default, which the node's clients leave as it is (node/transport). A
+# request on a connection idle longer first pays a TLS handshake: a round trip more.
+KEEPALIVE_SECONDS: Final = 15.0
 
 # The hub pusher's own retry timing: its constructor's default, read rather than copied.
 HUB_PUSH_BACKOFF: Final[Backoff] = inspect.signature(HubPusher).parameters["backoff"].default
@@ -87,6 +92,35 @@ class ServiceTimes:
             value = getattr(self, name)
             if not math.isfinite(value) or not 0.0 <= value <= 3_600_000.0:
                 raise InputError(f"{name}: {value!r}; between 0 and 3,600,000 ms")
+
+
+SERVICE_KEYS: Final = ("node_send_ms", "node_receive_ms", "hub_ms", "restart_ms")
+MAX_SERVICE_BYTES: Final = 64 * 1024
+
+
+def service_times_from_json(data: bytes) -> ServiceTimes:
+    """`simulate --service FILE`: service times as `emulate` writes them (service.json), a
+    JSON object of milliseconds; keys left out keep the benchmarks' figures."""
+    if len(data) > MAX_SERVICE_BYTES:
+        raise InputError(f"--service: larger than {MAX_SERVICE_BYTES:,} bytes")
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"--service: not JSON: {e}") from None
+    if not isinstance(document, dict):
+        raise InputError('--service: a JSON object of milliseconds, e.g. {"hub_ms": 15}')
+    unknown = sorted(set(document) - set(SERVICE_KEYS))
+    if unknown:
+        raise InputError(f"--service: unknown key {unknown[0]!r}; known: {', '.join(SERVICE_KEYS)}")
+    values: dict[str, float] = {}
+    for key, value in document.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"--service: {key}: {value!r} is not a number of milliseconds")
+        values[key] = float(value)
+    try:
+        return ServiceTimes(**values)
+    except InputError as e:
+        raise InputError(f"--service: {e}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +168,14 @@ class Run:
     @property
     def certificates(self) -> int:
         return len(self.submitted)
+
+
+@dataclass(slots=True)
+class _Pull:
+    """A puller's pull under way: when the hub listed for it, when its next fetch can go."""
+
+    listed: float
+    free: float
 
 
 class _Windows:
@@ -228,6 +270,11 @@ class _Model:
         # Each node's outbox ticks from its own start: a retry goes at the first tick
         # after its backoff.
         self.tick_phase = {code: self.rng.random() * timers.outbox_tick for code in self.codes}
+        # When each (client, server) connection was last used (keep-alive).
+        self.last_used: dict[tuple[str, str], float] = {}
+        # Each puller's current pull (node/inbox/puller.py: list the headers, then for
+        # each envelope fetch it, store it and acknowledge it, one after another).
+        self.pulls: dict[str, _Pull] = {}
         self.next_id = 0
         self.ids: array[int] = array("L")
         self.origin: array[int] = array("H")
@@ -264,6 +311,13 @@ class _Model:
         """A one-way delay (s), the latency plus a uniform share of the jitter, and the loss."""
         link = self.scenario.links.between(region_a, region_b)
         return (link.latency_ms + self.rng.random() * link.jitter_ms) / 1000, link.loss
+
+    def _handshake(self, client: str, server: str, now: float, delay: float) -> float:
+        """The extra time a request from `client` to `server` at `now` spends opening a
+        connection (none on one kept alive)."""
+        last = self.last_used.get((client, server))
+        self.last_used[(client, server)] = now
+        return 0.0 if last is not None and now - last <= KEEPALIVE_SECONDS else 2 * delay
 
     def _backoff_wait(self, backoff: Backoff, failed: int, now: float) -> float:
         at = EPOCH + timedelta(seconds=now)
@@ -362,7 +416,8 @@ class _Model:
                     return
                 attempts += 1
                 delay, loss = self._one_way(self.region[origin], self.region[destination])
-                now += self.send_s + delay
+                now += self.send_s
+                now += self._handshake(origin, destination, now, delay) + delay
                 if (
                     choice.route == "direct"
                     and not receiver.down(now)
@@ -385,7 +440,8 @@ class _Model:
                 return
             attempts += 1
             delay, loss = self._one_way(self.region[origin], HUB_REGION)
-            now += self.send_s + delay
+            now += self.send_s
+            now += self._handshake(origin, PARTY_HUB, now, delay) + delay
             if not hub.down(now) and self.rng.random() >= loss:
                 break
             now += delay
@@ -413,6 +469,8 @@ class _Model:
             return self._pulled(destination, receiver, hub, self.timers.pull_interval, now)
         # A node also polls the hub itself (node.toml hub_poll_seconds): the push or the
         # poll, whichever gets there first.
+        before = self.pulls.get(destination)
+        before = None if before is None else replace(before)
         polled = self._pulled(destination, receiver, hub, self.timers.node_poll, now)
         failed = 0
         while True:
@@ -422,7 +480,14 @@ class _Model:
             delay, loss = self._one_way(HUB_REGION, self.region[destination])
             now = ready + delay
             if not receiver.down(now) and self.rng.random() >= loss:
-                return min(now + self.receive_s, polled)
+                pushed = now + self.receive_s
+                if pushed < polled:
+                    # Pushed first: the poll never fetched it, its pull is as it was.
+                    if before is None:
+                        self.pulls.pop(destination, None)
+                    else:
+                        self.pulls[destination] = before
+                return min(pushed, polled)
             now += delay
             failed += 1
             now = min(now + self._backoff_wait(HUB_PUSH_BACKOFF, failed, now), max(polled, now))
@@ -432,19 +497,32 @@ class _Model:
     ) -> float:
         """When `destination`'s pulls, on its timer, first bring the envelope held from now.
 
-        A pull fails when the puller or the hub is down or either leg is lost; it lists
-        and fetches (two round trips).
+        A pull lists what the hub holds, then fetches, stores and acknowledges each
+        envelope in turn (a round trip each way): an envelope listed in the pull under
+        way waits for those before it; one held after that pull listed waits for the
+        next tick after the pull ends (the scheduler skips ticks while a pull runs). A
+        pull fails when the puller or the hub is down or a leg is lost, and is tried at
+        the next tick.
         """
+        pull = self.pulls.get(destination)
+        region = self.region[destination]
+        if pull is not None and now <= pull.listed:
+            delay, _ = self._one_way(region, HUB_REGION)
+            delivered = pull.free + 2 * delay + self.receive_s
+            pull.free = delivered + 2 * delay  # its acknowledgement
+            return delivered
         phase = self.pull_phase[destination] * every
-        t = phase + math.ceil((now - phase) / every) * every
+        earliest = now if pull is None else max(now, pull.free)
+        t = phase + math.ceil((earliest - phase) / every) * every
         while t <= self.horizon:
-            delay, loss = self._one_way(self.region[destination], HUB_REGION)
-            if (
-                not receiver.down(t)
-                and not hub.down(t)
-                and self.rng.random() >= 1 - (1 - loss) ** 4
-            ):
-                return t + 4 * delay + self.receive_s
+            delay, loss = self._one_way(region, HUB_REGION)
+            # Six legs: the list, the fetch and the acknowledgement, there and back.
+            lost = self.rng.random() < 1 - (1 - loss) ** 6
+            if not receiver.down(t) and not hub.down(t) and not lost:
+                listed = t + 2 * delay
+                delivered = listed + 2 * delay + self.receive_s
+                self.pulls[destination] = _Pull(listed=t + delay, free=delivered + 2 * delay)
+                return delivered
             t += every
         return math.inf
 

@@ -27,6 +27,8 @@ from node.study.scenario import Scenario
 # The registry's timestamp is valid a day (registry/timestamp.py DEFAULT_VALIDITY): a
 # node stops making trust decisions that long after the registry stops (ADR 0011).
 TIMESTAMP_VALIDITY_SECONDS: Final = 86_400.0
+# `registry serve` re-signs it every hour (registry/timestamp.py DEFAULT_EVERY).
+TIMESTAMP_EVERY_SECONDS: Final = 3_600.0
 # How often a node's outbox worker looks for retries that are due (node/service.py
 # OUTBOX_INTERVAL, 2 s): a submission is sent at once, a retry at the first tick after
 # its backoff. Not a setting, so never compressed.
@@ -50,6 +52,7 @@ class Timers:
     fallback_attempts: int
     fallback_after: float
     timestamp_validity: float
+    timestamp_every: float  # the registry re-signs its timestamp this often
     outbox_tick: float
 
     def to_json(self) -> dict[str, float | int]:
@@ -77,6 +80,7 @@ def simulated(scenario: Scenario, compress: float = 1.0) -> Timers:
         fallback_attempts=policy.fallback_attempts,
         fallback_after=policy.fallback_seconds / compress,
         timestamp_validity=TIMESTAMP_VALIDITY_SECONDS / compress,
+        timestamp_every=TIMESTAMP_EVERY_SECONDS / compress,
         outbox_tick=OUTBOX_TICK_SECONDS,
     )
 
@@ -85,6 +89,9 @@ def emulated(scenario: Scenario, compress: float) -> Timers:
     """What real processes run with for this compression: node.toml takes whole seconds
     of at least one, and the backoff base is the product's own."""
     exact = simulated(scenario, compress)
+    # `registry publish --expires-in` takes whole seconds too; two at least, so that
+    # re-signing every second (the least `registry serve` takes) is twice per validity.
+    validity = max(whole_seconds(exact.timestamp_validity), 2.0)
     return Timers(
         compress=compress,
         pull_interval=whole_seconds(exact.pull_interval),
@@ -95,8 +102,9 @@ def emulated(scenario: Scenario, compress: float) -> Timers:
         retry_cap=whole_seconds(exact.retry_cap),
         fallback_attempts=exact.fallback_attempts,
         fallback_after=whole_seconds(exact.fallback_after),
-        # `registry publish --expires-in` takes whole seconds too.
-        timestamp_validity=whole_seconds(exact.timestamp_validity),
+        timestamp_validity=validity,
+        # At least twice within the validity, as `registry serve` insists.
+        timestamp_every=min(whole_seconds(exact.timestamp_every), validity // 2),
         outbox_tick=OUTBOX_TICK_SECONDS,
     )
 

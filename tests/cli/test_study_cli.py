@@ -133,3 +133,51 @@ def test_simulate_refuses_a_missing_scenario_and_a_non_empty_dir(
     error = capsys.readouterr().err
     assert "not empty" in error and len(error.splitlines()) == 1
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_simulate_takes_the_service_times_an_emulation_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "tiny.toml"
+    source.write_text(SMALL)
+    service = tmp_path / "service.json"
+    service.write_text('{"node_send_ms": 20.5, "hub_ms": 40, "restart_ms": 1200}')
+    out = tmp_path / "out"
+    args = ["study", "simulate", str(source), "-o", str(out), "--quiet"]
+    assert main([*args, "--service", str(service)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    # Left out: the benchmark's figure.
+    assert summary["service_ms"] == {
+        "node_send": 20.5,
+        "node_receive": 3.1,
+        "hub": 40.0,
+        "restart": 1200.0,
+    }
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "--service: not JSON"),
+        ("[1]", "--service: a JSON object"),
+        ('{"cpu_ms": 1}', "--service: unknown key 'cpu_ms'"),
+        ('{"hub_ms": "fast"}', "--service: hub_ms: 'fast' is not a number"),
+        ('{"hub_ms": true}', "--service: hub_ms: True is not a number"),
+        ('{"hub_ms": -1}', "--service: hub_ms: -1.0; between 0 and 3,600,000 ms"),
+        ('{"hub_ms": 1e400}', "--service: hub_ms: inf"),
+        ("\xff\xfe", "--service: not JSON"),
+    ],
+)
+def test_simulate_refuses_a_bad_service_file_writing_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    service = tmp_path / "service.json"
+    service.write_bytes(text.encode("latin-1"))
+    out = tmp_path / "out"
+    code = main(["study", "simulate", "all-hub", "-o", str(out), "--service", str(service)])
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and len(error.splitlines()) == 1
+    assert not out.exists()
+    assert main(["study", "simulate", "all-hub", "-o", str(out), "--service", "/nonexistent"]) == 2
+    assert "--service: cannot read" in capsys.readouterr().err

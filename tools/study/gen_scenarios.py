@@ -146,3 +146,73 @@ scenario(
     NODES,
     waves,
 )
+
+# The small scenario `ephyto study emulate` plays and the agreement test compares with
+# `simulate` (issue 14: "6 countries, 2,000 certificates, one hub outage and one partner
+# outage"): a day, 4 nodes and 2 countries through the hub only. Its links are the
+# defaults' latencies without loss: a lost attempt sends that one certificate to the hub,
+# and the two engines draw their losses independently, so with loss the same
+# certificates could not take the same routes.
+SMALL = {"NL": "europe", "KE": "africa", "US": "north-america", "CN": "asia"}
+HUB_ONLY = {"CL": "latin-america", "FR": "europe"}
+LATENCY = {
+    frozenset(("europe",)): 15, frozenset(("africa",)): 50, frozenset(("north-america",)): 25,
+    frozenset(("asia",)): 40, frozenset(("latin-america",)): 40,
+    frozenset(("europe", "north-america")): 45, frozenset(("europe", "latin-america")): 100,
+    frozenset(("europe", "asia")): 110, frozenset(("europe", "africa")): 80,
+    frozenset(("north-america", "latin-america")): 70, frozenset(("north-america", "asia")): 90,
+    frozenset(("north-america", "africa")): 120, frozenset(("latin-america", "asia")): 160,
+    frozenset(("latin-america", "africa")): 150, frozenset(("asia", "africa")): 140,
+}
+small_countries = "".join(
+    f'  {{ code = "{c}", region = "{r}", node = {str(c in SMALL).lower()} }},\n'
+    for c, r in (*SMALL.items(), *HUB_ONLY.items())
+)
+small_links = "".join(
+    f'  {{ regions = ["{min(p)}", "{max(p)}"], latency_ms = {ms}, jitter_ms = {ms / 5:g}, loss = 0 }},\n'
+    for p, ms in LATENCY.items()
+)
+(OUT / "emulate-small.toml").write_text(
+    f'''# Bundled study scenario: the one `ephyto study emulate` plays by default (docs/study.md).
+name = "emulate-small"
+description = "6 countries (4 nodes, 2 through the hub only), about 2,000 certificates in a day, the hub down 2 hours and CN 3 hours"
+period_days = 1
+
+countries = [
+{small_countries}]
+
+[topology]
+kind = "hybrid"
+top_k = 5
+
+[trade]
+source = "generated"
+model = "gravity"
+seed = 7
+# About 2,000 in its one day.
+certificates_per_year = 730_000
+
+[links]
+# The default latencies (docs/study.md), without loss (see the generator).
+pairs = [
+{small_links}]
+
+[[outages]]
+party = "hub"
+start_hours = 6
+duration_hours = 2
+
+[[outages]]
+party = "CN"
+start_hours = 14
+duration_hours = 3
+
+[costs]
+# ASSUMPTION: illustrative amounts in euro cents, not any hub's published prices.
+currency = "EUR"
+node_running_cost_per_year = 2_000_000
+fee_models = [
+  {{ name = "per-envelope", kind = "prepaid", fee = 5 }},
+]
+'''
+)
