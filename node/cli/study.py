@@ -257,7 +257,7 @@ def _csv(rows: list[list[str]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def _progress(quiet: bool) -> Callable[[float], None] | None:
+def _progress(quiet: bool, verb: str = "simulated") -> Callable[[float], None] | None:
     """A progress line on stderr, at most once a second, with the time left estimated."""
     if quiet:
         return None
@@ -265,15 +265,27 @@ def _progress(quiet: bool) -> Callable[[float], None] | None:
     shown = [started]
 
     def report(done: float) -> None:
+        done = min(max(done, 0.0), 1.0)
         now = time.monotonic()
         if now - shown[0] < 1.0 and done < 1.0:
             return
         shown[0] = now
         left = (now - started) * (1 - done) / done if done > 0 else 0.0
-        sys.stderr.write(f"\rsimulated {done:6.1%} of the period, about {left:5.0f} s left ")
+        sys.stderr.write(f"\r{verb} {done:6.1%} of the period, about {left:5.0f} s left ")
         sys.stderr.flush()
 
     return report
+
+
+def check_output(output: Path, force: bool) -> None:
+    """DIR for a run's files: new, or empty unless --force (InputError otherwise)."""
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output} exists and is not a directory (nothing was written)")
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise InputError(
+            f"{output} is not empty: give a new directory, or --force to write into it "
+            "(nothing was written)"
+        )
 
 
 def _code_version() -> str:
@@ -343,13 +355,7 @@ def simulation(
     """Check DIR, simulate, and return summary.json's values and every output file (name
     and bytes); writes nothing, so the caller writes only once all is worked out. Shared
     by `simulate` and `run` (node/cli/study_report.py)."""
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output} exists and is not a directory (nothing was written)")
-    if output.is_dir() and any(output.iterdir()) and not force:
-        raise InputError(
-            f"{output} is not empty: give a new directory, or --force to write into it "
-            "(nothing was written)"
-        )
+    check_output(output, force)
     scenario = load(scenario_arg)
     copy_name, copy = _scenario_bytes(scenario_arg)
     try:

@@ -17,7 +17,6 @@ import math
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -86,13 +85,7 @@ def _emulate(args: argparse.Namespace) -> int:
     scale = study_cli._scale(args.scale)
     seed = study_cli._seed(args.seed)
     output: Path = args.output
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output} exists and is not a directory (nothing was written)")
-    if output.is_dir() and any(output.iterdir()) and not args.force:
-        raise InputError(
-            f"{output} is not empty: give a new directory, or --force to write into it "
-            "(nothing was written)"
-        )
+    study_cli.check_output(output, args.force)
     # An emulation takes minutes: a DIR it could not write is said now, not after.
     writable = output if output.exists() else next(p for p in output.parents if p.exists())
     if not os.access(writable, os.W_OK):
@@ -119,7 +112,7 @@ def _emulate(args: argparse.Namespace) -> int:
         workdir = Path(work)
         with (workdir / "emulate.log").open("w", encoding="utf-8") as log:
             measured = emulate.emulate(
-                plan, workdir, log, _progress(args.quiet, time.monotonic()), say
+                plan, workdir, log, study_cli._progress(args.quiet, "emulated"), say
             )
         logs = {f"logs/{path.name}": path.read_bytes() for path in sorted(workdir.glob("*.log"))}
     if not args.quiet:
@@ -176,21 +169,3 @@ def _say(quiet: bool) -> Callable[[str], None]:
             sys.stderr.flush()
 
     return say
-
-
-def _progress(quiet: bool, started: float) -> Callable[[float], None] | None:
-    if quiet:
-        return None
-    shown = [started]
-
-    def report(done: float) -> None:
-        now = time.monotonic()
-        if now - shown[0] < 1.0 and done < 1.0:
-            return
-        shown[0] = now
-        left = (now - started) * (1 - done) / done if done > 0 else 0.0
-        done = min(max(done, 0.0), 1.0)
-        sys.stderr.write(f"\remulated {done:6.1%} of the period, about {left:5.0f} s left ")
-        sys.stderr.flush()
-
-    return report

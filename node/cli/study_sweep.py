@@ -101,13 +101,7 @@ def _sweep(args: argparse.Namespace) -> int:
     workers = _workers(args.workers)
     address = _dask_address(args.dask) if args.dask is not None else None
     output: Path = args.output
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output} exists and is not a directory (nothing was written)")
-    if output.is_dir() and any(output.iterdir()) and not args.force:
-        raise InputError(
-            f"{output} is not empty: give a new directory, or --force to write into it "
-            "(nothing was written)"
-        )
+    study_cli.check_output(output, args.force)
     scenario = study_cli.load(args.scenario)
     copy_name, scenario_toml = study_cli._scenario_bytes(args.scenario)
     if copy_name in OWN_FILES:
