@@ -770,7 +770,40 @@ def extra_files(
         "trust.csv": trust_rows(run),
         "parties.csv": parties_rows(run, sizes, counted),
         "transit.csv": transit_rows(run, counted),
+        "hub_bytes.csv": hub_bytes_rows(run),
     }
+
+
+def hub_bytes_rows(run: Run) -> list[list[str]]:
+    """hub_bytes.csv: the bytes of the envelopes the hub held at the end of every hour
+    of the scenario's clock (hub_holdings.csv counts them). An envelope between two
+    nodes is held sealed (ENVELOPE_BYTES); any other, as the plain XML
+    (CERTIFICATE_XML_BYTES), as node/outbox/hub_route.py sends it."""
+    node = {c.code: c.runs_node for c in run.scenario.countries}
+    changes: list[tuple[float, int]] = []
+    for i in range(run.certificates):
+        stored = run.hub_stored[i]
+        if run.route[i] == ROUTE_DIRECT or math.isnan(stored):
+            continue
+        both = node[run.countries[run.origin[i]]] and node[run.countries[run.destination[i]]]
+        size = ENVELOPE_BYTES if both else CERTIFICATE_XML_BYTES
+        changes.append((stored, size))
+        changes.append((run.delivered[i], -size))
+    changes.sort()
+    times = [t for t, _ in changes]
+    held: list[int] = []
+    total = 0
+    for _, size in changes:
+        total += size
+        held.append(total)
+    finite = [t for t in times if math.isfinite(t)]
+    last = max([run.period_seconds, *finite[-1:]])
+    length = 3600.0 / run.options.compress  # an hour of the scenario's clock
+    rows = [["hour", "bytes_held"]]
+    for hour in range(1, math.ceil(last / length) + 1):
+        k = bisect.bisect_right(times, hour * length)
+        rows.append([str(hour), str(held[k - 1] if k else 0)])
+    return rows
 
 
 def extra_summary(
@@ -792,6 +825,7 @@ def extra_summary(
         "bytes_on_wire": _wire_summary(run, sizes or WireSizes(), counted),
         "cpu_ms_per_certificate": _cpu_summary(run, counted),
         "share_before_arrival": _transit_summary(counted),
+        "hub_most_bytes_held": max((int(r[1]) for r in hub_bytes_rows(run)[1:]), default=0),
     }
 
 

@@ -76,6 +76,7 @@ def test_simulate_writes_every_output_and_the_same_seed_the_same_summary(
     assert sorted(p.name for p in first.iterdir()) == [
         "costs.csv",
         "exposure.csv",
+        "hub_bytes.csv",
         "hub_holdings.csv",
         "messages.csv",
         "outages.csv",

@@ -29,6 +29,7 @@ RUN_FILES = {
     "trust.csv",
     "parties.csv",
     "transit.csv",
+    "hub_bytes.csv",
 }
 CSVS = sorted(name for name in RUN_FILES if name.endswith(".csv"))
 REPORT_FILES = {

@@ -55,7 +55,7 @@ from node.study.scenario import (
     Scenario,
     parse_scenario,
 )
-from node.study.simulate import ROUTE_DIRECT, Options, Run, simulate
+from node.study.simulate import ROUTE_DIRECT, Options, Run, hub_holdings_rows, simulate
 from node.study.topology import count
 from node.study.trade import Flows, generate_flows
 
@@ -616,6 +616,7 @@ def test_the_extra_files_and_summary_are_the_same_for_the_same_seed() -> None:
     files, _ = first
     assert sorted(files) == [
         "exposure.csv",
+        "hub_bytes.csv",
         "parties.csv",
         "rotations.csv",
         "transit.csv",
@@ -635,3 +636,39 @@ def test_measures_of_a_run_without_certificates_are_empty_not_errors() -> None:
     assert summary["share_before_arrival"]["all"] is None
     assert summary["cpu_ms_per_certificate"] == {"sender": None, "receiver": None, "hub": None}
     assert len(extra_files(run)["transit.csv"]) == 1
+
+
+def test_the_hub_holds_sealed_envelopes_between_nodes_and_plain_xml_otherwise() -> None:
+    run = simulate(parse_scenario(HOLDING_SCENARIO.encode()), Options(seed=1))
+    rows = measures.hub_bytes_rows(run)
+    assert rows[0] == ["hour", "bytes_held"]
+    held = {int(hour): int(size) for hour, size in rows[1:]}
+    envelopes = {int(h): int(n) for h, n in engine_holdings(run)}
+    assert held.keys() == envelopes.keys()
+    # NL runs a node and CL does not: everything through the hub is plain XML here.
+    assert all(held[h] == envelopes[h] * measures.CERTIFICATE_XML_BYTES for h in held)
+    assert any(held.values())  # the hub's outage made it hold some at an hour's end
+    assert measures.extra_summary(run)["hub_most_bytes_held"] == max(held.values())
+
+
+HOLDING_SCENARIO = """
+name = "holding"
+period_days = 2
+countries = [
+  { code = "NL", region = "europe", node = true },
+  { code = "CL", region = "latin-america", node = false },
+]
+[topology]
+kind = "hub"
+[trade]
+seed = 3
+certificates_per_year = 200000
+[[outages]]
+party = "hub"
+start_hours = 10
+duration_hours = 5
+"""
+
+
+def engine_holdings(run: Run) -> list[list[str]]:
+    return hub_holdings_rows(run)[1:]
