@@ -7,31 +7,20 @@ and prints what the pure core works out from it.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
-import math
-import sys
-import time
-from collections.abc import Callable
-from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from node import __version__
-from node.cli import study_emulate, study_report, study_sweep, study_trade
-from node.errors import InputError
+from node.cli import study_common, study_emulate, study_report, study_sweep, study_trade
+from node.cli.study_common import bundled_names, load
 from node.fileio import write_atomic
 from node.study.scenario import (
-    MAX_SCENARIO_BYTES,
     TOPOLOGIES,
     GeneratedTrade,
-    ImportedTrade,
     Scenario,
-    parse_scenario,
 )
 from node.study.topology import TopologyCounts, bilateral_links, count
-from node.study.trade import Flows, generate_flows
+from node.study.trade import generate_flows
 
 TOP_FLOWS = 10
 
@@ -85,31 +74,6 @@ def add_parser(commands: Any) -> None:
     study_sweep.add_parser(sub)
     study_report.add_parser(sub)
     study_emulate.add_parser(sub)
-
-
-def bundled_names() -> list[str]:
-    """The bundled scenarios' names (node/study/scenarios/NAME.toml)."""
-    folder = resources.files("node.study") / "scenarios"
-    return sorted(e.name[: -len(".toml")] for e in folder.iterdir() if e.name.endswith(".toml"))
-
-
-def load(name_or_path: str) -> Scenario:
-    """A bundled scenario by name, or else the TOML file at that path."""
-    if name_or_path in bundled_names():
-        entry = resources.files("node.study") / "scenarios" / f"{name_or_path}.toml"
-        return parse_scenario(entry.read_bytes())
-    path = Path(name_or_path)
-    if not path.is_file():
-        raise InputError(
-            f"{name_or_path}: no such scenario file, and not a bundled scenario "
-            f"({', '.join(bundled_names())})"
-        )
-    with path.open("rb") as f:
-        data = f.read(MAX_SCENARIO_BYTES + 1)
-    try:
-        return parse_scenario(data)
-    except InputError as e:
-        raise InputError(f"{path}: {e}") from None
 
 
 def _scenarios(args: argparse.Namespace) -> int:
@@ -220,89 +184,13 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scale(text: str) -> float:
-    # Checked here, not by argparse, so a bad value is one line like every other error.
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"--scale: {text!r} is not a number") from None
-    if not math.isfinite(value) or not 1e-6 <= value <= 10:
-        raise InputError(f"--scale: {text!r}; a factor between 0.000001 and 10")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InputError(f"--seed: {text!r} is not a whole number") from None
-    if not 0 <= value < 2**63:
-        raise InputError(f"--seed: {text!r}; between 0 and 2**63 - 1")
-    return value
-
-
-def _scenario_bytes(name_or_path: str) -> tuple[str, bytes]:
-    """The scenario's file name and bytes, copied beside the outputs as they were read."""
-    if name_or_path in bundled_names():
-        entry = resources.files("node.study") / "scenarios" / f"{name_or_path}.toml"
-        return f"{name_or_path}.toml", entry.read_bytes()
-    path = Path(name_or_path)
-    with path.open("rb") as f:
-        return path.name, f.read(MAX_SCENARIO_BYTES + 1)
-
-
-def _csv(rows: list[list[str]]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue().encode()
-
-
-def _progress(quiet: bool, verb: str = "simulated") -> Callable[[float], None] | None:
-    """A progress line on stderr, at most once a second, with the time left estimated."""
-    if quiet:
-        return None
-    started = time.monotonic()
-    shown = [started]
-
-    def report(done: float) -> None:
-        done = min(max(done, 0.0), 1.0)
-        now = time.monotonic()
-        if now - shown[0] < 1.0 and done < 1.0:
-            return
-        shown[0] = now
-        left = (now - started) * (1 - done) / done if done > 0 else 0.0
-        sys.stderr.write(f"\r{verb} {done:6.1%} of the period, about {left:5.0f} s left ")
-        sys.stderr.flush()
-
-    return report
-
-
-def check_output(output: Path, force: bool) -> None:
-    """DIR for a run's files: new, or empty unless --force (InputError otherwise)."""
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output} exists and is not a directory (nothing was written)")
-    if output.is_dir() and any(output.iterdir()) and not force:
-        raise InputError(
-            f"{output} is not empty: give a new directory, or --force to write into it "
-            "(nothing was written)"
-        )
-
-
-def _code_version() -> str:
-    """The installed package's version (its metadata); the source's when not installed."""
-    try:
-        return metadata.version("ephyto-exchange")
-    except metadata.PackageNotFoundError:
-        return __version__
-
-
 def _simulate(args: argparse.Namespace) -> int:
     output: Path = args.output
-    summary, files = simulation(
+    summary, files = study_common.simulation(
         args.scenario,
         output,
-        _scale(args.scale),
-        _seed(args.seed),
+        study_common.scale_option(args.scale),
+        study_common.seed_option(args.seed),
         args.force,
         args.quiet,
         service_file=args.service,
@@ -320,67 +208,3 @@ def _simulate(args: argparse.Namespace) -> int:
         f"undelivered {summary['undelivered']:,}; written to {output}"
     )
     return 0
-
-
-def _imported_flows(scenario: Scenario, scenario_arg: str) -> Flows | None:
-    """An imported scenario's flows, read from its CSV beside the scenario file; None for
-    generated trade (the model draws it)."""
-    if not isinstance(scenario.trade, ImportedTrade):
-        return None
-    from node.study import measures
-    from node.study.trade_import import MAX_INPUT_BYTES
-
-    if scenario_arg in bundled_names():
-        raise InputError(f"{scenario_arg}: a bundled scenario cannot import trade")
-    path = Path(measures.imported_trade_path(scenario.trade, Path(scenario_arg)))
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_INPUT_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"trade.path: cannot read {path}: {e.strerror or e}") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise InputError(f"trade.path: {path} is larger than {MAX_INPUT_BYTES:,} bytes")
-    return measures.imported_flows(scenario, data)
-
-
-def simulation(
-    scenario_arg: str,
-    output: Path,
-    scale: float,
-    seed: int,
-    force: bool,
-    quiet: bool,
-    service_file: Path | None = None,
-) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Check DIR, simulate, and return summary.json's values and every output file (name
-    and bytes); writes nothing, so the caller writes only once all is worked out. Shared
-    by `simulate` and `run` (node/cli/study_report.py)."""
-    check_output(output, force)
-    scenario = load(scenario_arg)
-    copy_name, copy = _scenario_bytes(scenario_arg)
-    try:
-        # SimPy is the study extra's: imported only here, so `ephyto --help` and the rest
-        # of the node never pay for it or need it.
-        from node.study import simulate as engine
-        from node.study.outputs import run_outputs
-    except ImportError:
-        raise InputError(
-            "simulate needs the study extra: pip install 'ephyto-exchange[study]' "
-            "(or '.[study]' in a checkout)"
-        ) from None
-    flows = _imported_flows(scenario, scenario_arg)
-    service = engine.ServiceTimes()
-    if service_file is not None:
-        try:
-            with service_file.open("rb") as f:
-                data = f.read(engine.MAX_SERVICE_BYTES + 1)
-        except OSError as e:
-            raise InputError(f"--service: cannot read {service_file}: {e.strerror or e}") from None
-        service = engine.service_times_from_json(data)
-    options = engine.Options(seed=seed, scale=scale, flows=flows, service=service)
-    run = engine.simulate(scenario, options, _progress(quiet))
-    if not quiet:
-        sys.stderr.write("\n")
-    summary, files = run_outputs(run, _code_version())
-    files[copy_name] = copy
-    return summary, files

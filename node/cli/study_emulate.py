@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from node.cli import study_common as study_cli
 from node.errors import InputError
 
 DEFAULT_SCENARIO: Final = "emulate-small"
@@ -78,12 +79,10 @@ def _compress(text: str) -> float:
 
 
 def _emulate(args: argparse.Namespace) -> int:
-    # node.cli.study imports this module to register `emulate`: imported here.
-    from node.cli import study as study_cli
 
     compress = _compress(args.compress)
-    scale = study_cli._scale(args.scale)
-    seed = study_cli._seed(args.seed)
+    scale = study_cli.scale_option(args.scale)
+    seed = study_cli.seed_option(args.seed)
     output: Path = args.output
     study_cli.check_output(output, args.force)
     # An emulation takes minutes: a DIR it could not write is said now, not after.
@@ -91,7 +90,7 @@ def _emulate(args: argparse.Namespace) -> int:
     if not os.access(writable, os.W_OK):
         raise InputError(f"{writable} is not writable (nothing was written)")
     scenario = study_cli.load(args.scenario)
-    copy_name, copy = study_cli._scenario_bytes(args.scenario)
+    copy_name, copy = study_cli.scenario_bytes(args.scenario)
     try:
         from node.study import agreement, emulate, simulate
         from node.study.outputs import csv_bytes, json_bytes, run_outputs
@@ -107,12 +106,12 @@ def _emulate(args: argparse.Namespace) -> int:
         f"and {len(plan.hub_only)} countries through the hub only, {plan.period:,.0f} s "
         f"(compressed {compress:g} times)"
     )
-    version = study_cli._code_version()
+    version = study_cli.code_version()
     with tempfile.TemporaryDirectory(prefix="ephyto-emulate-") as work:
         workdir = Path(work)
         with (workdir / "emulate.log").open("w", encoding="utf-8") as log:
             measured = emulate.emulate(
-                plan, workdir, log, study_cli._progress(args.quiet, "emulated"), say
+                plan, workdir, log, study_cli.progress(args.quiet, "emulated"), say
             )
         logs = {f"logs/{path.name}": path.read_bytes() for path in sorted(workdir.glob("*.log"))}
     if not args.quiet:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from node.cli import study_common as study_cli
 from node.errors import InputError
 from node.fileio import write_atomic
 from node.study.report import FIGURES_FOLDER, Figure, html_page, markdown
@@ -179,11 +180,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # node.cli.study imports this module to register `report` and `run`: imported here.
-    from node.cli import study as study_cli
 
-    scale = study_cli._scale(args.scale)
-    seed = study_cli._seed(args.seed)
+    scale = study_cli.scale_option(args.scale)
+    seed = study_cli.seed_option(args.seed)
     _require_extra()  # before the simulation, which may take minutes
     output: Path = args.output
     summary, files = study_cli.simulation(

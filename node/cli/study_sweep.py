@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from node.cli import study_common as study_cli
 from node.errors import EphytoError, InputError
 from node.fileio import write_atomic
 
@@ -87,15 +88,13 @@ def add_parser(study_actions: Any) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    # node.cli.study imports this module to register `sweep`: imported here, not above.
-    from node.cli import study as study_cli
 
     varied = {spec.partition("=")[0].strip() for spec in args.vary}
     for option in ("scale", "seed"):
         if getattr(args, option) is not None and option in varied:
             raise InputError(f"--{option} and --vary {option}=...: give one (nothing was written)")
-    scale = study_cli._scale(args.scale if args.scale is not None else "1")
-    seed = study_cli._seed(args.seed if args.seed is not None else "0")
+    scale = study_cli.scale_option(args.scale if args.scale is not None else "1")
+    seed = study_cli.seed_option(args.seed if args.seed is not None else "0")
     if args.dask is not None and args.workers is not None:
         raise InputError("--workers and --dask: the cluster's workers run a --dask sweep")
     workers = _workers(args.workers)
@@ -103,7 +102,7 @@ def _sweep(args: argparse.Namespace) -> int:
     output: Path = args.output
     study_cli.check_output(output, args.force)
     scenario = study_cli.load(args.scenario)
-    copy_name, scenario_toml = study_cli._scenario_bytes(args.scenario)
+    copy_name, scenario_toml = study_cli.scenario_bytes(args.scenario)
     if copy_name in OWN_FILES:
         raise InputError(
             f"{args.scenario}: a scenario file named {copy_name} would be copied over the "
@@ -113,6 +112,7 @@ def _sweep(args: argparse.Namespace) -> int:
         # SimPy (and Dask, below) are the study extra's: imported only for this command.
         from node.study import simulate as engine
         from node.study import sweep as core
+        from node.study.outputs import csv_bytes
     except ImportError:
         raise InputError(_NEEDS_EXTRA) from None
     document = core.document(scenario_toml)
@@ -129,7 +129,7 @@ def _sweep(args: argparse.Namespace) -> int:
         results = _run_locally(min(workers, len(points)), scenario_toml, points, base, progress)
     if not args.quiet:
         sys.stderr.write("\n")
-    version = study_cli._code_version()
+    version = study_cli.code_version()
     others = sorted({r["summary"]["code_version"] for r in results} - {version})
     if others:
         raise InputError(
@@ -158,7 +158,7 @@ def _sweep(args: argparse.Namespace) -> int:
         "runs": runs,
     }
     files = {
-        "sweep.csv": study_cli._csv([[core.csv_cell(c) for c in row] for row in table]),
+        "sweep.csv": csv_bytes([[core.csv_cell(c) for c in row] for row in table]),
         "sweep.md": core.markdown(scenario.name, base, version, table).encode(),
         "sweep.json": _json(report),
         copy_name: scenario_toml,
@@ -187,10 +187,9 @@ _NEEDS_EXTRA = (
 def _run_job(scenario_toml: bytes, point: Point, base: Options) -> Result:
     """One run, in a pool process or on a Dask worker: the worker's own code version is
     recorded, so a cluster running other code is noticed."""
-    from node.cli.study import _code_version
     from node.study.sweep import run_point
 
-    return run_point(scenario_toml, point, base, _code_version())
+    return run_point(scenario_toml, point, base, study_cli.code_version())
 
 
 def _workers(text: str | None) -> int:

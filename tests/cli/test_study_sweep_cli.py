@@ -227,7 +227,7 @@ def test_runs_from_another_code_version_are_refused_writing_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # This process claims another version than the pool's processes run.
-    monkeypatch.setattr("node.cli.study._code_version", lambda: "0.0.0-other")
+    monkeypatch.setattr("node.cli.study_common.code_version", lambda: "0.0.0-other")
     out = tmp_path / "sweep"
     args = ["study", "sweep", "hybrid", "-o", str(out), "--scale", SCALE, "--workers", "1"]
     assert main([*args, "--vary", "seed=1", "--quiet"]) == 2
