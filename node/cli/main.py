@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from node import __version__
-from node.cli import bench, cert, codelists, demo, discover, doctor, hub, node, study
+from node.cli import bench, cert, codelists, console, demo, discover, doctor, hub, node, study
 from node.commandline import run_command
 from registry import cli as registry_cli
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     hub.add_parser(commands)
     registry_cli.add_parser(commands)
     study.add_parser(commands)
+    console.add_parser(commands)
     return parser
 
 
