@@ -156,13 +156,21 @@ scenario(
 SMALL = {"NL": "europe", "KE": "africa", "US": "north-america", "CN": "asia"}
 HUB_ONLY = {"CL": "latin-america", "FR": "europe"}
 LATENCY = {
-    frozenset(("europe",)): 15, frozenset(("africa",)): 50, frozenset(("north-america",)): 25,
-    frozenset(("asia",)): 40, frozenset(("latin-america",)): 40,
-    frozenset(("europe", "north-america")): 45, frozenset(("europe", "latin-america")): 100,
-    frozenset(("europe", "asia")): 110, frozenset(("europe", "africa")): 80,
-    frozenset(("north-america", "latin-america")): 70, frozenset(("north-america", "asia")): 90,
-    frozenset(("north-america", "africa")): 120, frozenset(("latin-america", "asia")): 160,
-    frozenset(("latin-america", "africa")): 150, frozenset(("asia", "africa")): 140,
+    frozenset(("europe",)): 15,
+    frozenset(("africa",)): 50,
+    frozenset(("north-america",)): 25,
+    frozenset(("asia",)): 40,
+    frozenset(("latin-america",)): 40,
+    frozenset(("europe", "north-america")): 45,
+    frozenset(("europe", "latin-america")): 100,
+    frozenset(("europe", "asia")): 110,
+    frozenset(("europe", "africa")): 80,
+    frozenset(("north-america", "latin-america")): 70,
+    frozenset(("north-america", "asia")): 90,
+    frozenset(("north-america", "africa")): 120,
+    frozenset(("latin-america", "asia")): 160,
+    frozenset(("latin-america", "africa")): 150,
+    frozenset(("asia", "africa")): 140,
 }
 small_countries = "".join(
     f'  {{ code = "{c}", region = "{r}", node = {str(c in SMALL).lower()} }},\n'
@@ -173,7 +181,7 @@ small_links = "".join(
     for p, ms in LATENCY.items()
 )
 (OUT / "emulate-small.toml").write_text(
-    f'''# Bundled study scenario: the one `ephyto study emulate` plays by default (docs/study.md).
+    f"""# Bundled study scenario: the one `ephyto study emulate` plays by default (docs/study.md).
 name = "emulate-small"
 description = "6 countries (4 nodes, 2 through the hub only), about 2,000 certificates in a day, the hub down 2 hours and CN 3 hours"
 period_days = 1
@@ -214,5 +222,5 @@ node_running_cost_per_year = 2_000_000
 fee_models = [
   {{ name = "per-envelope", kind = "prepaid", fee = 5 }},
 ]
-'''
+"""
 )
