@@ -19,7 +19,7 @@ from node.study.scenario import (
     GeneratedTrade,
     Scenario,
 )
-from node.study.topology import TopologyCounts, bilateral_links, count
+from node.study.topology import bilateral_links, count
 from node.study.trade import generate_flows
 
 TOP_FLOWS = 10
@@ -124,22 +124,11 @@ def summary(scenario: Scenario) -> dict[str, Any]:
         ],
     }
     result["by_topology"] = {
-        kind: _counts(count(kind, scenario.countries, flows, scenario.top_k))
+        kind: count(kind, scenario.countries, flows, scenario.top_k).to_json()
         # All three, bilateral as if every country ran a node: the comparison is the point.
         for kind in TOPOLOGIES
     }
     return result
-
-
-def _counts(counts: TopologyCounts) -> dict[str, int]:
-    return {
-        "links": counts.links,
-        "direct_links": len(counts.direct_links),
-        "hub_links": len(counts.hub_users),
-        "trust_relationships": counts.trust_relationships,
-        "most_keys_held_by_a_country": counts.most_keys_held_by_a_country,
-        "keys_held_by_hub": counts.keys_held.get("hub", 0),
-    }
 
 
 def _show(args: argparse.Namespace) -> int:

@@ -21,7 +21,6 @@ import math
 import threading
 import time
 import urllib.parse
-from array import array
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -86,6 +85,7 @@ class Plan:
     has_hub: bool
     period: float  # wall seconds
     via_hub: Mapping[str, tuple[str, ...]]  # each node's [hub] via_hub
+    direct_links: frozenset[frozenset[str]]  # the topology's, as simulate counts them
 
 
 def plan(scenario: Scenario, options: EmulateOptions) -> Plan:
@@ -153,6 +153,7 @@ def plan(scenario: Scenario, options: EmulateOptions) -> Plan:
         has_hub=scenario.topology != "bilateral",
         period=period,
         via_hub=via_hub if scenario.topology != "bilateral" else {},
+        direct_links=topology.direct_links,
     )
 
 
@@ -487,41 +488,16 @@ def _run(
 ) -> Run:
     codes = tuple(sorted(c.code for c in chosen.scenario.countries))
     index = {code: i for i, code in enumerate(codes)}
-    scenario = chosen.scenario
-    assert isinstance(scenario.trade, GeneratedTrade)  # plan() refused any other
-    flows = generate_flows(scenario.countries, scenario.trade)
-    topology = count(scenario.topology, scenario.countries, flows, scenario.top_k)
-    run = Run(
-        scenario=chosen.scenario,
-        options=chosen.options,
-        countries=codes,
-        direct_links=topology.direct_links,
-        period_seconds=chosen.period,
-        ids=array("L"),
-        origin=array("H"),
-        destination=array("H"),
-        submitted=array("d"),
-        delivered=array("d"),
-        hub_stored=array("d"),
-        hub_wait=array("d"),
-        route=array("b"),
-        attempts=array("I"),
-    )
+    run = Run.empty(chosen.scenario, chosen.options, codes, chosen.direct_links, chosen.period)
     for i, ((at, origin, destination), number) in enumerate(
         zip(chosen.arrivals, numbers, strict=True)
     ):
         found = routes.get(number)
         route = found.route if found is not None else ROUTE_DIRECT
-        run.ids.append(i)
-        run.origin.append(index[origin])
-        run.destination.append(index[destination])
-        run.submitted.append(at)
-        run.delivered.append(received.at.get(number, math.inf))
         relayed = found.relayed if found is not None and route != ROUTE_DIRECT else math.nan
-        run.hub_stored.append(relayed)
-        run.hub_wait.append(0.0)
-        run.route.append(route)
-        run.attempts.append(found.attempts if found is not None else 0)
+        attempts = found.attempts if found is not None else 0
+        delivered = received.at.get(number, math.inf)
+        run.add(i, index[origin], index[destination], at, delivered, route, attempts, relayed)
     return run
 
 

@@ -176,11 +176,13 @@ class Tallies:
     # (route, index into the scenario's transit modes) -> (certificates, delivered
     # before the consignment arrived)
     transit: Mapping[tuple[int, int], tuple[int, int]]
+    # hub_bytes.csv's rows (a sort of every hub-routed certificate: done once)
+    hub_bytes: list[list[str]]
 
 
 def tally(run: Run) -> Tallies:
-    """Both passes over the run's certificates."""
-    return Tallies(_groups(run), _before_arrival(run))
+    """The passes over the run's certificates."""
+    return Tallies(_groups(run), _before_arrival(run), hub_bytes_rows(run))
 
 
 def _tallied(run: Run, tallies: Tallies | None) -> Tallies:
@@ -408,18 +410,6 @@ def trust_rows(run: Run) -> list[list[str]]:
     for code in run.countries:
         rows.append([code, str(direct[code]), str(counts.keys_held.get(code, 0))])
     return rows
-
-
-def _trust_summary(run: Run) -> dict[str, int]:
-    counts = trust_counts(run)
-    return {
-        "links": counts.links,
-        "direct_links": len(counts.direct_links),
-        "hub_links": len(counts.hub_users),
-        "trust_relationships": counts.trust_relationships,
-        "most_keys_held_by_a_country": counts.most_keys_held_by_a_country,
-        "keys_held_by_hub": counts.keys_held.get(PARTY_HUB, 0),
-    }
 
 
 # -- 4. bytes on the wire and CPU --------------------------------------------------------
@@ -770,7 +760,7 @@ def extra_files(
         "trust.csv": trust_rows(run),
         "parties.csv": parties_rows(run, sizes, counted),
         "transit.csv": transit_rows(run, counted),
-        "hub_bytes.csv": hub_bytes_rows(run),
+        "hub_bytes.csv": counted.hub_bytes,
     }
 
 
@@ -821,11 +811,11 @@ def extra_summary(
             "reached_all_hours_max": _rounded(slowest[-1]) if slowest else None,
         },
         "exposure": _exposure_summary(run, counted),
-        "trust": _trust_summary(run),
+        "trust": trust_counts(run).to_json(),
         "bytes_on_wire": _wire_summary(run, sizes or WireSizes(), counted),
         "cpu_ms_per_certificate": _cpu_summary(run, counted),
         "share_before_arrival": _transit_summary(counted),
-        "hub_most_bytes_held": max((int(r[1]) for r in hub_bytes_rows(run)[1:]), default=0),
+        "hub_most_bytes_held": max((int(r[1]) for r in counted.hub_bytes[1:]), default=0),
     }
 
 

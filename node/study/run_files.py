@@ -22,50 +22,14 @@ from typing import Any, Final
 from node.csv_records import csv_records
 from node.errors import InputError
 from node.study.scenario import TOPOLOGIES, GeneratedTrade, Scenario, parse_scenario
+from node.study.tables import RUN_TABLES
 from node.study.topology import TopologyCounts, count
 from node.study.trade import generate_flows
 
 SUMMARY: Final = "summary.json"
 AGREEMENT: Final = "agreement.json"
 # The CSV files simulate always writes, with their headers.
-REQUIRED_CSVS: Final[Mapping[str, tuple[str, ...]]] = {
-    "messages.csv": ("id", "from", "to", "submitted", "delivered", "route", "attempts"),
-    "pairs.csv": (
-        "origin",
-        "destination",
-        "route",
-        "certificates",
-        "undelivered",
-        "p50_seconds",
-        "p95_seconds",
-        "p99_seconds",
-        "share_within_1h",
-    ),
-    "outages.csv": (
-        "party",
-        "start_hours",
-        "duration_hours",
-        "certificates_affected",
-        "certificates_delayed",
-        "delay_p50_seconds",
-        "delay_p95_seconds",
-        "delay_max_seconds",
-        "pairs_affected",
-        "drain_hours",
-    ),
-    "hub_holdings.csv": ("hour", "envelopes_held"),
-    "costs.csv": (
-        "country",
-        "runs_node",
-        "fee_model",
-        "currency",
-        "hub_envelopes_sent",
-        "hub_fees",
-        "envelopes_past_plan_cap",
-        "node_running_cost",
-        "node_currency",
-    ),
-}
+REQUIRED_CSVS: Final[Mapping[str, tuple[str, ...]]] = RUN_TABLES
 # Files and summary keys other study commands add; shown when present, skipped when not.
 OPTIONAL_CSVS: Final = ("exposure.csv", "rotations.csv", "transit.csv")
 OPTIONAL_SUMMARY_KEYS: Final = (

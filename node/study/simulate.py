@@ -35,6 +35,7 @@ from node.hub.accounts import AccountPolicy, period_key, price_of
 from node.hub.push import HubPusher
 from node.outbox.policy import Backoff, Fallback
 from node.study.scenario import PARTY_HUB, PARTY_REGISTRY, GeneratedTrade, Scenario
+from node.study.tables import RUN_TABLES
 from node.study.timers import Timers, check_compress, simulated
 from node.study.topology import count
 from node.study.trade import Flows, generate_flows, monthly
@@ -169,6 +170,56 @@ class Run:
     def certificates(self) -> int:
         return len(self.submitted)
 
+    @classmethod
+    def empty(
+        cls,
+        scenario: Scenario,
+        options: Options,
+        countries: tuple[str, ...],
+        direct_links: frozenset[frozenset[str]],
+        period_seconds: float,
+    ) -> Run:
+        """A run with no certificate yet: each engine `add`s its certificates to one."""
+        return cls(
+            scenario=scenario,
+            options=options,
+            countries=countries,
+            direct_links=direct_links,
+            period_seconds=period_seconds,
+            ids=array("L"),
+            origin=array("H"),
+            destination=array("H"),
+            submitted=array("d"),
+            delivered=array("d"),
+            hub_stored=array("d"),
+            hub_wait=array("d"),
+            route=array("b"),
+            attempts=array("I"),
+        )
+
+    def add(
+        self,
+        cid: int,
+        origin: int,
+        destination: int,
+        submitted: float,
+        delivered: float,
+        route: int,
+        attempts: int,
+        stored: float = math.nan,
+        wait: float = 0.0,
+    ) -> None:
+        """One certificate; `origin` and `destination` index `countries`."""
+        self.ids.append(cid)
+        self.origin.append(origin)
+        self.destination.append(destination)
+        self.submitted.append(submitted)
+        self.delivered.append(delivered)
+        self.hub_stored.append(stored)
+        self.hub_wait.append(wait)
+        self.route.append(route)
+        self.attempts.append(attempts)
+
 
 @dataclass(slots=True)
 class _Pull:
@@ -276,15 +327,7 @@ class _Model:
         # each envelope fetch it, store it and acknowledge it, one after another).
         self.pulls: dict[str, _Pull] = {}
         self.next_id = 0
-        self.ids: array[int] = array("L")
-        self.origin: array[int] = array("H")
-        self.destination: array[int] = array("H")
-        self.submitted: array[float] = array("d")
-        self.delivered: array[float] = array("d")
-        self.hub_stored: array[float] = array("d")
-        self.hub_wait: array[float] = array("d")
-        self.route: array[int] = array("b")
-        self.attempts: array[int] = array("I")
+        self.out = Run.empty(scenario, options, self.codes, self.direct, self.period)
 
     def _outage_windows(self) -> dict[str, _Windows]:
         spans: dict[str, list[tuple[float, float]]] = {c: [] for c in (*self.codes, PARTY_HUB)}
@@ -538,15 +581,11 @@ class _Model:
         stored: float = math.nan,
         wait: float = 0.0,
     ) -> None:
-        self.ids.append(cid)
-        self.origin.append(self.index[origin])
-        self.destination.append(self.index[destination])
-        self.submitted.append(submitted)
-        self.delivered.append(delivered)
-        self.hub_stored.append(stored)
-        self.hub_wait.append(wait)
-        self.route.append(route)
-        self.attempts.append(attempts)
+        index = self.index
+        self.out.add(
+            cid, index[origin], index[destination], submitted, delivered, route, attempts,
+            stored, wait,
+        )  # fmt: skip
 
 
 def planned_arrivals(scenario: Scenario, options: Options) -> list[tuple[float, str, str]]:
@@ -568,22 +607,7 @@ def simulate(
     """Run the scenario; `progress` is told the share of the period simulated so far."""
     model = _Model(scenario, options)
     model.run(progress)
-    return Run(
-        scenario=scenario,
-        options=options,
-        countries=model.codes,
-        direct_links=model.direct,
-        period_seconds=model.period,
-        ids=model.ids,
-        origin=model.origin,
-        destination=model.destination,
-        submitted=model.submitted,
-        delivered=model.delivered,
-        hub_stored=model.hub_stored,
-        hub_wait=model.hub_wait,
-        route=model.route,
-        attempts=model.attempts,
-    )
+    return model.out
 
 
 # -- what a run shows (pure) ---------------------------------------------------------
@@ -612,19 +636,7 @@ def pairs_rows(run: Run) -> list[list[str]]:
             groups.setdefault(key, [])
         else:
             groups.setdefault(key, []).append(latency)
-    rows = [
-        [
-            "origin",
-            "destination",
-            "route",
-            "certificates",
-            "undelivered",
-            "p50_seconds",
-            "p95_seconds",
-            "p99_seconds",
-            "share_within_1h",
-        ]
-    ]
+    rows = [list(RUN_TABLES["pairs.csv"])]
     for (o, d, r), values in sorted(
         groups.items(), key=lambda g: (run.countries[g[0][0]], run.countries[g[0][1]], g[0][2])
     ):
@@ -687,20 +699,7 @@ def outages_rows(run: Run) -> list[list[str]]:
         values.sort()
         baseline[pair] = (percentile(values, 0.5), percentile(values, 0.99))
     overall = (percentile(everything, 0.5), percentile(everything, 0.99))
-    rows = [
-        [
-            "party",
-            "start_hours",
-            "duration_hours",
-            "certificates_affected",
-            "certificates_delayed",
-            "delay_p50_seconds",
-            "delay_p95_seconds",
-            "delay_max_seconds",
-            "pairs_affected",
-            "drain_hours",
-        ]
-    ]
+    rows = [list(RUN_TABLES["outages.csv"])]
     for outage, (start, end) in zip(run.scenario.outages, windows, strict=True):
         affected = 0
         delays: list[float] = []
@@ -743,7 +742,7 @@ def hub_holdings_rows(run: Run) -> list[list[str]]:
         d for d, t in zip(run.delivered, run.hub_stored, strict=True) if not math.isnan(t)
     )
     last = max([run.period_seconds, *(d for d in done if math.isfinite(d))])
-    rows = [["hour", "envelopes_held"]]
+    rows = [list(RUN_TABLES["hub_holdings.csv"])]
     length = 3600.0 / run.options.compress  # an hour of the scenario's clock
     for hour in range(1, math.ceil(last / length) + 1):
         t = hour * length
@@ -797,19 +796,7 @@ def costs_rows(run: Run) -> list[list[str]]:
     costs = run.scenario.costs
     running = round(costs.node_running_cost_per_year * run.scenario.period_days * DAY / YEAR)
     sent = hub_envelopes_by_period(run)
-    rows = [
-        [
-            "country",
-            "runs_node",
-            "fee_model",
-            "currency",
-            "hub_envelopes_sent",
-            "hub_fees",
-            "envelopes_past_plan_cap",
-            "node_running_cost",
-            "node_currency",
-        ]
-    ]
+    rows = [list(RUN_TABLES["costs.csv"])]
     for country in run.scenario.countries:
         by_month = sent.get(country.code, {})
         for model in costs.fee_models:
@@ -837,7 +824,7 @@ def message_rows(run: Run) -> tuple[list[list[str]], bool]:
     if sampled:
         rows_in = random.Random(f"sample:{run.options.seed}").sample(rows_in, MESSAGE_SAMPLE)
     ids = sorted(rows_in, key=lambda i: run.ids[i])
-    rows = [["id", "from", "to", "submitted", "delivered", "route", "attempts"]]
+    rows = [list(RUN_TABLES["messages.csv"])]
     for i in ids:
         rows.append(
             [

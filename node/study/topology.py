@@ -41,6 +41,17 @@ class TopologyCounts:
     def most_keys_held_by_a_country(self) -> int:
         return max((n for party, n in self.keys_held.items() if party != PARTY_HUB), default=0)
 
+    def to_json(self) -> dict[str, int]:
+        """The counts as `study show --json` and summary.json's `trust` give them."""
+        return {
+            "links": self.links,
+            "direct_links": len(self.direct_links),
+            "hub_links": len(self.hub_users),
+            "trust_relationships": self.trust_relationships,
+            "most_keys_held_by_a_country": self.most_keys_held_by_a_country,
+            "keys_held_by_hub": self.keys_held.get(PARTY_HUB, 0),
+        }
+
 
 def bilateral_links(n: int) -> int:
     """Point-to-point links among n parties, every pair connected: n(n-1)/2."""

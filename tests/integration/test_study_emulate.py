@@ -67,7 +67,9 @@ def test_emulate_and_simulate_agree_on_the_small_scenario(
     assert measured["bytes_on_wire"] > total * 10_000
     with (out / "links.csv").open(newline="") as f:
         links = {(row["from"], row["to"]): int(row["bytes"]) for row in csv.DictReader(f)}
-    assert links[("US", "CN")] > 0 and links[("CN", "hub")] > 0 and links[("hub", "NL")] >= 0
+    # Direct between nodes, to the hub, and from it (its pushes to a node, through the
+    # hub's own listener).
+    assert links[("US", "CN")] > 0 and links[("CN", "hub")] > 0 and links[("hub", "NL")] > 0
     # What simulate can take from it: the nodes' in-path time it measured.
     service = json.loads((out / "service.json").read_text())
     assert service["node_send_ms"] > 0 and service["restart_ms"] > 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from array import array
 from collections.abc import Sequence
 
 import pytest
@@ -38,34 +37,15 @@ def run_of(certificates: Sequence[Certificate], order: Sequence[int] | None = No
     (as simulate records them: in delivery order, not by number)."""
     order = list(range(len(certificates))) if order is None else list(order)
     assert sorted(order) == list(range(len(certificates)))
-    run = Run(
-        scenario=SCENARIO,
-        options=Options(),
-        countries=CODES,
-        direct_links=frozenset({frozenset(("DE", "NL"))}),
-        period_seconds=86_400.0,
-        ids=array("L"),
-        origin=array("H"),
-        destination=array("H"),
-        submitted=array("d"),
-        delivered=array("d"),
-        hub_stored=array("d"),
-        hub_wait=array("d"),
-        route=array("b"),
-        attempts=array("I"),
-    )
+    run = Run.empty(SCENARIO, Options(), CODES, frozenset({frozenset(("DE", "NL"))}), 86_400.0)
     for cid in order:
         origin, destination, route, latency = certificates[cid]
         submitted = 10.0 * cid
-        run.ids.append(cid)
-        run.origin.append(CODES.index(origin))
-        run.destination.append(CODES.index(destination))
-        run.submitted.append(submitted)
-        run.delivered.append(submitted + latency)
-        run.hub_stored.append(math.nan if route == ROUTE_DIRECT else submitted + 0.1)
-        run.hub_wait.append(0.0)
-        run.route.append(route)
-        run.attempts.append(1)
+        stored = math.nan if route == ROUTE_DIRECT else submitted + 0.1
+        run.add(
+            cid, CODES.index(origin), CODES.index(destination), submitted,
+            submitted + latency, route, 1, stored,
+        )  # fmt: skip
     return run
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-from array import array
 from importlib import resources
 
 import pytest
@@ -259,32 +258,16 @@ def hand_made_run(rows: list[tuple[str, str, float, float, int]]) -> Run:
     calibration = parse_scenario(CALIBRATION.encode())
     codes = tuple(sorted(calibration.codes))
     index = {code: i for i, code in enumerate(codes)}
-    run = Run(
-        scenario=calibration,
-        options=Options(compress=60.0, timers=emulated(calibration, 60.0)),
-        countries=codes,
-        direct_links=frozenset(),
-        period_seconds=86_400 / 60,
-        ids=array("L"),
-        origin=array("H"),
-        destination=array("H"),
-        submitted=array("d"),
-        delivered=array("d"),
-        hub_stored=array("d"),
-        hub_wait=array("d"),
-        route=array("b"),
-        attempts=array("I"),
+    run = Run.empty(
+        calibration,
+        Options(compress=60.0, timers=emulated(calibration, 60.0)),
+        codes,
+        frozenset(),
+        86_400 / 60,
     )
     for i, (origin, destination, submitted, delivered, route) in enumerate(rows):
-        run.ids.append(i)
-        run.origin.append(index[origin])
-        run.destination.append(index[destination])
-        run.submitted.append(submitted)
-        run.delivered.append(delivered)
-        run.hub_stored.append(math.nan if route == ROUTE_DIRECT else submitted)
-        run.hub_wait.append(0.0)
-        run.route.append(route)
-        run.attempts.append(1)
+        stored = math.nan if route == ROUTE_DIRECT else submitted
+        run.add(i, index[origin], index[destination], submitted, delivered, route, 1, stored)
     return run
 
 
