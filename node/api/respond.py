@@ -14,6 +14,7 @@ from node.api import views
 from node.api.context import (
     CONTEXT,
     JSON_TYPE,
+    ApiContext,
     caller_name,
     json_answer,
     location_of,
@@ -32,15 +33,56 @@ async def respond(request: web.Request) -> web.Response:
     requested (text), sent to its exporter as a response message (docs/protocol.md)."""
     context = request.app[CONTEXT]
     certificate = await context.store.message(message_id(request))
-    if certificate.direction != "in" or certificate.kind != "certificate":
-        raise ProblemError(
-            409, "Not received", f"certificate {certificate.id} was sent, not received"
-        )
+    _check_received(certificate)
     body = await read_body(request, context.max_body_bytes)
     if request.content_type != JSON_TYPE:
         raise ProblemError(415, "Unsupported media type", "send application/json")
     now = context.clock.now()
     response = _response_of(body, certificate, now)
+    shown = views.response(response, state="queued")
+
+    def accepted(pk: int) -> tuple[str, str | None]:
+        return json.dumps({"certificate": certificate.id, "response": shown}), location_of(
+            certificate.id
+        )
+
+    key = key_of(request)
+    remember = (
+        None if key is None else Remember(key.client, key.key, key.fingerprint, 202, accepted)
+    )
+    result = await _store_response(context, certificate, response, remember, caller_name())
+    if isinstance(result, Answer):
+        return json_answer(result)
+    text, location = accepted(result)
+    return json_answer(Answer(202, text, location, result))
+
+
+async def answer_certificate(
+    context: ApiContext, certificate: StoredMessage, decision: Decision, text: str | None,
+    *, client: str,
+) -> int:  # fmt: skip
+    """Answer received certificate message `certificate` as the API's response route
+    does, for a caller that is not an HTTP client of the API (the officer console): the
+    response message's id. ProblemError as the API refuses it (409 not received or
+    answered already, 422 a decision without the text it needs, the door's refusals);
+    nothing is stored then."""
+    _check_received(certificate)
+    needed = {Decision.REJECTED: "reason", Decision.CORRECTION_REQUESTED: "text"}.get(decision)
+    if needed is not None and not text:
+        raise ProblemError(422, "Invalid response", f"a {decision.value} response needs a {needed}")
+    response = _response(
+        certificate, decision, None if needed is None else text, context.clock.now()
+    )
+    result = await _store_response(context, certificate, response, None, client)
+    assert isinstance(result, int)  # no Idempotency-Key, so never a kept Answer
+    return result
+
+
+async def _store_response(
+    context: ApiContext, certificate: StoredMessage, response: Response,
+    remember: Remember | None, client: str | None,
+) -> int | Answer:  # fmt: skip
+    """Store and queue `response` to `certificate` unless it was answered already."""
     answered = await context.store.response_to(certificate.id)
     if answered is not None:
         raise ProblemError(
@@ -63,33 +105,29 @@ async def respond(request: web.Request) -> web.Response:
         kind="response",
         answers=certificate.id,
     )
+    now = context.clock.now()
     await check_deliverable(context.door, new, now)
-    shown = views.response(response, state="queued")
-
-    def accepted(pk: int) -> tuple[str, str | None]:
-        return json.dumps({"certificate": certificate.id, "response": shown}), location_of(
-            certificate.id
-        )
-
-    key = key_of(request)
-    remember = (
-        None if key is None else Remember(key.client, key.key, key.fingerprint, 202, accepted)
-    )
     try:
         result = await context.store.submit_response(
             new,
             now=now,
             responded=views.response_event(response),
             remember=remember,
-            client=caller_name(),
+            client=client,
         )
     except KeyReuseError as e:
         raise reuse(e) from e
-    if isinstance(result, Answer):
-        return json_answer(result)
-    context.kick()
-    text, location = accepted(result)
-    return json_answer(Answer(202, text, location, result))
+    if not isinstance(result, Answer):
+        context.kick()
+    return result
+
+
+def _check_received(certificate: StoredMessage) -> None:
+    """409 unless `certificate` is a certificate this node received (what may be answered)."""
+    if certificate.direction != "in" or certificate.kind != "certificate":
+        raise ProblemError(
+            409, "Not received", f"certificate {certificate.id} was sent, not received"
+        )
 
 
 def _response_of(body: bytes, certificate: StoredMessage, now: datetime) -> Response:
@@ -123,6 +161,13 @@ def _response_of(body: bytes, certificate: StoredMessage, now: datetime) -> Resp
     # Plain XML from a hub has no envelope message id, only `hub:<tracking number>`: the
     # response names it by the UUID its receipt named it by (node.inbox.puller); through
     # the hub it travels as an SPSAcknowledgement, which names the certificate's number.
+    return _response(certificate, decision, text, now)
+
+
+def _response(
+    certificate: StoredMessage, decision: Decision, text: str | None, now: datetime
+) -> Response:
+    """The response message answering `certificate`; 422 for text it cannot carry."""
     answered_id = (
         certificate.message_id
         if _is_uuid(certificate.message_id)

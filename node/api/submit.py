@@ -74,15 +74,7 @@ async def submit(request: web.Request) -> web.Response:
 async def withdraw(request: web.Request) -> web.Response:
     context = request.app[CONTEXT]
     sent = await _sent(context, request)
-    history = await context.store.history("out", sent.certificate_number)
-    done = [m for m in history if m.certificate_status == WITHDRAWN and m.state != "failed"]
-    if done:
-        raise ProblemError(
-            409,
-            "Already withdrawn",
-            f"certificate {sent.certificate_number} was withdrawn by message {done[0].id}",
-        )
-    cert = withdrawal_of(stored_certificate(sent))
+    cert = await withdrawal_for(context, sent)
     return await _queue(context, cert, {"withdraws": sent.id}, from_json=False, key=key_of(request))
 
 
@@ -92,9 +84,7 @@ async def replace(request: web.Request) -> web.Response:
     sent = await _sent(context, request)
     body = await read_body(request, context.max_body_bytes)
     new = _certificate_from_body(body, request.content_type)
-    cert = replacement_of(
-        new, replaced_number=sent.certificate_number, reason=reason, at=_seconds(context)
-    )
+    cert = replacement_for(context, sent, new, reason)
     return await _queue(
         context,
         cert,
@@ -102,6 +92,54 @@ async def replace(request: web.Request) -> web.Response:
         from_json=request.content_type == JSON_TYPE,
         key=key_of(request),
     )
+
+
+async def withdrawal_for(context: ApiContext, sent: StoredMessage) -> Certificate:
+    """The withdrawal (status 40) of certificate message `sent`; 409 if it was withdrawn
+    already (a withdrawal that has not failed)."""
+    history = await context.store.history("out", sent.certificate_number)
+    done = [m for m in history if m.certificate_status == WITHDRAWN and m.state != "failed"]
+    if done:
+        raise ProblemError(
+            409,
+            "Already withdrawn",
+            f"certificate {sent.certificate_number} was withdrawn by message {done[0].id}",
+        )
+    return withdrawal_of(stored_certificate(sent))
+
+
+def replacement_for(
+    context: ApiContext, sent: StoredMessage, new: Certificate, reason: str
+) -> Certificate:
+    """`new` as the replacement of certificate message `sent`, saying `reason`."""
+    return replacement_of(
+        new, replaced_number=sent.certificate_number, reason=reason, at=_seconds(context)
+    )
+
+
+async def send_model(
+    context: ApiContext, cert: Certificate, event_detail: dict[str, Any], *, client: str
+) -> int:
+    """Validate, store and queue `cert` as the API's submit does, for a caller that is not
+    an HTTP client of the API (the officer console, node.console): the message's id, or
+    the id of the same certificate stored before. ProblemError as the API refuses it
+    (413, 422 invalid or not ours, 409 a different certificate under the same number,
+    and the door's refusals); nothing is stored then."""
+    xml, _ = _checked_xml(context, cert, from_json=True)
+    new = _new_message(context, Routing.of(cert), xml)
+    now = context.clock.now()
+    await check_deliverable(context.door, new, now)
+    try:
+        result = await context.store.submit_once(
+            new, now=now, lifecycle=event_detail or None, client=client
+        )
+    except DuplicateError as e:
+        raise ProblemError(409, "Duplicate certificate", str(e), existing=e.existing) from e
+    if isinstance(result, Existing):
+        return result.message
+    assert isinstance(result, int)  # no Idempotency-Key, so never a kept Answer
+    context.kick()
+    return result
 
 
 async def _queue(
@@ -113,6 +151,16 @@ async def _queue(
     key: Keyed | None,
 ) -> web.Response:
     """Build the XML of a model, validate it, then store and queue it."""
+    xml, report = _checked_xml(context, cert, from_json=from_json)
+    return await _queue_checked(
+        context, Routing.of(cert), xml, report, event_detail, from_json=from_json, key=key
+    )
+
+
+def _checked_xml(
+    context: ApiContext, cert: Certificate, *, from_json: bool
+) -> tuple[bytes, Report]:
+    """The XML of a model and its validation report; 413 past the size limit, 422 invalid."""
     xml = to_xml_bytes(cert)
     if len(xml) > context.max_body_bytes:
         raise ProblemError(
@@ -123,9 +171,7 @@ async def _queue(
         )
     report = context.validator.validate(xml)
     _refuse_invalid(report, number=cert.number, from_json=from_json)
-    return await _queue_checked(
-        context, Routing.of(cert), xml, report, event_detail, from_json=from_json, key=key
-    )
+    return xml, report
 
 
 def _refuse_invalid(report: Report, *, number: str | None, from_json: bool) -> None:
@@ -160,24 +206,8 @@ async def _queue_checked(
 ) -> web.Response:
     """Store a validated certificate and its outbox row (and its key) in one transaction,
     unless it repeats one already sent or could never be delivered."""
-    exporter = routing.export_country
-    if exporter != context.country:
-        raise ProblemError(
-            422,
-            "Not our certificate",
-            f"the exporting country is {exporter}; this node sends for {context.country}",
-        )
     now = context.clock.now()  # full precision: the event history measures latency
-    new = NewMessage(
-        message_id=str(uuid.uuid4()),
-        sender=context.country,
-        recipient=routing.import_country,
-        certificate_number=routing.number,
-        certificate_type=routing.type_code,
-        certificate_status=routing.status_code,
-        content_digest="sha256:" + hashlib.sha256(xml).hexdigest(),
-        payload=xml,
-    )
+    new = _new_message(context, routing, xml)
     await check_deliverable(context.door, new, now)
     findings = _findings(report.findings, from_json=from_json)
 
@@ -203,6 +233,27 @@ async def _queue_checked(
     context.kick()
     body, location = accepted(result)
     return json_answer(Answer(202, body, location, result))
+
+
+def _new_message(context: ApiContext, routing: Routing, xml: bytes) -> NewMessage:
+    """The outbound message of a validated certificate; 422 unless this node exports it."""
+    exporter = routing.export_country
+    if exporter != context.country:
+        raise ProblemError(
+            422,
+            "Not our certificate",
+            f"the exporting country is {exporter}; this node sends for {context.country}",
+        )
+    return NewMessage(
+        message_id=str(uuid.uuid4()),
+        sender=context.country,
+        recipient=routing.import_country,
+        certificate_number=routing.number,
+        certificate_type=routing.type_code,
+        certificate_status=routing.status_code,
+        content_digest="sha256:" + hashlib.sha256(xml).hexdigest(),
+        payload=xml,
+    )
 
 
 async def _existing(context: ApiContext, pk: int, key: Keyed | None, now: datetime) -> web.Response:
