@@ -18,6 +18,7 @@ registry is asked again every few seconds until a directory is trusted.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -34,6 +35,9 @@ from node.api.door import Door
 from node.api.webhooks import WebhookSender
 from node.certificate.validate import Validator
 from node.clock import Clock
+from node.console.app import mount_console, session_key
+from node.console.context import ConsoleContext
+from node.console.users import users_path
 from node.directory import Directory, DirectoryError, MaintainerSet
 from node.directory.codelist_fetch import CODELISTS_DIR, CodeListUpdater, installed_lists
 from node.directory.refresh import DirectoryRefresher, load
@@ -239,21 +243,33 @@ async def run_node(
             )  # fmt: skip
         # The API is its listener's root application: a root's body limit is the one
         # aiohttp applies (a mounted sub-application's would be silently ignored).
-        api_app = create_api_app(
-            ApiContext(
-                country=config.country,
-                api_token=config.api_token,
-                clients_file=config.api_clients_file,  # named clients, re-read as they change
-                store=store,
-                validator=runtime.validator,
-                clock=clock,
-                kick=lambda: tasks.track(worker.kick()),
-                # Refuse at the door what could never go (node.api.door).
-                # Only a hub named in node.toml may know countries outside the directory.
-                door=Door(directory, refresh, lambda _: config.hub_url is not None),
-            )
+        api_context = ApiContext(
+            country=config.country,
+            api_token=config.api_token,
+            clients_file=config.api_clients_file,  # named clients, re-read as they change
+            store=store,
+            validator=runtime.validator,
+            clock=clock,
+            kick=lambda: tasks.track(worker.kick()),
+            # Refuse at the door what could never go (node.api.door).
+            # Only a hub named in node.toml may know countries outside the directory.
+            door=Door(directory, refresh, lambda _: config.hub_url is not None),
         )
+        api_app = create_api_app(api_context)
         api_host, api_port = config.api_address
+        # The officer console under /console on the same listener (node.console.app).
+        mount_console(
+            api_app,
+            ConsoleContext(
+                api=api_context,
+                users_file=users_path(config.directory),
+                session_key=session_key(config.directory),
+                issuer_name=config.name,
+                # A cookie marked Secure is not sent back over plain HTTP: mark it unless
+                # the console is on loopback, where a TLS proxy in front is not needed.
+                secure_cookie=not _loopback(api_host),
+            ),
+        )
         api = await serve(stack, api_app, api_host, api_port, ssl_context=None, access_log=False)
 
         tasks.every(scheduler, worker.run_once, outbox_interval, "outbox")
@@ -369,6 +385,13 @@ async def _announce(
     await announcer.async_register()
     stack.push_async_callback(announcer.async_close)
     log.info("announced by mDNS as %s", announcer.instance_name)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _pulling(

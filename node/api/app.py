@@ -86,7 +86,11 @@ def _idempotent(handler: Handler) -> Handler:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path == f"{PREFIX}/openapi.yaml":
+    # The officer console (node.console) signs its users in with sessions of its own.
+    if (
+        request.path == f"{PREFIX}/openapi.yaml"
+        or request.path.partition("/")[2].partition("/")[0] == "console"
+    ):
         return await handler(request)
     try:
         client = authorise(request.app[CLIENTS], request)

@@ -1,5 +1,5 @@
-"""`ephyto console user add|passwd|disable|list`: the officer console's users and their
-roles (node.console.users). The console itself is not served yet (docs/console.md)."""
+"""`ephyto console user add|passwd|disable|totp|list`: the officer console's users, their
+roles and their optional TOTP second factor (node.console.users, node.console.totp)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,19 @@ from typing import Any
 from node.cli.node import DEFAULT_DIR
 from node.clock import SystemClock
 from node.commandline import dir_argument
+from node.console.totp import new_secret, provisioning_uri
 from node.console.users import (
     ROLES,
     ConsoleUser,
     add_user,
     check_role,
     check_user_name,
+    clear_totp,
     disable_user,
     enabled_user,
     list_users,
     set_password,
+    set_totp,
     users_path,
 )
 from node.errors import InputError
@@ -39,11 +42,13 @@ def add_parser(commands: Any) -> None:
         help="the officer console's users and roles",
         description="The officer console's users: each has a name, a role and a password "
         "kept only as its Argon2 hash, in console-users.json beside node.toml (mode 0600). "
-        "A disabled user stays in the file so that the name is never given again. The web "
-        "console itself is not built yet (docs/console.md).",
+        "A disabled user stays in the file so that the name is never given again. A user "
+        "may add a TOTP second factor (an authenticator app's six-digit code).",
     )
     groups = console.add_subparsers(dest="console_command", metavar="GROUP", required=True)
-    user = groups.add_parser("user", help="add, change, disable or list console users")
+    user = groups.add_parser(
+        "user", help="add, change, disable or list console users; their TOTP second factor"
+    )
     actions = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
 
     add = actions.add_parser("add", help="add a user with a role and a password")
@@ -64,7 +69,20 @@ def add_parser(commands: Any) -> None:
     dir_argument(disable, DEFAULT_DIR, "node")
     disable.set_defaults(func=_disable)
 
-    listing = actions.add_parser("list", help="the users: names, roles, created, disabled")
+    totp = actions.add_parser(
+        "totp",
+        help="give a user a new TOTP second factor (or take it away with --off)",
+        description="Make a new TOTP secret for the user, store it, and print it once with "
+        "its otpauth:// URI for an authenticator app: from the next sign-in the console "
+        "asks for the app's code after the password. Run again to replace a lost one. With "
+        "--off, the password alone signs in again.",
+    )
+    totp.add_argument("name", metavar="NAME")
+    totp.add_argument("--off", action="store_true", help="take the user's TOTP secret away")
+    dir_argument(totp, DEFAULT_DIR, "node")
+    totp.set_defaults(func=_totp)
+
+    listing = actions.add_parser("list", help="the users: names, roles, created, TOTP, disabled")
     listing.add_argument("--json", action="store_true", help="one JSON document")
     dir_argument(listing, DEFAULT_DIR, "node")
     listing.set_defaults(func=_list)
@@ -111,6 +129,29 @@ def _disable(args: argparse.Namespace) -> int:
     return 0
 
 
+def _totp(args: argparse.Namespace) -> int:
+    check_user_name(args.name)
+    config = load_config(args.directory / CONFIG_FILE)
+    path = users_path(config.directory)
+    if args.off:
+        cleared = clear_totp(path, args.name)
+        print(f"removed the TOTP second factor of console user {cleared.name}")
+        print("the password alone signs in again")
+        return 0
+    had = enabled_user(list_users(path), args.name, path).totp_secret is not None
+    secret = new_secret()
+    # Made before the secret is stored, so that nothing is stored that cannot be shown.
+    uri = provisioning_uri(secret, user=args.name, issuer=f"ePhyto {config.country}")
+    changed = set_totp(path, args.name, secret)
+    replaced = " (it replaces the previous one, which no longer works)" if had else ""
+    print(f"set a new TOTP secret for console user {changed.name}{replaced}")
+    print("add it to an authenticator app now; it is not shown again:")
+    print(f"  secret: {secret}")
+    print(f"  URI:    {uri}")
+    print("from the next sign-in, the console asks for the app's six-digit code")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     users = list_users(_path(args))
     if args.json:
@@ -119,18 +160,20 @@ def _list(args: argparse.Namespace) -> int:
     if not users:
         print("no console users (add one with `ephyto console user add NAME --role admin`)")
     for u in users:
+        totp = "on" if u.totp_secret is not None else "off"
         disabled = "" if u.disabled is None else f"  disabled {u.disabled.isoformat()}"
-        print(f"{u.name}  {u.role}  created {u.created.isoformat()}{disabled}")
+        print(f"{u.name}  {u.role}  created {u.created.isoformat()}  totp {totp}{disabled}")
     return 0
 
 
 def _plain(user: ConsoleUser) -> dict[str, Any]:
-    """What `list --json` tells of a user: never the hash."""
+    """What `list --json` tells of a user: never the hash, never the TOTP secret."""
     return {
         "name": user.name,
         "role": user.role,
         "created": user.created.isoformat(),
         "disabled": None if user.disabled is None else user.disabled.isoformat(),
+        "totp": user.totp_secret is not None,
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from node.cli.demo_commands import in_process
 from node.demo.answers import follow_up
+from node.demo.console_users import console_url, demo_users
 from node.demo.deliveries import Row
 from node.demo.network import Network, network
 from node.demo.play import play
@@ -42,13 +43,18 @@ def add_parser(commands: Any) -> None:
     demo.add_argument(
         "--keep-running",
         action="store_true",
-        help="leave the network up and print how to reach each node's API (Ctrl-C or "
-        "SIGTERM to stop). With --json: after the list, one line holding one JSON object, "
+        help="leave the network up and print how to reach each node's API, and its officer "
+        "console with the demo's users (admin, clerk, inspector and auditor with the roles "
+        "of those names, officer and officer2 two certifying officers) and their "
+        "passwords, new each run, the same on every node (Ctrl-C or SIGTERM to stop). "
+        "With --json: after the list, one line holding one JSON object, "
         "for scripts: 'nodes', a list of objects with 'country', 'api' (the API's base "
         "URL, ending in /api/v1), 'token' (its bearer token: the demo's throwaway one), "
         "'exchange' (the node's endpoint; null for a node reached through the hub only), "
         "'files' (its directory), 'metrics' and 'ready' (its /metrics and /health/ready "
-        "URLs); 'registry' (the directory's URL) and 'hub' (its DeliveryService URL), and "
+        "URLs), 'console' (its officer console's URL, ending in /console/) and "
+        "'console_users' (a list of objects with 'user', 'password' and 'role'); "
+        "'registry' (the directory's URL) and 'hub' (its DeliveryService URL), and "
         "their own 'registry_metrics', 'registry_ready', 'hub_metrics' and 'hub_ready'. "
         "Later versions may add fields, never remove one.",
     )
@@ -94,6 +100,9 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
             workdir, log, configure_args=("--retry-cap", str(RETRY_CAP_SECONDS)),
             hub=True, hub_only=(HUB_ONLY,), deferred=(LATE,), command=in_process(args.commands),
             report=say,
+            # Only a network left running has a console to sign in to: otherwise no users,
+            # and no second of hashing spent on passwords nobody sees.
+            console_users=demo_users() if args.keep_running else (),
         )  # fmt: skip
         net = stack.enter_context(started)
         # Unwinding runs last in, first out: from here, a second Ctrl-C while the network
@@ -144,6 +153,8 @@ def _reach(net: Network) -> dict[str, Any]:
                 "files": str(node.directory),
                 "metrics": node.metrics_url or None,
                 "ready": node.ready_url or None,
+                "console": console_url(node.api_url),
+                "console_users": [user.to_json() for user in net.console_users],
             }
             for node in net.nodes.values()
         ],
@@ -172,6 +183,10 @@ def _print_reach(net: Network) -> None:
             f"{'exchange ' + exchange if exchange else 'no exchange (through the hub only)'}, "
             f"files in {node.directory}{_observed(node.metrics_url, node.ready_url)}"
         )
+        # Indented under its node's line: the console is served on the API's listener.
+        print(f"  console {console_url(node.api_url)}, users:")
+        for user in net.console_users:
+            print(f"    {user.shown()}")
     observed = net.registry_observed
     print(f"registry: {net.registry_url}{_observed(observed.metrics, observed.ready)}")
     if net.hub_url:

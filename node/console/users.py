@@ -7,11 +7,16 @@ import inspector answers received ones, an auditor reads everything and changes 
 `may(role, action)` is that table; `may_issue` adds the one rule that needs more than the
 role: whoever drafted a certificate cannot issue it (four eyes).
 
+A user may also have a TOTP secret (node.console.totp), the optional second factor:
+`set_totp` gives one, `clear_totp` takes it away. Unlike the password, the secret is
+kept in clear, base32 as authenticator apps take it: the server must compute the codes
+itself, so no one-way hash will do. It is as sensitive as a password hash (more: whoever
+reads it makes valid codes), which is one more reason the file is private to the node's
+owner.
+
 The file is written as api-clients.json is (node.identity.api_clients): atomically, mode
 0600, under an exclusive lock. A disabled user stays in the file so that the name is
-never given to someone else: the console's history will name users. Nothing here serves
-anything yet: the web console, its sessions, lockout and TOTP are still to be built
-(docs/console.md).
+never given to someone else: the console's history will name users.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from node.console.totp import check_secret, valid_secret
 from node.errors import ConfigError, InputError
 from node.fileio import exclusive_lock, write_atomic
 
@@ -88,8 +94,8 @@ class ConsoleUser:
     password_hash: str
     created: datetime
     disabled: datetime | None = None
-    # Reserved for the TOTP second factor, which is not built yet: always None for now,
-    # and a file with anything else in it is refused rather than half understood.
+    # The TOTP second factor's secret (base32, node.console.totp), or None: no second
+    # factor. In clear: the server computes the codes (see the module's docstring).
     totp_secret: str | None = None
 
 
@@ -270,6 +276,40 @@ def disable_user(path: Path, name: str, *, now: datetime) -> ConsoleUser:
     return disabled
 
 
+def set_totp(path: Path, name: str, secret: str) -> ConsoleUser:
+    """Give user `name` the TOTP `secret` (node.console.totp.new_secret's, say): from then
+    on the console asks for a code at sign-in. A secret the user had is replaced, and the
+    authenticator entry made from it stops working.
+
+    InputError for an unknown or disabled user or a secret that is not 16 to 64 base32
+    characters; the file is then unchanged.
+    """
+    check_user_name(name)
+    check_secret(secret)
+    with exclusive_lock(_lock(path), _MODE):
+        users = list_users(path)
+        changed = replace(enabled_user(users, name, path), totp_secret=secret)
+        write_atomic(path, dump_users(changed if u.name == name else u for u in users), _MODE)
+    return changed
+
+
+def clear_totp(path: Path, name: str) -> ConsoleUser:
+    """Take user `name`'s TOTP secret away: the password alone signs in again.
+
+    InputError for an unknown or disabled user, or one without a TOTP secret (nothing to
+    take away); the file is then unchanged.
+    """
+    check_user_name(name)
+    with exclusive_lock(_lock(path), _MODE):
+        users = list_users(path)
+        current = enabled_user(users, name, path)
+        if current.totp_secret is None:
+            raise InputError(f"console user {name!r} has no TOTP second factor")
+        changed = replace(current, totp_secret=None)
+        write_atomic(path, dump_users(changed if u.name == name else u for u in users), _MODE)
+    return changed
+
+
 def enabled_user(users: Sequence[ConsoleUser], name: str, path: Path) -> ConsoleUser:
     """User `name`, not disabled; InputError saying which it is not."""
     found = [u for u in users if u.name == name]
@@ -305,8 +345,10 @@ def _user(entry: Any) -> ConsoleUser:
         raise ValueError(f"user {name}: unknown role {_shown(role)}")
     if not isinstance(digest, str) or not _usable_hash(digest):
         raise ValueError(f"user {name}: password_hash is not an Argon2 hash this node accepts")
-    if entry.get("totp_secret") is not None:
-        raise ValueError(f"user {name}: totp_secret is reserved (TOTP is not built yet)")
+    totp_secret = entry.get("totp_secret")
+    if totp_secret is not None and not valid_secret(totp_secret):
+        # Never quoted: even a damaged secret may be most of a real one.
+        raise ValueError(f"user {name}: totp_secret is not 16 to 64 base32 characters (A-Z, 2-7)")
     disabled = entry.get("disabled")
     return ConsoleUser(
         name,
@@ -314,6 +356,7 @@ def _user(entry: Any) -> ConsoleUser:
         digest,
         _time(entry["created"]),
         None if disabled is None else _time(disabled),
+        totp_secret,
     )
 
 

@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from node.certificate.xml_build import to_xml_bytes
+from node.clock import SystemClock
+from node.console.users import ConsoleUser
+from node.demo.console_users import DemoUser, hashed_in_background, write_console_users
 from node.demo.deliveries import DELIVERY_TIMEOUT, POLL_SECONDS, Deliveries
 from node.demo.deliveries import Row as Row
 from node.demo.errors import DemoError as DemoError
@@ -116,6 +119,9 @@ class Network:
     tune_node: Callable[[NodeHandle], None] | None = None
     # More words for `registry serve` (an emulation's timestamp schedule, say).
     registry_serve_args: tuple[str, ...] = ()
+    # Officer-console users put on every node before it starts (console-users.json);
+    # none by default. Their passwords stay here, for the caller to print.
+    console_users: tuple[DemoUser, ...] = ()
     _starting: dict[str, _Start] = field(default_factory=dict, init=False, repr=False)
     _sent: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
     _log_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -126,8 +132,13 @@ class Network:
 
         Only what needs another step's result waits for it: the nodes' and the hub's own
         files are made side by side, configured while the registry enrols and publishes
-        them, and the services start together, each reported once it is ready.
+        them, and the services start together, each reported once it is ready. The console
+        users' passwords are hashed meanwhile, on threads of their own.
         """
+        with hashed_in_background(self.console_users, now=SystemClock().now()) as records:
+            self._start_all(records)
+
+    def _start_all(self, console_records: Callable[[], tuple[ConsoleUser, ...]]) -> None:
         registry_dir = self.workdir / "registry"
         self._registry_port = free_port()
         self.registry_url = f"http://127.0.0.1:{self._registry_port}/directory.json"
@@ -171,6 +182,8 @@ class Network:
             with (handle.directory / "node.toml").open("a", encoding="utf-8") as config:
                 # Each process's metrics on a port of its own, said in its ready lines.
                 config.write(f'\n[metrics]\nlisten = "{METRICS_LISTEN}"\n')
+            if self.console_users:
+                write_console_users(handle.directory, console_records())
             if self.tune_node is not None:
                 self.tune_node(handle)
             elif self.hub:
@@ -549,12 +562,13 @@ def network(
     command: Command | None = None,
     report: Callable[[str], None] | None = None,
     verbose: bool = False,
+    console_users: tuple[DemoUser, ...] = (),
 ) -> Iterator[Network]:
     """A started demo network that is always stopped on exit."""
     net = Network(
         workdir, log, countries, configure_args, serve_args,
         hub=hub, hub_only=hub_only, deferred=deferred, hub_database=hub_database,
-        command=command, report=report, verbose=verbose,
+        command=command, report=report, verbose=verbose, console_users=console_users,
     )  # fmt: skip
     try:
         net.start()

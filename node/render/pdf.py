@@ -51,17 +51,22 @@ _LANG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,8}){0,3}")
 
 
 def render_pdf(
-    cert: Certificate, standing: Standing | None = None, lists: CodeLists | None = None
+    cert: Certificate,
+    standing: Standing | None = None,
+    lists: CodeLists | None = None,
+    *,
+    watermark: str | None = None,
 ) -> bytes:
     """The certificate as an A4 PDF after the ISPM 12 model certificate; a withdrawn or
-    replaced one (`standing`, from the store) is stamped so across every page.
+    replaced one (`standing`, from the store) is stamped so across every page, and so is
+    `watermark` (the console's "DRAFT" on a certificate not issued yet) when given.
 
     Codes are named from `lists` (the bundled code lists by default). InputError when the
     certificate cannot be drawn (a character no bundled font has); ConfigError when a
     font package is missing.
     """
     view = ispm12_view(cert, lists)
-    pdf = _Document(view, None if standing is None else standing.watermark)
+    pdf = _Document(view, watermark or (None if standing is None else standing.watermark))
     pdf.set_creation_date(cert.issue_datetime)
     pdf.set_title(f"{view.title} {view.number}")
     pdf.set_subject("ISPM 12 phytosanitary certificate")

@@ -131,3 +131,82 @@ webhooks = Table(
     Column("next_attempt_at", UtcDateTime()),  # null: now
     Column("last_error", Text),
 )
+
+# The officer console (node/console/, issue 15). A certificate an officer drafts, from
+# draft to issued, as the JSON model text (docs/certificate-json.md); `version` is the
+# compare-and-set counter that keeps two officers (or two processes on one PostgreSQL)
+# from overwriting each other's change; `message` is the sent certificate once issued;
+# `replaces` is the console certificate a replacement replaces.
+console_certificates = Table(
+    "console_certificates",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("number", String(128), nullable=False),
+    Column("type_code", String(8), nullable=False),  # "851", or "657" for a re-export
+    Column("state", String(16), nullable=False),
+    Column("import_country", String(2)),  # a draft may not name one yet
+    Column("commodity", String(256)),  # the first item's description, for lists
+    Column("model", Text, nullable=False),
+    Column("drafted_by", String(64), nullable=False),
+    Column("updated_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("reason", Text),  # the last query, rejection or withdrawal reason
+    Column("message", _ID, ForeignKey("messages.id", name="fk_console_certificates_message")),
+    Column("version", Integer, nullable=False),
+    Column(
+        "replaces",
+        _ID,
+        ForeignKey("console_certificates.id", name="fk_console_certificates_replaces"),
+    ),
+    UniqueConstraint("number", name="uq_console_certificates_number"),
+)
+Index("ix_console_certificates_state", console_certificates.c.state)
+Index("ix_console_certificates_updated", console_certificates.c.updated_at)
+
+# Who did what to which certificate, and when: append-only (the store offers no update
+# or delete). A drafted certificate's entries name it; a received one's name its message.
+console_audit = Table(
+    "console_audit",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column(
+        "certificate",
+        _ID,
+        ForeignKey("console_certificates.id", name="fk_console_audit_certificate"),
+    ),
+    Column("message", _ID, ForeignKey("messages.id", name="fk_console_audit_message")),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("detail", Text),  # a JSON object
+)
+Index("ix_console_audit_certificate", console_audit.c.certificate)
+Index("ix_console_audit_message", console_audit.c.message)
+
+# Failed console logins per user name, names that are no user's included (someone
+# guessing names is counted too): the lockout after repeated failures.
+console_logins = Table(
+    "console_logins",
+    metadata,
+    Column("user", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),  # since the last lock or success
+    Column("locked_until", UtcDateTime()),
+    Column("last_failure", UtcDateTime()),
+    # The TOTP time step of the last code accepted for this name: a code is good once.
+    Column("totp_step", BigInteger),
+)
+
+# What the inbox filters received certificates by and the message row does not hold:
+# the first item's commodity, read once from the payload (node.store.console_inbox).
+console_received = Table(
+    "console_received",
+    metadata,
+    Column(
+        "message",
+        _ID,
+        ForeignKey("messages.id", name="fk_console_received_message"),
+        primary_key=True,
+    ),
+    Column("commodity", String(256)),
+)

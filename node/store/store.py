@@ -15,12 +15,21 @@ One store class per concern, each in its own module, all mixed over one runner
 (`base.StoreBase`: one `Database`, one group-commit queue) and combined in `Store`:
 outbound messages and the outbox (`sending`), submitting once (`once`), responses
 (`responses`), receiving (`receiving`), reading messages (`reading`), the events and
-their feed (`event_feed`), and the webhooks' cursors (`webhooks`). Their writes are
-values applied together by `writes`.
+their feed (`event_feed`), the webhooks' cursors (`webhooks`), and the officer console's
+certificates, audit trail and login lockout (`console`). Their message writes are values
+applied together by `writes`.
 """
 
 from __future__ import annotations
 
+from node.store.console import (
+    AuditEntry,
+    ConsoleCertificate,
+    ConsoleConflictError,
+    ConsoleInputError,
+    ConsoleStore,
+)
+from node.store.console_inbox import INBOX_STATES, ConsoleInboxStore, InboxEntry
 from node.store.database import StoreError
 from node.store.event_feed import EventsStore
 from node.store.feed import FeedEvent
@@ -50,11 +59,17 @@ from node.store.sending import SendingStore
 from node.store.webhooks import WebhooksStore, WebhookState
 
 __all__ = [
+    "INBOX_STATES",
     "Answer",
+    "AuditEntry",
+    "ConsoleCertificate",
+    "ConsoleConflictError",
+    "ConsoleInputError",
     "DuplicateError",
     "Event",
     "Existing",
     "FeedEvent",
+    "InboxEntry",
     "KeyReuseError",
     "Lifecycle",
     "Link",
@@ -82,6 +97,8 @@ class Store(
     ReadingStore,
     EventsStore,
     WebhooksStore,
+    ConsoleStore,
+    ConsoleInboxStore,
     MetricsQueries,
 ):
     """The node's database. Open with `Store.open(url)`, then `await store.ensure_schema(dir)`

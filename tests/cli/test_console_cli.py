@@ -1,4 +1,4 @@
-"""`ephyto console user add|passwd|disable|list`, run in-process through the command's own
+"""`ephyto console user add|passwd|disable|totp|list`, run in-process through the command's own
 entry point, with hostile input: one error line, exit 2, the users file unchanged."""
 
 from __future__ import annotations
@@ -8,13 +8,16 @@ import json
 import shutil
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from argon2 import PasswordHasher
 
 from node.cli.main import main
 from node.console import users
+from node.console.totp import code_at, matching_step
 from node.console.users import check_password, list_users
 
 GOOD = "correct horse battery"
@@ -111,7 +114,10 @@ def test_add_passwd_disable_list(run: Run, node_dir: Path, tmp_path: Path) -> No
 
     document = json.loads(run.ok("console", "user", "list", "--json"))
     assert list(document) == ["users"]
-    assert [sorted(u) for u in document["users"]] == [["created", "disabled", "name", "role"]] * 2
+    assert [sorted(u) for u in document["users"]] == [
+        ["created", "disabled", "name", "role", "totp"]
+    ] * 2
+    assert [u["totp"] for u in document["users"]] == [False, False]
     assert [(u["name"], u["role"]) for u in document["users"]] == [
         ("root.admin", "admin"),
         ("anna", "officer"),
@@ -122,6 +128,96 @@ def test_add_passwd_disable_list(run: Run, node_dir: Path, tmp_path: Path) -> No
     everything = run.ok("console", "user", "list") + run.ok("console", "user", "list", "--json")
     for secret in (GOOD, OTHER, admin.password_hash, "argon2"):
         assert secret not in everything
+
+
+def _printed_secret(out: str) -> tuple[str, str]:
+    """The secret and the URI `console user totp` printed."""
+    lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+             for line in out.splitlines() if line.startswith("  ")}  # fmt: skip
+    return lines["secret"], lines["URI"]
+
+
+def test_totp_on_replace_and_off(run: Run, node_dir: Path, tmp_path: Path) -> None:
+    good = _secret(tmp_path, GOOD)
+    run.ok("console", "user", "add", "admin1", "--role", "admin", "--password-file", good)
+    run.ok("console", "user", "add", "anna", "--role", "officer", "--password-file", good)
+    path = node_dir / "console-users.json"
+
+    out = run.ok("console", "user", "totp", "anna")
+    assert "set a new TOTP secret for console user anna\n" in out
+    assert "not shown again" in out and "from the next sign-in" in out
+    secret, uri = _printed_secret(out)
+    admin, anna = list_users(path)
+    assert anna.totp_secret == secret and admin.totp_secret is None
+    assert check_password(anna, GOOD)  # the password is untouched
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    parts = urlsplit(uri)
+    assert (parts.scheme, parts.netloc, parts.path) == ("otpauth", "totp", "/ePhyto%20NL:anna")
+    assert parse_qs(parts.query)["secret"] == [secret]
+    now = datetime.now(UTC)
+    assert matching_step(anna.totp_secret, code_at(secret, now), now) is not None
+
+    listed = run.ok("console", "user", "list")
+    assert "admin1  admin  created " in listed and "  totp off" in listed
+    assert "anna  officer  created " in listed and "  totp on" in listed
+    document = json.loads(run.ok("console", "user", "list", "--json"))
+    assert [(u["name"], u["totp"]) for u in document["users"]] == [
+        ("admin1", False),
+        ("anna", True),
+    ]
+    assert secret not in listed + json.dumps(document)
+
+    again = run.ok("console", "user", "totp", "anna")
+    assert "replaces the previous one, which no longer works" in again
+    new_secret, _ = _printed_secret(again)
+    assert new_secret != secret and list_users(path)[1].totp_secret == new_secret
+
+    off = run.ok("console", "user", "totp", "anna", "--off")
+    assert "removed the TOTP second factor of console user anna" in off
+    assert new_secret not in off
+    assert list_users(path)[1].totp_secret is None
+    assert new_secret not in path.read_text()
+    assert "  totp on" not in run.ok("console", "user", "list")
+
+
+def test_totp_refusals_change_nothing(run: Run, node_dir: Path, tmp_path: Path) -> None:
+    good = _secret(tmp_path, GOOD)
+    run.ok("console", "user", "add", "admin1", "--role", "admin", "--password-file", good)
+    run.ok("console", "user", "add", "anna", "--role", "clerk", "--password-file", good)
+    run.ok("console", "user", "add", "bert", "--role", "clerk", "--password-file", good)
+    run.ok("console", "user", "totp", "bert")
+    run.ok("console", "user", "disable", "bert")
+    path = node_dir / "console-users.json"
+    before = path.read_bytes()
+    assert "no console user named 'nobody'" in run.refused("console", "user", "totp", "nobody")
+    assert "no console user named 'nobody'" in run.refused(
+        "console", "user", "totp", "nobody", "--off"
+    )
+    assert "was disabled" in run.refused("console", "user", "totp", "bert")
+    assert "was disabled" in run.refused("console", "user", "totp", "bert", "--off")
+    assert "has no TOTP second factor" in run.refused("console", "user", "totp", "anna", "--off")
+    for name in ("../anna", "Anna", "", "élodie", "x" * 65, "anna\n"):
+        assert "console user name" in run.refused("console", "user", "totp", name)
+        assert "console user name" in run.refused("console", "user", "totp", name, "--off")
+    assert path.read_bytes() == before
+
+
+def test_totp_without_users_or_with_a_damaged_secret(
+    run: Run, node_dir: Path, tmp_path: Path
+) -> None:
+    path = node_dir / "console-users.json"
+    assert "no console user named 'anna'" in run.refused("console", "user", "totp", "anna")
+    assert not path.exists()
+    run.ok("console", "user", "add", "anna", "--role", "clerk",
+           "--password-file", _secret(tmp_path, GOOD))  # fmt: skip
+    document = json.loads(path.read_text())
+    document["users"][0]["totp_secret"] = "jbswy3dpehpk3pxp"  # lower case: not as written
+    path.write_text(json.dumps(document))
+    before = path.read_bytes()
+    for args in (("totp", "anna"), ("totp", "anna", "--off"), ("list",)):
+        err = run.refused("console", "user", *args)
+        assert str(path) in err and "totp_secret" in err and "jbswy3dp" not in err
+    assert path.read_bytes() == before
 
 
 def test_list_of_no_users(run: Run, node_dir: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -14,8 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from node.console.users import ConsoleUser, check_password, list_users, users_path
 from tests.cli.test_cert_cli import ephyto
 
 # Generous: the demo takes seconds, but a loaded machine must not fail the test.
@@ -77,6 +79,8 @@ def test_demo_exchanges_both_ways_falls_back_and_leaves_nothing_running(tmp_path
     assert "linked: US's copy of NL-DEMO-0002 shows withdrawn by NL-DEMO-0002 (status 40)" in (
         result.stderr
     )
+    # Without --keep-running nobody is told a console password: no console users made.
+    assert not any(users_path(workdir / c).exists() for c in ("NL", "KE", "US", "CL"))
 
 
 def test_demo_has_help() -> None:
@@ -184,6 +188,7 @@ def test_demo_keep_running_json_gives_scripts_the_network_on_one_line(tmp_path: 
             assert (Path(node["files"]) / "node.toml").is_file()
         assert nodes["CL"]["exchange"] is None  # reached through the hub only
         assert nodes["NL"]["exchange"].startswith("https://127.0.0.1:")
+        _assert_console_users(workdir, nodes)
 
         # The object is enough to drive a node: its API answers with its token.
         nl = nodes["NL"]
@@ -199,6 +204,41 @@ def test_demo_keep_running_json_gives_scripts_the_network_on_one_line(tmp_path: 
 
         assert demo.stop(signal.SIGTERM) == 0
     assert _processes_under(workdir) == []
+
+
+def _assert_console_users(workdir: Path, nodes: dict[str, dict[str, Any]]) -> None:
+    """Each node's console is on its API's listener, and the users the demo printed for
+    it sign in there: their passwords verify against the node's console-users.json."""
+    expected = [
+        ("admin", "admin"), ("clerk", "clerk"), ("officer", "officer"),
+        ("officer2", "officer"), ("inspector", "inspector"), ("auditor", "auditor"),
+    ]  # fmt: skip
+    # Argon2 is slow by design: each distinct (hash, password) pair is verified once.
+    to_verify: dict[tuple[str, str], ConsoleUser] = {}
+    passwords: set[str] = set()
+    for country, node in nodes.items():
+        assert node["api"].endswith("/api/v1")
+        assert node["console"] == node["api"].removesuffix("/api/v1") + "/console/"
+        printed = node["console_users"]
+        assert [(u["user"], u["role"]) for u in printed] == expected
+        assert all(set(u) == {"user", "password", "role"} for u in printed)
+        assert len({u["password"] for u in printed}) == len(expected)  # each its own
+        stored = {u.name: u for u in list_users(users_path(workdir / country))}
+        assert [(u.name, u.role) for u in stored.values()] == expected
+        for user in printed:
+            assert len(user["password"]) >= 16
+            record = stored[user["user"]]
+            to_verify[(record.password_hash, user["password"])] = record
+            passwords.add(user["password"])
+    assert all(check_password(record, password) for (_, password), record in to_verify.items())
+    assert not check_password(next(iter(to_verify.values())), "not-the-password-at-all")
+    # The plain passwords were printed, never written: no file of the demo's holds one.
+    for path in workdir.rglob("*"):
+        try:
+            content = path.read_bytes() if path.is_file() else b""
+        except FileNotFoundError:
+            continue  # a running node's temporary file, gone since it was listed
+        assert not any(p.encode() in content for p in passwords), path
 
 
 def test_demo_says_what_it_does_before_the_deliveries_and_stops_on_ctrl_c(
@@ -226,6 +266,18 @@ def test_demo_says_what_it_does_before_the_deliveries_and_stops_on_ctrl_c(
     assert max(i for name, i in ready.items() if name != "node US") < min(settled)
     first = next(progress[i] for i in settled if "NL-DEMO-0000" in progress[i])
     assert "NL -> US" in first and " hub" in first
-    assert [line.split(":")[0] for line in seen[reach:]] == [
+    assert [line.split(":")[0] for line in seen[reach:] if not line.startswith(" ")] == [
         "node NL", "node KE", "node US", "node CL", "registry", "hub",
     ]  # fmt: skip
+    # Under each node's line, its console (on the API's listener) and its users, one a line.
+    for country in ("NL", "KE", "US", "CL"):
+        at = next(i for i, line in enumerate(seen) if line.startswith(f"node {country}: API "))
+        api = seen[at].split()[3]
+        assert seen[at + 1] == f"  console {api.removesuffix('/api/v1')}/console/, users:"
+        listed = seen[at + 2 : at + 8]
+        assert [line.split()[0] for line in listed] == [
+            "admin", "clerk", "officer", "officer2", "inspector", "auditor",
+        ]  # fmt: skip
+        assert all(re.fullmatch(r"    [a-z0-9]+ / [A-Za-z0-9_-]{16,} \([a-z]+\)", line)
+                   for line in listed), listed  # fmt: skip
+        assert not seen[at + 8].startswith(" ")

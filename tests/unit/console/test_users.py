@@ -1,11 +1,13 @@
 """The officer console's users and roles (node.console.users): the role table, the
-password policy, hashing, and console-users.json, damaged and hostile ones included."""
+password policy, hashing, the TOTP secret, and console-users.json, damaged and hostile
+ones included."""
 
 from __future__ import annotations
 
 import json
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from node.console import users
+from node.console.totp import code_at, matching_step, new_secret
 from node.console.users import (
     ACTIONS,
     ROLE_NAMES,
@@ -20,6 +23,7 @@ from node.console.users import (
     add_user,
     check_password,
     check_password_policy,
+    clear_totp,
     disable_user,
     dump_users,
     list_users,
@@ -28,6 +32,7 @@ from node.console.users import (
     needs_rehash,
     parse_users,
     set_password,
+    set_totp,
 )
 from node.errors import ConfigError, InputError
 
@@ -37,6 +42,7 @@ NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GOOD = "correct horse battery"
 OTHER = "staple tuna granite 42"
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 @pytest.fixture(autouse=True)
@@ -240,10 +246,100 @@ def test_no_file_is_no_users(path: Path) -> None:
     assert not path.exists()
 
 
+def test_set_and_clear_totp(path: Path) -> None:
+    add_user(path, "admin1", "admin", GOOD, now=NOW)
+    added = add_user(path, "anna", "officer", GOOD, now=NOW)
+    secret = new_secret()
+    changed = set_totp(path, "anna", secret)
+    admin, stored = list_users(path)
+    assert stored == changed == replace(added, totp_secret=secret)  # nothing else changed
+    assert admin.totp_secret is None and check_password(stored, GOOD)
+    # In clear (the server computes the codes), so the file stays private.
+    assert secret in path.read_text() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert matching_step(stored.totp_secret, code_at(secret, NOW), NOW) is not None
+
+    replaced = set_totp(path, "anna", TOTP_SECRET)
+    assert replaced.totp_secret == TOTP_SECRET and list_users(path)[1] == replaced
+    assert secret not in path.read_text()
+
+    cleared = clear_totp(path, "anna")
+    assert cleared.totp_secret is None and list_users(path)[1] == cleared
+    assert TOTP_SECRET not in path.read_text() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert cleared == replace(changed, totp_secret=None)
+
+
+def test_totp_on_a_file_with_a_loose_mode_makes_it_0600_again(path: Path) -> None:
+    add_user(path, "anna", "officer", GOOD, now=NOW)
+    path.chmod(0o644)
+    set_totp(path, "anna", TOTP_SECRET)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o640)
+    clear_totp(path, "anna")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["", "A" * 15, "A" * 65, "A" * 17, TOTP_SECRET.lower(), TOTP_SECRET + "====",
+     TOTP_SECRET[:-1] + "1", f" {TOTP_SECRET}", f"{TOTP_SECRET}\n", "\uff21" * 16,
+     "A" * 10_000_000],
+)  # fmt: skip
+def test_set_totp_refuses_a_bad_secret_without_quoting_it(path: Path, secret: str) -> None:
+    add_user(path, "anna", "officer", GOOD, now=NOW)
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="16 to 64 base32") as refused:
+        set_totp(path, "anna", secret)
+    if secret.strip():
+        assert secret.strip()[:16] not in str(refused.value)
+    assert path.read_bytes() == before
+
+
+def test_totp_refuses_unknown_disabled_and_badly_named_users(path: Path) -> None:
+    add_user(path, "admin1", "admin", GOOD, now=NOW)
+    add_user(path, "anna", "clerk", GOOD, now=NOW)
+    add_user(path, "bert", "clerk", GOOD, now=NOW)
+    set_totp(path, "bert", TOTP_SECRET)
+    disable_user(path, "bert", now=LATER)
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="no console user named 'nobody'"):
+        set_totp(path, "nobody", TOTP_SECRET)
+    with pytest.raises(InputError, match="no console user named 'nobody'"):
+        clear_totp(path, "nobody")
+    with pytest.raises(InputError, match="was disabled"):
+        set_totp(path, "bert", new_secret())
+    with pytest.raises(InputError, match="was disabled"):
+        clear_totp(path, "bert")
+    with pytest.raises(InputError, match="has no TOTP second factor"):
+        clear_totp(path, "anna")
+    for name in ("../anna", "Anna", "", "anna\n", "x" * 65):
+        with pytest.raises(InputError, match="console user name"):
+            set_totp(path, name, TOTP_SECRET)
+        with pytest.raises(InputError, match="console user name"):
+            clear_totp(path, name)
+    assert path.read_bytes() == before
+    assert list_users(path)[2].totp_secret == TOTP_SECRET  # kept while disabled
+
+
+def test_totp_without_a_file(path: Path) -> None:
+    with pytest.raises(InputError, match="no console user named 'anna'"):
+        set_totp(path, "anna", TOTP_SECRET)
+    with pytest.raises(InputError, match="no console user named 'anna'"):
+        clear_totp(path, "anna")
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("secret", ["A" * 16, "A" * 64, TOTP_SECRET, "234567" * 4])
+def test_a_file_with_a_totp_secret_is_read(secret: str) -> None:
+    (user,) = parse_users(_document(_entry(totp_secret=secret)), source="x")
+    assert user.totp_secret == secret
+
+
 def test_dump_and_parse_round_trip() -> None:
     people = (
         ConsoleUser("anna", "officer", users.hash_password(GOOD), NOW),
         ConsoleUser("bert", "clerk", users.hash_password(OTHER), NOW, disabled=LATER),
+        ConsoleUser("carl", "clerk", users.hash_password(OTHER), NOW, totp_secret=TOTP_SECRET),
+        ConsoleUser("dora", "auditor", users.hash_password(OTHER), NOW, LATER, TOTP_SECRET),
     )
     assert parse_users(dump_users(people), source="x") == people
 
@@ -290,7 +386,18 @@ HOSTILE = {
     "created a number": _document(_entry(created=1700000000)),
     "created without zone": _document(_entry(created="2026-03-01T09:00:00")),
     "disabled not a time": _document(_entry(disabled="yesterday")),
-    "totp set": _document(_entry(totp_secret="JBSWY3DPEHPK3PXP")),
+    "totp lower case": _document(_entry(totp_secret="jbswy3dpehpk3pxp")),
+    "totp too short": _document(_entry(totp_secret="JBSWY3DPEHPK3PX")),
+    "totp too long": _document(_entry(totp_secret="A" * 65)),
+    "totp padded": _document(_entry(totp_secret="JBSWY3DPEHPK3PXP" + "=" * 8)),
+    "totp not base32": _document(_entry(totp_secret="JBSWY3DPEHPK3PX1")),
+    "totp no base32 length": _document(_entry(totp_secret="A" * 17)),
+    "totp empty": _document(_entry(totp_secret="")),
+    "totp a number": _document(_entry(totp_secret=12345678901234567890)),
+    "totp a list": _document(_entry(totp_secret=["JBSWY3DPEHPK3PXP"])),
+    "totp false": _document(_entry(totp_secret=False)),
+    "totp fullwidth": _document(_entry(totp_secret="\uff2a" * 16)),
+    "totp spaces": _document(_entry(totp_secret="JBSW Y3DP EHPK 3PXP")),
     "duplicate names": _document(_entry(), _entry(role="auditor")),
     "nested deep": b"[" * 200_000 + b"]" * 200_000,
     "non-UTF-8": b'{"version": 1, "users": [{"name": "\xff\xfe"}]}',
@@ -314,7 +421,19 @@ def test_a_damaged_file_is_refused_naming_it_and_add_changes_nothing(
         disable_user(path, "anna", now=NOW)
     with pytest.raises(ConfigError):
         set_password(path, "anna", GOOD)
+    with pytest.raises(ConfigError):
+        set_totp(path, "anna", TOTP_SECRET)
+    with pytest.raises(ConfigError):
+        clear_totp(path, "anna")
     assert path.read_bytes() == HOSTILE[damage]
+
+
+def test_a_damaged_totp_secret_is_not_quoted(path: Path) -> None:
+    almost = TOTP_SECRET[:-1] + "1"
+    path.write_bytes(_document(_entry(totp_secret=almost)))
+    with pytest.raises(ConfigError, match="totp_secret is not 16 to 64 base32") as refused:
+        list_users(path)
+    assert almost[:16] not in str(refused.value)
 
 
 def test_a_folder_in_the_files_place_is_a_config_error(path: Path) -> None:
