@@ -164,14 +164,17 @@ async def edit(request: web.Request) -> web.StreamResponse:
     cert = await _certificate(request)
     posted = await request.post()
     values = {k: v for k, v in posted.items() if isinstance(v, str) and k not in ("csrf", "op")}
+    if not values.get("number", "").strip():
+        values["number"] = cert.number  # the console's number unless the officer gives one
     op = str(posted.get("op", "save"))
     version = _version(posted)
     base = _model(cert)
-    if op.startswith("add-"):
+    groups = {s.group for s in certificate_form.SECTIONS if s.group is not None}
+    if op.startswith("add-") and op.removeprefix("add-") in groups:
         values = certificate_form.with_row_added(values, op.removeprefix("add-"))
     elif op.startswith("remove-"):
         group, _sep, n = op.removeprefix("remove-").rpartition("-")
-        if n.isdigit() and len(n) < 4:
+        if group in groups and n.isdigit() and len(n) < 4:
             values = certificate_form.with_row_removed(values, group, int(n))
             # The base's row goes too, or what the form does not show of it (notes,
             # classifications) would move to the row below.
@@ -336,8 +339,9 @@ async def lookup(request: web.Request) -> web.Response:
     """Type-ahead choices for a code-listed field (htmx fills the field's datalist)."""
     context = context_of(request)
     name = request.match_info["list"]
-    query = request.query.get("q", "")[:100]
+    query = (request.query.get("q") or next(iter(request.query.values()), ""))[:100]
     found = certificate_form.lookup(context.codelists, name, query)
+    # htmx sends the field's own value under the field's name: take whichever came.
     return await page(request, "options.html", {"options": found})
 
 
@@ -456,12 +460,7 @@ async def _form_page(
             else list(range(certificate_form.count(values, section.group)))
         )
         sections.append((section, rows))
-    choices = {
-        f.codelist: certificate_form.choices(context.codelists, f.codelist)
-        for s in certificate_form.SECTIONS
-        for f in s.fields
-        if f.codelist is not None and f.kind == "select"
-    }
+    choices, datalists, typeahead = _field_choices(context)
     return await page(
         request,
         "export_form.html",
@@ -471,12 +470,44 @@ async def _form_page(
             "findings": findings,
             "sections": sections,
             "choices": choices,
+            "datalists": datalists,
+            "typeahead": typeahead,
             "error": error,
             "flash": notice,
             "state_name": STATE_NAMES[cert.state],
         },
         status=status,
     )
+
+
+# A list longer than this is no <select>: one shared <datalist> per page instead (the
+# countries), and past TYPEAHEAD_MIN not even that: the server suggests as one types
+# (ports, units, package types), so a form stays light on a slow link.
+_SELECT_MAX = 50
+_TYPEAHEAD_MIN = 300
+
+
+def _field_choices(
+    context: ConsoleContext,
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]], frozenset[str]]:
+    """The form's code-listed fields: the small lists as selects, the middling ones as
+    shared datalists, and which lists are looked up as the officer types."""
+    selects: dict[str, list[tuple[str, str]]] = {}
+    datalists: dict[str, list[tuple[str, str]]] = {}
+    typeahead = {"locations"}
+    for section in certificate_form.SECTIONS:
+        for field in section.fields:
+            name = field.codelist
+            if name is None or name in typeahead or name in selects or name in datalists:
+                continue
+            options = certificate_form.choices(context.codelists, name)
+            if len(options) >= _TYPEAHEAD_MIN:
+                typeahead.add(name)
+            elif field.kind == "select" and len(options) <= _SELECT_MAX:
+                selects[name] = options
+            else:
+                datalists[name] = options
+    return selects, datalists, frozenset(typeahead)
 
 
 async def _create(
