@@ -241,6 +241,17 @@ async def run_node(
                 stack, create_exchange_app(runtime, validation), config.listen_host,
                 config.listen_port, ssl_context=ssl_context, access_log=True,
             )  # fmt: skip
+        # One log line and the counters per certificate event (node.observe.tailer); the
+        # console counts its sign-ins and refusals there too.
+        observer = await start_node_observer(
+            stack,
+            NodeSubject(
+                config.country, store, refresher, clock,
+                tls_certificate=lambda: tls().certificate,
+                keys_loaded=lambda: bool(keyring.held.signing and keyring.held.encryption),
+            ),
+            config.metrics_listen,
+        )  # fmt: skip
         # The API is its listener's root application: a root's body limit is the one
         # aiohttp applies (a mounted sub-application's would be silently ignored).
         api_context = ApiContext(
@@ -268,21 +279,12 @@ async def run_node(
                 # A cookie marked Secure is not sent back over plain HTTP: mark it unless
                 # the console is on loopback, where a TLS proxy in front is not needed.
                 secure_cookie=not _loopback(api_host),
+                metrics=observer.metrics,
             ),
         )
         api = await serve(stack, api_app, api_host, api_port, ssl_context=None, access_log=False)
 
         tasks.every(scheduler, worker.run_once, outbox_interval, "outbox")
-        # One log line and the counters per certificate event (node.observe.tailer).
-        observer = await start_node_observer(
-            stack,
-            NodeSubject(
-                config.country, store, refresher, clock,
-                tls_certificate=lambda: tls().certificate,
-                keys_loaded=lambda: bool(keyring.held.signing and keyring.held.encryption),
-            ),
-            config.metrics_listen,
-        )  # fmt: skip
         tasks.every(
             scheduler,
             # A process that is not leading keeps its cursor at the newest event, so that

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from node.console import i18n
-from node.console.context import PREFIX, context_of, page, redirect
+from node.console.context import PREFIX, context_of, count, page, redirect
 from node.console.totp import matching_step
 from node.console.users import (
     check_password,
@@ -27,6 +27,7 @@ from node.console.users import (
     set_password,
 )
 from node.errors import InputError
+from node.observe import names
 from node.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,13 @@ async def login(request: web.Request) -> web.StreamResponse:
 
     if not _possible_name(name) or len(password) > _PASSWORD_MAX:
         # No user can have this name (users.check_user_name): nothing to count or lock.
+        count(request, names.CONSOLE_SIGN_INS, outcome="failed")
+        log.warning("console: login failed for a name no user can have, from %s", request.remote)
         return await again(_("Wrong user name, password or code."), 401)
     store = context.api.store
     locked = await store.console_locked_until(name, now=now)
     if locked is not None:
+        count(request, names.CONSOLE_SIGN_INS, outcome="locked")
         log.warning("console: login refused for %s: locked until %s", name, locked.isoformat())
         return await again(_locked(locked), 429)
     user = next((u for u in list_users(context.users_file) if u.name == name), None)
@@ -79,6 +83,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             request.remote,
             "" if locked is None else f"; locked until {locked.isoformat()}",
         )
+        count(request, names.CONSOLE_SIGN_INS, outcome="failed" if locked is None else "locked")
         if locked is not None:
             return await again(_locked(locked), 429)
         return await again(_("Wrong user name, password or code."), 401)
@@ -100,6 +105,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             "csrf": secrets.token_urlsafe(32),
         }
     )
+    count(request, names.CONSOLE_SIGN_INS, outcome="signed-in")
     log.info("console: %s (%s) signed in from %s", user.name, user.role, request.remote)
     raise redirect(target)
 

@@ -24,6 +24,8 @@ from node.api.context import ApiContext
 from node.codelists.lists import CodeLists
 from node.console import i18n
 from node.console.users import ConsoleUser, list_users
+from node.observe.event_lines import Count
+from node.observe.metrics import ProcessMetrics
 
 PREFIX = "/console"
 SESSION_COOKIE = "ephyto_console"
@@ -52,6 +54,8 @@ class ConsoleContext:
     catalogues: Mapping[str, gettext.NullTranslations] = field(default_factory=i18n.load_catalogues)
     lockout_limit: int = LOCKOUT_LIMIT
     lockout_for: timedelta = LOCKOUT_FOR
+    # The node's metrics (node.observe): sign-ins and refusals are counted there.
+    metrics: ProcessMetrics | None = None
 
     @property
     def codelists(self) -> CodeLists:
@@ -60,6 +64,13 @@ class ConsoleContext:
 
 CONSOLE = web.AppKey("console", ConsoleContext)
 USER = web.RequestKey("console_user", ConsoleUser)  # the signed-in user
+
+
+def count(request: web.Request, metric: str, **labels: str) -> None:
+    """One more of `metric` (node.observe.names) in the node's metrics."""
+    metrics = context_of(request).metrics
+    if metrics is not None:
+        metrics.count([Count(metric, labels)])
 
 
 def context_of(request: web.Request) -> ConsoleContext:

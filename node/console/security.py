@@ -25,11 +25,13 @@ from node.console.context import (
     SESSION_LIFETIME,
     USER,
     context_of,
+    count,
     csrf_token,
     find_user,
     page,
 )
 from node.errors import ConfigError, InputError
+from node.observe import names
 from node.store.store import NotFoundError, StoreError
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,10 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as e:
         if e.status < 400:
             raise
+        if e.status == 403:
+            count(request, names.CONSOLE_REFUSALS, reason="forbidden")
+            log.warning("console: %s %s refused: not allowed for this user", request.method,
+                        request.path)  # fmt: skip
         text = {
             403: _("You may not do that."),
             404: _("There is nothing at this address."),
@@ -108,6 +114,10 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
             request, "error.html", {"message": _("There is no such certificate.")}, status=404
         )
     except ProblemError as e:
+        if e.status == 409:
+            count(request, names.CONSOLE_REFUSALS, reason="conflict")
+        log.warning("console: %s %s refused (%d): %s", request.method, request.path, e.status,
+                    e.detail)  # fmt: skip
         return await page(request, "error.html", {"message": e.detail}, status=e.status)
     except InputError as e:
         return await page(request, "error.html", {"message": str(e)}, status=400)
@@ -175,6 +185,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _refused(request: web.Request, why: str) -> web.Response:
+    count(request, names.CONSOLE_REFUSALS, reason="csrf")
     log.warning("console: CSRF refusal of %s %s (%s)", request.method, request.path, why)
     message = i18n._(
         "This form has expired or did not come from this console. Go back, reload the page"

@@ -27,6 +27,8 @@ NODE_COUNTERS: Final[Mapping[str, tuple[str, ...]]] = {
     names.RETRIES: (names.PARTNER, names.REASON),
     names.DUPLICATES: (names.PARTNER,),
     names.EVENTS: (names.KIND,),
+    names.CONSOLE_SIGN_INS: (names.OUTCOME,),
+    names.CONSOLE_REFUSALS: (names.REASON,),
 }
 NODE_HISTOGRAMS: Final[Mapping[str, tuple[str, ...]]] = {names.LATENCY: (names.ROUTE,)}
 HUB_COUNTERS: Final[Mapping[str, tuple[str, ...]]] = {names.HUB_ENVELOPES: (names.KIND,)}

@@ -16,6 +16,9 @@ DUPLICATES: Final = "ephyto_duplicates_dropped_total"
 
 EVENTS: Final = "ephyto_certificate_events_total"
 LATENCY: Final = "ephyto_delivery_latency_seconds"
+# The node's officer console (node.console): sign-ins and refusals, counted as they happen.
+CONSOLE_SIGN_INS: Final = "ephyto_console_sign_ins_total"
+CONSOLE_REFUSALS: Final = "ephyto_console_refusals_total"
 # The node: gauges computed at scrape time (node.observe.node_gauges).
 OUTBOX_DEPTH: Final = "ephyto_outbox_depth"
 OLDEST_UNDELIVERED: Final = "ephyto_outbox_oldest_undelivered_age_seconds"
@@ -58,6 +61,8 @@ HELP: Final[dict[str, str]] = {
     RETRIES: "Delivery attempts that failed and will be retried, by partner and reason class",
     DUPLICATES: "Messages received again (same sender and message id) and dropped, by partner",
     EVENTS: "Certificate events recorded in the store, by kind",
+    CONSOLE_SIGN_INS: "Sign-ins to the officer console, by outcome (signed-in, failed, locked)",
+    CONSOLE_REFUSALS: "Console requests refused, by reason (csrf, forbidden, conflict)",
     LATENCY: "Seconds from submission to the partner's receipt (or the hub's Delivered)",
     OUTBOX_DEPTH: "Messages in the outbox, not yet settled",
     OLDEST_UNDELIVERED: "Age in seconds of the oldest message in the outbox (0 when empty)",

@@ -20,6 +20,7 @@ from node.clock import FixedClock
 from node.console import users
 from node.console.app import mount_console, session_key
 from node.console.context import ConsoleContext
+from node.observe.metrics import NODE_COUNTERS, ProcessMetrics
 from node.store.store import Store
 
 TOKEN = "test-token-0123456789"
@@ -36,6 +37,11 @@ class Console:
     clock: FixedClock
     node_dir: Path
     kicks: list[int] = field(default_factory=list)
+    metrics: ProcessMetrics | None = None
+
+    def counted(self) -> str:
+        assert self.metrics is not None
+        return self.metrics.exposition([]).decode()
 
     async def csrf(self, path: str = "/console/login") -> str:
         response = await self.client.get(path)
@@ -90,6 +96,7 @@ async def console(
         clock=clock,
         kick=lambda: kicks.append(1),
     )
+    metrics = ProcessMetrics(NODE_COUNTERS)
     app = create_api_app(api)
     mount_console(
         app,
@@ -99,12 +106,13 @@ async def console(
             session_key=session_key(node_dir),
             issuer_name="Netherlands Food and Consumer Product Safety Authority (NVWA)",
             secure_cookie=False,
+            metrics=metrics,
         ),
     )
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield Console(client, store, clock, node_dir, kicks)
+        yield Console(client, store, clock, node_dir, kicks, metrics)
     finally:
         await client.close()
         await store.close()

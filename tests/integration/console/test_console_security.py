@@ -233,3 +233,13 @@ async def test_a_second_factor_once_set_is_asked_and_good_once(app: Console) -> 
             "/console/login", data=data | {"csrf": token, "code": bad}, allow_redirects=False
         )
         assert response.status in (401, 429)
+
+
+async def test_sign_ins_and_refusals_are_counted(app: Console) -> None:
+    await app.login("clerk", "not the password at all")
+    await app.login("clerk")
+    await app.client.post("/console/export/new", data={}, allow_redirects=False)
+    text = app.counted()
+    assert 'ephyto_console_sign_ins_total{outcome="failed"} 1.0' in text
+    assert 'ephyto_console_sign_ins_total{outcome="signed-in"} 1.0' in text
+    assert 'ephyto_console_refusals_total{reason="csrf"} 1.0' in text
