@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp_session import session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from node.console import auth, export, i18n, inbox, office
+from node.console import admin, auth, export, i18n, inbox, office
 from node.console.context import (
     CONSOLE,
     PREFIX,
@@ -98,6 +98,11 @@ def create_console_app(context: ConsoleContext) -> web.Application:
     r.add_get("/search", office.search)
     r.add_get("/report", office.report)
     r.add_get("/audit", office.audit)
+    r.add_get("/users", admin.users_page)
+    r.add_post("/users", admin.add)
+    r.add_post("/users/{name}/disable", admin.disable)
+    r.add_post("/export/{id}/attach", export.attach)
+    r.add_post("/export/{id}/detach", export.detach)
     return app
 
 

@@ -11,6 +11,7 @@ certificate; the console's row only points at it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import Mapping
@@ -70,6 +71,10 @@ MOVE_NAMES = {
     "replace": i18n.N_("Replace"),
 }
 _NUMBER_TRIES = 5
+# Attachments travel inside the certificate (Base64, 4/3 of the bytes), which may be at
+# most 5 MiB as XML (node.api.context.MAX_CERTIFICATE_BYTES).
+ATTACHMENT_MAX = 2 * 1024 * 1024
+ATTACHMENTS_MAX = 5
 
 
 async def home(request: web.Request) -> web.Response:
@@ -251,6 +256,7 @@ async def view(request: web.Request) -> web.Response:
             "delivery": delivery,
             "moves": [(m, MOVE_NAMES[m], wf.MOVES[m].needs_reason) for m in moves if m != "save"],
             "editable": cert.state in wf.EDITABLE and wf.may_create(user.role),
+            "may_copy": wf.may_create(user.role),
             "audit": await store.console_audit(certificate=cert.id),
             "flash": await take_flash(request),
         },
@@ -333,6 +339,75 @@ async def download(request: web.Request) -> web.Response:
     else:
         xml = to_xml_bytes(_buildable(context, cert))
     return file_response(xml, "application/xml", cert.number, "xml", inline=False)
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    """A PDF attached to a draft (a scanned permit, a laboratory report): it travels in
+    the certificate, Base64, as a referenced document (type 916)."""
+    context, user = context_of(request), user_of(request)
+    cert = await _certificate(request)
+    _must(cert.state in wf.EDITABLE and wf.may_create(user.role))
+    posted = await request.post()
+    version = _version(posted)
+    upload = posted.get("file")
+    data = getattr(getattr(upload, "file", None), "read", None)
+    raw: bytes = data(ATTACHMENT_MAX + 1) if data is not None else b""
+    if not raw.startswith(b"%PDF-"):
+        await flash(request, _("Attach a PDF file."))
+        raise redirect(f"/export/{cert.id}/edit")
+    if len(raw) > ATTACHMENT_MAX:
+        await flash(request, _("The file is larger than 2 MiB."))
+        raise redirect(f"/export/{cert.id}/edit")
+    model = _model(cert)
+    references = [r for r in model.get("references") or [] if isinstance(r, dict)]
+    if sum(1 for r in references if r.get("attachments")) >= ATTACHMENTS_MAX:
+        await flash(request, _("At most 5 attachments."))
+        raise redirect(f"/export/{cert.id}/edit")
+    name = _attachment_name(getattr(upload, "filename", None))
+    references.append({
+        "type_code": "916",
+        "id": f"{cert.number}-A{len(references) + 1}"[:128],
+        "attachments": [{"data": base64.b64encode(raw).decode(), "mime_code": "application/pdf",
+                         "filename": name}],
+    })  # fmt: skip
+    await _save(context, user, cert, version, model | {"references": references})
+    await flash(request, _("Attached: {name}.").format(name=name))
+    raise redirect(f"/export/{cert.id}/edit")
+
+
+async def detach(request: web.Request) -> web.StreamResponse:
+    context, user = context_of(request), user_of(request)
+    cert = await _certificate(request)
+    _must(cert.state in wf.EDITABLE and wf.may_create(user.role))
+    posted = await request.post()
+    version = _version(posted)
+    index = str(posted.get("index", ""))
+    model = _model(cert)
+    references = [r for r in model.get("references") or [] if isinstance(r, dict)]
+    if not index.isdigit() or int(index) >= len(references):
+        raise web.HTTPBadRequest()
+    del references[int(index)]
+    await _save(context, user, cert, version, model | {"references": references})
+    raise redirect(f"/export/{cert.id}/edit")
+
+
+def attachments_of(model: Mapping[str, Any]) -> list[tuple[int, str, int]]:
+    """The draft's attached files: (index among its references, file name, bytes)."""
+    found = []
+    for n, reference in enumerate(model.get("references") or []):
+        if not isinstance(reference, dict):
+            continue
+        for attached in reference.get("attachments") or []:
+            if isinstance(attached, dict) and isinstance(attached.get("data"), str):
+                size = len(attached["data"]) * 3 // 4
+                found.append((n, str(attached.get("filename") or "attachment.pdf"), size))
+    return found
+
+
+def _attachment_name(name: object) -> str:
+    text = name if isinstance(name, str) else ""
+    kept = "".join(c for c in text if c.isalnum() or c in "-_. ").strip()[:100]
+    return kept if kept.lower().endswith(".pdf") else (kept or "attachment") + ".pdf"
 
 
 async def lookup(request: web.Request) -> web.Response:
@@ -475,6 +550,7 @@ async def _form_page(
             "error": error,
             "flash": notice,
             "state_name": STATE_NAMES[cert.state],
+            "attachments": attachments_of(_model(cert)),
         },
         status=status,
     )

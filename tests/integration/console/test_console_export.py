@@ -3,6 +3,7 @@ and issues, through the same send path as the API (the outbox gets the message).
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -266,3 +267,52 @@ async def test_lists_filters_and_csv(app: Console) -> None:
                   "commodity=" + "x" * 5000, "page=-1", "state=nonsense"):  # fmt: skip
         response = await app.client.get("/console/export?" + query)
         assert response.status == 200, query
+
+
+async def _attach(app: Console, pk: int, data: bytes, name: str = "permit.pdf") -> int:
+    import aiohttp
+
+    token = await app.csrf("/console/")
+    version = await _version(app, f"/console/export/{pk}/edit")
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("version", version)
+    form.add_field("file", io.BytesIO(data), filename=name, content_type="application/pdf")
+    response = await app.client.post(f"/console/export/{pk}/attach", data=form,
+                                     allow_redirects=False)  # fmt: skip
+    return response.status
+
+
+async def test_a_pdf_attachment_travels_in_the_certificate(app: Console) -> None:
+    await app.login("clerk")
+    pk = await _new_draft(app)
+    version = await _version(app, f"/console/export/{pk}/edit")
+    await app.post(f"/console/export/{pk}/edit", {"version": version, "op": "save", **FORM})
+    pdf = b"%PDF-1.4\n" + b"x" * 5000 + b"\n%%EOF\n"
+    assert await _attach(app, pk, pdf, "lab-report.pdf") == 303
+    page = await (await app.client.get(f"/console/export/{pk}/edit")).text()
+    assert "lab-report.pdf" in page
+    # not a PDF, too large: refused, nothing attached
+    assert await _attach(app, pk, b"MZ\x90\x00 not a pdf") == 303
+    assert await _attach(app, pk, b"%PDF-" + b"0" * (2 * 1024 * 1024)) == 303
+    model = (await app.store.console_get(pk)).model
+    assert model.count('"mime_code": "application/pdf"') == 1
+    await _fill_and_submit(app, pk, FORM)
+    await app.logout()
+    await app.login("officer")
+    await _move(app, pk, "approve")
+    await _move(app, pk, "issue")
+    sent = await app.store.messages("out")
+    assert b"lab-report.pdf" in sent[0].payload
+
+
+async def test_copy_into_a_new_draft(app: Console) -> None:
+    await app.login("clerk")
+    pk = await _new_draft(app)
+    await _fill_and_submit(app, pk, FORM)
+    response = await app.post("/console/export/new", {"copy": str(pk)})
+    found = _ID.search(response.headers["Location"])
+    assert found is not None and int(found.group(1)) != pk
+    copy = await app.store.console_get(int(found.group(1)))
+    assert copy.state == "draft" and "Tulipa gesneriana" in copy.model
+    assert copy.number != (await app.store.console_get(pk)).number
