@@ -1,7 +1,10 @@
-"""The officer console (issue 15): the people who draft, approve, issue and answer
-certificates in the node's own web console, each with a role.
+"""The officer console (issue 15): the node's web application for the people of an NPPO
+who draft, approve, issue and answer certificates, each with a role (docs/console.md).
 
-Built so far: the console's user accounts and roles (node.console.users) and the
-`ephyto console user` commands (node.cli.console). The web console itself (pages,
-sessions, lockout, TOTP) is not built yet: docs/console.md lists what is missing.
+The pure core: the users and roles (users), the second factor (totp), the workflow of
+an export certificate (workflow), the certificate form and its findings (form,
+form_spec), the languages (i18n). The shell: the application and its guards (app,
+security, context), and the pages by concern (auth, export, inbox, office, admin),
+which send and answer through the API's own paths (node.api.submit, node.api.respond)
+and keep their state in the node's store (node.store.console, node.store.console_inbox).
 """
