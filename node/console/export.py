@@ -29,6 +29,7 @@ from node.console.context import (
     PAGE_SIZE,
     ConsoleContext,
     context_of,
+    count,
     file_response,
     flash,
     page,
@@ -37,8 +38,9 @@ from node.console.context import (
     user_of,
 )
 from node.console.inbox import ANSWER_NAMES, ANSWER_STATES
-from node.console.listing import csv_response, filters_of, page_number
+from node.console.listing import csv_response, filters_of, page_number, without_page
 from node.console.users import ConsoleUser
+from node.observe import names
 from node.store.store import ConsoleCertificate, ConsoleConflictError
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,7 @@ async def export_list(request: web.Request) -> web.StreamResponse:
             "state_names": STATE_NAMES,
             "flash": await take_flash(request),
             "may_create": wf.may_create(user_of(request).role),
-            "query": request.query_string,
+            "query_nopage": without_page(request.rel_url.raw_query_string),
         },
     )
 
@@ -217,7 +219,9 @@ async def check_fragment(request: web.Request) -> web.Response:
     posted = await request.post()
     values = {k: v for k, v in posted.items() if isinstance(v, str) and k not in ("csrf", "op")}
     checked = _check(context, values, cert)
-    keys = set(values) | set(checked.findings)
+    # A slot for every field (an empty one clears what was fixed); the version is the
+    # form's stamp, not a field, and has no slot for htmx to swap.
+    keys = (set(values) - {"version"}) | set(checked.findings)
     return await page(
         request, "findings.html", {"findings": checked.findings, "keys": sorted(keys)}
     )
@@ -278,6 +282,8 @@ async def move(request: web.Request) -> web.StreamResponse:
         reason=reason,
     )  # fmt: skip
     if why is not None:
+        count(request, names.CONSOLE_REFUSALS, reason="forbidden")
+        log.warning("console: %s may not %s %s: %s", user.name, name, cert.number, why.value)
         await flash(request, _(_REFUSALS[why]))
         raise redirect(f"/export/{cert.id}")
     if name == "issue":

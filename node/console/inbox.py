@@ -31,7 +31,7 @@ from node.console.context import (
     take_flash,
     user_of,
 )
-from node.console.listing import csv_response, filters_of, page_number
+from node.console.listing import csv_response, filters_of, page_number, without_page
 from node.console.users import may
 from node.envelope.response import Decision
 from node.errors import InputError
@@ -95,7 +95,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
             "filters": filters,
             "states": [(s, ANSWER_NAMES[s], counts.get(s, 0)) for s in ANSWER_STATES],
             "state_names": ANSWER_NAMES,
-            "query": request.query_string,
+            "query_nopage": without_page(request.rel_url.raw_query_string),
             "flash": await take_flash(request),
         },
     )

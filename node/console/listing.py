@@ -50,6 +50,12 @@ def filters_of(query: Mapping[str, str], *, states: Sequence[str]) -> Filters:
     )
 
 
+def without_page(query_string: str) -> str:
+    """The query string of a list minus its page: the pager's links keep the filters."""
+    kept = [part for part in query_string.split("&") if part and not part.startswith("page=")]
+    return "&".join(kept)[:4000]
+
+
 def page_number(query: Mapping[str, str]) -> int:
     text = query.get("page", "0")
     return int(text) if text.isdigit() and len(text) <= 5 and int(text) < _PAGE_MAX else 0
