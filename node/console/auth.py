@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from node.console import i18n
-from node.console.context import PREFIX, context_of, count, page, redirect
+from node.console.context import PREFIX, context_of, count, find_user, page, redirect
 from node.console.totp import matching_step
 from node.console.users import (
     check_password,
@@ -92,7 +92,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         # The hasher's parameters were raised since this hash was made: renew it now,
         # while the password is at hand.
         await loop.run_in_executor(None, set_password, context.users_file, name, password)
-    lang = (await get_session(request)).get("lang")
+    # The language the user chose last time, wherever that was; else this browser's.
+    lang = await store.console_language(user.name) or (await get_session(request)).get("lang")
     session = await new_session(request)  # a new session id: no session fixation
     stamp = int(now.timestamp())
     session.update(
@@ -129,6 +130,9 @@ async def choose_language(request: web.Request) -> web.StreamResponse:
     session = await get_session(request)
     if code in i18n.CODES:
         session["lang"] = code
+        name = session.get("user")
+        if isinstance(name, str) and find_user(context_of(request), name) is not None:
+            await context_of(request).api.store.console_set_language(name, code)
     raise redirect(_next(str(form.get("next", ""))))
 
 

@@ -430,6 +430,32 @@ class ConsoleStore(StoreBase):
 
         return await self._write_console(take)
 
+    async def console_set_language(self, user: str, language: str) -> None:
+        """Keep the language `user` chose (a code of at most 8 letters)."""
+        name = _text("user", user, limit=_USER)
+        if not isinstance(language, str) or not language.isascii() or not language.isalpha() \
+                or not 0 < len(language) <= 8:  # fmt: skip
+            raise ConsoleInputError("language: a code of one to eight letters")
+
+        def keep(conn: Connection) -> None:
+            conn.execute(_insert_ignoring(conn).values(user=name, failures=0))
+            conn.execute(
+                update(console_logins)
+                .where(console_logins.c.user == name)
+                .values(language=language)
+            )
+
+        await self._write_console(keep)
+
+    async def console_language(self, user: str) -> str | None:
+        """The language `user` last chose, if any."""
+        name = _text("user", user, limit=_USER)
+        query = select(console_logins.c.language).where(console_logins.c.user == name)
+        found: str | None = await self._db.read(
+            lambda conn: conn.execute(query).scalar_one_or_none()
+        )
+        return found
+
     async def console_login_succeeded(self, user: str) -> None:
         """A successful login: the failures counted for `user` start again from none."""
         name = _text("user", user, limit=_USER)

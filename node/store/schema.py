@@ -195,6 +195,8 @@ console_logins = Table(
     Column("last_failure", UtcDateTime()),
     # The TOTP time step of the last code accepted for this name: a code is good once.
     Column("totp_step", BigInteger),
+    # The language the user last chose: it follows them to another browser.
+    Column("language", String(8)),
 )
 
 # What the inbox filters received certificates by and the message row does not hold:

@@ -243,3 +243,12 @@ async def test_sign_ins_and_refusals_are_counted(app: Console) -> None:
     assert 'ephyto_console_sign_ins_total{outcome="failed"} 1.0' in text
     assert 'ephyto_console_sign_ins_total{outcome="signed-in"} 1.0' in text
     assert 'ephyto_console_refusals_total{reason="csrf"} 1.0' in text
+
+
+async def test_the_chosen_language_follows_the_user(app: Console) -> None:
+    await app.login("inspector")
+    await app.post("/console/lang", {"lang": "ru", "next": "/console/"})
+    await app.logout()
+    app.client.session.cookie_jar.clear()  # another browser
+    await app.login("inspector")
+    assert '<html lang="ru"' in await (await app.client.get("/console/")).text()

@@ -75,6 +75,7 @@ def upgrade() -> None:
         sa.Column("locked_until", UtcDateTime()),
         sa.Column("last_failure", UtcDateTime()),
         sa.Column("totp_step", sa.BigInteger),
+        sa.Column("language", sa.String(8)),
     )
     op.create_table(
         "console_received",
