@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp_session import get_session
 
 from node.api.problems import ProblemError
 from node.api.submit import replacement_for, send_model, withdrawal_for
@@ -541,7 +542,8 @@ async def _form_page(
             else list(range(certificate_form.count(values, section.group)))
         )
         sections.append((section, rows))
-    choices, datalists, typeahead = _field_choices(context)
+    lang = (await get_session(request)).get("lang")
+    choices, datalists, typeahead = _field_choices(context, lang if isinstance(lang, str) else None)
     return await page(
         request,
         "export_form.html",
@@ -570,7 +572,7 @@ _TYPEAHEAD_MIN = 300
 
 
 def _field_choices(
-    context: ConsoleContext,
+    context: ConsoleContext, lang: str | None
 ) -> tuple[dict[str, list[tuple[str, str]]], dict[str, list[tuple[str, str]]], frozenset[str]]:
     """The form's code-listed fields: the small lists as selects, the middling ones as
     shared datalists, and which lists are looked up as the officer types."""
@@ -582,7 +584,8 @@ def _field_choices(
             name = field.codelist
             if name is None or name in typeahead or name in selects or name in datalists:
                 continue
-            options = certificate_form.choices(context.codelists, name)
+            # In the officer's language where the code list has it (countries do).
+            options = certificate_form.choices(context.codelists, name, lang)
             if len(options) >= _TYPEAHEAD_MIN:
                 typeahead.add(name)
             elif field.kind == "select" and len(options) <= _SELECT_MAX:
