@@ -518,9 +518,15 @@ def _draft_boxes(
     from node.certificate.ispm12 import ispm12_view, sections
 
     try:
-        return sections(ispm12_view(_buildable(context, cert), context.codelists))
+        boxes = sections(ispm12_view(_buildable(context, cert), context.codelists))
     except ProblemError:
         return None
+    # The preview is built as it would be issued; until then its status is the console's.
+    state = _(STATE_NAMES[cert.state])
+    return [
+        (title, [(label, state if label == "Status" else value) for label, value in rows])
+        for title, rows in boxes
+    ]
 
 
 async def _form_page(

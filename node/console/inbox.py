@@ -191,7 +191,8 @@ def authenticity(message: StoredMessage) -> dict[str, object]:
     return {
         "signed": sealed,
         "nppo": message.sender,
-        "route": message.route or ("hub" if not sealed else "direct"),
+        # Kept since the console was added; None for what arrived before that.
+        "route": message.route or ("hub" if not sealed else None),
         "received_at": message.created_at,
         "digest": message.content_digest,
     }

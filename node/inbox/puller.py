@@ -204,6 +204,7 @@ class HubPuller:
                 response,
                 now,
                 receipt_id=str(uuid.uuid5(uuid.NAMESPACE_URL, message_id)),
+                route="hub",
             )
         except ReplayError as e:
             return Verdict(None, str(e))
@@ -225,7 +226,7 @@ class HubPuller:
             )
         if opened.header.kind == RESPONSE:  # an importer's answer, as on the direct route
             try:
-                await receive_response(runtime, opened, now)
+                await receive_response(runtime, opened, now, route="hub")
             except (EnvelopeError, ReplayError) as e:
                 return _refused(e)
             return Verdict(Outcome.ACCEPTED, str(Outcome.ACCEPTED))
@@ -236,7 +237,7 @@ class HubPuller:
             return _refused(e)
         outcome, findings = judge(report)
         try:
-            await store_and_answer(runtime, opened, outcome, findings, now)
+            await store_and_answer(runtime, opened, outcome, findings, now, route="hub")
         except ReplayError as e:
             return Verdict(None, str(e))
         return Verdict(outcome, _detail(outcome, findings))
@@ -280,6 +281,7 @@ class HubPuller:
             # A receipt names its message by a UUID, which `hub:<tracking>` is not: one
             # derived from the stored id, reproducibly.
             receipt_id=str(uuid.uuid5(uuid.NAMESPACE_URL, message_id)),
+            route="hub",
         )
         return Verdict(outcome, _detail(outcome, findings))
 

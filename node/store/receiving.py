@@ -23,6 +23,7 @@ class ReceivingStore(StoreBase):
         make_receipt: Callable[[], tuple[str, bytes]],
         supersedes: Supersedes | None = None,
         responded: dict[str, Any] | None = None,
+        route: str | None = None,
     ) -> Received:
         """Store an inbound message once; a repeat gets the original receipt back.
 
@@ -31,8 +32,11 @@ class ReceivingStore(StoreBase):
         `supersedes`: what the message withdraws or replaces, linked in the same
         transaction (node.store.links). `responded`: for a response (`new.kind`), the
         detail of the `responded` event written on the certificate it answers
-        (`new.answers`), in the same transaction.
+        (`new.answers`), in the same transaction. `route`: how it came ("direct" or
+        "hub"), kept in the message's `route`.
         """
-        received = await self._write(writes.Receive(new, now, make_receipt, supersedes, responded))
+        received = await self._write(
+            writes.Receive(new, now, make_receipt, supersedes, responded, route)
+        )
         assert isinstance(received, Received)
         return received

@@ -31,6 +31,8 @@ class Receive:
     supersedes: Supersedes | None = None
     # A response's `responded` event, written on the certificate it answers.
     responded: dict[str, Any] | None = None
+    # How it came: "direct", or "hub" (pulled); None where the caller does not say.
+    route: str | None = None
 
 
 def apply_receives(conn: Connection, batch: Batch, ops: list[tuple[int, Receive]]) -> None:
@@ -75,6 +77,7 @@ def apply_receives(conn: Connection, batch: Batch, ops: list[tuple[int, Receive]
         new_rows = []
         for _, op, outcome, receipt in fresh:
             row = message_row(op.new, "in", "received", op.now)
+            row["route"] = op.route
             replaces = op.supersedes if op.supersedes and op.supersedes.kind == "replaces" else None
             row.update(
                 outcome=outcome,

@@ -131,11 +131,13 @@ async def store_and_answer(
     outcome: Outcome,
     findings: tuple[str, ...],
     now: datetime,
+    *,
+    route: str = "direct",
 ) -> bytes:
     """Store an opened envelope's message once and return its receipt (the original one
     for a repeat). Raises ReplayError when the message id was received before with other
-    content."""
-    return await store_once(runtime, received_message(opened), outcome, findings, now)
+    content. `route`: how it came, "direct" or "hub" (the puller), kept with it."""
+    return await store_once(runtime, received_message(opened), outcome, findings, now, route=route)
 
 
 def received_message(
@@ -165,10 +167,12 @@ async def store_once(
     now: datetime,
     *,
     receipt_id: str | None = None,
+    route: str = "direct",
 ) -> bytes:
     """Store an inbound message once, with the receipt that answers it; that receipt, or
     the original one for a repeat. `receipt_id` names the message in the receipt when its
-    stored id is not the UUID a receipt needs (plain XML from a hub)."""
+    stored id is not the UUID a receipt needs (plain XML from a hub). `route`: how the
+    message came ("direct", or "hub" from the puller), kept with it for people to see."""
     receipt = make_receipt(
         Receipt(
             message_id=receipt_id or new.message_id,
@@ -186,11 +190,14 @@ async def store_once(
         now=now,
         make_receipt=lambda: (str(outcome), receipt),
         supersedes=None if outcome is Outcome.REJECTED else supersedes(new),
+        route=route,
     )
     return received.receipt
 
 
-async def receive_response(runtime: NodeRuntime, opened: OpenedEnvelope, now: datetime) -> bytes:
+async def receive_response(
+    runtime: NodeRuntime, opened: OpenedEnvelope, now: datetime, *, route: str = "direct"
+) -> bytes:
     """Store an opened response once, linked to the certificate it answers, and return
     its receipt. Raises MalformedResponseError (400) for a document that is not one, and
     DocumentMismatchError (422) unless it answers a certificate this node sent to its
@@ -220,7 +227,7 @@ async def receive_response(runtime: NodeRuntime, opened: OpenedEnvelope, now: da
             f" ({answered.certificate_type}, status {answered.certificate_status})"
         )
     new = received_message(opened, kind=RESPONSE, answers=answered.id)
-    return await store_response(runtime, new, response, now)
+    return await store_response(runtime, new, response, now, route=route)
 
 
 async def store_response(
@@ -230,10 +237,11 @@ async def store_response(
     now: datetime,
     *,
     receipt_id: str | None = None,
+    route: str = "direct",
 ) -> bytes:
     """Store a received response once (`new`, its certificate found and checked by the
     caller), with a `responded` event on that certificate; its receipt, or the first one
-    for a repeat. `receipt_id` as for store_once."""
+    for a repeat. `receipt_id` and `route` as for store_once."""
     receipt = make_receipt(
         Receipt(
             message_id=receipt_id or new.message_id,
@@ -254,6 +262,7 @@ async def store_response(
         now=now,
         make_receipt=lambda: (str(Outcome.ACCEPTED), receipt),
         responded=detail,
+        route=route,
     )
     return received.receipt
 

@@ -24,10 +24,13 @@ async def app(tmp_path: Path, validator: Validator) -> AsyncIterator[Console]:
 
 
 async def _received(store: Store, xml: bytes, *, sender: str = "KE", number: str = "KE-2026-1",
-                    message_id: str | None = None, status: str = "70") -> int:  # fmt: skip
+                    message_id: str | None = None, status: str = "70",
+                    route: str = "direct") -> int:  # fmt: skip
     new = NewMessage(message_id or str(uuid.uuid4()), sender, "NL", number, "851", status,
                      "sha256:00", xml)  # fmt: skip
-    received = await store.receive(new, now=NOW, make_receipt=lambda: ("accepted", b"r"))
+    received = await store.receive(
+        new, now=NOW, make_receipt=lambda: ("accepted", b"r"), route=route
+    )
     return received.message
 
 
@@ -75,10 +78,14 @@ async def test_only_an_inspector_answers(app: Console, phyto_xml: bytes) -> None
 
 
 async def test_plain_xml_from_a_hub_says_it_is_not_signed(app: Console, phyto_xml: bytes) -> None:
-    pk = await _received(app.store, phyto_xml, message_id="hub:12345")
+    pk = await _received(app.store, phyto_xml, message_id="hub:12345", route="hub")
+    sealed = await _received(app.store, phyto_xml, number="KE-2026-2", route="hub")
     await app.login("auditor")
     page = await (await app.client.get(f"/console/inbox/{pk}")).text()
     assert "Not signed by the NPPO" in page
+    # a sealed envelope pulled from the hub: signed, and the route says hub
+    page = await (await app.client.get(f"/console/inbox/{sealed}")).text()
+    assert "Signature verified" in page and '<dd id="route">hub</dd>' in page
 
 
 async def test_filters_counts_search_report_csv(app: Console, phyto_xml: bytes) -> None:
