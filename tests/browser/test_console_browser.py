@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import FloatRect, Locator, Page, expect
 
 from tests.browser.conftest import CHROMIUM, Browsing, ConsoleNode
+from tests.integration.console.forms import FORM
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,33 +28,6 @@ pytestmark = [
     ),
 ]
 
-# A valid certificate's form values (as tests/integration/console/test_console_export.py).
-FORM = {
-    "type_code": "851",
-    "import_country": "KE",
-    "place_of_issue": "NLRTM",
-    "officer_name": "Johanna de Vries",
-    "statement": "1",
-    "consignor_name": "Bloembollen Export B.V.",
-    "consignor_address": "Heereweg 120",
-    "consignor_city": "Lisse",
-    "consignor_country": "NL",
-    "consignee_name": "Nairobi Flowers Ltd",
-    "consignee_address": "Mombasa Road 12",
-    "consignee_city": "Nairobi",
-    "consignee_country": "KE",
-    "loading_point": "NLRTM",
-    "entry_point": "KEMBA",
-    "transport_mode": "1",
-    "place_of_inspection": "Lisse",
-    "item-0-description": "Tulip bulbs for planting",
-    "item-0-botanical_name": "Tulipa gesneriana",
-    "item-0-quantity": "1200",
-    "item-0-quantity_unit": "KGM",
-    "item-0-package_count": "80",
-    "item-0-package_type": "CT",
-    "item-0-origin_country": "NL",
-}
 # What crosses the network (a certificate to KE, KE's answer back) has this long to show.
 ARRIVAL_TIMEOUT = 30.0
 _EDIT_URL = re.compile(r"/console/export/(\d+)/edit$")

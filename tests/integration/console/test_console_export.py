@@ -13,34 +13,11 @@ import pytest_asyncio
 
 from node.certificate.validate import Validator
 from tests.integration.console.console_app import Console, console
+from tests.integration.console.forms import FORM as BASE_FORM
 
 pytestmark = pytest.mark.asyncio
 
-FORM = {
-    "type_code": "851",
-    "import_country": "KE",
-    "place_of_issue": "NLRTM",
-    "officer_name": "Johanna de Vries",
-    "statement": "1",
-    "consignor_name": "Bloembollen Export B.V.",
-    "consignor_address": "Heereweg 120",
-    "consignor_city": "Lisse",
-    "consignor_country": "NL",
-    "consignee_name": "Nairobi Flowers Ltd",
-    "consignee_address": "Mombasa Road 12",
-    "consignee_city": "Nairobi",
-    "consignee_country": "KE",
-    "loading_point": "NLRTM",
-    "entry_point": "KEMBA",
-    "transport_mode": "1",
-    "place_of_inspection": "Lisse",
-    "item-0-description": "Tulip bulbs for planting",
-    "item-0-botanical_name": "Tulipa gesneriana",
-    "item-0-quantity": "1200",
-    "item-0-quantity_unit": "KGM",
-    "item-0-package_count": "80",
-    "item-0-package_type": "CT",
-    "item-0-origin_country": "NL",
+FORM = BASE_FORM | {
     "declaration-0-text": "The consignment was inspected and found free from Stromatinia gladioli.",
 }
 _ID = re.compile(r"/console/export/(\d+)/edit")
