@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-from node.console import i18n
+from node.console import i18n, settings
 from node.console.context import context_of, flash, page, redirect, take_flash, user_of
 from node.console.users import ROLES, add_user, disable_user, list_users, may
 from node.errors import InputError
@@ -77,3 +77,44 @@ async def disable(request: web.Request) -> web.StreamResponse:
     log.info("console: %s disabled user %s", admin.name, name)
     await flash(request, _("User {name} disabled.").format(name=name))
     raise redirect("/users")
+
+
+async def settings_page(request: web.Request) -> web.Response:
+    _admin(request)
+    current = await context_of(request).api.store.console_settings()
+    return await _settings_page(request, current, {})
+
+
+async def change_settings(request: web.Request) -> web.StreamResponse:
+    _admin(request)
+    context, admin = context_of(request), user_of(request)
+    form = await request.post()
+    values = {
+        s.name: str(form.get(s.name, "")).strip().upper()
+        if s.name != "statement"
+        else str(form.get(s.name, "")).strip()
+        for s in settings.SETTINGS
+    }
+    refused = settings.refusals(values)
+    if refused:
+        return await _settings_page(request, values, refused, status=422)
+    await context.api.store.console_set_settings(values)
+    log.info("console: %s changed the settings: %s", admin.name, values)
+    await flash(request, _("Settings saved."))
+    raise redirect("/settings")
+
+
+async def _settings_page(
+    request: web.Request, values: dict[str, str], refused: dict[str, str], *, status: int = 200
+) -> web.Response:
+    return await page(
+        request,
+        "settings.html",
+        {
+            "settings": settings.SETTINGS,
+            "values": values,
+            "refused": refused,
+            "flash": await take_flash(request),
+        },
+        status=status,
+    )

@@ -101,6 +101,8 @@ def create_console_app(context: ConsoleContext) -> web.Application:
     r.add_get("/users", admin.users_page)
     r.add_post("/users", admin.add)
     r.add_post("/users/{name}/disable", admin.disable)
+    r.add_get("/settings", admin.settings_page)
+    r.add_post("/settings", admin.change_settings)
     r.add_post("/export/{id}/attach", export.attach)
     r.add_post("/export/{id}/detach", export.detach)
     return app

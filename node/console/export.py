@@ -24,7 +24,7 @@ from node.api.problems import ProblemError
 from node.api.submit import replacement_for, send_model, withdrawal_for
 from node.certificate.jsonmodel import JsonModelError, certificate_from_json
 from node.console import form as certificate_form
-from node.console import i18n
+from node.console import i18n, settings
 from node.console import workflow as wf
 from node.console.context import (
     PAGE_SIZE,
@@ -150,6 +150,8 @@ async def create(request: web.Request) -> web.StreamResponse:
         model = _copy_of(_model(original))
     elif "file" in form:
         model = await _imported(form["file"])
+    else:
+        model = settings.draft_defaults(await context.api.store.console_settings())
     created = await _create(context, user, model, replaces=None)
     raise redirect(f"/export/{created.id}/edit")
 
@@ -609,12 +611,16 @@ async def _create(
     replaces: int | None,
     reason: str | None = None,
 ) -> ConsoleCertificate:
-    """A new draft under the next free number of this console (CC-YYYY-Cnnnnnn)."""
+    """A new draft under the next free number of this console (the admin's prefix, or
+    CC-YYYY-C, then six digits)."""
     store = context.api.store
     now = context.api.clock.now()
+    prefix = settings.number_prefix(
+        await store.console_settings(), country=context.api.country, now=now
+    )
     for attempt in range(_NUMBER_TRIES):
         counts = await store.console_counts()
-        number = f"{context.api.country}-{now.year}-C{sum(counts.values()) + 1 + attempt:06d}"
+        number = f"{prefix}{sum(counts.values()) + 1 + attempt:06d}"
         try:
             created = await store.console_create(
                 number=number, type_code=str(model.get("type_code") or "851"),

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Row, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +35,13 @@ from node.errors import InputError
 from node.store.base import StoreBase
 from node.store.database import StoreError
 from node.store.records import NotFoundError
-from node.store.schema import console_audit, console_certificates, console_logins, messages
+from node.store.schema import (
+    console_audit,
+    console_certificates,
+    console_logins,
+    console_settings,
+    messages,
+)
 
 T = TypeVar("T")
 
@@ -455,6 +461,26 @@ class ConsoleStore(StoreBase):
             lambda conn: conn.execute(query).scalar_one_or_none()
         )
         return found
+
+    async def console_settings(self) -> dict[str, str]:
+        """The console's settings an admin has set (name -> value)."""
+        query = select(console_settings.c.name, console_settings.c.value)
+        return {row.name: row.value for row in await self._rows(query)}
+
+    async def console_set_settings(self, values: dict[str, str]) -> None:
+        """Set the console's settings `values` in one transaction (an empty value removes
+        the setting: its default applies again)."""
+        for name, value in values.items():
+            _text("setting name", name, limit=64)
+            _text("setting value", value, limit=500, empty_ok=True)
+
+        def put(conn: Connection) -> None:
+            for name, value in values.items():
+                conn.execute(delete(console_settings).where(console_settings.c.name == name))
+                if value:
+                    conn.execute(insert(console_settings).values(name=name, value=value))
+
+        await self._write_console(put)
 
     async def console_login_succeeded(self, user: str) -> None:
         """A successful login: the failures counted for `user` start again from none."""

@@ -199,6 +199,15 @@ console_logins = Table(
     Column("language", String(8)),
 )
 
+# The console's settings an admin changes in the console (node.console.admin): a few
+# named values, each kept as text.
+console_settings = Table(
+    "console_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 # What the inbox filters received certificates by and the message row does not hold:
 # the first item's commodity, read once from the payload (node.store.console_inbox).
 console_received = Table(

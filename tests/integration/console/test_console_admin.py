@@ -65,3 +65,37 @@ async def test_the_last_admin_stays(app: Console) -> None:
     await app.login("admin")
     await app.post("/console/users/admin/disable", {})
     assert all(u.disabled is None for u in users.list_users(users.users_path(app.node_dir)))
+
+
+async def test_settings_number_and_start_new_drafts(app: Console) -> None:
+    await app.login("admin")
+    values = {"number_prefix": "nvwa-pc-", "place_of_issue": "NLRTM", "statement": "1"}
+    saved = await app.post("/console/settings", values)
+    assert saved.status == 303
+    await app.logout()
+    await app.login("clerk")
+    response = await app.post("/console/export/new", {})
+    page = await (await app.client.get(response.headers["Location"])).text()
+    assert "NVWA-PC-000001" in page
+    assert 'value="NLRTM' in page
+
+
+@pytest.mark.parametrize(
+    "data", [{"number_prefix": "<script>"}, {"place_of_issue": "Rotterdam"},
+             {"statement": "x" * 100}, {"number_prefix": "-X"}],
+)  # fmt: skip
+async def test_bad_settings_are_refused_beside_the_field(
+    app: Console, data: dict[str, str]
+) -> None:
+    await app.login("admin")
+    response = await app.post("/console/settings", data)
+    assert response.status == 422
+    assert "level-severe" in await response.text()
+    assert await app.store.console_settings() == {}
+
+
+async def test_only_an_admin_changes_settings(app: Console) -> None:
+    await app.login("officer")
+    assert (await app.client.get("/console/settings")).status == 403
+    assert (await app.post("/console/settings", {"number_prefix": "X-"})).status == 403
+    assert await app.store.console_settings() == {}

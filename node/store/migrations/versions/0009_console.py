@@ -1,6 +1,6 @@
 """The officer console (issue 15): the certificates officers draft and issue, their
 append-only audit trail, the failed-login counts behind the lockout (and the TOTP step
-last accepted), and the commodity of each received certificate for the inbox's filter.
+last accepted), the commodity of each received certificate for the inbox's filter, and the settings.
 
 Revision ID: 0009
 Revises: 0008
@@ -78,6 +78,11 @@ def upgrade() -> None:
         sa.Column("language", sa.String(8)),
     )
     op.create_table(
+        "console_settings",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    op.create_table(
         "console_received",
         sa.Column(
             "message",
@@ -91,6 +96,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("console_received")
+    op.drop_table("console_settings")
     op.drop_table("console_logins")
     op.drop_table("console_audit")
     op.drop_table("console_certificates")
