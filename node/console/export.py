@@ -20,9 +20,17 @@ from typing import Any
 from aiohttp import web
 from aiohttp_session import get_session
 
+from node.api.context import stored_certificate
 from node.api.problems import ProblemError
 from node.api.submit import replacement_for, send_model, withdrawal_for
-from node.certificate.jsonmodel import JsonModelError, certificate_from_json
+from node.api.views import lifecycle as lifecycle_view
+from node.api.views import standing, stored_response
+from node.certificate import safe_xml
+from node.certificate.ispm12 import ispm12_view, sections
+from node.certificate.jsonmodel import JsonModelError, certificate_from_json, to_plain
+from node.certificate.model import Certificate
+from node.certificate.xml_build import to_xml_bytes
+from node.certificate.xml_parse import certificate_from_tree
 from node.console import form as certificate_form
 from node.console import i18n, settings
 from node.console import workflow as wf
@@ -41,6 +49,7 @@ from node.console.context import (
 from node.console.inbox import ANSWER_NAMES, ANSWER_STATES
 from node.console.listing import csv_response, filters_of, page_number, without_page
 from node.console.users import ConsoleUser
+from node.errors import InputError
 from node.observe import names
 from node.store.store import ConsoleCertificate, ConsoleConflictError
 
@@ -237,10 +246,6 @@ async def view(request: web.Request) -> web.Response:
     boxes, answer, lifecycle = None, None, None
     if cert.message is not None:
         message = await store.message(cert.message)
-        from node.api.context import stored_certificate
-        from node.api.views import lifecycle as lifecycle_view
-        from node.api.views import stored_response
-        from node.certificate.ispm12 import ispm12_view, sections
 
         boxes = sections(ispm12_view(stored_certificate(message), context.codelists))
         answered = await store.response_to(message.id)
@@ -313,9 +318,7 @@ async def move(request: web.Request) -> web.StreamResponse:
 
 async def pdf(request: web.Request) -> web.Response:
     """The certificate as a PDF: the sent one once issued, else a preview stamped DRAFT."""
-    from node.api.context import stored_certificate
-    from node.api.views import standing
-    from node.render.pdf import render_pdf
+    from node.render.pdf import render_pdf  # fonts are heavy: load on first use
 
     context = context_of(request)
     cert = await _certificate(request)
@@ -335,7 +338,6 @@ async def pdf(request: web.Request) -> web.Response:
 
 async def download(request: web.Request) -> web.Response:
     """The certificate as ePhyto XML (the sent bytes once issued) or as the JSON model."""
-    from node.certificate.xml_build import to_xml_bytes
 
     context = context_of(request)
     cert = await _certificate(request)
@@ -466,10 +468,6 @@ def _copy_of(model: dict[str, Any]) -> dict[str, Any]:
 
 async def _imported(upload: Any) -> dict[str, Any]:
     """The JSON model of an uploaded ePhyto XML or JSON model file; InputError if neither."""
-    from node.certificate import safe_xml
-    from node.certificate.jsonmodel import to_plain
-    from node.certificate.xml_parse import certificate_from_tree
-    from node.errors import InputError
 
     data = getattr(upload, "file", None)
     if data is None:
@@ -503,7 +501,7 @@ def _check(
     )
 
 
-def _buildable(context: ConsoleContext, cert: ConsoleCertificate) -> Any:
+def _buildable(context: ConsoleContext, cert: ConsoleCertificate) -> Certificate:
     """The draft as a Certificate (for its preview); InputError saying what is missing."""
     values = certificate_form.form_from_model(_model(cert))
     checked = _check(context, values, cert)
@@ -517,7 +515,6 @@ def _buildable(context: ConsoleContext, cert: ConsoleCertificate) -> Any:
 def _draft_boxes(
     context: ConsoleContext, cert: ConsoleCertificate
 ) -> list[tuple[str, list[tuple[str, str]]]] | None:
-    from node.certificate.ispm12 import ispm12_view, sections
 
     try:
         boxes = sections(ispm12_view(_buildable(context, cert), context.codelists))
@@ -656,7 +653,7 @@ async def _save(
             model=json.dumps(model), user=user.name, now=context.api.clock.now(),
         )  # fmt: skip
     except ConsoleConflictError as e:
-        raise ProblemError(409, "Changed meanwhile", _stale(e)) from e
+        raise ProblemError(409, "Changed meanwhile", _stale()) from e
 
 
 async def _move(
@@ -678,7 +675,7 @@ async def _move(
             message=message, detail=detail,
         )  # fmt: skip
     except ConsoleConflictError as e:
-        raise ProblemError(409, "Changed meanwhile", _stale(e)) from e
+        raise ProblemError(409, "Changed meanwhile", _stale()) from e
     log.info("console: %s: %s %s -> %s", cert.number, user.name, name, spec.to_state)
     return moved
 
@@ -759,5 +756,5 @@ def _commodity(model: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _stale(error: ConsoleConflictError) -> str:
+def _stale() -> str:
     return _("Someone changed this certificate meanwhile: reload the page and try again.")
