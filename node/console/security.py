@@ -70,9 +70,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 def _headers(response: web.StreamResponse, *, static: bool) -> None:
     response.headers.update(HEADERS)
-    # Pages show certificates: never kept by a shared cache or the browser's history.
-    if not static:
-        response.headers["Cache-Control"] = "no-store"
+    # Pages show certificates: never kept by a shared cache or the browser's history. The
+    # stylesheet and htmx are kept an hour: on a slow link they are most of the bytes.
+    response.headers["Cache-Control"] = "private, max-age=3600" if static else "no-store"
 
 
 @web.middleware

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -252,3 +253,15 @@ async def test_the_chosen_language_follows_the_user(app: Console) -> None:
     app.client.session.cookie_jar.clear()  # another browser
     await app.login("inspector")
     assert '<html lang="ru"' in await (await app.client.get("/console/")).text()
+
+
+async def test_static_files_go_compressed_and_are_kept_an_hour(app: Console) -> None:
+    for name in ("htmx.min.js", "console.css"):
+        plain = await (await app.client.get(f"/console/static/{name}")).read()
+        response = await app.client.get(
+            f"/console/static/{name}", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+        )
+        assert response.headers["Content-Encoding"] == "gzip"
+        # the .gz beside each file is that file, compressed (not a stale copy)
+        assert gzip.decompress(await response.read()) == plain
+        assert response.headers["Cache-Control"] == "private, max-age=3600"
