@@ -35,6 +35,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from tests.live_processes import live_under
+
 CHROMIUM = Path("/usr/bin/chromium")
 # The demo starts a registry, a hub and four nodes: seconds, but a loaded 2-core machine
 # must not fail the test for being slow.
@@ -179,17 +181,7 @@ def _stop(process: subprocess.Popen[str], workdir: Path) -> None:
 
 
 def _processes_under(directory: Path) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(directory) in command:
-            found.append(int(proc.name))
-    return found
+    return [pid for pid, _ in live_under(directory)]
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from node.console.users import ConsoleUser, check_password, list_users, users_path
 from tests.cli.test_cert_cli import ephyto
+from tests.live_processes import live_under
 
 # Generous: the demo takes seconds, but a loaded machine must not fail the test.
 LINE_TIMEOUT = 120.0
@@ -26,22 +27,7 @@ LINE_TIMEOUT = 120.0
 
 def _processes_under(directory: Path) -> list[str]:
     """Command lines of live processes that mention `directory` (the demo's children)."""
-    return [command for _, command in _live_under(directory)]
-
-
-def _live_under(directory: Path) -> list[tuple[int, str]]:
-    """(process id, command line) of live processes that mention `directory`."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(directory) in command:
-            found.append((int(proc.name), command))
-    return found
+    return [command for _, command in live_under(directory)]
 
 
 def test_demo_exchanges_both_ways_falls_back_and_leaves_nothing_running(tmp_path: Path) -> None:
@@ -144,7 +130,7 @@ def _demo(workdir: Path, *args: str) -> Iterator[_Running]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-            for pid, _ in _live_under(workdir):
+            for pid, _ in live_under(workdir):
                 os.kill(pid, signal.SIGKILL)
             raise
         finally:
