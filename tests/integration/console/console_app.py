@@ -4,8 +4,8 @@ the console's tests over real HTTP (aiohttp's test server)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,16 +68,29 @@ class Console:
         await self.post("/console/logout", {})
 
 
-def cheap_hashing() -> None:
-    """Argon2 with tiny parameters: the tests sign in dozens of times."""
+@contextmanager
+def cheap_hashing() -> Iterator[None]:
+    """Argon2 with tiny parameters while the block runs: the tests sign in dozens of
+    times. The node's own hasher comes back after, for the tests that check it."""
+    kept = users.PASSWORD_HASHER
     users.PASSWORD_HASHER = PasswordHasher(1, 8, 1)
+    try:
+        yield
+    finally:
+        users.PASSWORD_HASHER = kept
 
 
 @asynccontextmanager
 async def console(
     tmp_path: Path, validator: Validator, *, country: str = "NL"
 ) -> AsyncIterator[Console]:
-    cheap_hashing()
+    with cheap_hashing():
+        async with _console(tmp_path, validator, country=country) as running:
+            yield running
+
+
+@asynccontextmanager
+async def _console(tmp_path: Path, validator: Validator, *, country: str) -> AsyncIterator[Console]:
     node_dir = tmp_path / "node"
     node_dir.mkdir()
     for role in ROLES:
