@@ -1,10 +1,14 @@
 """The console's six languages: English, French, Spanish, Arabic, Chinese and Russian.
 
 Each language but English is a Babel catalogue (node/console/locale/LANG/LC_MESSAGES/
-console.po), read and compiled in memory when the console starts, so that a release
-ships only the .po files translators edit and no build step can leave a stale .mo
-behind. The language of the request being answered is a context variable: aiohttp
-answers each request in a task of its own, so two users in two languages never see each
+console.po), read and compiled in memory the first time a page is asked for in that
+language, so that a release ships only the .po files translators edit and no build step
+can leave a stale .mo behind. Compiling all five takes a few tenths of a second of CPU,
+which a node paid at every start before (and an emulation's restarted nodes felt); most
+nodes' consoles are used in one or two languages, so each is compiled on first use.
+
+The language of the request being answered is a context variable: aiohttp answers each
+request in a task of its own, so two users in two languages never see each
 other's words, while the templates' `_()` stays one function.
 """
 
@@ -12,13 +16,11 @@ from __future__ import annotations
 
 import gettext
 import io
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
-
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
 DOMAIN = "console"
 
@@ -47,24 +49,53 @@ _CURRENT: ContextVar[gettext.NullTranslations | None] = ContextVar(
 )
 
 
-def load_catalogues() -> Mapping[str, gettext.NullTranslations]:
-    """Every language's translations, compiled from the bundled .po files; English (and
-    a language whose file is missing from a damaged install) translates to itself."""
-    found: dict[str, gettext.NullTranslations] = {DEFAULT: gettext.NullTranslations()}
-    base = resources.files("node.console") / "locale"
-    for lang in LANGUAGES:
-        if lang.code == DEFAULT:
-            continue
-        po = base / lang.code / "LC_MESSAGES" / f"{DOMAIN}.po"
-        if not po.is_file():
-            found[lang.code] = gettext.NullTranslations()
-            continue
-        catalog = read_po(io.BytesIO(po.read_bytes()), locale=lang.code, domain=DOMAIN)
-        compiled = io.BytesIO()
-        write_mo(compiled, catalog)
-        compiled.seek(0)
-        found[lang.code] = gettext.GNUTranslations(compiled)
-    return found
+class Catalogues(Mapping[str, gettext.NullTranslations]):
+    """Every language's translations, each compiled from its bundled .po file when first
+    asked for and kept; English (and a language whose file is missing from a damaged
+    install) translates to itself. Safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, gettext.NullTranslations] = {DEFAULT: _ENGLISH}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, code: str) -> gettext.NullTranslations:
+        found = self._compiled.get(code)
+        if found is not None:
+            return found
+        if code not in CODES:
+            raise KeyError(code)
+        with self._lock:
+            found = self._compiled.get(code)
+            if found is None:
+                found = self._compiled[code] = _compile(code)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return (lang.code for lang in LANGUAGES)
+
+    def __len__(self) -> int:
+        return len(LANGUAGES)
+
+
+def load_catalogues() -> Catalogues:
+    """The console's catalogues, each compiled on first use (Catalogues)."""
+    return Catalogues()
+
+
+def _compile(code: str) -> gettext.NullTranslations:
+    # Babel only when a catalogue is compiled: a node whose console is not used never
+    # imports it.
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    po = resources.files("node.console") / "locale" / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not po.is_file():
+        return gettext.NullTranslations()
+    catalog = read_po(io.BytesIO(po.read_bytes()), locale=code, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
 
 
 def language(code: str | None) -> Language:

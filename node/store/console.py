@@ -27,8 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from node.errors import InputError
@@ -599,8 +597,14 @@ def _message_exists(conn: Connection, pk: int) -> bool:
 
 def _insert_ignoring(conn: Connection) -> Any:
     """INSERT of a login row that does nothing when the name already has one."""
+    # The dialect's module is imported here, once its dialect is in use: a node on SQLite
+    # never pays for importing PostgreSQL's (and every node starts faster).
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         return pg_insert(console_logins).on_conflict_do_nothing(index_elements=["user"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
     return sqlite_insert(console_logins).on_conflict_do_nothing(index_elements=["user"])
 
 

@@ -95,6 +95,17 @@ def test_every_template_with_a_string_is_extracted(extracted: dict[str, list[str
 # --- the catalogues ---------------------------------------------------------------------
 
 
+def test_catalogues_compile_each_language_once_on_first_use() -> None:
+    loaded = i18n.load_catalogues()
+    assert len(loaded) == len(i18n.LANGUAGES) and list(loaded) == [x.code for x in i18n.LANGUAGES]
+    assert loaded["fr"] is loaded["fr"]  # compiled once, then kept
+    assert loaded["en"].gettext("Sign in") == "Sign in"
+    for hostile in ("xx", "", "../fr", "fr\x00", "FR"):
+        with pytest.raises(KeyError):
+            loaded[hostile]
+    assert loaded.get("de") is None
+
+
 def test_every_catalogue_compiles_as_the_console_loads_it() -> None:
     loaded = i18n.load_catalogues()
     assert set(loaded) == i18n.CODES
