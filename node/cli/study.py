@@ -65,7 +65,8 @@ def add_parser(commands: Any) -> None:
         "--service",
         metavar="FILE",
         type=Path,
-        help="service times in ms (JSON: node_send_ms, node_receive_ms, hub_ms, restart_ms), "
+        help="service times in ms (JSON: node_send_ms, node_receive_ms, hub_ms, pull_ms, "
+        "restart_ms), "
         "e.g. the service.json an emulation wrote; default: the benchmarks' figures",
     )
     simulate.set_defaults(func=_simulate)

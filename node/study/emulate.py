@@ -16,6 +16,7 @@ simulate writes comes from the same code.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
@@ -61,6 +62,8 @@ MAX_WALL_SECONDS: Final = 3_600.0
 # After the last submission, how long to wait for the stragglers (wall seconds), beyond
 # the longest outage still running then.
 DRAIN_SECONDS: Final = 120.0
+# Fewer gaps between envelopes of one pull than this say too little to measure by.
+MIN_PULL_GAPS: Final = 20
 # How often to look at the receivers, the processes' CPU and the progress.
 LOOK_SECONDS: Final = 1.0
 
@@ -349,20 +352,20 @@ def _play(
 
 
 def calibrated(run: Run) -> ServiceTimes:
-    """The nodes' time in the path of a certificate, as this emulation measured it.
+    """The nodes' and the pulls' time in the path of a certificate, as this emulation
+    measured it.
 
     Every direct certificate in flight during no outage took its link's one-way delay
     plus the nodes' work (the API, the outbox, signing and sealing, the receiver's checks
     and store): the median of its latency less its link's expected delay is that work,
-    charged to the sender beside the receiver's benchmark figure. Without such
+    charged to the sender beside the receiver's benchmark figure. A country without a
+    node pulls its envelopes one after the other, each a round trip to fetch and one to
+    acknowledge plus the hub's and its own work: the median gap between two envelopes
+    of one pull, less those four one-way delays, is that work (`pull_ms`). Without such
     certificates, the benchmarks' figures stand.
     """
-    scenario = run.scenario
-    region = {c.code: c.region for c in scenario.countries}
-    hour = 3600 / run.options.compress
-    windows = [
-        (o.start_hours * hour, (o.start_hours + o.duration_hours) * hour) for o in scenario.outages
-    ]
+    benchmarks = ServiceTimes()
+    windows = _outage_windows(run)
     residuals: list[float] = []
     for i in range(run.certificates):
         submitted, delivered = run.submitted[i], run.delivered[i]
@@ -370,17 +373,68 @@ def calibrated(run: Run) -> ServiceTimes:
             continue
         if any(submitted < end and delivered > start for start, end in windows):
             continue
-        link = scenario.links.between(
-            region[run.countries[run.origin[i]]], region[run.countries[run.destination[i]]]
-        )
-        expected = (link.latency_ms + link.jitter_ms / 2) / 1000
+        origin, destination = run.countries[run.origin[i]], run.countries[run.destination[i]]
+        expected = _expected_delay(run, origin, destination)
         residuals.append(delivered - submitted - expected)
-    benchmarks = ServiceTimes()
-    if not residuals:
-        return benchmarks
-    in_path_ms = 1000 * percentile(sorted(residuals), 0.5)
-    send_ms = max(in_path_ms - benchmarks.node_receive_ms, 0.0)
-    return replace(benchmarks, node_send_ms=round(send_ms, 3))
+    service = benchmarks
+    if residuals:
+        in_path_ms = 1000 * percentile(sorted(residuals), 0.5)
+        send_ms = max(in_path_ms - benchmarks.node_receive_ms, 0.0)
+        service = replace(service, node_send_ms=round(send_ms, 3))
+    pull_work = _pull_work(run, windows)
+    if len(pull_work) >= MIN_PULL_GAPS:
+        pull_ms = max(1000 * percentile(sorted(pull_work), 0.5), 0.0)
+        service = replace(service, pull_ms=round(pull_ms, 3))
+    return service
+
+
+def _pull_work(run: Run, windows: list[tuple[float, float]]) -> list[float]:
+    """Per envelope of a pull, after the first: the time since the one before it, less
+    the fetch's and the acknowledgement's round trips. Two envelopes are of one pull when
+    the second came less than half a pull interval after the round trips: the next pull
+    starts no sooner than a tick after the acknowledgement."""
+    scenario = run.scenario
+    timers = run.options.timers
+    every = (
+        timers.pull_interval
+        if timers is not None
+        else scenario.pull_interval_seconds / run.options.compress
+    )
+    pullers = {c.code for c in scenario.countries if not c.runs_node}
+    delivered: dict[str, list[float]] = {}
+    for i in range(run.certificates):
+        destination = run.countries[run.destination[i]]
+        submitted, at = run.submitted[i], run.delivered[i]
+        if destination not in pullers or run.route[i] == ROUTE_DIRECT or not math.isfinite(at):
+            continue
+        if any(submitted < end and at > start for start, end in windows):
+            continue
+        delivered.setdefault(destination, []).append(at)
+    work: list[float] = []
+    for destination, times in delivered.items():
+        round_trips = 4 * _expected_delay(run, destination, PARTY_HUB)
+        times.sort()
+        for before, after in itertools.pairwise(times):
+            gap = after - before - round_trips
+            if gap < every / 2:
+                work.append(gap)
+    return work
+
+
+def _outage_windows(run: Run) -> list[tuple[float, float]]:
+    hour = 3600 / run.options.compress
+    return [
+        (o.start_hours * hour, (o.start_hours + o.duration_hours) * hour)
+        for o in run.scenario.outages
+    ]
+
+
+def _expected_delay(run: Run, a: str, b: str) -> float:
+    """Seconds one way between two parties (the hub is PARTY_HUB), jitter's mean in."""
+    region = {c.code: c.region for c in run.scenario.countries}
+    region[PARTY_HUB] = HUB_REGION
+    link = run.scenario.links.between(region[a], region[b])
+    return (link.latency_ms + link.jitter_ms / 2) / 1000
 
 
 def _certificates(chosen: Plan, numbers: list[str]) -> list[bytes]:
@@ -582,6 +636,7 @@ def service_json(emulation: Emulation) -> str:
                 "node_send_ms": service.node_send_ms,
                 "node_receive_ms": service.node_receive_ms,
                 "hub_ms": service.hub_ms,
+                "pull_ms": service.pull_ms,
                 "restart_ms": service.restart_ms,
             },
             indent=2,

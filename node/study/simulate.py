@@ -83,19 +83,24 @@ class ServiceTimes:
     node_send_ms: float = 3.7
     node_receive_ms: float = 3.1
     hub_ms: float = 15.0
+    # Per envelope a pull brings, beyond its link's round trips: the hub answering the
+    # fetch and the acknowledgement, the puller's checks and store. The receiver's
+    # benchmark figure until `ephyto study emulate` measures it (on 2 shared cores it
+    # measured 26 to 28 ms: the hub's share and the sharing are not in the benchmark).
+    pull_ms: float = 3.1
     # From a party's start to its first answer after an outage: a node process reads its
     # store and directory first. ASSUMPTION until `ephyto study emulate` measures it (it
     # writes its measured figure to service.json, which `simulate --service` reads).
     restart_ms: float = 2_000.0
 
     def __post_init__(self) -> None:
-        for name in ("node_send_ms", "node_receive_ms", "hub_ms", "restart_ms"):
+        for name in SERVICE_KEYS:
             value = getattr(self, name)
             if not math.isfinite(value) or not 0.0 <= value <= 3_600_000.0:
                 raise InputError(f"{name}: {value!r}; between 0 and 3,600,000 ms")
 
 
-SERVICE_KEYS: Final = ("node_send_ms", "node_receive_ms", "hub_ms", "restart_ms")
+SERVICE_KEYS: Final = ("node_send_ms", "node_receive_ms", "hub_ms", "pull_ms", "restart_ms")
 MAX_SERVICE_BYTES: Final = 64 * 1024
 
 
@@ -314,6 +319,7 @@ class _Model:
         self.send_s = service.node_send_ms / 1000
         self.receive_s = service.node_receive_ms / 1000
         self.hub_s = service.hub_ms / 1000
+        self.pull_s = service.pull_ms / 1000
         self.restart_s = service.restart_ms / 1000
         self.hub_free = 0.0  # when the hub's single server is next free (FIFO)
         self.down = self._outage_windows()
@@ -541,7 +547,8 @@ class _Model:
         """When `destination`'s pulls, on its timer, first bring the envelope held from now.
 
         A pull lists what the hub holds, then fetches, stores and acknowledges each
-        envelope in turn (a round trip each way): an envelope listed in the pull under
+        envelope in turn (a round trip each way, and `pull_ms` of the hub's and the
+        puller's work between): an envelope listed in the pull under
         way waits for those before it; one held after that pull listed waits for the
         next tick after the pull ends (the scheduler skips ticks while a pull runs). A
         pull fails when the puller or the hub is down or a leg is lost, and is tried at
@@ -551,7 +558,7 @@ class _Model:
         region = self.region[destination]
         if pull is not None and now <= pull.listed:
             delay, _ = self._one_way(region, HUB_REGION)
-            delivered = pull.free + 2 * delay + self.receive_s
+            delivered = pull.free + 2 * delay + self.pull_s
             pull.free = delivered + 2 * delay  # its acknowledgement
             return delivered
         phase = self.pull_phase[destination] * every
@@ -563,7 +570,7 @@ class _Model:
             lost = self.rng.random() < 1 - (1 - loss) ** 6
             if not receiver.down(t) and not hub.down(t) and not lost:
                 listed = t + 2 * delay
-                delivered = listed + 2 * delay + self.receive_s
+                delivered = listed + 2 * delay + self.pull_s
                 self.pulls[destination] = _Pull(listed=t + delay, free=delivered + 2 * delay)
                 return delivered
             t += every
@@ -878,6 +885,7 @@ def summary(run: Run, version: str) -> dict[str, Any]:
             "node_send": service.node_send_ms,
             "node_receive": service.node_receive_ms,
             "hub": service.hub_ms,
+            "pull": service.pull_ms,
             "restart": service.restart_ms,
         },
         "compress": run.options.compress,

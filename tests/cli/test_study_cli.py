@@ -142,7 +142,7 @@ def test_simulate_takes_the_service_times_an_emulation_wrote(
     source = tmp_path / "tiny.toml"
     source.write_text(SMALL)
     service = tmp_path / "service.json"
-    service.write_text('{"node_send_ms": 20.5, "hub_ms": 40, "restart_ms": 1200}')
+    service.write_text('{"node_send_ms": 20.5, "hub_ms": 40, "pull_ms": 27, "restart_ms": 1200}')
     out = tmp_path / "out"
     args = ["study", "simulate", str(source), "-o", str(out), "--quiet"]
     assert main([*args, "--service", str(service)]) == 0
@@ -152,6 +152,7 @@ def test_simulate_takes_the_service_times_an_emulation_wrote(
         "node_send": 20.5,
         "node_receive": 3.1,
         "hub": 40.0,
+        "pull": 27.0,
         "restart": 1200.0,
     }
     capsys.readouterr()
@@ -167,6 +168,7 @@ def test_simulate_takes_the_service_times_an_emulation_wrote(
         ('{"hub_ms": true}', "--service: hub_ms: True is not a number"),
         ('{"hub_ms": -1}', "--service: hub_ms: -1.0; between 0 and 3,600,000 ms"),
         ('{"hub_ms": 1e400}', "--service: hub_ms: inf"),
+        ('{"pull_ms": -0.5}', "--service: pull_ms: -0.5; between 0 and 3,600,000 ms"),
         ("\xff\xfe", "--service: not JSON"),
     ],
 )

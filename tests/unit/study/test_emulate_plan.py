@@ -25,6 +25,7 @@ from node.study.simulate import (
     Options,
     Run,
     ServiceTimes,
+    simulate,
 )
 from node.study.timers import emulated
 from node.study.topology import count
@@ -226,7 +227,8 @@ def test_bilateral_has_no_hub() -> None:
 
 # Two regions, two links of known delay: within Europe 20 ms +- 10 (a one-way 25 ms on
 # average), Europe-Asia 100 ms +- 20 (110 ms). At compress 60 an hour is 60 s: the hub's
-# outage, hours 1 to 2, is 60 s to 120 s.
+# outage, hours 1 to 2, is 60 s to 120 s. FR has no node: it pulls from the hub (in
+# Europe) every 5 s (300 s compressed 60 times).
 CALIBRATION = """
 name = "calibration"
 period_days = 1
@@ -234,6 +236,7 @@ countries = [
   { code = "NL", region = "europe", node = true },
   { code = "DE", region = "europe", node = true },
   { code = "CN", region = "asia", node = true },
+  { code = "FR", region = "europe", node = false },
 ]
 [trade]
 seed = 1
@@ -252,7 +255,7 @@ EUROPE = 0.025
 EUROPE_ASIA = 0.110
 
 
-def hand_made_run(rows: list[tuple[str, str, float, float, int]]) -> Run:
+def hand_made_run(rows: list[Row]) -> Run:
     """A run as emulate's `_run` builds it: (origin, destination, submitted, delivered,
     route) per certificate, numbered in that order."""
     calibration = parse_scenario(CALIBRATION.encode())
@@ -313,3 +316,66 @@ def test_calibrated_without_a_direct_certificate_is_the_benchmarks() -> None:
     )
     assert calibrated(run) == ServiceTimes()
     assert calibrated(hand_made_run([])) == ServiceTimes()
+
+
+Row = tuple[str, str, float, float, int]
+
+
+def pull(start: float, work: list[float], origin: str = "NL") -> list[Row]:
+    """One pull's envelopes to FR: the first delivered at `start`, each next one four
+    one-way delays (the last one's acknowledgement and its own fetch) and its work
+    later."""
+    rows: list[Row] = [(origin, "FR", start - 1.0, start, ROUTE_HUB)]
+    at = start
+    for seconds in work:
+        at += 4 * EUROPE + seconds
+        rows.append((origin, "FR", start - 1.0, at, ROUTE_HUB))
+    return rows
+
+
+def test_calibrated_measures_the_work_between_the_envelopes_of_a_pull() -> None:
+    run = hand_made_run(
+        [
+            # Two pulls of envelopes 20, 30 and 25 ms of work apart: median 25 ms.
+            *pull(10.0, [0.020, 0.030] * 6 + [0.025]),
+            *pull(20.0, [0.030, 0.020] * 5 + [0.025], origin="CN"),
+            # A pull during the hub's outage: ignored, however slow.
+            *pull(90.0, [0.500] * 30),
+            # To a node (pushed or polled, not pulled one by one): ignored.
+            *[("NL", "DE", 30.0, 30.0 + 0.01 * i, ROUTE_HUB) for i in range(30)],
+            # Not delivered: ignored.
+            ("DE", "FR", 40.0, math.inf, ROUTE_HUB),
+        ]
+    )
+    service = calibrated(run)
+    # The gap between the pulls (10 s) is no envelope's work.
+    assert service.pull_ms == pytest.approx(25.0, abs=1e-6)
+    assert service.node_receive_ms == ServiceTimes().node_receive_ms
+
+
+def test_calibrated_keeps_the_benchmark_for_too_few_envelopes_pulled() -> None:
+    run = hand_made_run(pull(10.0, [0.050] * 19))  # 19 gaps
+    assert calibrated(run).pull_ms == ServiceTimes().pull_ms
+    # Work below the round trips' expected delay (jitter drew low): not negative.
+    fast = hand_made_run(pull(10.0, [-0.010] * 30))
+    assert calibrated(fast).pull_ms == 0.0
+
+
+def test_pull_work_stretches_the_simulated_hub_route() -> None:
+    # A busier day than the calibration's: a few hundred certificates to FR.
+    busy = CALIBRATION.replace("certificates_per_year = 1000", "certificates_per_year = 730000")
+    scenario = parse_scenario(busy.encode())
+    timers = emulated(scenario, 60.0)
+
+    def hub_p50(pull_ms: float) -> float:
+        options = Options(compress=60.0, timers=timers, service=ServiceTimes(pull_ms=pull_ms))
+        run = simulate(scenario, options)
+        pulled = sorted(
+            run.delivered[i] - run.submitted[i]
+            for i in range(run.certificates)
+            if run.countries[run.destination[i]] == "FR" and math.isfinite(run.delivered[i])
+        )
+        assert len(pulled) > 20
+        return pulled[len(pulled) // 2]
+
+    assert hub_p50(200.0) > hub_p50(3.1) + 0.1
