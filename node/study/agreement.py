@@ -5,6 +5,13 @@ same certificates by the same routes, and their latency p50 and p95 agree within
 Both runs number the same certificates (`planned_arrivals`), so they are compared
 certificate by certificate; the latencies route by route. Every emulation writes this
 as agreement.json, and the agreement test asserts it.
+
+Where the two may part is at an outage's edge: a certificate in flight when a party
+went down, or sent while it was coming back (from `fallback_after` before it was up
+again to its start-up time after), is decided by which of two events came first by a
+few milliseconds (a retry, the partner's first answer), and the engines' clocks differ
+by that much. Those are counted apart (`parted_at_outage_edges`), each mismatch says
+whether it was one, and every other certificate must take the same route in both.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
+from node.study.scenario import PARTY_HUB, PARTY_REGISTRY
 from node.study.simulate import ROUTE_NAMES, Run, percentile
+from node.study.timers import simulated as simulated_timers
 
 TOLERANCE: Final = 0.15
 # A route with fewer certificates than this has no percentiles worth comparing (a p95
@@ -30,7 +39,9 @@ def compare(emulated: Run, simulated: Run) -> dict[str, Any]:
         )
     em = _by_id(emulated)
     sim = _by_id(simulated)
+    edges = _outage_edges(emulated, simulated)
     same_route = 0
+    at_edges = 0
     both_delivered = 0
     mismatches: list[dict[str, Any]] = []
     for cid in sorted(em):
@@ -39,13 +50,21 @@ def compare(emulated: Run, simulated: Run) -> dict[str, Any]:
         both_delivered += all(delivered)
         if emulated.route[i] == simulated.route[j] and delivered[0] == delivered[1]:
             same_route += 1
-        elif len(mismatches) < SHOWN_MISMATCHES:
+            continue
+        origin = emulated.countries[emulated.origin[i]]
+        destination = emulated.countries[emulated.destination[i]]
+        submitted = emulated.submitted[i]
+        last = max(emulated.delivered[i], simulated.delivered[j])
+        at_edge = _at_edge(edges, (origin, destination), submitted, last)
+        at_edges += at_edge
+        if len(mismatches) < SHOWN_MISMATCHES:
             mismatches.append(
                 {
                     "id": f"C{cid + 1:09d}",
-                    "from": emulated.countries[emulated.origin[i]],
-                    "to": emulated.countries[emulated.destination[i]],
-                    "submitted": round(emulated.submitted[i], 3),
+                    "from": origin,
+                    "to": destination,
+                    "submitted": round(submitted, 3),
+                    "at_outage_edge": at_edge,
                     "emulated": _outcome(emulated, i),
                     "simulated": _outcome(simulated, j),
                 }
@@ -83,6 +102,7 @@ def compare(emulated: Run, simulated: Run) -> dict[str, Any]:
         "delivered_simulated": sum(1 for t in simulated.delivered if math.isfinite(t)),
         "same_route": same_route,
         "same_route_share": round(same_route / total, 6) if total else None,
+        "parted_at_outage_edges": at_edges,
         "tolerance": TOLERANCE,
         "by_route": routes,
         "latencies_agree": all(r["within_tolerance"] is not False for r in routes.values()),
@@ -95,6 +115,11 @@ def summary_line(agreement: dict[str, Any]) -> str:
     parts = [
         f"{agreement['same_route']:,} of {agreement['certificates']:,} certificates took the "
         "same route in both"
+        + (
+            f" ({agreement['parted_at_outage_edges']:,} parted at an outage's edge)"
+            if agreement.get("parted_at_outage_edges")
+            else ""
+        )
     ]
     for name, entry in agreement["by_route"].items():
         if entry["compared"]:
@@ -103,6 +128,36 @@ def summary_line(agreement: dict[str, Any]) -> str:
             parts.append(f"{name} p50 {_percent(p50)}, p95 {_percent(p95)} apart")
     verdict = "within" if agreement["latencies_agree"] else "NOT within"
     return f"agreement: {'; '.join(parts)} ({verdict} {agreement['tolerance']:.0%})"
+
+
+# An outage's edges: its party, when it went down, and the window around its coming back
+# in which a certificate's route is a race (seconds on the run's clock).
+_Edge = tuple[str, float, tuple[float, float]]
+
+
+def _outage_edges(emulated: Run, simulated: Run) -> list[_Edge]:
+    scenario = emulated.scenario
+    hour = 3600 / emulated.options.compress
+    timers = emulated.options.timers or simulated_timers(scenario, emulated.options.compress)
+    restart = max(emulated.options.service.restart_ms, simulated.options.service.restart_ms)
+    edges: list[_Edge] = []
+    for outage in scenario.outages:
+        down = outage.start_hours * hour
+        up = (outage.start_hours + outage.duration_hours) * hour
+        window = (up - timers.fallback_after, up + restart / 1000)
+        edges.append((outage.party, down, window))
+    return edges
+
+
+def _at_edge(edges: list[_Edge], pair: tuple[str, str], submitted: float, last: float) -> bool:
+    """Whether a certificate between `pair`, in flight from `submitted` to `last`, met an
+    edge of an outage of one of its parties, the hub's or the registry's."""
+    for party, down, (from_, to) in edges:
+        if party not in (*pair, PARTY_HUB, PARTY_REGISTRY):
+            continue
+        if submitted <= down <= last or from_ <= submitted <= to:
+            return True
+    return False
 
 
 def _percent(value: float | None) -> str:

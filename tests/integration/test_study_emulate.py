@@ -1,7 +1,8 @@
 """Issue 14's agreement test: `ephyto study emulate` plays the small bundled scenario on
 real processes (a registry, a hub, six nodes behind the link proxy, a hub outage and a
 partner outage), simulates the same certificates, and the two agree: the same
-certificates delivered by the same routes, latency p50 and p95 within 15% on every route
+certificates delivered by the same routes (but for a few that raced an outage's edge),
+latency p50 and p95 within 15% on every route
 with enough certificates to have percentiles.
 
 About 3.5 minutes (the scenario's day compressed into 3 minutes, then the drain).
@@ -32,9 +33,13 @@ def test_emulate_and_simulate_agree_on_the_small_scenario(
     agreement = json.loads((out / "agreement.json").read_text())
     total = agreement["certificates"]
     assert total > 1_500  # about 2,000 in the scenario's day
-    # Every certificate delivered, in both, and each by the same route in both.
+    # Every certificate delivered, in both, and each by the same route in both, but for
+    # the few whose route was a race at an outage's edge (node/study/agreement.py): in
+    # flight as a party went down, or sent as it came back.
     assert agreement["delivered_by_both"] == total, agreement["mismatches"]
-    assert agreement["same_route"] == total, agreement["mismatches"]
+    parted = agreement["parted_at_outage_edges"]
+    assert agreement["same_route"] + parted == total, agreement["mismatches"]
+    assert parted <= total // 200, agreement["mismatches"]
     routes = agreement["by_route"]
     # The scenario sends on every route: direct between nodes, through the hub to and
     # from the countries without one, and through the hub after direct attempts to CN

@@ -110,6 +110,7 @@ def test_a_certificate_on_another_route_is_a_mismatch_with_both_outcomes() -> No
             "from": "NL",
             "to": "DE",
             "submitted": 30.0,
+            "at_outage_edge": False,
             "emulated": {"route": "direct", "latency_seconds": 4.0},
             "simulated": {"route": "hub-fallback", "latency_seconds": 40.0},
         }
@@ -206,3 +207,64 @@ def test_empty_runs_compare_without_dividing_by_zero() -> None:
     assert summary_line(agreement) == (
         "agreement: 0 of 0 certificates took the same route in both (within 15%)"
     )
+
+
+# DE is down from hour 1 to hour 2 (3,600 s to 7,200 s); its routes may part at the
+# edges: in flight at 3,600 s, or sent from `fallback_after` (300 s) before 7,200 s to
+# its start-up time (2 s) after.
+EDGY = parse_scenario(
+    b"""name = "edges"
+period_days = 1
+countries = [
+  { code = "NL", region = "europe", node = true },
+  { code = "DE", region = "europe", node = true },
+  { code = "FR", region = "europe" },
+]
+[trade]
+seed = 1
+certificates_per_year = 1000
+[[outages]]
+party = "DE"
+start_hours = 1
+duration_hours = 1
+"""
+)
+
+
+def edgy_run(rows: Sequence[tuple[str, str, float, float, int]]) -> Run:
+    run = Run.empty(EDGY, Options(), CODES, frozenset({frozenset(("DE", "NL"))}), 86_400.0)
+    for cid, (origin, destination, submitted, latency, route) in enumerate(rows):
+        stored = math.nan if route == ROUTE_DIRECT else submitted + 0.1
+        run.add(
+            cid, CODES.index(origin), CODES.index(destination), submitted,
+            submitted + latency, route, 1, stored,
+        )  # fmt: skip
+    return run
+
+
+def test_routes_parted_at_an_outages_edge_are_counted_apart() -> None:
+    sent = [
+        ("NL", "DE", 3_599.9, 0.2),  # in flight when DE went down
+        ("NL", "DE", 7_000.0, 1.0),  # sent while DE was soon up again
+        ("NL", "DE", 7_201.5, 1.0),  # sent while DE was starting
+        ("NL", "DE", 5_000.0, 1.0),  # well inside the outage: both fall back
+        ("NL", "DE", 9_000.0, 1.0),  # long after
+        ("FR", "NL", 3_599.9, 0.2),  # in flight, but DE is neither end
+    ]
+    emulated = edgy_run([(*row, ROUTE_DIRECT) for row in sent])
+    simulated = edgy_run([(*row, ROUTE_FALLBACK) for row in sent])
+    agreement = compare(emulated, simulated)
+    assert agreement["same_route"] == 0
+    assert agreement["parted_at_outage_edges"] == 3
+    assert [m["at_outage_edge"] for m in agreement["mismatches"]] == [
+        True, True, True, False, False, False,
+    ]  # fmt: skip
+    assert "(3 parted at an outage's edge)" in summary_line(agreement)
+
+
+def test_no_edge_without_outages_and_none_counted_when_routes_agree() -> None:
+    agreement = compare(run_of(BOTH), run_of(BOTH))
+    assert agreement["parted_at_outage_edges"] == 0
+    assert "parted" not in summary_line(agreement)
+    same = edgy_run([("NL", "DE", 3_599.9, 0.2, ROUTE_DIRECT)])
+    assert compare(same, same)["parted_at_outage_edges"] == 0
