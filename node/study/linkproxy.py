@@ -33,6 +33,8 @@ from typing import Final
 MAX_REQUEST_HEAD: Final = 8192
 HEAD_TIMEOUT: Final = 10.0
 CHUNK: Final = 65536
+# Closing cancels the connections' tasks, then any started meanwhile, this many times.
+MAX_SHUTDOWN_SWEEPS: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +77,18 @@ class LinkProxy:
         async def shut() -> None:
             for server in self._servers:
                 server.close()
-            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            # Let the cancelled links close their sockets before the loop stops.
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.sleep(0)
+            # Cancel every connection's tasks and let them close their sockets before
+            # the loop stops. Again while any are left: a connection accepted just
+            # before the listeners closed starts its task after the first sweep, and a
+            # task left pending is destroyed with the loop, mid-write.
+            for _ in range(MAX_SHUTDOWN_SWEEPS):
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not tasks:
+                    break
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.sleep(0)
 
         if self._loop.is_running():
             asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=10)
