@@ -1,18 +1,43 @@
-"""Entry point of the `ephyto` command: parses arguments, maps errors to one line."""
+"""Entry point of the `ephyto` command: parses arguments, maps errors to one line.
+
+Each command's module is imported only when that command runs (or when the whole tree is
+needed: `ephyto`, `ephyto --help`, a word that is no command). A module imports what its
+command does, which for most is a great deal (the store, the study's engines, the
+benchmarks); `ephyto --version` took 0.45 s and every `ephyto node serve` paid for the
+study, the benchmarks and the registry before its own imports (issue 16).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import Final
 
 from node import __version__
-from node.cli import bench, cert, codelists, console, demo, discover, doctor, hub, node, study
 from node.commandline import run_command
-from registry import cli as registry_cli
+
+# Each command and the module whose add_parser(commands) defines it, in the order
+# `ephyto --help` lists them.
+COMMANDS: Final[tuple[tuple[str, str], ...]] = (
+    ("demo", "node.cli.demo"),
+    ("cert", "node.cli.cert"),
+    ("codelists", "node.cli.codelists"),
+    ("bench", "node.cli.bench"),
+    ("node", "node.cli.node"),
+    ("discover", "node.cli.discover"),
+    ("doctor", "node.cli.doctor"),
+    ("hub", "node.cli.hub"),
+    ("registry", "registry.cli"),
+    ("study", "node.cli.study"),
+    ("console", "node.cli.console"),
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command tree; with `argv`, only the branch of the command it names, when it
+    names one (the rest of the tree is never imported)."""
     parser = argparse.ArgumentParser(
         prog="ephyto",
         description="ePhyto exchange node: phytosanitary certificates (ISPM 12) as "
@@ -20,23 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ephyto {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    demo.add_parser(commands)
-    cert.add_parser(commands)
-    codelists.add_parser(commands)
-    bench.add_parser(commands)
-    node.add_parser(commands)
-    discover.add_parser(commands)
-    doctor.add_parser(commands)
-    hub.add_parser(commands)
-    registry_cli.add_parser(commands)
-    study.add_parser(commands)
-    console.add_parser(commands)
+    wanted = _commands_needed(argv)
+    for name, module in COMMANDS:
+        if wanted is None or name in wanted:
+            importlib.import_module(module).add_parser(commands)
     return parser
 
 
+def _commands_needed(argv: Sequence[str] | None) -> frozenset[str] | None:
+    """The commands whose branch `argv` needs; None for all of them. A command's name
+    first: that one. `--version` first: none (it answers before any command is read).
+    Anything else (no words, --help, a word that is no command): all, to list them."""
+    if not argv:
+        return None
+    first = argv[0]
+    if first == "--version":
+        return frozenset()
+    return frozenset({first}) if first in {name for name, _ in COMMANDS} else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    return run_command(parser.parse_args(argv))
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(words)
+    return run_command(parser.parse_args(words))
 
 
 if __name__ == "__main__":
