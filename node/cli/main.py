@@ -33,6 +33,9 @@ COMMANDS: Final[tuple[tuple[str, str], ...]] = (
     ("study", "node.cli.study"),
     ("console", "node.cli.console"),
 )
+# Commands that run others' in their own process, by those commands' parsers: the demo
+# runs `registry add`, `hub init`, `node configure`... (node.cli.demo_commands).
+USES: Final[dict[str, tuple[str, ...]]] = {"demo": ("node", "hub", "registry")}
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -54,14 +57,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def _commands_needed(argv: Sequence[str] | None) -> frozenset[str] | None:
     """The commands whose branch `argv` needs; None for all of them. A command's name
-    first: that one. `--version` first: none (it answers before any command is read).
-    Anything else (no words, --help, a word that is no command): all, to list them."""
+    first: that one, and those it USES. `--version` first: none (it answers before any
+    command is read). Anything else (no words, --help, a word that is no command): all,
+    to list them."""
     if not argv:
         return None
     first = argv[0]
     if first == "--version":
         return frozenset()
-    return frozenset({first}) if first in {name for name, _ in COMMANDS} else None
+    if first not in {name for name, _ in COMMANDS}:
+        return None
+    return frozenset({first, *USES.get(first, ())})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,6 +53,13 @@ def test_a_command_imports_its_own_branch_and_no_other_heavy_one(command: str) -
     assert f"usage: ephyto {command}" in out
 
 
+def test_the_demo_has_the_commands_it_runs_in_its_own_process() -> None:
+    names, out, _ = imported("demo", "--help")
+    assert {"node.cli.demo", "node.cli.node", "node.cli.hub", "registry.cli"} <= names
+    assert "node.cli.study" not in names and "node.cli.bench" not in names
+    assert "usage: ephyto demo" in out
+
+
 @pytest.mark.parametrize(
     "words",
     [(), ("--help",), ("no-such-command",), ("-x",), ("node\u202e",)],
