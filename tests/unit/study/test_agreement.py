@@ -10,11 +10,10 @@ from collections.abc import Sequence
 import pytest
 
 from node.study.agreement import MIN_CERTIFICATES, TOLERANCE, compare, summary_line
-from node.study.scenario import parse_scenario
+from node.study.scenario import Scenario, parse_scenario
 from node.study.simulate import ROUTE_DIRECT, ROUTE_FALLBACK, ROUTE_HUB, Options, Run
 
-SCENARIO = parse_scenario(
-    b"""name = "agreement"
+SCENARIO_TOML = b"""name = "agreement"
 period_days = 1
 countries = [
   { code = "NL", region = "europe", node = true },
@@ -25,22 +24,29 @@ countries = [
 seed = 1
 certificates_per_year = 1000
 """
-)
+SCENARIO = parse_scenario(SCENARIO_TOML)
 CODES = ("DE", "FR", "NL")
 
 # (origin, destination, route, latency in seconds or math.inf: never delivered)
 Certificate = tuple[str, str, int, float]
 
 
-def run_of(certificates: Sequence[Certificate], order: Sequence[int] | None = None) -> Run:
+def run_of(
+    certificates: Sequence[Certificate],
+    order: Sequence[int] | None = None,
+    *,
+    scenario: Scenario = SCENARIO,
+    submitted_at: Sequence[float] | None = None,
+) -> Run:
     """A run of these certificates, numbered 0.. in the given order; its arrays in `order`
-    (as simulate records them: in delivery order, not by number)."""
+    (as simulate records them: in delivery order, not by number). Certificate n is
+    submitted at `submitted_at[n]`, 10 n seconds by default."""
     order = list(range(len(certificates))) if order is None else list(order)
     assert sorted(order) == list(range(len(certificates)))
-    run = Run.empty(SCENARIO, Options(), CODES, frozenset({frozenset(("DE", "NL"))}), 86_400.0)
+    run = Run.empty(scenario, Options(), CODES, frozenset({frozenset(("DE", "NL"))}), 86_400.0)
     for cid in order:
         origin, destination, route, latency = certificates[cid]
-        submitted = 10.0 * cid
+        submitted = 10.0 * cid if submitted_at is None else submitted_at[cid]
         stored = math.nan if route == ROUTE_DIRECT else submitted + 0.1
         run.add(
             cid, CODES.index(origin), CODES.index(destination), submitted,
@@ -213,17 +219,8 @@ def test_empty_runs_compare_without_dividing_by_zero() -> None:
 # edges: in flight at 3,600 s, or sent from `fallback_after` (300 s) before 7,200 s to
 # its start-up time (2 s) after.
 EDGY = parse_scenario(
-    b"""name = "edges"
-period_days = 1
-countries = [
-  { code = "NL", region = "europe", node = true },
-  { code = "DE", region = "europe", node = true },
-  { code = "FR", region = "europe" },
-]
-[trade]
-seed = 1
-certificates_per_year = 1000
-[[outages]]
+    SCENARIO_TOML
+    + b"""[[outages]]
 party = "DE"
 start_hours = 1
 duration_hours = 1
@@ -232,14 +229,12 @@ duration_hours = 1
 
 
 def edgy_run(rows: Sequence[tuple[str, str, float, float, int]]) -> Run:
-    run = Run.empty(EDGY, Options(), CODES, frozenset({frozenset(("DE", "NL"))}), 86_400.0)
-    for cid, (origin, destination, submitted, latency, route) in enumerate(rows):
-        stored = math.nan if route == ROUTE_DIRECT else submitted + 0.1
-        run.add(
-            cid, CODES.index(origin), CODES.index(destination), submitted,
-            submitted + latency, route, 1, stored,
-        )  # fmt: skip
-    return run
+    """A run of EDGY: (origin, destination, submitted, latency, route) per certificate."""
+    return run_of(
+        [(origin, destination, route, latency) for origin, destination, _, latency, route in rows],
+        scenario=EDGY,
+        submitted_at=[submitted for _, _, submitted, _, _ in rows],
+    )
 
 
 def test_routes_parted_at_an_outages_edge_are_counted_apart() -> None:
